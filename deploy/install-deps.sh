@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package saasmetrics needs to build, test and run.
+# Used by the README commands, .ci/run and the Dockerfile's build stage.
+# Usage: deploy/install-deps.sh [build|gateway|all]   (default: all)
+set -euo pipefail
+
+build_pkgs=(
+  cmake ninja-build pkg-config g++ ccache git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libpqxx-dev libpq-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+  postgresql-15 postgresql-client-15
+  golang-github-grpc-ecosystem-grpc-gateway-dev
+)
+gateway_pkgs=(
+  golang-go golang-grpc-gateway golang-github-grpc-ecosystem-grpc-gateway-dev
+  golang-google-grpc-dev golang-goprotobuf-dev golang-google-genproto-dev
+  python3-grpcio prometheus clang-format
+)
+
+case "${1:-all}" in
+  build) pkgs=("${build_pkgs[@]}") ;;
+  gateway) pkgs=("${gateway_pkgs[@]}") ;;
+  all) pkgs=("${build_pkgs[@]}" "${gateway_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|gateway|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+echo "install-deps: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

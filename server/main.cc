@@ -1,0 +1,121 @@
+// saasmetrics server: parses flags into a ServerConfig, starts the server, and shuts it
+// down gracefully on SIGINT/SIGTERM.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "server/observability/log.h"
+#include "server/rpc/server.h"
+
+namespace saasmetrics::store {
+
+bool AbslParseFlag(absl::string_view text, MigrateMode* mode, std::string* error) {
+  if (text == "auto")
+    *mode = MigrateMode::kAuto;
+  else if (text == "check")
+    *mode = MigrateMode::kCheck;
+  else if (text == "off")
+    *mode = MigrateMode::kOff;
+  else {
+    *error = "must be one of auto, check, off";
+    return false;
+  }
+  return true;
+}
+
+std::string AbslUnparseFlag(MigrateMode mode) {
+  switch (mode) {
+    case MigrateMode::kAuto:
+      return "auto";
+    case MigrateMode::kCheck:
+      return "check";
+    case MigrateMode::kOff:
+      return "off";
+  }
+  return "auto";
+}
+
+}  // namespace saasmetrics::store
+
+namespace {
+const saasmetrics::rpc::ServerConfig kDefaults;
+}  // namespace
+
+ABSL_FLAG(std::string, grpc_address, kDefaults.grpc_address, "gRPC listen address HOST:PORT.");
+ABSL_FLAG(std::string, metrics_address, kDefaults.metrics_address,
+          "Prometheus /metrics listen address HOST:PORT; empty disables it.");
+ABSL_FLAG(std::string, database_url, "",
+          "PostgreSQL connection string or URL. Default: $DATABASE_URL, else the libpq "
+          "environment (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).");
+ABSL_FLAG(saasmetrics::store::MigrateMode, migrate, kDefaults.migrate,
+          "Schema migrations at start: auto (apply pending), check (require current), off.");
+ABSL_FLAG(int, db_pool_size, kDefaults.db_pool_size, "PostgreSQL connections in the pool.");
+ABSL_FLAG(int, db_connect_timeout, kDefaults.db_connect_timeout_seconds,
+          "Seconds to wait for a PostgreSQL connection to open.");
+ABSL_FLAG(int, worker_threads, kDefaults.worker_threads, "Threads that run handler work.");
+ABSL_FLAG(absl::Duration, default_deadline, kDefaults.default_deadline,
+          "Deadline applied to calls that set none.");
+ABSL_FLAG(absl::Duration, db_probe_interval, kDefaults.db_probe_interval,
+          "How often the database is probed for health.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "On SIGTERM, how long in-flight calls may take before they are cancelled.");
+
+int main(int argc, char** argv) {
+  // Signals go to a dedicated thread (sigwait), so block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::SetProgramUsageMessage("saasmetrics gRPC service. Flags: --helpfull.");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "saasmetrics: unexpected argument '%s' (flags are --name=value)\n",
+                 rest[1]);
+    return 2;
+  }
+
+  saasmetrics::rpc::ServerConfig config;
+  config.grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  config.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  config.database_url = absl::GetFlag(FLAGS_database_url);
+  if (config.database_url.empty()) {
+    if (const char* env = std::getenv("DATABASE_URL")) config.database_url = env;
+  }
+  config.migrate = absl::GetFlag(FLAGS_migrate);
+  config.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  config.db_connect_timeout_seconds = absl::GetFlag(FLAGS_db_connect_timeout);
+  config.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  config.default_deadline = absl::GetFlag(FLAGS_default_deadline);
+  config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);
+  const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
+
+  auto server = saasmetrics::rpc::Server::Start(config);
+  if (!server.ok()) {
+    std::fprintf(stderr, "saasmetrics: %s\n", std::string(server.status().message()).c_str());
+    return 2;
+  }
+  saasmetrics::observability::LogLine(absl::StrCat("listening grpc_port=", (*server)->grpc_port(),
+                                                   " metrics_port=", (*server)->metrics_port()));
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    saasmetrics::observability::LogLine(absl::StrCat(sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                                                     ": draining in-flight calls for up to ",
+                                                     absl::FormatDuration(grace)));
+    (*server)->Shutdown(grace);
+  });
+  (*server)->Wait();
+  signal_thread.join();
+  server->reset();
+  saasmetrics::observability::LogLine("stopped");
+  return 0;
+}

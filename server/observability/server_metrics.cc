@@ -1,0 +1,92 @@
+#include "server/observability/server_metrics.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace saasmetrics::observability {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  return *buckets;
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      started_(prometheus::BuildCounter()
+                   .Name("grpc_server_started_total")
+                   .Help("RPCs started on the server.")
+                   .Register(*registry_)),
+      handled_(prometheus::BuildCounter()
+                   .Name("grpc_server_handled_total")
+                   .Help("RPCs completed on the server, by status code.")
+                   .Register(*registry_)),
+      handling_seconds_(prometheus::BuildHistogram()
+                            .Name("grpc_server_handling_seconds")
+                            .Help("Time from receiving an RPC to sending its status.")
+                            .Register(*registry_)),
+      query_seconds_(prometheus::BuildHistogram()
+                         .Name("saasmetrics_db_query_seconds")
+                         .Help("PostgreSQL statement latency by statement name.")
+                         .Register(*registry_)),
+      database_up_(prometheus::BuildGauge()
+                       .Name("saasmetrics_database_up")
+                       .Help("1 while the database is reachable and the schema current.")
+                       .Register(*registry_)
+                       .Add({})),
+      schema_version_(prometheus::BuildGauge()
+                          .Name("saasmetrics_schema_version")
+                          .Help("Highest applied migration version.")
+                          .Register(*registry_)
+                          .Add({})) {
+  prometheus::BuildGauge()
+      .Name("saasmetrics_build_info")
+      .Help("Build information; the value is always 1.")
+      .Register(*registry_)
+      .Add({{"version", SAASMETRICS_VERSION}})
+      .Set(1);
+}
+
+void ServerMetrics::RpcStarted(absl::string_view service, absl::string_view method,
+                               absl::string_view type) {
+  started_
+      .Add({{"grpc_service", std::string(service)},
+            {"grpc_method", std::string(method)},
+            {"grpc_type", std::string(type)}})
+      .Increment();
+}
+
+void ServerMetrics::RpcHandled(absl::string_view service, absl::string_view method,
+                               absl::string_view type, absl::string_view code,
+                               absl::Duration elapsed) {
+  std::map<std::string, std::string> labels = {{"grpc_service", std::string(service)},
+                                               {"grpc_method", std::string(method)},
+                                               {"grpc_type", std::string(type)}};
+  handling_seconds_.Add(labels, LatencyBuckets()).Observe(absl::ToDoubleSeconds(elapsed));
+  labels["grpc_code"] = std::string(code);
+  handled_.Add(labels).Increment();
+}
+
+void ServerMetrics::QueryDone(absl::string_view statement, absl::Duration elapsed) {
+  query_seconds_.Add({{"statement", std::string(statement)}}, LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(elapsed));
+}
+
+void ServerMetrics::SetDatabaseUp(bool up) { database_up_.Set(up ? 1 : 0); }
+void ServerMetrics::SetSchemaVersion(int version) { schema_version_.Set(version); }
+
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartExposer(
+    const std::string& address, const std::shared_ptr<prometheus::Registry>& registry) {
+  try {
+    auto exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
+    exposer->RegisterCollectable(registry);
+    return exposer;
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics_address=", address, ": cannot listen: ", e.what()));
+  }
+}
+
+}  // namespace saasmetrics::observability

@@ -1,0 +1,51 @@
+// The service's Prometheus metric families, created once and shared by the layers
+// that record into them. Labels are bounded: method, code, statement name.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace saasmetrics::observability {
+
+class ServerMetrics {
+ public:
+  ServerMetrics();
+
+  // grpc_server_started_total, grpc_server_handled_total, grpc_server_handling_seconds
+  // (names of the go-grpc-prometheus conventions). `code` is the canonical code name.
+  void RpcStarted(absl::string_view service, absl::string_view method, absl::string_view type);
+  void RpcHandled(absl::string_view service, absl::string_view method, absl::string_view type,
+                  absl::string_view code, absl::Duration elapsed);
+  void QueryDone(absl::string_view statement, absl::Duration elapsed);
+  void SetDatabaseUp(bool up);
+  void SetSchemaVersion(int version);
+
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& started_;
+  prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Histogram>& handling_seconds_;
+  prometheus::Family<prometheus::Histogram>& query_seconds_;
+  prometheus::Gauge& database_up_;
+  prometheus::Gauge& schema_version_;
+};
+
+// Serves the registry at http://<address>/metrics. INVALID_ARGUMENT naming the flag
+// when the address can't be bound.
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartExposer(
+    const std::string& address, const std::shared_ptr<prometheus::Registry>& registry);
+
+}  // namespace saasmetrics::observability

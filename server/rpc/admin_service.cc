@@ -1,0 +1,152 @@
+#include "server/rpc/admin_service.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "server/rpc/convert.h"
+#include "server/rpc/status.h"
+
+namespace saasmetrics::rpc {
+namespace {
+
+constexpr absl::string_view kService = "saasmetrics.v1.AdminService";
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+
+void ToProto(const engine::Tenant& t, v1::Tenant* out) {
+  out->set_tenant_id(t.tenant_id);
+  out->set_display_name(t.display_name);
+  out->set_currency(t.currency);
+  out->set_timezone(t.timezone);
+  out->mutable_gross_margin()->set_value(t.gross_margin);
+  rpc::ToProto(t.create_time, out->mutable_create_time());
+  rpc::ToProto(t.update_time, out->mutable_update_time());
+}
+
+engine::Tenant FromProto(const v1::Tenant& p) {
+  engine::Tenant t;
+  t.tenant_id = p.tenant_id();
+  t.display_name = p.display_name();
+  t.currency = p.currency();
+  if (!p.timezone().empty()) t.timezone = p.timezone();
+  if (p.has_gross_margin()) t.gross_margin = p.gross_margin().value();
+  return t;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::CreateTenant(grpc::CallbackServerContext* ctx,
+                                                     const v1::CreateTenantRequest* req,
+                                                     v1::Tenant* resp) {
+  return RunUnary(ctx, env_, kService, "CreateTenant", [this, req, resp](absl::Time deadline) {
+    if (!req->has_tenant()) return InvalidArgument({{"tenant", "is required"}});
+    engine::Tenant tenant = FromProto(req->tenant());
+    engine::Violations violations;
+    engine::ValidateTenantSettings(tenant, "tenant", violations);
+    if (!violations.empty()) return InvalidArgument(violations);
+    absl::StatusOr<engine::Tenant> created = tenants_.Create(tenant, deadline);
+    if (!created.ok()) return ToGrpcStatus(created.status());
+    ToProto(*created, resp);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetTenant(grpc::CallbackServerContext* ctx,
+                                                  const v1::GetTenantRequest* req,
+                                                  v1::Tenant* resp) {
+  return RunUnary(ctx, env_, kService, "GetTenant", [this, req, resp](absl::Time deadline) {
+    engine::Violations violations;
+    engine::ValidateTenantId(req->tenant_id(), "tenant_id", violations);
+    if (!violations.empty()) return InvalidArgument(violations);
+    absl::StatusOr<engine::Tenant> tenant = tenants_.Get(req->tenant_id(), deadline);
+    if (!tenant.ok()) return ToGrpcStatus(tenant.status());
+    ToProto(*tenant, resp);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListTenants(grpc::CallbackServerContext* ctx,
+                                                    const v1::ListTenantsRequest* req,
+                                                    v1::ListTenantsResponse* resp) {
+  return RunUnary(ctx, env_, kService, "ListTenants", [this, req, resp](absl::Time deadline) {
+    engine::Violations violations;
+    if (req->page_size() < 0) {
+      violations.push_back(
+          {"page_size", absl::StrCat("must not be negative, got ", req->page_size())});
+    }
+    std::string after;
+    if (!req->page_token().empty() && (!absl::WebSafeBase64Unescape(req->page_token(), &after) ||
+                                       !engine::IsValidResourceId(after))) {
+      violations.push_back({"page_token", "is not a token this service issued"});
+    }
+    if (!violations.empty()) return InvalidArgument(violations);
+    int page_size =
+        req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
+    absl::StatusOr<store::TenantPage> page = tenants_.List(page_size, after, deadline);
+    if (!page.ok()) return ToGrpcStatus(page.status());
+    for (const engine::Tenant& t : page->tenants) ToProto(t, resp->add_tenants());
+    if (page->more) {
+      resp->set_next_page_token(absl::WebSafeBase64Escape(page->tenants.back().tenant_id));
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::UpdateTenant(grpc::CallbackServerContext* ctx,
+                                                     const v1::UpdateTenantRequest* req,
+                                                     v1::Tenant* resp) {
+  return RunUnary(ctx, env_, kService, "UpdateTenant", [this, req, resp](absl::Time deadline) {
+    const v1::Tenant& p = req->tenant();
+    engine::Violations violations;
+    engine::ValidateTenantId(p.tenant_id(), "tenant.tenant_id", violations);
+    store::TenantUpdate update{.tenant_id = p.tenant_id()};
+    if (!p.display_name().empty()) update.display_name = p.display_name();
+    if (!p.timezone().empty()) update.timezone = p.timezone();
+    if (p.has_gross_margin()) update.gross_margin = p.gross_margin().value();
+    // Check the changed settings with the same rules as at creation.
+    engine::Tenant probe{.tenant_id = p.tenant_id(),
+                         .display_name = update.display_name.value_or(""),
+                         .currency = "USD",
+                         .timezone = update.timezone.value_or("UTC"),
+                         .gross_margin = update.gross_margin.value_or(1.0)};
+    engine::ValidateTenantSettings(probe, "tenant", violations);
+    if (!violations.empty()) return InvalidArgument(violations);
+    absl::StatusOr<engine::Tenant> current = tenants_.Get(p.tenant_id(), deadline);
+    if (!current.ok()) return ToGrpcStatus(current.status());
+    if (!p.currency().empty() && p.currency() != current->currency) {
+      return InvalidArgument(
+          {{"tenant.currency", absl::StrCat("is fixed at creation ('", current->currency,
+                                            "'); every stored amount is in it")}});
+    }
+    absl::StatusOr<engine::Tenant> updated = tenants_.Update(update, deadline);
+    if (!updated.ok()) return ToGrpcStatus(updated.status());
+    ToProto(*updated, resp);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::CreatePqlRule(grpc::CallbackServerContext* ctx,
+                                                      const v1::CreatePqlRuleRequest*,
+                                                      v1::PqlRule*) {
+  return Unimplemented(ctx, env_, kService, "CreatePqlRule");
+}
+grpc::ServerUnaryReactor* AdminService::GetPqlRule(grpc::CallbackServerContext* ctx,
+                                                   const v1::GetPqlRuleRequest*, v1::PqlRule*) {
+  return Unimplemented(ctx, env_, kService, "GetPqlRule");
+}
+grpc::ServerUnaryReactor* AdminService::ListPqlRules(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListPqlRulesRequest*,
+                                                     v1::ListPqlRulesResponse*) {
+  return Unimplemented(ctx, env_, kService, "ListPqlRules");
+}
+grpc::ServerUnaryReactor* AdminService::UpdatePqlRule(grpc::CallbackServerContext* ctx,
+                                                      const v1::UpdatePqlRuleRequest*,
+                                                      v1::PqlRule*) {
+  return Unimplemented(ctx, env_, kService, "UpdatePqlRule");
+}
+grpc::ServerUnaryReactor* AdminService::DeletePqlRule(grpc::CallbackServerContext* ctx,
+                                                      const v1::DeletePqlRuleRequest*,
+                                                      v1::DeletePqlRuleResponse*) {
+  return Unimplemented(ctx, env_, kService, "DeletePqlRule");
+}
+
+}  // namespace saasmetrics::rpc

@@ -1,0 +1,43 @@
+#pragma once
+
+#include "saasmetrics/v1/admin.grpc.pb.h"
+#include "server/rpc/handler.h"
+#include "server/store/tenant_store.h"
+
+namespace saasmetrics::rpc {
+
+class AdminService final : public saasmetrics::v1::AdminService::CallbackService {
+ public:
+  AdminService(HandlerEnv env, store::TenantStore& tenants) : env_(env), tenants_(tenants) {}
+
+  grpc::ServerUnaryReactor* CreateTenant(grpc::CallbackServerContext* ctx,
+                                         const v1::CreateTenantRequest* req,
+                                         v1::Tenant* resp) override;
+  grpc::ServerUnaryReactor* GetTenant(grpc::CallbackServerContext* ctx,
+                                      const v1::GetTenantRequest* req, v1::Tenant* resp) override;
+  grpc::ServerUnaryReactor* ListTenants(grpc::CallbackServerContext* ctx,
+                                        const v1::ListTenantsRequest* req,
+                                        v1::ListTenantsResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateTenant(grpc::CallbackServerContext* ctx,
+                                         const v1::UpdateTenantRequest* req,
+                                         v1::Tenant* resp) override;
+
+  grpc::ServerUnaryReactor* CreatePqlRule(grpc::CallbackServerContext* ctx,
+                                          const v1::CreatePqlRuleRequest*, v1::PqlRule*) override;
+  grpc::ServerUnaryReactor* GetPqlRule(grpc::CallbackServerContext* ctx,
+                                       const v1::GetPqlRuleRequest*, v1::PqlRule*) override;
+  grpc::ServerUnaryReactor* ListPqlRules(grpc::CallbackServerContext* ctx,
+                                         const v1::ListPqlRulesRequest*,
+                                         v1::ListPqlRulesResponse*) override;
+  grpc::ServerUnaryReactor* UpdatePqlRule(grpc::CallbackServerContext* ctx,
+                                          const v1::UpdatePqlRuleRequest*, v1::PqlRule*) override;
+  grpc::ServerUnaryReactor* DeletePqlRule(grpc::CallbackServerContext* ctx,
+                                          const v1::DeletePqlRuleRequest*,
+                                          v1::DeletePqlRuleResponse*) override;
+
+ private:
+  HandlerEnv env_;
+  store::TenantStore& tenants_;
+};
+
+}  // namespace saasmetrics::rpc

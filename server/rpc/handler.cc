@@ -1,0 +1,64 @@
+#include "server/rpc/handler.h"
+
+namespace saasmetrics::rpc {
+
+absl::string_view CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "Canceled";
+    case grpc::StatusCode::UNKNOWN:
+      return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED:
+      return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "Unimplemented";
+    case grpc::StatusCode::INTERNAL:
+      return "Internal";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "Unauthenticated";
+    default:
+      return "Unknown";
+  }
+}
+
+absl::Time CallDeadline(const grpc::CallbackServerContext* ctx, absl::Duration default_deadline) {
+  const auto d = ctx->deadline();
+  const absl::Time fallback = absl::Now() + default_deadline;
+  if (d == std::chrono::system_clock::time_point::max()) return fallback;
+  return std::min(absl::FromChrono(d), absl::Now() + absl::Hours(24));
+}
+
+grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* ctx, const HandlerEnv& env,
+                                        absl::string_view service, absl::string_view method) {
+  env.metrics->RpcStarted(service, method, "unary");
+  env.metrics->RpcHandled(service, method, "unary", "Unimplemented", absl::ZeroDuration());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(
+      grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                   absl::StrCat(service, "/", method, " is not implemented yet in this version")));
+  return reactor;
+}
+
+}  // namespace saasmetrics::rpc

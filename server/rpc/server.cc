@@ -1,0 +1,172 @@
+#include "server/rpc/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <atomic>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/observability/log.h"
+#include "server/observability/server_metrics.h"
+#include "server/rpc/admin_service.h"
+#include "server/rpc/executor.h"
+#include "server/rpc/ingest_service.h"
+#include "server/rpc/metrics_service.h"
+#include "server/store/database_supervisor.h"
+#include "server/store/pool.h"
+#include "server/store/tenant_store.h"
+
+namespace saasmetrics::rpc {
+namespace {
+
+const char* const kServiceNames[] = {"", "saasmetrics.v1.AdminService",
+                                     "saasmetrics.v1.IngestService",
+                                     "saasmetrics.v1.MetricsService"};
+
+std::vector<store::Statement> AllStatements() {
+  std::vector<store::Statement> out;
+  for (const auto& s : store::TenantStore::Statements()) out.push_back(s);
+  return out;
+}
+
+}  // namespace
+
+absl::Status ValidateConfig(const ServerConfig& c) {
+  auto bad = [](absl::string_view flag, auto value, absl::string_view rule) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value, ": ", rule));
+  };
+  if (c.grpc_address.empty() || c.grpc_address.find(':') == std::string::npos) {
+    return bad("grpc_address", c.grpc_address, "must be HOST:PORT");
+  }
+  if (!c.metrics_address.empty() && c.metrics_address.find(':') == std::string::npos) {
+    return bad("metrics_address", c.metrics_address, "must be HOST:PORT, or empty to disable");
+  }
+  if (c.db_pool_size < 1 || c.db_pool_size > 1000) {
+    return bad("db_pool_size", c.db_pool_size, "must be between 1 and 1000");
+  }
+  if (c.worker_threads < 1 || c.worker_threads > 1000) {
+    return bad("worker_threads", c.worker_threads, "must be between 1 and 1000");
+  }
+  if (c.db_connect_timeout_seconds < 1 || c.db_connect_timeout_seconds > 600) {
+    return bad("db_connect_timeout", c.db_connect_timeout_seconds,
+               "must be between 1 and 600 seconds");
+  }
+  if (c.default_deadline <= absl::ZeroDuration()) {
+    return bad("default_deadline", absl::FormatDuration(c.default_deadline), "must be positive");
+  }
+  if (c.db_probe_interval <= absl::ZeroDuration()) {
+    return bad("db_probe_interval", absl::FormatDuration(c.db_probe_interval), "must be positive");
+  }
+  return absl::OkStatus();
+}
+
+struct Server::Impl {
+  ServerConfig config;
+  observability::ServerMetrics metrics;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<store::ConnectionPool> pool;
+  std::unique_ptr<store::TenantStore> tenants;
+  std::unique_ptr<Executor> executor;
+  std::unique_ptr<AdminService> admin;
+  std::unique_ptr<IngestService> ingest;
+  std::unique_ptr<MetricsService> metrics_service;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<store::DatabaseSupervisor> supervisor;
+  int grpc_port = 0;
+  std::atomic<bool> serving{false};
+
+  void SetServing(const store::DatabaseState& state) {
+    serving = state.serving;
+    metrics.SetDatabaseUp(state.serving);
+    if (state.serving) metrics.SetSchemaVersion(state.schema_version);
+    for (const char* name : kServiceNames) {
+      server->GetHealthCheckService()->SetServingStatus(name, state.serving);
+    }
+    observability::LogLine(state.serving ? absl::StrCat(state.detail, "; health SERVING")
+                                         : absl::StrCat(state.detail,
+                                                        "; retrying with backoff, health "
+                                                        "NOT_SERVING"));
+  }
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  Shutdown(absl::ZeroDuration());
+  impl_->supervisor.reset();
+  impl_->executor.reset();  // runs what is queued (finishing those calls), then joins
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
+  if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
+  auto impl = std::make_unique<Impl>();
+  Impl& m = *impl;
+  m.config = config;
+  if (!config.metrics_address.empty()) {
+    auto exposer = observability::StartExposer(config.metrics_address, m.metrics.registry());
+    if (!exposer.ok()) return exposer.status();
+    m.exposer = std::move(*exposer);
+  }
+  m.pool = std::make_unique<store::ConnectionPool>(store::PoolOptions{
+      .conninfo = config.database_url,
+      .size = config.db_pool_size,
+      .connect_timeout_seconds = config.db_connect_timeout_seconds,
+      .statements = AllStatements(),
+  });
+  m.pool->set_query_observer([metrics = &m.metrics](absl::string_view name, absl::Duration d) {
+    metrics->QueryDone(name, d);
+  });
+  m.tenants = std::make_unique<store::TenantStore>(*m.pool);
+  m.executor = std::make_unique<Executor>(config.worker_threads);
+  HandlerEnv env{m.executor.get(), &m.metrics, config.default_deadline};
+  m.admin = std::make_unique<AdminService>(env, *m.tenants);
+  m.ingest = std::make_unique<IngestService>(env);
+  m.metrics_service = std::make_unique<MetricsService>(env);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.grpc_address, grpc::InsecureServerCredentials(), &m.grpc_port);
+  builder.RegisterService(m.admin.get());
+  builder.RegisterService(m.ingest.get());
+  builder.RegisterService(m.metrics_service.get());
+  m.server = builder.BuildAndStart();
+  if (m.server == nullptr || m.grpc_port == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grpc_address=", config.grpc_address, ": cannot listen"));
+  }
+  for (const char* name : kServiceNames) {
+    m.server->GetHealthCheckService()->SetServingStatus(name, false);
+  }
+  m.supervisor = std::make_unique<store::DatabaseSupervisor>(
+      store::SupervisorOptions{
+          .conninfo = config.database_url,
+          .migrate = config.migrate,
+          .migrations = store::EmbeddedMigrations(),
+          .probe_interval = config.db_probe_interval,
+          .max_backoff = config.db_max_backoff,
+          .connect_timeout_seconds = config.db_connect_timeout_seconds,
+      },
+      *m.pool, [impl = &m](const store::DatabaseState& s) { impl->SetServing(s); });
+  m.supervisor->Start();
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+int Server::grpc_port() const { return impl_->grpc_port; }
+
+int Server::metrics_port() const {
+  if (impl_->exposer == nullptr) return 0;
+  auto ports = impl_->exposer->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+bool Server::serving() const { return impl_->serving; }
+
+void Server::Shutdown(absl::Duration grace) {
+  impl_->server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+}
+
+void Server::Wait() { impl_->server->Wait(); }
+
+}  // namespace saasmetrics::rpc

@@ -1,0 +1,223 @@
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "saasmetrics/v1/admin.grpc.pb.h"
+#include "saasmetrics/v1/ingest.grpc.pb.h"
+#include "saasmetrics/v1/metrics.grpc.pb.h"
+#include "tests/support/test_server.h"
+
+namespace saasmetrics {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+
+class AdminServiceTest : public ::testing::Test {
+ protected:
+  AdminServiceTest()
+      : stub_(v1::AdminService::NewStub(
+            grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials()))) {}
+
+  static std::unique_ptr<grpc::ClientContext> Ctx() {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ctx;
+  }
+
+  grpc::Status Create(const std::string& id, const std::string& currency,
+                      const std::string& tz = "", v1::Tenant* out = nullptr) {
+    v1::CreateTenantRequest req;
+    req.mutable_tenant()->set_tenant_id(id);
+    req.mutable_tenant()->set_currency(currency);
+    req.mutable_tenant()->set_timezone(tz);
+    v1::Tenant resp;
+    grpc::Status s = stub_->CreateTenant(Ctx().get(), req, &resp);
+    if (out != nullptr) *out = resp;
+    return s;
+  }
+
+  testing::TestServer server_;
+  std::unique_ptr<v1::AdminService::Stub> stub_;
+};
+
+std::vector<std::string> ViolatedFields(const grpc::Status& s) {
+  google::rpc::Status details;
+  EXPECT_TRUE(details.ParseFromString(s.error_details()));
+  std::vector<std::string> fields;
+  for (const auto& any : details.details()) {
+    google::rpc::BadRequest bad;
+    if (any.UnpackTo(&bad)) {
+      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
+    }
+  }
+  return fields;
+}
+
+TEST_F(AdminServiceTest, CreateAppliesDefaultsAndGetReturnsTheTenant) {
+  v1::Tenant created;
+  ASSERT_TRUE(Create("acme", "USD", "", &created).ok());
+  EXPECT_EQ(created.timezone(), "UTC");
+  EXPECT_DOUBLE_EQ(created.gross_margin().value(), 1.0);
+  EXPECT_GT(created.create_time().seconds(), 0);
+
+  v1::GetTenantRequest get;
+  get.set_tenant_id("acme");
+  v1::Tenant got;
+  ASSERT_TRUE(stub_->GetTenant(Ctx().get(), get, &got).ok());
+  EXPECT_EQ(got.currency(), "USD");
+  EXPECT_EQ(got.create_time().seconds(), created.create_time().seconds());
+}
+
+TEST_F(AdminServiceTest, InvalidTenantIsRejectedWithEveryFieldViolationAndNothingStored) {
+  v1::CreateTenantRequest req;
+  req.mutable_tenant()->set_tenant_id("Acme Corp");
+  req.mutable_tenant()->set_currency("DOLLARS");
+  req.mutable_tenant()->set_timezone("Europe/Atlantis");
+  req.mutable_tenant()->mutable_gross_margin()->set_value(0);
+  v1::Tenant resp;
+  grpc::Status s = stub_->CreateTenant(Ctx().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("tenant.tenant_id"));
+  EXPECT_THAT(s.error_message(), HasSubstr("(and 3 more)"));
+  EXPECT_THAT(ViolatedFields(s), ElementsAre("tenant.tenant_id", "tenant.currency",
+                                             "tenant.timezone", "tenant.gross_margin"));
+  v1::ListTenantsResponse list;
+  ASSERT_TRUE(stub_->ListTenants(Ctx().get(), {}, &list).ok());
+  EXPECT_EQ(list.tenants_size(), 0);
+}
+
+TEST_F(AdminServiceTest, MissingTenantMessageIsInvalidArgument) {
+  v1::Tenant resp;
+  grpc::Status s = stub_->CreateTenant(Ctx().get(), {}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "tenant: is required");
+}
+
+TEST_F(AdminServiceTest, DuplicateIsAlreadyExistsAndUnknownIsNotFound) {
+  ASSERT_TRUE(Create("acme", "USD").ok());
+  grpc::Status dup = Create("acme", "EUR");
+  EXPECT_EQ(dup.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(dup.error_message(), "tenant 'acme' already exists");
+
+  v1::GetTenantRequest get;
+  get.set_tenant_id("ghost");
+  v1::Tenant resp;
+  grpc::Status missing = stub_->GetTenant(Ctx().get(), get, &resp);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(missing.error_message(), "tenant 'ghost' does not exist");
+}
+
+TEST_F(AdminServiceTest, ListPaginatesWithOpaqueTokens) {
+  for (const char* id : {"delta", "alpha", "charlie", "bravo", "echo"}) {
+    ASSERT_TRUE(Create(id, "EUR").ok());
+  }
+  std::vector<std::string> ids;
+  v1::ListTenantsRequest req;
+  req.set_page_size(2);
+  int pages = 0;
+  do {
+    v1::ListTenantsResponse resp;
+    ASSERT_TRUE(stub_->ListTenants(Ctx().get(), req, &resp).ok());
+    for (const auto& t : resp.tenants()) ids.push_back(t.tenant_id());
+    req.set_page_token(resp.next_page_token());
+    ++pages;
+  } while (!req.page_token().empty());
+  EXPECT_THAT(ids, ElementsAre("alpha", "bravo", "charlie", "delta", "echo"));
+  EXPECT_EQ(pages, 3);
+
+  req.set_page_token("not a token!");
+  v1::ListTenantsResponse resp;
+  grpc::Status bad = stub_->ListTenants(Ctx().get(), req, &resp);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(bad), ElementsAre("page_token"));
+}
+
+TEST_F(AdminServiceTest, UpdateChangesSettingsButNotTheCurrency) {
+  ASSERT_TRUE(Create("acme", "USD").ok());
+  v1::UpdateTenantRequest req;
+  req.mutable_tenant()->set_tenant_id("acme");
+  req.mutable_tenant()->set_timezone("America/New_York");
+  req.mutable_tenant()->mutable_gross_margin()->set_value(0.8);
+  v1::Tenant resp;
+  ASSERT_TRUE(stub_->UpdateTenant(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.timezone(), "America/New_York");
+  EXPECT_DOUBLE_EQ(resp.gross_margin().value(), 0.8);
+  EXPECT_EQ(resp.currency(), "USD");
+
+  req.mutable_tenant()->set_currency("EUR");
+  grpc::Status s = stub_->UpdateTenant(Ctx().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(s), ElementsAre("tenant.currency"));
+
+  req.mutable_tenant()->clear_currency();
+  req.mutable_tenant()->set_timezone("Nowhere/Special");
+  s = stub_->UpdateTenant(Ctx().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(s), ElementsAre("tenant.timezone"));
+}
+
+TEST_F(AdminServiceTest, PendingRpcsAnswerUnimplementedNamingTheRpc) {
+  auto channel = grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials());
+  v1::GetMrrResponse mrr;
+  grpc::Status s = v1::MetricsService::NewStub(channel)->GetMrr(Ctx().get(), {}, &mrr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("saasmetrics.v1.MetricsService/GetMrr"));
+
+  v1::PqlRule rule;
+  s = stub_->CreatePqlRule(Ctx().get(), {}, &rule);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("AdminService/CreatePqlRule"));
+
+  auto ctx = Ctx();
+  auto stream = v1::IngestService::NewStub(channel)->StreamIngest(ctx.get());
+  stream->WritesDone();
+  v1::IngestAck ack;
+  EXPECT_FALSE(stream->Read(&ack));
+  s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("IngestService/StreamIngest"));
+}
+
+TEST_F(AdminServiceTest, HealthIsServingForTheServerAndEachService) {
+  for (const char* service : {"", "saasmetrics.v1.AdminService", "saasmetrics.v1.IngestService",
+                              "saasmetrics.v1.MetricsService"}) {
+    auto healthy = server_.client().Healthy(service);
+    ASSERT_TRUE(healthy.ok()) << healthy.status();
+    EXPECT_TRUE(*healthy) << service;
+  }
+  EXPECT_EQ(server_.client().Healthy("no.such.Service").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(AdminServiceTest, TheClientLibraryRoundTripsAndReportsViolations) {
+  v1::Tenant t;
+  t.set_tenant_id("globex");
+  t.set_currency("JPY");
+  t.set_timezone("Asia/Tokyo");
+  auto created = server_.client().CreateTenant(t);
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto got = server_.client().GetTenant("globex");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->timezone(), "Asia/Tokyo");
+
+  t.set_tenant_id("x y");
+  t.set_currency("yen");
+  auto bad = server_.client().CreateTenant(t);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("\n  tenant.currency: 'yen' is not an ISO 4217"));
+}
+
+TEST_F(AdminServiceTest, ClientDeadlineIsHonoured) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() - std::chrono::seconds(1));
+  v1::ListTenantsResponse resp;
+  grpc::Status s = stub_->ListTenants(&ctx, {}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+}  // namespace
+}  // namespace saasmetrics

@@ -1,0 +1,99 @@
+#include "tests/support/subprocess.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace saasmetrics::testing {
+
+Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env) {
+  char tmpl[] = "/tmp/saasmetrics-subprocess.XXXXXX";
+  int fd = mkstemp(tmpl);
+  log_path_ = tmpl;
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.push_back(*e);
+  for (const auto& [k, v] : env) env_strings.push_back(absl::StrCat(k, "=", v));
+  // Only async-signal-safe calls between fork and exec: the test process has threads.
+  std::vector<char*> args, envp;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(args[0], args.data(), envp.data());
+    _exit(127);
+  }
+  close(fd);
+}
+
+Subprocess::~Subprocess() {
+  if (running()) {
+    kill(pid_, SIGKILL);
+    Wait(absl::Seconds(10));
+  }
+  unlink(log_path_.c_str());
+}
+
+std::string Subprocess::Output() const {
+  std::ifstream in(log_path_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool Subprocess::WaitForOutput(const std::string& text, absl::Duration timeout) const {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (absl::Now() < give_up) {
+    if (absl::StrContains(Output(), text)) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::StrContains(Output(), text);
+}
+
+void Subprocess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+bool Subprocess::running() {
+  if (pid_ <= 0 || exit_code_ >= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return true;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return false;
+}
+
+int Subprocess::Wait(absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (running()) {
+    if (absl::Now() >= give_up) return -1;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return exit_code_;
+}
+
+std::string BinaryPath(const std::string& name) {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  std::string dir = n > 0 ? std::string(self, n) : std::string("./x");
+  return absl::StrCat(dir.substr(0, dir.rfind('/')), "/", name);
+}
+
+}  // namespace saasmetrics::testing

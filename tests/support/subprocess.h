@@ -1,0 +1,38 @@
+// A child process with its stderr and stdout captured to a file, for end-to-end tests.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace saasmetrics::testing {
+
+class Subprocess {
+ public:
+  // Starts `argv` with `env` added to the environment.
+  explicit Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+  ~Subprocess();  // SIGKILLs it if still running
+
+  // Everything it printed so far (stdout and stderr interleaved).
+  std::string Output() const;
+  // Waits until Output() contains `text`; false on timeout or exit first.
+  bool WaitForOutput(const std::string& text, absl::Duration timeout) const;
+  void Signal(int sig);
+  // Waits for exit; returns the exit code, 128+signal if killed, -1 on timeout.
+  int Wait(absl::Duration timeout);
+  bool running();
+
+ private:
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  std::string log_path_;
+};
+
+// Absolute path of a built binary: they all live next to the test binaries (build/bin).
+std::string BinaryPath(const std::string& name);
+
+}  // namespace saasmetrics::testing

@@ -1,0 +1,28 @@
+// A fresh PostgreSQL database per test, on the server the test run started
+// (tests/support/pg_fixture.sh, as the CTest fixture "postgres").
+#pragma once
+
+#include <string>
+
+namespace saasmetrics::testing {
+
+// libpq URL of the fixture server's maintenance database; aborts the test binary with a
+// clear message when the fixture is not running.
+std::string AdminConninfo();
+
+class TestDatabase {
+ public:
+  TestDatabase();   // creates an empty database with a unique name
+  ~TestDatabase();  // drops it (terminating leftover connections)
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& conninfo() const { return conninfo_; }
+
+ private:
+  std::string name_;
+  std::string conninfo_;
+};
+
+}  // namespace saasmetrics::testing
