@@ -14,8 +14,8 @@ build_pkgs=(
 )
 gateway_pkgs=(
   golang-go golang-grpc-gateway golang-github-grpc-ecosystem-grpc-gateway-dev
-  golang-google-grpc-dev golang-goprotobuf-dev golang-google-genproto-dev
-  python3-grpcio prometheus clang-format
+  golang-google-grpc-dev golang-goprotobuf-dev golang-google-genproto-dev golang-google-protobuf-dev
+  python3-grpcio prometheus clang-format curl
 )
 
 case "${1:-all}" in

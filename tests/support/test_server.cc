@@ -9,7 +9,9 @@ namespace saasmetrics::testing {
 
 TestServer::TestServer(rpc::ServerConfig config) {
   config.grpc_address = "127.0.0.1:0";
-  config.metrics_address = "127.0.0.1:0";
+  // The Prometheus endpoint costs 1-3 s at shutdown (civetweb); tests that scrape it
+  // ask for one with a non-default address.
+  if (config.metrics_address == rpc::ServerConfig{}.metrics_address) config.metrics_address = "";
   config.database_url = db_.conninfo();
   config.db_pool_size = 4;
   config.worker_threads = 4;

@@ -1,0 +1,91 @@
+// REST/JSON through the real grpc-gateway binary in front of a real server process.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <regex>
+
+#include "tests/support/subprocess.h"
+#include "tests/support/test_db.h"
+
+namespace saasmetrics::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+int LoggedPort(const Subprocess& p, const std::string& key) {
+  if (!p.WaitForOutput(key + "=", absl::Seconds(30))) return 0;
+  std::smatch m;
+  std::string out = p.Output();
+  return std::regex_search(out, m, std::regex(key + "=(\\d+)")) ? std::stoi(m[1]) : 0;
+}
+
+// (HTTP status, body) of a curl call.
+std::pair<int, std::string> Http(const std::string& method, const std::string& url,
+                                 const std::string& body = "") {
+  std::vector<std::string> args = {"/usr/bin/curl",
+                                   "-s",
+                                   "-X",
+                                   method,
+                                   "-w",
+                                   "\n%{http_code}",
+                                   "-H",
+                                   "Content-Type: application/json",
+                                   url};
+  if (!body.empty()) args.insert(args.end(), {"--data", body});
+  Subprocess curl(args);
+  curl.Wait(absl::Seconds(30));
+  std::string out = curl.Output();
+  size_t nl = out.rfind('\n');
+  return {std::atoi(out.substr(nl + 1).c_str()), out.substr(0, nl)};
+}
+
+TEST(Gateway, ServesTheAdminApiAsRestJson) {
+  TestDatabase db;
+  Subprocess server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
+                     "--metrics_address=", "--database_url=" + db.conninfo()});
+  int grpc_port = LoggedPort(server, "grpc_port");
+  ASSERT_GT(grpc_port, 0) << server.Output();
+  ASSERT_TRUE(server.WaitForOutput("health SERVING", absl::Seconds(30))) << server.Output();
+  Subprocess gateway({BinaryPath("saasmetrics-gateway"), "--listen=127.0.0.1:0",
+                      "--backend=127.0.0.1:" + std::to_string(grpc_port)});
+  int http_port = LoggedPort(gateway, "http_port");
+  ASSERT_GT(http_port, 0) << gateway.Output();
+  const std::string base = "http://127.0.0.1:" + std::to_string(http_port);
+
+  auto [created, created_body] =
+      Http("POST", base + "/v1/tenants",
+           R"({"tenant_id":"acme","currency":"EUR","timezone":"Europe/Paris",
+               "gross_margin":0.7})");
+  EXPECT_EQ(created, 200) << created_body;
+  EXPECT_THAT(created_body, HasSubstr(R"("tenant_id":"acme")"));
+
+  auto [got, got_body] = Http("GET", base + "/v1/tenants/acme");
+  EXPECT_EQ(got, 200) << got_body;
+  EXPECT_THAT(got_body, HasSubstr(R"("timezone":"Europe/Paris")"));
+  EXPECT_THAT(got_body, HasSubstr(R"("gross_margin":0.7)"));
+
+  auto [listed, list_body] = Http("GET", base + "/v1/tenants?page_size=10");
+  EXPECT_EQ(listed, 200) << list_body;
+  EXPECT_THAT(list_body, HasSubstr("acme"));
+
+  auto [bad, bad_body] =
+      Http("POST", base + "/v1/tenants", R"({"tenant_id":"x","currency":"EURO"})");
+  EXPECT_EQ(bad, 400) << bad_body;
+  EXPECT_THAT(bad_body, HasSubstr("tenant.currency: 'EURO' is not an ISO 4217 currency code"));
+
+  auto [missing, missing_body] = Http("GET", base + "/v1/tenants/ghost");
+  EXPECT_EQ(missing, 404) << missing_body;
+
+  auto [pending, pending_body] =
+      Http("GET", base + "/v1/tenants/acme/metrics/mrr?query.start_date=2024-01-01");
+  EXPECT_EQ(pending, 501) << pending_body;
+  EXPECT_THAT(pending_body, HasSubstr("MetricsService/GetMrr"));
+
+  gateway.Signal(SIGTERM);
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);
+}
+
+}  // namespace
+}  // namespace saasmetrics::testing
