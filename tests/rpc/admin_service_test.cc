@@ -2,6 +2,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
+#include <thread>
+
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "saasmetrics/v1/admin.grpc.pb.h"
@@ -217,6 +220,50 @@ TEST_F(AdminServiceTest, ClientDeadlineIsHonoured) {
   v1::ListTenantsResponse resp;
   grpc::Status s = stub_->ListTenants(&ctx, {}, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+}  // namespace
+}  // namespace saasmetrics
+
+namespace saasmetrics {
+namespace {
+
+// A call blocked in the database while the server shuts down: with enough grace it
+// completes OK; the server stops only after it.
+TEST(GracefulShutdown, DrainsInFlightCalls) {
+  auto server = std::make_unique<testing::TestServer>();
+  pqxx::connection locker(server->db().conninfo());
+  pqxx::work lock(locker);
+  lock.exec("LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE");
+
+  grpc::Status call_status = grpc::Status(grpc::StatusCode::UNKNOWN, "not finished");
+  std::thread call([&] {
+    v1::Tenant t;
+    t.set_tenant_id("late");
+    t.set_currency("USD");
+    auto created = server->client().CreateTenant(t);
+    call_status = created.ok()
+                      ? grpc::Status::OK
+                      : grpc::Status(static_cast<grpc::StatusCode>(created.status().code()),
+                                     std::string(created.status().message()));
+  });
+  // Wait until the call is blocked on the lock inside PostgreSQL.
+  for (int i = 0; i < 200; ++i) {
+    pqxx::connection probe(server->db().conninfo());
+    pqxx::read_transaction t(probe);
+    if (t.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0]
+            .as<int>() > 0) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  std::thread shutdown([&] { server->server().Shutdown(absl::Seconds(20)); });
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(call_status.error_message(), "not finished") << "the call ended before the lock went";
+  lock.commit();  // releases the lock: the in-flight call can finish
+  shutdown.join();
+  call.join();
+  EXPECT_TRUE(call_status.ok()) << call_status.error_message();
 }
 
 }  // namespace
