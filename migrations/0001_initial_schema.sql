@@ -108,7 +108,8 @@ CREATE TABLE partition_versions (
 );
 
 -- Creates the monthly partition of `parent` holding `at`, if it is missing. Safe to
--- call concurrently: a transaction-scoped advisory lock serialises creators.
+-- call concurrently: a transaction-scoped advisory lock serialises creators, and a
+-- creator that lost the race finds the table there.
 CREATE FUNCTION saasmetrics_ensure_month_partition(parent regclass, at timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -121,9 +122,10 @@ BEGIN
     RETURN;
   END IF;
   PERFORM pg_advisory_xact_lock(hashtext(name));
-  IF to_regclass(name) IS NOT NULL THEN
-    RETURN;
-  END IF;
-  EXECUTE format('CREATE TABLE %I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
+  -- The catalog may not show a table a concurrent caller just committed: creating it
+  -- then fails with duplicate_table, which means it is there.
+  EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                  name, parent, month_start, month_start + interval '1 month');
+EXCEPTION WHEN duplicate_table OR unique_violation THEN
+  NULL;
 END $$;

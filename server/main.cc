@@ -59,6 +59,10 @@ ABSL_FLAG(int, db_pool_size, kDefaults.db_pool_size, "PostgreSQL connections in 
 ABSL_FLAG(int, db_connect_timeout, kDefaults.db_connect_timeout_seconds,
           "Seconds to wait for a PostgreSQL connection to open.");
 ABSL_FLAG(int, worker_threads, kDefaults.worker_threads, "Threads that run handler work.");
+ABSL_FLAG(int, max_batch_items, kDefaults.max_batch_items,
+          "Most items one ingest batch may carry; more is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_batch_bytes, kDefaults.max_batch_bytes,
+          "Largest request message in bytes; larger is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(absl::Duration, default_deadline, kDefaults.default_deadline,
           "Deadline applied to calls that set none.");
 ABSL_FLAG(absl::Duration, db_probe_interval, kDefaults.db_probe_interval,
@@ -94,6 +98,8 @@ int main(int argc, char** argv) {
   config.db_connect_timeout_seconds = absl::GetFlag(FLAGS_db_connect_timeout);
   config.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   config.default_deadline = absl::GetFlag(FLAGS_default_deadline);
+  config.max_batch_items = absl::GetFlag(FLAGS_max_batch_items);
+  config.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
   config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
 

@@ -31,6 +31,14 @@ ServerMetrics::ServerMetrics()
                          .Name("saasmetrics_db_query_seconds")
                          .Help("PostgreSQL statement latency by statement name.")
                          .Register(*registry_)),
+      ingested_(prometheus::BuildCounter()
+                    .Name("saasmetrics_ingested_events_total")
+                    .Help("Items stored by ingestion, by kind.")
+                    .Register(*registry_)),
+      duplicates_(prometheus::BuildCounter()
+                      .Name("saasmetrics_duplicate_events_total")
+                      .Help("Items skipped because their identity was already stored, by kind.")
+                      .Register(*registry_)),
       database_up_(prometheus::BuildGauge()
                        .Name("saasmetrics_database_up")
                        .Help("1 while the database is reachable and the schema current.")
@@ -72,6 +80,11 @@ void ServerMetrics::RpcHandled(absl::string_view service, absl::string_view meth
 void ServerMetrics::QueryDone(absl::string_view statement, absl::Duration elapsed) {
   query_seconds_.Add({{"statement", std::string(statement)}}, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(elapsed));
+}
+
+void ServerMetrics::Ingested(absl::string_view kind, int64_t accepted, int64_t duplicates) {
+  ingested_.Add({{"kind", std::string(kind)}}).Increment(static_cast<double>(accepted));
+  duplicates_.Add({{"kind", std::string(kind)}}).Increment(static_cast<double>(duplicates));
 }
 
 void ServerMetrics::SetDatabaseUp(bool up) { database_up_.Set(up ? 1 : 0); }

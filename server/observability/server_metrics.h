@@ -27,6 +27,8 @@ class ServerMetrics {
   void RpcStarted(absl::string_view service, absl::string_view method, absl::string_view type);
   void RpcHandled(absl::string_view service, absl::string_view method, absl::string_view type,
                   absl::string_view code, absl::Duration elapsed);
+  // saasmetrics_ingested_events_total / saasmetrics_duplicate_events_total by kind.
+  void Ingested(absl::string_view kind, int64_t accepted, int64_t duplicates);
   void QueryDone(absl::string_view statement, absl::Duration elapsed);
   void SetDatabaseUp(bool up);
   void SetSchemaVersion(int version);
@@ -39,6 +41,8 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Histogram>& handling_seconds_;
   prometheus::Family<prometheus::Histogram>& query_seconds_;
+  prometheus::Family<prometheus::Counter>& ingested_;
+  prometheus::Family<prometheus::Counter>& duplicates_;
   prometheus::Gauge& database_up_;
   prometheus::Gauge& schema_version_;
 };

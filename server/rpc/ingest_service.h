@@ -1,31 +1,57 @@
 #pragma once
 
 #include "saasmetrics/v1/ingest.grpc.pb.h"
+#include "server/engine/ingest_validation.h"
 #include "server/rpc/handler.h"
+#include "server/store/ingest_store.h"
+#include "server/store/tenant_store.h"
 
 namespace saasmetrics::rpc {
 
-// Ingestion. Until issue 3 lands each RPC answers UNIMPLEMENTED.
 class IngestService final : public v1::IngestService::CallbackService {
  public:
-  explicit IngestService(HandlerEnv env) : env_(env) {}
+  IngestService(HandlerEnv env, engine::IngestLimits limits, store::TenantStore& tenants,
+                store::IngestStore& store)
+      : env_(env), limits_(limits), tenants_(tenants), store_(store) {}
 
-#define SAAS_UNIMPLEMENTED_(Method, Req, Resp)                                                  \
-  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* ctx, const v1::Req*, v1::Resp*) \
-      override {                                                                                \
-    return Unimplemented(ctx, env_, "saasmetrics.v1.IngestService", #Method);                   \
-  }
-  SAAS_UNIMPLEMENTED_(IngestSubscriptionEvents, IngestSubscriptionEventsRequest, IngestResult)
-  SAAS_UNIMPLEMENTED_(IngestUsageEvents, IngestUsageEventsRequest, IngestResult)
-  SAAS_UNIMPLEMENTED_(UpsertCustomers, UpsertCustomersRequest, IngestResult)
-  SAAS_UNIMPLEMENTED_(RecordAcquisitionSpend, RecordAcquisitionSpendRequest, IngestResult)
-#undef SAAS_UNIMPLEMENTED_
-
+  grpc::ServerUnaryReactor* IngestSubscriptionEvents(grpc::CallbackServerContext* ctx,
+                                                     const v1::IngestSubscriptionEventsRequest* req,
+                                                     v1::IngestResult* resp) override;
+  grpc::ServerUnaryReactor* IngestUsageEvents(grpc::CallbackServerContext* ctx,
+                                              const v1::IngestUsageEventsRequest* req,
+                                              v1::IngestResult* resp) override;
+  grpc::ServerUnaryReactor* UpsertCustomers(grpc::CallbackServerContext* ctx,
+                                            const v1::UpsertCustomersRequest* req,
+                                            v1::IngestResult* resp) override;
+  grpc::ServerUnaryReactor* RecordAcquisitionSpend(grpc::CallbackServerContext* ctx,
+                                                   const v1::RecordAcquisitionSpendRequest* req,
+                                                   v1::IngestResult* resp) override;
   grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* StreamIngest(
       grpc::CallbackServerContext* ctx) override;
 
+  // One batch of any kind, as StreamIngest runs it: validate, write, count.
+  grpc::Status Ingest(const v1::IngestBatch& batch, absl::Time deadline, v1::IngestResult* out);
+
  private:
+  grpc::Status Ingest(const std::string& tenant_id, const v1::IngestSubscriptionEventsRequest& req,
+                      absl::Time deadline, v1::IngestResult* out);
+  grpc::Status Ingest(const std::string& tenant_id, const v1::IngestUsageEventsRequest& req,
+                      absl::Time deadline, v1::IngestResult* out);
+  grpc::Status Ingest(const std::string& tenant_id, const v1::UpsertCustomersRequest& req,
+                      absl::Time deadline, v1::IngestResult* out);
+  grpc::Status Ingest(const std::string& tenant_id, const v1::RecordAcquisitionSpendRequest& req,
+                      absl::Time deadline, v1::IngestResult* out);
+
+  // The steps every kind shares, around the kind-specific `validate` and `write`.
+  template <typename Items, typename Validate, typename Write>
+  grpc::Status Run(const std::string& tenant_id, absl::string_view kind, absl::string_view list,
+                   const Items& items, engine::Violations violations, Validate validate,
+                   Write write, absl::Time deadline, v1::IngestResult* out);
+
   HandlerEnv env_;
+  engine::IngestLimits limits_;
+  store::TenantStore& tenants_;
+  store::IngestStore& store_;
 };
 
 }  // namespace saasmetrics::rpc

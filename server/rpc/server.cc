@@ -14,6 +14,7 @@
 #include "server/rpc/ingest_service.h"
 #include "server/rpc/metrics_service.h"
 #include "server/store/database_supervisor.h"
+#include "server/store/ingest_store.h"
 #include "server/store/pool.h"
 #include "server/store/tenant_store.h"
 
@@ -27,6 +28,7 @@ const char* const kServiceNames[] = {"", "saasmetrics.v1.AdminService",
 std::vector<store::Statement> AllStatements() {
   std::vector<store::Statement> out;
   for (const auto& s : store::TenantStore::Statements()) out.push_back(s);
+  for (const auto& s : store::IngestStore::Statements()) out.push_back(s);
   return out;
 }
 
@@ -52,6 +54,12 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return bad("db_connect_timeout", c.db_connect_timeout_seconds,
                "must be between 1 and 600 seconds");
   }
+  if (c.max_batch_items < 1 || c.max_batch_items > 1000000) {
+    return bad("max_batch_items", c.max_batch_items, "must be between 1 and 1000000");
+  }
+  if (c.max_batch_bytes < 1024 || c.max_batch_bytes > (1 << 30)) {
+    return bad("max_batch_bytes", c.max_batch_bytes, "must be between 1024 and 1073741824");
+  }
   if (c.default_deadline <= absl::ZeroDuration()) {
     return bad("default_deadline", absl::FormatDuration(c.default_deadline), "must be positive");
   }
@@ -67,6 +75,7 @@ struct Server::Impl {
   std::unique_ptr<prometheus::Exposer> exposer;
   std::unique_ptr<store::ConnectionPool> pool;
   std::unique_ptr<store::TenantStore> tenants;
+  std::unique_ptr<store::IngestStore> ingest_store;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<IngestService> ingest;
@@ -118,15 +127,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     metrics->QueryDone(name, d);
   });
   m.tenants = std::make_unique<store::TenantStore>(*m.pool);
+  m.ingest_store = std::make_unique<store::IngestStore>(*m.pool);
   m.executor = std::make_unique<Executor>(config.worker_threads);
   HandlerEnv env{m.executor.get(), &m.metrics, config.default_deadline};
   m.admin = std::make_unique<AdminService>(env, *m.tenants);
-  m.ingest = std::make_unique<IngestService>(env);
+  m.ingest = std::make_unique<IngestService>(
+      env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants, *m.ingest_store);
   m.metrics_service = std::make_unique<MetricsService>(env);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(config.max_batch_bytes);
   builder.AddListeningPort(config.grpc_address, grpc::InsecureServerCredentials(), &m.grpc_port);
   builder.RegisterService(m.admin.get());
   builder.RegisterService(m.ingest.get());

@@ -24,6 +24,8 @@ struct ServerConfig {
   absl::Duration default_deadline = absl::Seconds(30);
   absl::Duration db_probe_interval = absl::Seconds(1);
   absl::Duration db_max_backoff = absl::Seconds(5);
+  int max_batch_items = 10000;
+  int max_batch_bytes = 16 << 20;  // largest request message
 };
 
 // INVALID_ARGUMENT whose message starts with the offending flag ("--db_pool_size ...").

@@ -174,15 +174,6 @@ TEST_F(AdminServiceTest, PendingRpcsAnswerUnimplementedNamingTheRpc) {
   s = stub_->CreatePqlRule(Ctx().get(), {}, &rule);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_THAT(s.error_message(), HasSubstr("AdminService/CreatePqlRule"));
-
-  auto ctx = Ctx();
-  auto stream = v1::IngestService::NewStub(channel)->StreamIngest(ctx.get());
-  stream->WritesDone();
-  v1::IngestAck ack;
-  EXPECT_FALSE(stream->Read(&ack));
-  s = stream->Finish();
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("IngestService/StreamIngest"));
 }
 
 TEST_F(AdminServiceTest, HealthIsServingForTheServerAndEachService) {

@@ -13,10 +13,8 @@ namespace {
 using ::testing::HasSubstr;
 using testing::TestDatabase;
 
-int CountRows(const std::string& conninfo, const std::string& sql) {
-  pqxx::connection c(conninfo);
-  pqxx::read_transaction t(c);
-  return t.exec1(sql)[0].as<int>();
+int64_t CountRows(const std::string& conninfo, const std::string& sql) {
+  return testing::QueryInt(conninfo, sql);
 }
 
 TEST(Migrate, AppliesEveryEmbeddedMigrationOnceAndRecordsIt) {

@@ -28,6 +28,12 @@ std::string AdminConninfo() {
   return std::string(absl::StripAsciiWhitespace(url));
 }
 
+int64_t QueryInt(const std::string& conninfo, const std::string& sql) {
+  pqxx::connection conn(conninfo);
+  pqxx::read_transaction t(conn);
+  return t.exec1(sql)[0].as<int64_t>();
+}
+
 TestDatabase::TestDatabase() {
   static std::atomic<int> counter{0};
   name_ = absl::StrCat("t_", getpid(), "_", absl::ToUnixMicros(absl::Now()) % 1000000000, "_",

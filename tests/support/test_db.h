@@ -2,6 +2,7 @@
 // (tests/support/pg_fixture.sh, as the CTest fixture "postgres").
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace saasmetrics::testing {
@@ -9,6 +10,9 @@ namespace saasmetrics::testing {
 // libpq URL of the fixture server's maintenance database; aborts the test binary with a
 // clear message when the fixture is not running.
 std::string AdminConninfo();
+
+// The first column of the first row of `sql`, as an integer.
+int64_t QueryInt(const std::string& conninfo, const std::string& sql);
 
 class TestDatabase {
  public:

@@ -1,0 +1,189 @@
+#include "server/engine/ingest_validation.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace saasmetrics::engine {
+namespace {
+
+// Checks the fields of one item, naming them "<list>[<index>].<field>".
+class ItemChecker {
+ public:
+  ItemChecker(absl::string_view list, size_t index, const IngestRules& rules, Violations& out)
+      : prefix_(absl::StrCat(list, "[", index, "].")), rules_(rules), out_(out) {}
+
+  void Fail(absl::string_view field, std::string description) {
+    out_.push_back({absl::StrCat(prefix_, field), std::move(description)});
+  }
+
+  void Text(absl::string_view field, const std::string& value, bool required) {
+    if (value.empty()) {
+      if (required) Fail(field, "must not be empty");
+    } else if (static_cast<int>(value.size()) > rules_.limits.max_id_bytes) {
+      Fail(field, absl::StrCat("must be at most ", rules_.limits.max_id_bytes, " bytes, got ",
+                               value.size()));
+    }
+  }
+
+  void Instant(absl::string_view field, absl::Time t) {
+    if (t == absl::InfinitePast()) {  // how an unset timestamp arrives
+      Fail(field, "is required");
+    } else if (t < EarliestAcceptedTime()) {
+      Fail(field, absl::StrCat("must not be before 1990-01-01, got ", absl::FormatTime(t)));
+    } else if (t > rules_.now + absl::Hours(24)) {
+      Fail(field,
+           absl::StrCat("must not be more than a day in the future, got ", absl::FormatTime(t)));
+    }
+  }
+
+  void Currency(absl::string_view field, const std::string& currency) {
+    if (currency != rules_.currency) {
+      Fail(field, absl::StrCat("'", currency, "' must be the tenant's reporting currency '",
+                               rules_.currency, "'"));
+    }
+  }
+
+  void NonNegative(absl::string_view field, int64_t value) {
+    if (value < 0) Fail(field, absl::StrCat("must not be negative, got ", value));
+  }
+
+  void Map(absl::string_view field, const StringPairs& entries) {
+    const IngestLimits& l = rules_.limits;
+    if (static_cast<int>(entries.size()) > l.max_map_entries) {
+      Fail(field,
+           absl::StrCat("must have at most ", l.max_map_entries, " entries, got ", entries.size()));
+      return;
+    }
+    for (const auto& [key, value] : entries) {
+      if (key.empty() || static_cast<int>(key.size()) > l.max_key_bytes) {
+        Fail(absl::StrCat(field, "[\"", key.substr(0, 32), "\"]"),
+             absl::StrCat("keys must be 1-", l.max_key_bytes, " bytes"));
+      } else if (static_cast<int>(value.size()) > l.max_value_bytes) {
+        Fail(absl::StrCat(field, "[\"", key, "\"]"),
+             absl::StrCat("values must be at most ", l.max_value_bytes, " bytes, got ",
+                          value.size()));
+      }
+    }
+  }
+
+ private:
+  std::string prefix_;
+  const IngestRules& rules_;
+  Violations& out_;
+};
+
+bool KnownStatus(SubscriptionStatus s) {
+  int v = static_cast<int>(s);
+  return v >= static_cast<int>(SubscriptionStatus::kActive) &&
+         v <= static_cast<int>(SubscriptionStatus::kCanceled);
+}
+
+bool KnownUnit(IntervalUnit u) {
+  int v = static_cast<int>(u);
+  return v >= static_cast<int>(IntervalUnit::kDay) && v <= static_cast<int>(IntervalUnit::kYear);
+}
+
+}  // namespace
+
+absl::Time EarliestAcceptedTime() {
+  return absl::FromCivil(absl::CivilDay(1990, 1, 1), absl::UTCTimeZone());
+}
+
+void ValidateSubscriptionEvents(const std::vector<SubscriptionEvent>& events,
+                                const IngestRules& rules, Violations& out) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    const SubscriptionEvent& e = events[i];
+    ItemChecker c("events", i, rules, out);
+    c.Text("event_id", e.event_id, true);
+    c.Text("subscription_id", e.subscription_id, true);
+    c.Text("customer_id", e.customer_id, true);
+    c.Text("plan_id", e.plan_id, false);
+    c.Instant("effective_at", e.effective_at);
+    if (e.status == SubscriptionStatus::kUnspecified) {
+      c.Fail("status", "is required");
+    } else if (!KnownStatus(e.status)) {
+      c.Fail("status", absl::StrCat("unknown value ", static_cast<int>(e.status)));
+    }
+    if (e.interval_unit == IntervalUnit::kUnspecified) {
+      c.Fail("interval_unit", "is required");
+    } else if (!KnownUnit(e.interval_unit)) {
+      c.Fail("interval_unit", absl::StrCat("unknown value ", static_cast<int>(e.interval_unit)));
+    }
+    if (e.interval_count < 1) {
+      c.Fail("interval_count", absl::StrCat("must be at least 1, got ", e.interval_count));
+    }
+    c.NonNegative("quantity", e.quantity);
+    c.NonNegative("unit_amount", e.unit_amount);
+    c.Currency("currency", e.currency);
+    int64_t gross = 0;
+    const bool overflow = __builtin_mul_overflow(e.unit_amount, e.quantity, &gross);
+    if (overflow && e.unit_amount >= 0 && e.quantity >= 0) {
+      c.Fail("unit_amount", "unit_amount × quantity exceeds the int64 range");
+    }
+    if (e.discount_bps < 0 || e.discount_bps > 10000) {
+      c.Fail("discount.percent_off_bps",
+             absl::StrCat("must be between 0 and 10000, got ", e.discount_bps));
+    }
+    if (e.discount_amount < 0) {
+      c.Fail("discount.amount_off", absl::StrCat("must not be negative, got ", e.discount_amount));
+    } else if (!overflow && gross >= 0 && e.discount_amount > gross) {
+      c.Fail("discount.amount_off", absl::StrCat("must not exceed unit_amount × quantity (", gross,
+                                                 "), got ", e.discount_amount));
+    }
+  }
+}
+
+void ValidateUsageEvents(const std::vector<UsageEvent>& events, const IngestRules& rules,
+                         Violations& out) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    const UsageEvent& e = events[i];
+    ItemChecker c("events", i, rules, out);
+    c.Text("id", e.id, true);
+    c.Text("source", e.source, true);
+    c.Text("type", e.type, true);
+    c.Text("subject", e.customer_id, true);
+    c.Text("user_id", e.user_id, false);
+    c.Instant("time", e.time);
+    if (!std::isfinite(e.value)) c.Fail("value", "must be a finite number");
+    c.Map("properties", e.properties);
+  }
+}
+
+void ValidateCustomers(const std::vector<Customer>& customers, const IngestRules& rules,
+                       Violations& out) {
+  for (size_t i = 0; i < customers.size(); ++i) {
+    const Customer& cu = customers[i];
+    ItemChecker c("customers", i, rules, out);
+    c.Text("customer_id", cu.customer_id, true);
+    c.Instant("created_at", cu.created_at);
+    c.Instant("updated_at", cu.updated_at);
+    c.Text("acquisition_channel", cu.acquisition_channel, false);
+    if (!cu.country.empty() &&
+        (cu.country.size() != 2 || !std::isupper(static_cast<unsigned char>(cu.country[0])) ||
+         !std::isupper(static_cast<unsigned char>(cu.country[1])))) {
+      c.Fail("country", absl::StrCat("'", cu.country, "' is not an ISO 3166-1 alpha-2 code"));
+    }
+    c.Map("attributes", cu.attributes);
+  }
+}
+
+void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules& rules,
+                   Violations& out) {
+  const absl::CivilDay earliest(1990, 1, 1);
+  const absl::CivilDay latest = absl::ToCivilDay(rules.now, absl::UTCTimeZone()) + 1;
+  for (size_t i = 0; i < spend.size(); ++i) {
+    const AcquisitionSpend& s = spend[i];
+    ItemChecker c("spend", i, rules, out);
+    c.Text("spend_id", s.spend_id, true);
+    c.Text("channel", s.channel, true);
+    c.NonNegative("amount", s.amount);
+    c.Currency("currency", s.currency);
+    if (s.start_date < earliest || s.start_date > latest) {
+      c.Fail("start_date", "must be between 1990-01-01 and tomorrow");
+    }
+    if (s.end_date < s.start_date) c.Fail("end_date", "must not be before start_date");
+  }
+}
+
+}  // namespace saasmetrics::engine

@@ -1,0 +1,39 @@
+// The rules every ingested item obeys (what the API promises in ingest.proto).
+#pragma once
+
+#include <vector>
+
+#include "absl/time/time.h"
+#include "server/engine/events.h"
+#include "server/engine/field_violation.h"
+
+namespace saasmetrics::engine {
+
+struct IngestLimits {
+  int max_items = 10000;     // per batch
+  int max_id_bytes = 256;    // ids, names, types, channels
+  int max_map_entries = 64;  // properties, attributes
+  int max_key_bytes = 128;
+  int max_value_bytes = 1024;
+};
+
+struct IngestRules {
+  std::string currency;  // the tenant's reporting currency
+  absl::Time now;        // timestamps may be at most a day past it
+  IngestLimits limits;
+};
+
+// The earliest instant accepted (1990-01-01T00:00:00Z).
+absl::Time EarliestAcceptedTime();
+
+// Append one violation per broken rule; `field` is the list's name ("events").
+void ValidateSubscriptionEvents(const std::vector<SubscriptionEvent>& events,
+                                const IngestRules& rules, Violations& out);
+void ValidateUsageEvents(const std::vector<UsageEvent>& events, const IngestRules& rules,
+                         Violations& out);
+void ValidateCustomers(const std::vector<Customer>& customers, const IngestRules& rules,
+                       Violations& out);
+void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules& rules,
+                   Violations& out);
+
+}  // namespace saasmetrics::engine
