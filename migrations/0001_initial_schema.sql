@@ -70,6 +70,10 @@ CREATE TABLE usage_events (
   ingested_at  timestamptz NOT NULL DEFAULT now()
 ) PARTITION BY RANGE (time);
 
+-- Partition loads read one tenant's month: (tenant_id, time) keeps that a range scan
+-- however many tenants share the month.
+CREATE INDEX usage_events_tenant_time ON usage_events (tenant_id, time);
+
 CREATE TABLE usage_event_ids (
   tenant_id  text NOT NULL,
   source     text NOT NULL,

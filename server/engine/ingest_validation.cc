@@ -18,7 +18,9 @@ class ItemChecker {
   }
 
   void Text(absl::string_view field, const std::string& value, bool required) {
-    if (value.empty()) {
+    if (value.find('\0') != std::string::npos) {
+      Fail(field, "must not contain NUL bytes");
+    } else if (value.empty()) {
       if (required) Fail(field, "must not be empty");
     } else if (static_cast<int>(value.size()) > rules_.limits.max_id_bytes) {
       Fail(field, absl::StrCat("must be at most ", rules_.limits.max_id_bytes, " bytes, got ",
@@ -56,7 +58,9 @@ class ItemChecker {
       return;
     }
     for (const auto& [key, value] : entries) {
-      if (key.empty() || static_cast<int>(key.size()) > l.max_key_bytes) {
+      if (key.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+        Fail(field, "keys and values must not contain NUL bytes");
+      } else if (key.empty() || static_cast<int>(key.size()) > l.max_key_bytes) {
         Fail(absl::StrCat(field, "[\"", key.substr(0, 32), "\"]"),
              absl::StrCat("keys must be 1-", l.max_key_bytes, " bytes"));
       } else if (static_cast<int>(value.size()) > l.max_value_bytes) {

@@ -1,8 +1,13 @@
 #include "server/store/ingest_store.h"
 
+#include <algorithm>
+#include <set>
+
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/engine/dates.h"
+#include "server/store/copy_buffer.h"
 #include "server/store/tx.h"
 
 namespace saasmetrics::store {
@@ -97,14 +102,34 @@ constexpr Statement kInsertSpend{
 #undef SAAS_TS
 #undef SAAS_BUMP
 
+constexpr Statement kBumpUsageMonths{
+    "ingest_bump_usage_months",
+    "INSERT INTO partition_versions (tenant_id, kind, month, version) "
+    "SELECT $1, 2, m, 1 FROM unnest($2::date[]) AS m ORDER BY m "
+    "ON CONFLICT (tenant_id, kind, month) DO UPDATE SET version = partition_versions.version + 1"};
+
 constexpr Statement kEnsurePartition{"ensure_month_partition",
                                      "SELECT saasmetrics_ensure_month_partition($1::regclass, "
                                      "to_timestamp(0) + $2::bigint * interval '1 microsecond')"};
 
 constexpr Statement kStatements[] = {kInsertSubscriptionEvents, kInsertUsageEvents,
-                                     kUpsertCustomers, kInsertSpend, kEnsurePartition};
+                                     kUpsertCustomers,          kInsertSpend,
+                                     kBumpUsageMonths,          kEnsurePartition};
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+
+// PostgreSQL array literal of the distinct UTC months ('{2024-01-01,...}').
+std::string MonthsArray(const std::vector<absl::Time>& instants) {
+  std::set<absl::CivilMonth> months;
+  for (absl::Time t : instants) months.insert(absl::ToCivilMonth(t, absl::UTCTimeZone()));
+  std::string out = "{";
+  for (absl::CivilMonth m : months) {
+    if (out.size() > 1) out.push_back(',');
+    absl::StrAppend(&out, absl::StrFormat("%04d-%02d-01", m.year(), m.month()));
+  }
+  out.push_back('}');
+  return out;
+}
 
 // Runs the set-based insert and returns how many rows it stored.
 int64_t Accepted(Tx& tx, const Statement& insert, const std::string& tenant_id) {
@@ -207,21 +232,54 @@ absl::StatusOr<IngestCounts> IngestStore::WriteSubscriptionEvents(
   if (absl::Status s = EnsureMonths("subscription_events", instants, deadline); !s.ok()) return s;
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageSubscriptionEvents));
-    pqxx::stream_to stage(
-        tx.raw(), "stage_subscription_events",
-        std::vector<std::string>{"ord", "event_id", "subscription_id", "customer_id",
-                                 "effective_at_us", "status", "plan_id", "quantity", "unit_amount",
-                                 "currency", "interval_unit", "interval_count", "discount_bps",
-                                 "discount_amount"});
+    CopyBuffer rows;
     for (size_t i = 0; i < events.size(); ++i) {
       const auto& e = events[i];
-      stage << std::make_tuple(
-          static_cast<int>(i), e.event_id, e.subscription_id, e.customer_id, Micros(e.effective_at),
-          static_cast<int>(e.status), e.plan_id, e.quantity, e.unit_amount, e.currency,
-          static_cast<int>(e.interval_unit), e.interval_count, e.discount_bps, e.discount_amount);
+      rows.Int(static_cast<int64_t>(i)).Text(e.event_id).Text(e.subscription_id);
+      rows.Text(e.customer_id).Int(Micros(e.effective_at)).Int(static_cast<int>(e.status));
+      rows.Text(e.plan_id).Int(e.quantity).Int(e.unit_amount).Text(e.currency);
+      rows.Int(static_cast<int>(e.interval_unit)).Int(e.interval_count).Int(e.discount_bps);
+      rows.Int(e.discount_amount).EndRow();
     }
-    stage.complete();
+    rows.CopyInto(tx.raw(), "stage_subscription_events",
+                  {"ord", "event_id", "subscription_id", "customer_id", "effective_at_us", "status",
+                   "plan_id", "quantity", "unit_amount", "currency", "interval_unit",
+                   "interval_count", "discount_bps", "discount_amount"});
     return Accepted(tx, kInsertSubscriptionEvents, tenant_id);
+  });
+}
+
+absl::StatusOr<IngestCounts> IngestStore::CopyNewUsageEvents(
+    const std::string& tenant_id, const std::vector<engine::UsageEvent>& events,
+    absl::Time deadline) {
+  std::vector<absl::Time> instants;
+  for (const auto& e : events) instants.push_back(e.time);
+  const std::string months = MonthsArray(instants);
+  return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
+    // Identities in key order: neighbouring index inserts touch neighbouring pages.
+    std::vector<std::pair<absl::string_view, absl::string_view>> keys;
+    keys.reserve(events.size());
+    for (const auto& e : events) keys.emplace_back(e.source, e.id);
+    std::sort(keys.begin(), keys.end());
+    CopyBuffer ids;
+    for (const auto& [source, id] : keys) ids.Text(tenant_id).Text(source).Text(id).EndRow();
+    ids.CopyInto(tx.raw(), "usage_event_ids", {"tenant_id", "source", "event_id"});
+    CopyBuffer rows;
+    for (const auto& e : events) {
+      rows.Text(tenant_id).Timestamp(e.time).Text(e.source).Text(e.id).Text(e.type);
+      rows.Text(e.customer_id).Text(e.user_id).Double(e.value);
+      if (e.properties.empty()) {
+        rows.Raw("{}");
+      } else {
+        rows.Text(JsonObject(e.properties));
+      }
+      rows.EndRow();
+    }
+    rows.CopyInto(tx.raw(), "usage_events",
+                  {"tenant_id", "time", "source", "event_id", "type", "customer_id", "user_id",
+                   "value", "properties"});
+    tx.Exec(kBumpUsageMonths, tenant_id, months);
+    return static_cast<int64_t>(events.size());
   });
 }
 
@@ -231,18 +289,26 @@ absl::StatusOr<IngestCounts> IngestStore::WriteUsageEvents(
   std::vector<absl::Time> instants;
   for (const auto& e : events) instants.push_back(e.time);
   if (absl::Status s = EnsureMonths("usage_events", instants, deadline); !s.ok()) return s;
+  // Most batches are all new: try the COPY path unless the batch repeats an identity.
+  absl::flat_hash_set<std::pair<absl::string_view, absl::string_view>> seen;
+  bool repeats = false;
+  for (const auto& e : events) repeats |= !seen.emplace(e.source, e.id).second;
+  if (!repeats) {
+    absl::StatusOr<IngestCounts> copied = CopyNewUsageEvents(tenant_id, events, deadline);
+    if (!absl::IsAlreadyExists(copied.status())) return copied;
+  }
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageUsageEvents));
-    pqxx::stream_to stage(
-        tx.raw(), "stage_usage_events",
-        std::vector<std::string>{"ord", "source", "event_id", "type", "customer_id", "time_us",
-                                 "user_id", "value", "properties"});
+    CopyBuffer rows;
     for (size_t i = 0; i < events.size(); ++i) {
       const auto& e = events[i];
-      stage << std::make_tuple(static_cast<int>(i), e.source, e.id, e.type, e.customer_id,
-                               Micros(e.time), e.user_id, e.value, JsonObject(e.properties));
+      rows.Int(static_cast<int64_t>(i)).Text(e.source).Text(e.id).Text(e.type);
+      rows.Text(e.customer_id).Int(Micros(e.time)).Text(e.user_id).Double(e.value);
+      rows.Text(JsonObject(e.properties)).EndRow();
     }
-    stage.complete();
+    rows.CopyInto(tx.raw(), "stage_usage_events",
+                  {"ord", "source", "event_id", "type", "customer_id", "time_us", "user_id",
+                   "value", "properties"});
     return Accepted(tx, kInsertUsageEvents, tenant_id);
   });
 }
@@ -252,17 +318,16 @@ absl::StatusOr<IngestCounts> IngestStore::UpsertCustomers(
     absl::Time deadline) {
   return Write(deadline, customers.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageCustomers));
-    pqxx::stream_to stage(
-        tx.raw(), "stage_customers",
-        std::vector<std::string>{"ord", "customer_id", "created_at_us", "acquisition_channel",
-                                 "country", "attributes", "updated_at_us"});
+    CopyBuffer rows;
     for (size_t i = 0; i < customers.size(); ++i) {
       const auto& c = customers[i];
-      stage << std::make_tuple(static_cast<int>(i), c.customer_id, Micros(c.created_at),
-                               c.acquisition_channel, c.country, JsonObject(c.attributes),
-                               Micros(c.updated_at));
+      rows.Int(static_cast<int64_t>(i)).Text(c.customer_id).Int(Micros(c.created_at));
+      rows.Text(c.acquisition_channel).Text(c.country).Text(JsonObject(c.attributes));
+      rows.Int(Micros(c.updated_at)).EndRow();
     }
-    stage.complete();
+    rows.CopyInto(tx.raw(), "stage_customers",
+                  {"ord", "customer_id", "created_at_us", "acquisition_channel", "country",
+                   "attributes", "updated_at_us"});
     return Accepted(tx, kUpsertCustomers, tenant_id);
   });
 }
@@ -272,16 +337,15 @@ absl::StatusOr<IngestCounts> IngestStore::WriteSpend(
     absl::Time deadline) {
   return Write(deadline, spend.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageSpend));
-    pqxx::stream_to stage(tx.raw(), "stage_spend",
-                          std::vector<std::string>{"ord", "spend_id", "channel", "start_date",
-                                                   "end_date", "amount", "currency"});
+    CopyBuffer rows;
     for (size_t i = 0; i < spend.size(); ++i) {
       const auto& s = spend[i];
-      stage << std::make_tuple(static_cast<int>(i), s.spend_id, s.channel,
-                               engine::FormatIsoDate(s.start_date),
-                               engine::FormatIsoDate(s.end_date), s.amount, s.currency);
+      rows.Int(static_cast<int64_t>(i)).Text(s.spend_id).Text(s.channel);
+      rows.Text(engine::FormatIsoDate(s.start_date)).Text(engine::FormatIsoDate(s.end_date));
+      rows.Int(s.amount).Text(s.currency).EndRow();
     }
-    stage.complete();
+    rows.CopyInto(tx.raw(), "stage_spend",
+                  {"ord", "spend_id", "channel", "start_date", "end_date", "amount", "currency"});
     return Accepted(tx, kInsertSpend, tenant_id);
   });
 }

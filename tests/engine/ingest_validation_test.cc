@@ -154,6 +154,12 @@ TEST(ValidateUsageEvents, EveryRule) {
           C{"id", [](auto& e) { e.id = ""; }, "events[1].id", "empty"},
           C{"source", [](auto& e) { e.source = ""; }, "events[1].source", "empty"},
           C{"type", [](auto& e) { e.type = ""; }, "events[1].type", "empty"},
+          C{"nul", [](auto& e) { e.type = std::string("a\0b", 3); }, "events[1].type", "NUL bytes"},
+          C{"nul prop",
+            [](auto& e) {
+              e.properties = {{"k", std::string("\0", 1)}};
+            },
+            "events[1].properties", "NUL bytes"},
           C{"subject", [](auto& e) { e.customer_id = ""; }, "events[1].subject", "empty"},
           C{"time", [](auto& e) { e.time = absl::InfinitePast(); }, "events[1].time", "required"},
           C{"nan", [](auto& e) { e.value = std::nan(""); }, "events[1].value", "finite"},

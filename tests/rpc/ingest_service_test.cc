@@ -240,6 +240,22 @@ TEST(IngestLimits, OverLimitBatchesAreResourceExhausted) {
   EXPECT_EQ(QueryInt(server.db().conninfo(), "SELECT count(*) FROM usage_events"), 0);
 }
 
+TEST_F(IngestTest, ValuesThatNeedEscapingRoundTripExactly) {
+  v1::UsageEvent e = Use("tab\tnew\nline\\back", Day(2024, 1, 1));
+  e.set_type("type with \t tab");
+  e.mutable_value()->set_value(0.1 + 0.2);  // not representable in 6 significant digits
+  (*e.mutable_properties())["k\\"] = "v\t\"";
+  v1::IngestResult r;
+  ASSERT_TRUE(Usage({e}, &r).ok());
+  pqxx::connection conn(server_.db().conninfo());
+  pqxx::read_transaction t(conn);
+  pqxx::row row = t.exec1("SELECT event_id, type, value, properties->>'k\\' FROM usage_events");
+  EXPECT_EQ(row[0].as<std::string>(), "tab\tnew\nline\\back");
+  EXPECT_EQ(row[1].as<std::string>(), "type with \t tab");
+  EXPECT_EQ(row[2].as<double>(), 0.1 + 0.2);
+  EXPECT_EQ(row[3].as<std::string>(), "v\t\"");
+}
+
 TEST_F(IngestTest, UsageIdentityIsSourceAndIdAndPropertiesRoundTrip) {
   v1::IngestResult r;
   ASSERT_TRUE(Usage({Use("1", Day(2024, 1, 1), "web"), Use("1", Day(2024, 1, 1), "mobile"),

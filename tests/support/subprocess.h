@@ -25,6 +25,7 @@ class Subprocess {
   // Waits for exit; returns the exit code, 128+signal if killed, -1 on timeout.
   int Wait(absl::Duration timeout);
   bool running();
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;

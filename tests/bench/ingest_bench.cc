@@ -1,0 +1,205 @@
+// Ingest throughput: N usage events through StreamIngest (validated, idempotent,
+// durable) against, in the same run and on the same PostgreSQL, the same rows loaded
+// with a plain COPY into an identical partitioned table. Prints events/s of both,
+// their ratio, and peak RSS.
+//   ingest_bench [--events=2000000] [--streams=2] [--batch=5000] [benchmark flags]
+#include <benchmark/benchmark.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "client/client.h"
+#include "saasmetrics/v1/ingest.grpc.pb.h"
+#include "server/rpc/convert.h"
+#include "server/store/ingest_store.h"
+#include "tests/bench/bench_support.h"
+
+namespace saasmetrics::bench {
+namespace {
+
+int64_t g_events = 2'000'000;
+int g_streams = 2;
+int g_batch = 5000;
+
+// Deterministic events over 12 months, 20 types, 5000 customers with skewed activity.
+std::vector<v1::IngestBatch> MakeBatches() {
+  std::vector<v1::IngestBatch> batches;
+  const absl::Time start = absl::FromCivil(absl::CivilDay(2024, 1, 1), absl::UTCTimeZone());
+  uint64_t x = 88172645463325252ull;
+  for (int64_t i = 0; i < g_events; ++i) {
+    if (i % g_batch == 0) {
+      batches.emplace_back();
+      batches.back().set_tenant_id("bench");
+      batches.back().set_batch_id(absl::StrCat(batches.size()));
+    }
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    v1::UsageEvent* e = batches.back().mutable_usage_events()->add_events();
+    e->set_id(absl::StrCat("e", i));
+    e->set_source("bench");
+    e->set_type(absl::StrCat("feature_", x % 20));
+    int customer = static_cast<int>((x >> 8) % 5000);
+    customer = customer * customer / 5000;  // skew toward low ids
+    e->set_subject(absl::StrCat("cus_", customer));
+    e->set_user_id(absl::StrCat("u_", customer, "_", (x >> 20) % 5));
+    rpc::ToProto(start + absl::Seconds(static_cast<int64_t>(i * (365LL * 86400 / g_events))),
+                 e->mutable_time());
+  }
+  return batches;
+}
+
+void RunStreams(const std::string& address, const std::vector<v1::IngestBatch>& batches) {
+  std::vector<std::thread> threads;
+  for (int s = 0; s < g_streams; ++s) {
+    threads.emplace_back([&, s] {
+      auto stub = v1::IngestService::NewStub(
+          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+      grpc::ClientContext ctx;
+      auto stream = stub->StreamIngest(&ctx);
+      for (size_t b = s; b < batches.size(); b += g_streams) {
+        v1::IngestAck ack;
+        if (!stream->Write(batches[b]) || !stream->Read(&ack) || ack.error_code() != 0) {
+          fprintf(stderr, "stream %d failed at batch %zu: %s\n", s, b, ack.error_message().c_str());
+          std::exit(1);
+        }
+      }
+      stream->WritesDone();
+      stream->Finish();
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+void CopyBatches(const std::string& conninfo, const std::vector<v1::IngestBatch>& batches) {
+  std::vector<std::thread> threads;
+  for (int s = 0; s < g_streams; ++s) {
+    threads.emplace_back([&, s] {
+      pqxx::connection conn(conninfo);
+      for (size_t b = s; b < batches.size(); b += g_streams) {
+        pqxx::work txn(conn);
+        pqxx::stream_to copy(
+            txn, "copy_usage_events",
+            std::vector<std::string>{"tenant_id", "time", "source", "event_id", "type",
+                                     "customer_id", "user_id", "value", "properties"});
+        for (const v1::UsageEvent& e : batches[b].usage_events().events()) {
+          copy << std::make_tuple(std::string("bench"),
+                                  absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00",
+                                                   rpc::FromProto(e.time()), absl::UTCTimeZone()),
+                                  e.source(), e.id(), e.type(), e.subject(), e.user_id(), 1.0,
+                                  store::JsonObject({}));
+        }
+        copy.complete();
+        txn.commit();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace
+}  // namespace saasmetrics::bench
+
+int main(int argc, char** argv) {
+  using namespace saasmetrics;
+  using namespace saasmetrics::bench;
+  std::vector<char*> rest = {argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (absl::ConsumePrefix(&a, "--events="))
+      (void)absl::SimpleAtoi(a, &g_events);
+    else if (absl::ConsumePrefix(&a, "--streams="))
+      (void)absl::SimpleAtoi(a, &g_streams);
+    else if (absl::ConsumePrefix(&a, "--batch="))
+      (void)absl::SimpleAtoi(a, &g_batch);
+    else
+      rest.push_back(argv[i]);
+  }
+  int rest_argc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_argc, rest.data());
+
+  testing::TestDatabase db;
+  BenchServer server = StartServer(db.conninfo());
+  {
+    client::Client c({.address = server.address});
+    v1::Tenant t;
+    t.set_tenant_id("bench");
+    t.set_currency("USD");
+    if (!c.CreateTenant(t).ok()) return 1;
+  }
+  {  // The baseline table: the same columns, index and monthly partitions; no identity.
+    pqxx::connection conn(db.conninfo());
+    pqxx::work txn(conn);
+    txn.exec(
+        "CREATE TABLE copy_usage_events (LIKE usage_events INCLUDING DEFAULTS "
+        "INCLUDING INDEXES) PARTITION BY RANGE (time)");
+    for (int m = 1; m <= 13; ++m) {
+      txn.exec_params(
+          "SELECT saasmetrics_ensure_month_partition('copy_usage_events', $1)",
+          absl::StrFormat("%04d-%02d-15 00:00+00", 2024 + (m - 1) / 12, (m - 1) % 12 + 1));
+    }
+    txn.commit();
+  }
+  fprintf(stderr, "generating %lld events...\n", static_cast<long long>(g_events));
+  const std::vector<v1::IngestBatch> batches = MakeBatches();
+
+  double copy_seconds = 0, service_seconds = 0;
+  // CPU seconds spent during each run by: this process, the server, PostgreSQL.
+  struct Cpu {
+    double client = 0, server = 0, postgres = 0;
+  } copy_cpu, service_cpu;
+  const std::string server_pid = std::to_string(server.pid);
+  auto timed = [&](double* out, Cpu* cpu, auto fn) {
+    return [=, &server_pid](benchmark::State& state) {
+      for (auto _ : state) {
+        const Cpu before{CpuSeconds(), CpuSeconds(server_pid), PostgresCpuSeconds()};
+        absl::Time start = absl::Now();
+        fn();
+        *out = absl::ToDoubleSeconds(absl::Now() - start);
+        *cpu = Cpu{CpuSeconds() - before.client, CpuSeconds(server_pid) - before.server,
+                   PostgresCpuSeconds() - before.postgres};
+        state.SetIterationTime(*out);
+      }
+      state.counters["events_per_s"] =
+          benchmark::Counter(static_cast<double>(g_events), benchmark::Counter::kIsRate);
+    };
+  };
+  benchmark::RegisterBenchmark(
+      "BM_PlainCopy/baseline",
+      timed(&copy_seconds, &copy_cpu, [&] { CopyBatches(db.conninfo(), batches); }))
+      ->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(
+      "BM_StreamIngest/service",
+      timed(&service_seconds, &service_cpu, [&] { RunStreams(server.address, batches); }))
+      ->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RunSpecifiedBenchmarks();
+
+  const int64_t stored = testing::QueryInt(db.conninfo(), "SELECT count(*) FROM usage_events");
+  const double copy_rate = g_events / copy_seconds, service_rate = g_events / service_seconds;
+  printf("\ningest benchmark: %lld usage events, %d streams x %d-event batches, %d cores\n",
+         static_cast<long long>(g_events), g_streams, g_batch,
+         static_cast<int>(std::thread::hardware_concurrency()));
+  printf("  baseline  plain COPY into an identical table : %10.0f events/s\n", copy_rate);
+  printf("  service   StreamIngest (validated, idempotent): %10.0f events/s\n", service_rate);
+  printf("  ratio     service / plain COPY                : %10.2f  (target >= 0.50)\n",
+         service_rate / copy_rate);
+  printf(
+      "  CPU s     baseline: client %.1f, PostgreSQL %.1f | service: client %.1f, server "
+      "%.1f, PostgreSQL %.1f\n",
+      copy_cpu.client, copy_cpu.postgres, service_cpu.client, service_cpu.server,
+      service_cpu.postgres);
+  printf("  stored    %lld of %lld events\n", static_cast<long long>(stored),
+         static_cast<long long>(g_events));
+  printf("  peak RSS  server %.0f MiB, benchmark process %.0f MiB\n",
+         PeakRssMiB(std::to_string(server.pid)), PeakRssMiB());
+  benchmark::Shutdown();
+  return stored == g_events ? 0 : 1;
+}
