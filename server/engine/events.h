@@ -42,6 +42,7 @@ struct SubscriptionEvent {
   int32_t interval_count = 0;
   int32_t discount_bps = 0;     // percent off, basis points
   int64_t discount_amount = 0;  // amount off per interval, minor units
+  int64_t seq = 0;              // ingest order (from storage): breaks effective_at ties
 };
 
 struct UsageEvent {

@@ -1,0 +1,27 @@
+// Subscription events → the engine's compact ledger: dense customer and subscription
+// ids, each state's MRR computed once.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "server/engine/events.h"
+#include "server/engine/timeline.h"
+
+namespace saasmetrics::engine {
+
+struct Ledger {
+  std::vector<std::string> customer_ids;  // dense id → external id
+  absl::flat_hash_map<std::string, int32_t> customer_index;
+  std::vector<std::string> subscription_ids;  // dense id → external id
+  std::vector<LedgerEvent> events;
+  // Per dense customer: the plans its subscription events named.
+  std::vector<std::vector<std::string>> customer_plans;
+
+  int32_t CustomerIndex(const std::string& id);  // adds unknown ids
+};
+
+Ledger BuildLedger(const std::vector<SubscriptionEvent>& events);
+
+}  // namespace saasmetrics::engine

@@ -1,0 +1,137 @@
+#include "server/engine/series.h"
+
+#include <algorithm>
+
+#include "server/engine/mrr.h"
+
+namespace saasmetrics::engine {
+namespace {
+
+std::optional<double> Ratio(double num, double den) {
+  if (den == 0) return std::nullopt;
+  return num / den;
+}
+
+// Index of the period containing `day`, or -1 before the first, periods.size() after.
+int64_t PeriodIndex(const std::vector<Period>& periods, absl::CivilDay day) {
+  if (day < periods.front().first) return -1;
+  auto it = std::upper_bound(periods.begin(), periods.end(), day,
+                             [](absl::CivilDay d, const Period& p) { return d < p.first; });
+  return (it - periods.begin()) - 1 + (day > periods.back().last ? 1 : 0);
+}
+
+}  // namespace
+
+void MovementTotals::Add(const Movement& m) {
+  switch (m.type) {
+    case MovementType::kNewBusiness:
+      new_business += m.amount;
+      break;
+    case MovementType::kExpansion:
+      expansion += m.amount;
+      break;
+    case MovementType::kContraction:
+      contraction += m.amount;
+      break;
+    case MovementType::kChurn:
+      churn += m.amount;
+      break;
+    case MovementType::kReactivation:
+      reactivation += m.amount;
+      break;
+  }
+}
+
+std::optional<int64_t> MrrPoint::arpa() const {
+  if (paying == 0) return std::nullopt;
+  return DivideRoundHalfAway(mrr, paying);
+}
+
+MrrSeries ComputeMrrSeries(const std::vector<Movement>& movements,
+                           const std::vector<Period>& periods) {
+  MrrSeries out;
+  out.points.resize(periods.size());
+  for (size_t i = 0; i < periods.size(); ++i) out.points[i].period = periods[i];
+  if (periods.empty()) return out;
+  std::vector<int64_t> paying_delta(periods.size(), 0);
+  for (const Movement& m : movements) {
+    const int64_t p = PeriodIndex(periods, m.day);
+    if (p >= static_cast<int64_t>(periods.size())) continue;
+    const int paying = (m.after > 0) - (m.before > 0);
+    if (p < 0) {
+      out.start_mrr += m.amount;
+      out.start_paying += paying;
+    } else {
+      out.points[p].movements.Add(m);
+      paying_delta[p] += paying;
+    }
+  }
+  int64_t mrr = out.start_mrr, paying = out.start_paying;
+  for (size_t i = 0; i < periods.size(); ++i) {
+    mrr += out.points[i].movements.net();
+    paying += paying_delta[i];
+    out.points[i].mrr = mrr;
+    out.points[i].paying = paying;
+  }
+  return out;
+}
+
+std::vector<ChurnPoint> ComputeChurnSeries(const std::vector<Movement>& movements,
+                                           const std::vector<Period>& periods) {
+  std::vector<ChurnPoint> out(periods.size());
+  for (size_t i = 0; i < periods.size(); ++i) out[i].period = periods[i];
+  if (periods.empty()) return out;
+  // Walk each customer's movements (grouped by customer, by day) against the periods,
+  // knowing its MRR at every period boundary.
+  for (size_t i = 0; i < movements.size();) {
+    const int32_t customer = movements[i].customer;
+    size_t end = i;
+    while (end < movements.size() && movements[end].customer == customer) ++end;
+    int64_t mrr = 0;
+    size_t j = i;
+    for (size_t p = 0; p < periods.size(); ++p) {
+      for (; j < end && movements[j].day < periods[p].first; ++j) mrr = movements[j].after;
+      const int64_t at_start = mrr;
+      for (; j < end && movements[j].day <= periods[p].last; ++j) {
+        out[p].movements.Add(movements[j]);
+        mrr = movements[j].after;
+      }
+      if (at_start > 0) {
+        ChurnPoint& c = out[p];
+        ++c.customers_at_start;
+        c.churned += mrr == 0;
+        c.mrr_at_start += at_start;
+        c.retained_mrr += mrr;
+        c.floor_mrr += std::min(mrr, at_start);
+      }
+    }
+    i = end;
+  }
+  return out;
+}
+
+std::optional<double> ChurnPoint::customer_churn_rate() const {
+  return Ratio(static_cast<double>(churned), static_cast<double>(customers_at_start));
+}
+std::optional<double> ChurnPoint::gross_mrr_churn_rate() const {
+  return Ratio(static_cast<double>(-movements.churn - movements.contraction),
+               static_cast<double>(mrr_at_start));
+}
+std::optional<double> ChurnPoint::net_mrr_churn_rate() const {
+  return Ratio(static_cast<double>(-movements.churn - movements.contraction - movements.expansion -
+                                   movements.reactivation),
+               static_cast<double>(mrr_at_start));
+}
+std::optional<double> ChurnPoint::nrr() const {
+  return Ratio(static_cast<double>(retained_mrr), static_cast<double>(mrr_at_start));
+}
+std::optional<double> ChurnPoint::grr() const {
+  return Ratio(static_cast<double>(floor_mrr), static_cast<double>(mrr_at_start));
+}
+std::optional<double> ChurnPoint::quick_ratio() const {
+  return Ratio(
+      static_cast<double>(movements.new_business + movements.expansion + movements.reactivation),
+      static_cast<double>(-movements.churn - movements.contraction));
+}
+
+}  // namespace saasmetrics::engine

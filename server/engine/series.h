@@ -1,0 +1,63 @@
+// Period series from movements: MRR with its movements (GetMrr) and churn and retention
+// (GetChurn), per METRICS.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "server/engine/periods.h"
+#include "server/engine/timeline.h"
+
+namespace saasmetrics::engine {
+
+struct MovementTotals {
+  int64_t new_business = 0;
+  int64_t expansion = 0;
+  int64_t contraction = 0;  // <= 0
+  int64_t churn = 0;        // <= 0
+  int64_t reactivation = 0;
+  int64_t net() const { return new_business + expansion + contraction + churn + reactivation; }
+  void Add(const Movement& m);
+  bool operator==(const MovementTotals&) const = default;
+};
+
+struct MrrPoint {
+  Period period;
+  int64_t mrr = 0;     // as of the end of the period
+  int64_t paying = 0;  // customers with MRR > 0 at the end
+  MovementTotals movements;
+  std::optional<int64_t> arpa() const;  // mrr / paying, rounded half away from zero
+};
+
+struct MrrSeries {
+  int64_t start_mrr = 0;  // at the start of the first period
+  int64_t start_paying = 0;
+  std::vector<MrrPoint> points;
+};
+
+// `movements` as MrrTimeline::Movements returns them (all history up to the last period).
+MrrSeries ComputeMrrSeries(const std::vector<Movement>& movements,
+                           const std::vector<Period>& periods);
+
+struct ChurnPoint {
+  Period period;
+  int64_t customers_at_start = 0;  // |C(s)|
+  int64_t churned = 0;             // of C(s), those with MRR 0 at the end
+  int64_t mrr_at_start = 0;        // MRR(s) (equal to the sum over C(s))
+  int64_t retained_mrr = 0;        // sum over C(s) of MRR_c(e)
+  int64_t floor_mrr = 0;           // sum over C(s) of min(MRR_c(e), MRR_c(s))
+  MovementTotals movements;
+
+  std::optional<double> customer_churn_rate() const;
+  std::optional<double> gross_mrr_churn_rate() const;
+  std::optional<double> net_mrr_churn_rate() const;
+  std::optional<double> nrr() const;
+  std::optional<double> grr() const;
+  std::optional<double> quick_ratio() const;
+};
+
+std::vector<ChurnPoint> ComputeChurnSeries(const std::vector<Movement>& movements,
+                                           const std::vector<Period>& periods);
+
+}  // namespace saasmetrics::engine

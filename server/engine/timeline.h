@@ -1,0 +1,66 @@
+// Customer MRR over time and its daily movements (METRICS.md "Movements").
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+
+namespace saasmetrics::engine {
+
+// One subscription event in the compact form the engine computes on: dense ids, the
+// state's MRR precomputed (StateMrr).
+struct LedgerEvent {
+  int64_t at_us = 0;  // effective_at, Unix microseconds
+  int64_t seq = 0;    // ingest order: breaks effective_at ties
+  int32_t customer = 0;
+  int32_t subscription = 0;  // dense over (customer, subscription id)
+  int64_t mrr = 0;
+  bool paused = false;
+};
+
+enum class MovementType {
+  kNewBusiness = 1,
+  kExpansion = 2,
+  kContraction = 3,
+  kChurn = 4,
+  kReactivation = 5,
+};
+
+// A customer's MRR change over one day of the tenant's calendar: before = MRR at the
+// start of the day, after = at its end (changes within the day net out).
+struct Movement {
+  absl::CivilDay day;
+  int32_t customer = 0;
+  MovementType type = MovementType::kNewBusiness;
+  int64_t amount = 0;  // after - before
+  int64_t before = 0;
+  int64_t after = 0;
+  bool operator==(const Movement&) const = default;
+};
+
+class MrrTimeline {
+ public:
+  // `events` in any order; `customers` is one past the largest dense customer id.
+  static MrrTimeline Build(std::vector<LedgerEvent> events, int32_t customers);
+
+  // Every movement on days up to `last_day` in `tz`, from the start of history (whether
+  // a customer paid before decides new business against reactivation). Ordered by
+  // customer, then day. `include`, when given, selects customers by dense id.
+  std::vector<Movement> Movements(absl::TimeZone tz, absl::CivilDay last_day,
+                                  const std::vector<bool>* include = nullptr) const;
+
+  int32_t customers() const { return static_cast<int32_t>(offsets_.size()) - 1; }
+
+ private:
+  struct Change {
+    int64_t at_us;
+    int64_t mrr_delta;
+    int32_t paused_delta;
+  };
+  std::vector<uint32_t> offsets_;  // customer c's changes: [offsets_[c], offsets_[c+1])
+  std::vector<Change> changes_;    // per customer, by time
+};
+
+}  // namespace saasmetrics::engine

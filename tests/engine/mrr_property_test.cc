@@ -1,0 +1,143 @@
+// The engine against the replaying reference on thousands of random histories: several
+// subscriptions per customer, pauses, trials, discounts, annual/weekly/daily plans,
+// same-day changes, exact ties, out-of-order arrival, DST time zones.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine/ledger.h"
+#include "server/engine/series.h"
+#include "tests/engine/reference.h"
+
+namespace saasmetrics::engine {
+namespace {
+
+const absl::CivilDay kBase(2024, 2, 20);  // spans both DST starts (US Mar 10, EU Mar 31)
+constexpr int kSpanDays = 60;
+
+std::vector<SubscriptionEvent> RandomHistory(std::mt19937_64& rng, absl::TimeZone tz) {
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  std::vector<SubscriptionEvent> events;
+  const int customers = 1 + pick(5);
+  for (int c = 0; c < customers; ++c) {
+    const int subs = 1 + pick(3);
+    for (int s = 0; s < subs; ++s) {
+      const int n = 1 + pick(6);
+      for (int k = 0; k < n; ++k) {
+        SubscriptionEvent e;
+        e.event_id = absl::StrCat("e", events.size());
+        e.customer_id = absl::StrCat("c", c);
+        e.subscription_id = absl::StrCat("s", s);
+        const absl::CivilDay day = kBase + pick(kSpanDays);
+        static const int kSeconds[] = {0,    1800,  7199,
+                                       9000, 43200, 86399};  // 02:30 is skipped in US DST
+        absl::Time at =
+            tz.At(absl::CivilSecond(day) + kSeconds[pick(6)]).pre + absl::Microseconds(pick(3));
+        if (!events.empty() && pick(5) == 0) at = events.back().effective_at;  // exact tie
+        e.effective_at = at;
+        static const SubscriptionStatus kStatuses[] = {
+            SubscriptionStatus::kActive,   SubscriptionStatus::kActive,
+            SubscriptionStatus::kActive,   SubscriptionStatus::kPastDue,
+            SubscriptionStatus::kTrialing, SubscriptionStatus::kPaused,
+            SubscriptionStatus::kPaused,   SubscriptionStatus::kCanceled};
+        e.status = kStatuses[pick(8)];
+        e.plan_id = pick(2) ? "pro" : "basic";
+        static const IntervalUnit kUnits[] = {IntervalUnit::kMonth, IntervalUnit::kMonth,
+                                              IntervalUnit::kYear, IntervalUnit::kWeek,
+                                              IntervalUnit::kDay};
+        e.interval_unit = kUnits[pick(5)];
+        e.interval_count = 1 + pick(3);
+        e.quantity = pick(6);
+        static const int64_t kAmounts[] = {0, 999, 4900, 12345, 100001};
+        e.unit_amount = kAmounts[pick(5)];
+        const int discount = pick(5);
+        if (discount == 0) e.discount_bps = pick(10001);
+        if (discount == 1)
+          e.discount_amount = pick(static_cast<int>(e.unit_amount * e.quantity + 1));
+        e.currency = "USD";
+        e.seq = static_cast<int64_t>(events.size());  // ingest order
+        events.push_back(e);
+      }
+    }
+  }
+  std::shuffle(events.begin(), events.end(), rng);  // arrival order is not time order
+  return events;
+}
+
+struct Case {
+  std::string tz;
+  Interval interval;
+};
+
+class EngineVsReference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(EngineVsReference, MovementsAndSeriesMatchOnRandomHistories) {
+  absl::TimeZone tz;
+  ASSERT_TRUE(absl::LoadTimeZone(GetParam().tz, &tz));
+  std::mt19937_64 rng(20241123 + static_cast<int>(GetParam().interval));
+  for (int round = 0; round < 400; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    const std::vector<SubscriptionEvent> events = RandomHistory(rng, tz);
+    const absl::CivilDay start = kBase + static_cast<int>(rng() % 20);
+    const absl::CivilDay end = start + 20 + static_cast<int>(rng() % 45);
+    const std::vector<Period> periods = CutPeriods(start, end, GetParam().interval);
+
+    Ledger ledger = BuildLedger(events);
+    MrrTimeline timeline =
+        MrrTimeline::Build(ledger.events, static_cast<int32_t>(ledger.customer_ids.size()));
+    const std::vector<Movement> movements = timeline.Movements(tz, end);
+
+    // Movements, one by one.
+    std::vector<reference::RefMovement> expected = reference::Movements(events, tz, end);
+    std::vector<std::tuple<std::string, absl::CivilDay, MovementType, int64_t>> got, want;
+    for (const Movement& m : movements) {
+      got.emplace_back(ledger.customer_ids[m.customer], m.day, m.type, m.amount);
+    }
+    for (const auto& m : expected) want.emplace_back(m.customer, m.day, m.type, m.amount);
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    ASSERT_EQ(got, want);
+
+    // Series.
+    const MrrSeries mrr = ComputeMrrSeries(movements, periods);
+    const std::vector<ChurnPoint> churn = ComputeChurnSeries(movements, periods);
+    const std::vector<reference::RefPeriod> ref = reference::Series(events, tz, periods);
+    ASSERT_EQ(mrr.points.size(), ref.size());
+    EXPECT_EQ(mrr.start_mrr, ref.front().mrr_start);
+    int64_t previous_end = mrr.start_mrr;
+    for (size_t p = 0; p < ref.size(); ++p) {
+      SCOPED_TRACE(absl::StrCat("period ", p));
+      EXPECT_EQ(mrr.points[p].mrr, ref[p].mrr_end);
+      EXPECT_EQ(mrr.points[p].paying, ref[p].paying_end);
+      EXPECT_EQ(mrr.points[p].movements, ref[p].movements);
+      // The movement invariant, to the minor unit.
+      EXPECT_EQ(previous_end + mrr.points[p].movements.net(), mrr.points[p].mrr);
+      previous_end = mrr.points[p].mrr;
+      EXPECT_EQ(churn[p].customers_at_start, ref[p].customers_at_start);
+      EXPECT_EQ(churn[p].churned, ref[p].churned);
+      EXPECT_EQ(churn[p].mrr_at_start, ref[p].mrr_start);
+      EXPECT_EQ(churn[p].retained_mrr, ref[p].retained);
+      EXPECT_EQ(churn[p].floor_mrr, ref[p].floor);
+      EXPECT_EQ(churn[p].movements, ref[p].movements);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ZonesAndIntervals, EngineVsReference,
+    ::testing::Values(Case{"America/New_York", Interval::kDay},
+                      Case{"America/New_York", Interval::kWeek},
+                      Case{"Europe/Berlin", Interval::kMonth}, Case{"UTC", Interval::kMonth},
+                      Case{"Asia/Kolkata", Interval::kQuarter},
+                      Case{"Australia/Lord_Howe", Interval::kWeek}),
+    [](const auto& info) {
+      std::string name = absl::StrCat(info.param.tz, "_", static_cast<int>(info.param.interval));
+      std::replace_if(
+          name.begin(), name.end(), [](char c) { return !std::isalnum(c); }, '_');
+      return name;
+    });
+
+}  // namespace
+}  // namespace saasmetrics::engine

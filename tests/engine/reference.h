@@ -1,0 +1,47 @@
+// The slow, obviously correct reference for METRICS.md's MRR definitions: it replays
+// the raw events at every day boundary. Property tests compare the engine against it.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "server/engine/events.h"
+#include "server/engine/periods.h"
+#include "server/engine/series.h"
+#include "server/engine/timeline.h"
+
+namespace saasmetrics::reference {
+
+using engine::SubscriptionEvent;
+
+struct CustomerState {
+  int64_t mrr = 0;
+  bool any_paused = false;
+};
+
+// The customer's state from every event with effective_at < t: per subscription the
+// latest event (by effective_at, then seq) decides.
+CustomerState StateBefore(const std::vector<SubscriptionEvent>& events, const std::string& customer,
+                          absl::Time t);
+
+struct RefMovement {
+  absl::CivilDay day;
+  std::string customer;
+  engine::MovementType type;
+  int64_t amount;
+};
+
+// Day by day from the first event's day to `last_day`, per customer.
+std::vector<RefMovement> Movements(const std::vector<SubscriptionEvent>& events, absl::TimeZone tz,
+                                   absl::CivilDay last_day);
+
+struct RefPeriod {
+  int64_t mrr_start = 0, mrr_end = 0, paying_end = 0;
+  engine::MovementTotals movements;
+  int64_t customers_at_start = 0, churned = 0, retained = 0, floor = 0;
+};
+
+std::vector<RefPeriod> Series(const std::vector<SubscriptionEvent>& events, absl::TimeZone tz,
+                              const std::vector<engine::Period>& periods);
+
+}  // namespace saasmetrics::reference
