@@ -63,6 +63,8 @@ ABSL_FLAG(int, max_batch_items, kDefaults.max_batch_items,
           "Most items one ingest batch may carry; more is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_batch_bytes, kDefaults.max_batch_bytes,
           "Largest request message in bytes; larger is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_query_days, kDefaults.max_query_days,
+          "Longest date range a metric query may span.");
 ABSL_FLAG(absl::Duration, default_deadline, kDefaults.default_deadline,
           "Deadline applied to calls that set none.");
 ABSL_FLAG(absl::Duration, db_probe_interval, kDefaults.db_probe_interval,
@@ -100,6 +102,7 @@ int main(int argc, char** argv) {
   config.default_deadline = absl::GetFlag(FLAGS_default_deadline);
   config.max_batch_items = absl::GetFlag(FLAGS_max_batch_items);
   config.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
+  config.max_query_days = absl::GetFlag(FLAGS_max_query_days);
   config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
 

@@ -1,32 +1,70 @@
 #pragma once
 
 #include "saasmetrics/v1/metrics.grpc.pb.h"
+#include "server/engine/filters.h"
+#include "server/engine/ledger.h"
+#include "server/engine/periods.h"
+#include "server/engine/tenant.h"
+#include "server/engine/timeline.h"
 #include "server/rpc/handler.h"
+#include "server/store/metrics_store.h"
+#include "server/store/tenant_store.h"
 
 namespace saasmetrics::rpc {
 
-// Metric queries. Until the engine lands (issue 4) each answers UNIMPLEMENTED.
+struct MetricsLimits {
+  int max_query_days = 3700;  // about ten years
+};
+
 class MetricsService final : public v1::MetricsService::CallbackService {
  public:
-  explicit MetricsService(HandlerEnv env) : env_(env) {}
+  MetricsService(HandlerEnv env, MetricsLimits limits, store::TenantStore& tenants,
+                 store::MetricsStore& store)
+      : env_(env), limits_(limits), tenants_(tenants), store_(store) {}
+
+  grpc::ServerUnaryReactor* GetMrr(grpc::CallbackServerContext* ctx, const v1::GetMrrRequest* req,
+                                   v1::GetMrrResponse* resp) override;
+  grpc::ServerUnaryReactor* GetChurn(grpc::CallbackServerContext* ctx,
+                                     const v1::GetChurnRequest* req,
+                                     v1::GetChurnResponse* resp) override;
+  grpc::ServerUnaryReactor* ListMovements(grpc::CallbackServerContext* ctx,
+                                          const v1::ListMovementsRequest* req,
+                                          v1::ListMovementsResponse* resp) override;
 
 #define SAAS_UNIMPLEMENTED_(Method, Req, Resp)                                                  \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* ctx, const v1::Req*, v1::Resp*) \
       override {                                                                                \
     return Unimplemented(ctx, env_, "saasmetrics.v1.MetricsService", #Method);                  \
   }
-  SAAS_UNIMPLEMENTED_(GetMrr, GetMrrRequest, GetMrrResponse)
-  SAAS_UNIMPLEMENTED_(GetChurn, GetChurnRequest, GetChurnResponse)
   SAAS_UNIMPLEMENTED_(GetUnitEconomics, GetUnitEconomicsRequest, GetUnitEconomicsResponse)
   SAAS_UNIMPLEMENTED_(GetCohortRetention, GetCohortRetentionRequest, GetCohortRetentionResponse)
   SAAS_UNIMPLEMENTED_(GetActiveCustomers, GetActiveCustomersRequest, GetActiveCustomersResponse)
   SAAS_UNIMPLEMENTED_(GetPqlCount, GetPqlCountRequest, GetPqlCountResponse)
   SAAS_UNIMPLEMENTED_(GetActivation, GetActivationRequest, GetActivationResponse)
-  SAAS_UNIMPLEMENTED_(ListMovements, ListMovementsRequest, ListMovementsResponse)
 #undef SAAS_UNIMPLEMENTED_
 
+  // A validated query, with what every metric computes from.
+  struct Query {
+    engine::Tenant tenant;
+    absl::TimeZone tz;
+    absl::CivilDay start, end;
+    engine::Interval interval = engine::Interval::kMonth;
+    std::vector<engine::CustomerFilter> filters;
+    std::vector<engine::Period> periods;
+    engine::Ledger ledger;
+    std::vector<engine::Movement> movements;  // all history to `end`, filtered customers
+  };
+
  private:
+  // Validates `q` (interval required unless `need_interval` is false), loads the
+  // tenant's history up to the end of the range, and computes its movements.
+  grpc::Status Prepare(const v1::MetricsQuery& q, bool need_interval, absl::Time deadline,
+                       Query* out);
+
   HandlerEnv env_;
+  MetricsLimits limits_;
+  store::TenantStore& tenants_;
+  store::MetricsStore& store_;
 };
 
 }  // namespace saasmetrics::rpc

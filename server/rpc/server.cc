@@ -15,6 +15,7 @@
 #include "server/rpc/metrics_service.h"
 #include "server/store/database_supervisor.h"
 #include "server/store/ingest_store.h"
+#include "server/store/metrics_store.h"
 #include "server/store/pool.h"
 #include "server/store/tenant_store.h"
 
@@ -29,6 +30,7 @@ std::vector<store::Statement> AllStatements() {
   std::vector<store::Statement> out;
   for (const auto& s : store::TenantStore::Statements()) out.push_back(s);
   for (const auto& s : store::IngestStore::Statements()) out.push_back(s);
+  for (const auto& s : store::MetricsStore::Statements()) out.push_back(s);
   return out;
 }
 
@@ -60,6 +62,9 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.max_batch_bytes < 1024 || c.max_batch_bytes > (1 << 30)) {
     return bad("max_batch_bytes", c.max_batch_bytes, "must be between 1024 and 1073741824");
   }
+  if (c.max_query_days < 1 || c.max_query_days > 36600) {
+    return bad("max_query_days", c.max_query_days, "must be between 1 and 36600");
+  }
   if (c.default_deadline <= absl::ZeroDuration()) {
     return bad("default_deadline", absl::FormatDuration(c.default_deadline), "must be positive");
   }
@@ -76,6 +81,7 @@ struct Server::Impl {
   std::unique_ptr<store::ConnectionPool> pool;
   std::unique_ptr<store::TenantStore> tenants;
   std::unique_ptr<store::IngestStore> ingest_store;
+  std::unique_ptr<store::MetricsStore> metrics_store;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<IngestService> ingest;
@@ -128,12 +134,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   });
   m.tenants = std::make_unique<store::TenantStore>(*m.pool);
   m.ingest_store = std::make_unique<store::IngestStore>(*m.pool);
+  m.metrics_store = std::make_unique<store::MetricsStore>(*m.pool);
   m.executor = std::make_unique<Executor>(config.worker_threads);
   HandlerEnv env{m.executor.get(), &m.metrics, config.default_deadline};
   m.admin = std::make_unique<AdminService>(env, *m.tenants);
   m.ingest = std::make_unique<IngestService>(
       env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants, *m.ingest_store);
-  m.metrics_service = std::make_unique<MetricsService>(env);
+  m.metrics_service = std::make_unique<MetricsService>(
+      env, MetricsLimits{.max_query_days = config.max_query_days}, *m.tenants, *m.metrics_store);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

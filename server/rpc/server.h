@@ -26,6 +26,7 @@ struct ServerConfig {
   absl::Duration db_max_backoff = absl::Seconds(5);
   int max_batch_items = 10000;
   int max_batch_bytes = 16 << 20;  // largest request message
+  int max_query_days = 3700;       // longest metric query range
 };
 
 // INVALID_ARGUMENT whose message starts with the offending flag ("--db_pool_size ...").

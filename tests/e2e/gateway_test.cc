@@ -77,10 +77,18 @@ TEST(Gateway, ServesTheAdminApiAsRestJson) {
   auto [missing, missing_body] = Http("GET", base + "/v1/tenants/ghost");
   EXPECT_EQ(missing, 404) << missing_body;
 
-  auto [pending, pending_body] =
+  auto [mrr, mrr_body] =
+      Http("GET", base +
+                      "/v1/tenants/acme/metrics/mrr?query.start_date=2024-01-01"
+                      "&query.end_date=2024-03-31&query.interval=INTERVAL_MONTH");
+  EXPECT_EQ(mrr, 200) << mrr_body;
+  EXPECT_THAT(mrr_body, HasSubstr(R"("date":"2024-03-31")"));
+  EXPECT_THAT(mrr_body, HasSubstr(R"("currency":"EUR")"));
+
+  auto [bad_query, bad_query_body] =
       Http("GET", base + "/v1/tenants/acme/metrics/mrr?query.start_date=2024-01-01");
-  EXPECT_EQ(pending, 501) << pending_body;
-  EXPECT_THAT(pending_body, HasSubstr("MetricsService/GetMrr"));
+  EXPECT_EQ(bad_query, 400) << bad_query_body;
+  EXPECT_THAT(bad_query_body, HasSubstr("query.end_date"));
 
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);

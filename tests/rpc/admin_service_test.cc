@@ -165,10 +165,10 @@ TEST_F(AdminServiceTest, UpdateChangesSettingsButNotTheCurrency) {
 
 TEST_F(AdminServiceTest, PendingRpcsAnswerUnimplementedNamingTheRpc) {
   auto channel = grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials());
-  v1::GetMrrResponse mrr;
-  grpc::Status s = v1::MetricsService::NewStub(channel)->GetMrr(Ctx().get(), {}, &mrr);
+  v1::GetPqlCountResponse pql;
+  grpc::Status s = v1::MetricsService::NewStub(channel)->GetPqlCount(Ctx().get(), {}, &pql);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("saasmetrics.v1.MetricsService/GetMrr"));
+  EXPECT_THAT(s.error_message(), HasSubstr("saasmetrics.v1.MetricsService/GetPqlCount"));
 
   v1::PqlRule rule;
   s = stub_->CreatePqlRule(Ctx().get(), {}, &rule);

@@ -1,0 +1,81 @@
+#include "server/engine/filters.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace saasmetrics::engine {
+
+std::string ParseFilter(absl::string_view text, CustomerFilter* out) {
+  const size_t eq = text.find('=');
+  if (eq == absl::string_view::npos) {
+    return absl::StrCat("'", text, "' must be field=value[,value...]");
+  }
+  out->field = std::string(text.substr(0, eq));
+  const bool known = out->field == "acquisition_channel" || out->field == "country" ||
+                     out->field == "plan" ||
+                     (absl::StartsWith(out->field, "attributes.") && out->field.size() > 11);
+  if (!known) {
+    return absl::StrCat("unknown field '", out->field,
+                        "' (acquisition_channel, country, plan or attributes.<key>)");
+  }
+  out->values = absl::StrSplit(text.substr(eq + 1), ',');
+  if (std::any_of(out->values.begin(), out->values.end(),
+                  [](const std::string& v) { return v.empty(); })) {
+    return absl::StrCat("'", text, "' has an empty value");
+  }
+  return "";
+}
+
+namespace {
+
+const std::string* FieldOf(const Customer& c, const std::string& field) {
+  if (field == "acquisition_channel") return &c.acquisition_channel;
+  if (field == "country") return &c.country;
+  const absl::string_view key = absl::string_view(field).substr(11);  // after "attributes."
+  for (const auto& [k, v] : c.attributes) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+bool Matches(const std::string* value, const std::vector<std::string>& values) {
+  const std::string& v = value == nullptr ? std::string() : *value;
+  return std::find(values.begin(), values.end(), v) != values.end();
+}
+
+}  // namespace
+
+std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Customer>& customers,
+                                  const std::vector<CustomerFilter>& filters) {
+  const size_t n = ledger.customer_ids.size();
+  std::vector<bool> include(n, true);
+  if (filters.empty()) return include;
+  absl::flat_hash_map<absl::string_view, const Customer*> by_id;
+  for (const Customer& c : customers) by_id[c.customer_id] = &c;
+  const Customer unknown;
+  for (size_t i = 0; i < n; ++i) {
+    auto it = by_id.find(ledger.customer_ids[i]);
+    const Customer& c = it == by_id.end() ? unknown : *it->second;
+    for (const CustomerFilter& f : filters) {
+      bool ok;
+      if (f.field == "plan") {
+        const auto& plans = ledger.customer_plans[i];
+        ok = std::any_of(plans.begin(), plans.end(),
+                         [&](const std::string& p) { return Matches(&p, f.values); });
+      } else {
+        ok = Matches(FieldOf(c, f.field), f.values);
+      }
+      if (!ok) {
+        include[i] = false;
+        break;
+      }
+    }
+  }
+  return include;
+}
+
+}  // namespace saasmetrics::engine

@@ -1,0 +1,29 @@
+// Customer filters of metric queries: "field=value[,value...]" restricts the customer
+// set before anything is computed, so every invariant holds within a filtered view.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "server/engine/events.h"
+#include "server/engine/ledger.h"
+
+namespace saasmetrics::engine {
+
+struct CustomerFilter {
+  std::string field;                // acquisition_channel, country, plan, or attributes.<key>
+  std::vector<std::string> values;  // any of them matches
+};
+
+// Empty string on success, else what is wrong with `text`.
+std::string ParseFilter(absl::string_view text, CustomerFilter* out);
+
+// include[c] for each dense customer of `ledger`: it matches every filter (values of one
+// field OR-ed, fields AND-ed). `plan` matches customers with any subscription event on
+// one of the plans; other fields come from `customers` (a customer never upserted has
+// empty fields).
+std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Customer>& customers,
+                                  const std::vector<CustomerFilter>& filters);
+
+}  // namespace saasmetrics::engine

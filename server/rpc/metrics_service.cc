@@ -1,0 +1,246 @@
+#include "server/rpc/metrics_service.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/engine/dates.h"
+#include "server/engine/series.h"
+#include "server/rpc/status.h"
+
+namespace saasmetrics::rpc {
+namespace {
+
+constexpr absl::string_view kService = "saasmetrics.v1.MetricsService";
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+
+template <typename Msg, typename Mutable>
+void MaybeSet(std::optional<double> r, Msg* msg, Mutable mutable_field) {
+  if (r.has_value()) (msg->*mutable_field)()->set_value(*r);
+}
+
+void FillSummary(int64_t current, int64_t previous, v1::Summary* out) {
+  out->set_current(current);
+  out->set_previous(previous);
+  if (previous != 0) {
+    out->mutable_percentage_change()->set_value(100.0 * static_cast<double>(current - previous) /
+                                                static_cast<double>(previous));
+  }
+}
+
+v1::MovementType ToProto(engine::MovementType t) {
+  return static_cast<v1::MovementType>(static_cast<int>(t));
+}
+
+}  // namespace
+
+grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interval,
+                                     absl::Time deadline, Query* out) {
+  engine::Violations violations;
+  engine::ValidateTenantId(q.tenant_id(), "query.tenant_id", violations);
+  const bool start_ok = engine::ParseIsoDate(q.start_date(), &out->start);
+  const bool end_ok = engine::ParseIsoDate(q.end_date(), &out->end);
+  if (!start_ok) {
+    violations.push_back(
+        {"query.start_date", absl::StrCat("'", q.start_date(), "' is not a date YYYY-MM-DD")});
+  }
+  if (!end_ok) {
+    violations.push_back(
+        {"query.end_date", absl::StrCat("'", q.end_date(), "' is not a date YYYY-MM-DD")});
+  }
+  if (start_ok && end_ok) {
+    if (out->end < out->start) {
+      violations.push_back(
+          {"query.end_date", absl::StrCat("must not be before start_date (", q.start_date(), ")")});
+    } else if (out->end - out->start + 1 > limits_.max_query_days) {
+      violations.push_back(
+          {"query.end_date",
+           absl::StrCat("the range spans ", out->end - out->start + 1, " days; the limit is ",
+                        limits_.max_query_days, " (--max_query_days)")});
+    }
+  }
+  const int interval = q.interval();
+  if (interval >= v1::INTERVAL_DAY && interval <= v1::INTERVAL_YEAR) {
+    out->interval = static_cast<engine::Interval>(interval);
+  } else if (need_interval || interval != v1::INTERVAL_UNSPECIFIED) {
+    violations.push_back(
+        {"query.interval", interval == v1::INTERVAL_UNSPECIFIED
+                               ? std::string("is required (DAY, WEEK, MONTH, QUARTER or YEAR)")
+                               : absl::StrCat("unknown value ", interval)});
+  }
+  for (int i = 0; i < q.filter_size(); ++i) {
+    engine::CustomerFilter f;
+    std::string error = engine::ParseFilter(q.filter(i), &f);
+    if (!error.empty()) {
+      violations.push_back({absl::StrCat("query.filter[", i, "]"), error});
+    } else {
+      out->filters.push_back(std::move(f));
+    }
+  }
+  if (!violations.empty()) return InvalidArgument(violations);
+
+  absl::StatusOr<engine::Tenant> tenant = tenants_.Get(q.tenant_id(), deadline);
+  if (!tenant.ok()) return ToGrpcStatus(tenant.status());
+  out->tenant = *tenant;
+  if (!absl::LoadTimeZone(tenant->timezone, &out->tz)) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("tenant time zone '", tenant->timezone, "' is unknown"));
+  }
+  out->periods = engine::CutPeriods(out->start, out->end, out->interval);
+
+  absl::StatusOr<std::vector<engine::SubscriptionEvent>> events =
+      store_.SubscriptionEvents(q.tenant_id(), engine::DayStart(out->end + 1, out->tz), deadline);
+  if (!events.ok()) return ToGrpcStatus(events.status());
+  std::vector<engine::Customer> customers;
+  if (!out->filters.empty()) {
+    absl::StatusOr<std::vector<engine::Customer>> loaded =
+        store_.Customers(q.tenant_id(), deadline);
+    if (!loaded.ok()) return ToGrpcStatus(loaded.status());
+    customers = std::move(*loaded);
+  }
+  out->ledger = engine::BuildLedger(*events);
+  const std::vector<bool> include = engine::SelectCustomers(out->ledger, customers, out->filters);
+  const engine::MrrTimeline timeline = engine::MrrTimeline::Build(
+      out->ledger.events, static_cast<int32_t>(out->ledger.customer_ids.size()));
+  out->movements = timeline.Movements(out->tz, out->end, &include);
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetMrr(grpc::CallbackServerContext* ctx,
+                                                 const v1::GetMrrRequest* req,
+                                                 v1::GetMrrResponse* resp) {
+  return RunUnary(ctx, env_, kService, "GetMrr", [this, req, resp](absl::Time deadline) {
+    Query q;
+    if (grpc::Status s = Prepare(req->query(), true, deadline, &q); !s.ok()) return s;
+    const engine::MrrSeries series = engine::ComputeMrrSeries(q.movements, q.periods);
+    resp->set_currency(q.tenant.currency);
+    resp->set_start_mrr(series.start_mrr);
+    for (const engine::MrrPoint& p : series.points) {
+      v1::MrrEntry* e = resp->add_entries();
+      e->set_date(engine::FormatIsoDate(p.period.last));
+      e->set_mrr(p.mrr);
+      e->set_arr(12 * p.mrr);
+      e->set_customers(p.paying);
+      if (auto arpa = p.arpa()) e->mutable_arpa()->set_value(*arpa);
+      e->set_new_business(p.movements.new_business);
+      e->set_expansion(p.movements.expansion);
+      e->set_contraction(p.movements.contraction);
+      e->set_churn(p.movements.churn);
+      e->set_reactivation(p.movements.reactivation);
+    }
+    const size_t n = series.points.size();
+    FillSummary(series.points.back().mrr, n > 1 ? series.points[n - 2].mrr : series.start_mrr,
+                resp->mutable_summary());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* ctx,
+                                                   const v1::GetChurnRequest* req,
+                                                   v1::GetChurnResponse* resp) {
+  return RunUnary(ctx, env_, kService, "GetChurn", [this, req, resp](absl::Time deadline) {
+    Query q;
+    if (grpc::Status s = Prepare(req->query(), true, deadline, &q); !s.ok()) return s;
+    for (const engine::ChurnPoint& c : engine::ComputeChurnSeries(q.movements, q.periods)) {
+      v1::ChurnEntry* e = resp->add_entries();
+      e->set_date(engine::FormatIsoDate(c.period.last));
+      e->set_customers_at_start(c.customers_at_start);
+      e->set_churned_customers(c.churned);
+      MaybeSet(c.customer_churn_rate(), e, &v1::ChurnEntry::mutable_customer_churn_rate);
+      MaybeSet(c.gross_mrr_churn_rate(), e, &v1::ChurnEntry::mutable_gross_mrr_churn_rate);
+      MaybeSet(c.net_mrr_churn_rate(), e, &v1::ChurnEntry::mutable_net_mrr_churn_rate);
+      MaybeSet(c.nrr(), e, &v1::ChurnEntry::mutable_nrr);
+      MaybeSet(c.grr(), e, &v1::ChurnEntry::mutable_grr);
+      MaybeSet(c.quick_ratio(), e, &v1::ChurnEntry::mutable_quick_ratio);
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerContext* ctx,
+                                                        const v1::ListMovementsRequest* req,
+                                                        v1::ListMovementsResponse* resp) {
+  return RunUnary(ctx, env_, kService, "ListMovements", [this, req, resp](absl::Time deadline) {
+    engine::Violations violations;
+    if (req->page_size() < 0) violations.push_back({"page_size", "must not be negative"});
+    // The token is the (day, customer id) of the last movement served.
+    absl::CivilDay after_day;
+    std::string after_customer;
+    if (!req->page_token().empty()) {
+      std::string token;
+      const bool decoded = absl::WebSafeBase64Unescape(req->page_token(), &token);
+      std::pair<std::string, std::string> parts = absl::StrSplit(token, absl::MaxSplits('|', 1));
+      if (!decoded || !engine::ParseIsoDate(parts.first, &after_day)) {
+        violations.push_back({"page_token", "is not a token this service issued"});
+      }
+      after_customer = parts.second;
+    }
+    for (int i = 0; i < req->types_size(); ++i) {
+      if (req->types(i) < v1::MOVEMENT_TYPE_NEW_BUSINESS ||
+          req->types(i) > v1::MOVEMENT_TYPE_REACTIVATION) {
+        violations.push_back(
+            {absl::StrCat("types[", i, "]"), absl::StrCat("unknown value ", req->types(i))});
+      }
+    }
+    if (!violations.empty()) return InvalidArgument(violations);
+    Query q;
+    if (grpc::Status s = Prepare(req->query(), false, deadline, &q); !s.ok()) return s;
+
+    // Movements in the range, ordered by day then customer id.
+    std::vector<const engine::Movement*> selected;
+    for (const engine::Movement& m : q.movements) {
+      if (m.day < q.start || m.day > q.end) continue;
+      if (req->types_size() > 0 && std::find(req->types().begin(), req->types().end(),
+                                             ToProto(m.type)) == req->types().end()) {
+        continue;
+      }
+      selected.push_back(&m);
+    }
+    auto key = [&](const engine::Movement* m) {
+      return std::tie(m->day, q.ledger.customer_ids[m->customer]);
+    };
+    std::sort(selected.begin(), selected.end(),
+              [&](const auto* a, const auto* b) { return key(a) < key(b); });
+    auto first = selected.begin();
+    if (!req->page_token().empty()) {
+      first = std::upper_bound(selected.begin(), selected.end(), 0,
+                               [&](int, const engine::Movement* m) {
+                                 return std::tie(after_day, after_customer) < key(m);
+                               });
+    }
+    const int page_size =
+        req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
+    // The subscriptions whose events fall on a movement's day, for drill-down.
+    std::vector<std::vector<const engine::LedgerEvent*>> by_customer(q.ledger.customer_ids.size());
+    for (const engine::LedgerEvent& e : q.ledger.events) by_customer[e.customer].push_back(&e);
+    auto it = first;
+    for (; it != selected.end() && resp->movements_size() < page_size; ++it) {
+      const engine::Movement& m = **it;
+      v1::Movement* out = resp->add_movements();
+      out->set_date(engine::FormatIsoDate(m.day));
+      out->set_customer_id(q.ledger.customer_ids[m.customer]);
+      out->set_type(ToProto(m.type));
+      out->set_amount(m.amount);
+      out->set_mrr_before(m.before);
+      out->set_mrr_after(m.after);
+      std::vector<std::string> subs;
+      for (const engine::LedgerEvent* e : by_customer[m.customer]) {
+        if (absl::ToCivilDay(absl::FromUnixMicros(e->at_us), q.tz) != m.day) continue;
+        const std::string& id = q.ledger.subscription_ids[e->subscription];
+        if (std::find(subs.begin(), subs.end(), id) == subs.end()) subs.push_back(id);
+      }
+      std::sort(subs.begin(), subs.end());
+      for (auto& s : subs) out->add_subscription_ids(s);
+    }
+    if (it != selected.end()) {
+      resp->set_next_page_token(absl::WebSafeBase64Escape(absl::StrCat(
+          resp->movements().rbegin()->date(), "|", resp->movements().rbegin()->customer_id())));
+    }
+    return grpc::Status::OK;
+  });
+}
+
+}  // namespace saasmetrics::rpc

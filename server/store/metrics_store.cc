@@ -1,0 +1,87 @@
+#include "server/store/metrics_store.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "server/store/tx.h"
+
+namespace saasmetrics::store {
+namespace {
+
+constexpr Statement kSubscriptionEvents{
+    "metrics_subscription_events",
+    "SELECT customer_id, subscription_id, "
+    "(extract(epoch FROM effective_at) * 1000000)::bigint, seq, status, plan_id, quantity, "
+    "unit_amount, interval_unit, interval_count, discount_bps, discount_amount "
+    "FROM subscription_events WHERE tenant_id = $1 "
+    "AND effective_at < to_timestamp(0) + $2::bigint * interval '1 microsecond'"};
+
+constexpr Statement kCustomers{
+    "metrics_customers",
+    "SELECT customer_id, (extract(epoch FROM created_at) * 1000000)::bigint, "
+    "acquisition_channel, country FROM customers WHERE tenant_id = $1"};
+
+constexpr Statement kCustomerAttributes{
+    "metrics_customer_attributes",
+    "SELECT c.customer_id, a.key, a.value FROM customers c, jsonb_each_text(c.attributes) a "
+    "WHERE c.tenant_id = $1"};
+
+constexpr Statement kStatements[] = {kSubscriptionEvents, kCustomers, kCustomerAttributes};
+
+}  // namespace
+
+std::span<const Statement> MetricsStore::Statements() { return kStatements; }
+
+absl::StatusOr<std::vector<engine::SubscriptionEvent>> MetricsStore::SubscriptionEvents(
+    const std::string& tenant_id, absl::Time until, absl::Time deadline) {
+  std::vector<engine::SubscriptionEvent> out;
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    pqxx::result r = tx.Exec(kSubscriptionEvents, tenant_id, absl::ToUnixMicros(until));
+    out.reserve(r.size());
+    for (const pqxx::row& row : r) {
+      engine::SubscriptionEvent e;
+      e.customer_id = row[0].as<std::string>();
+      e.subscription_id = row[1].as<std::string>();
+      e.effective_at = absl::FromUnixMicros(row[2].as<int64_t>());
+      e.seq = row[3].as<int64_t>();
+      e.status = static_cast<engine::SubscriptionStatus>(row[4].as<int>());
+      e.plan_id = row[5].as<std::string>();
+      e.quantity = row[6].as<int64_t>();
+      e.unit_amount = row[7].as<int64_t>();
+      e.interval_unit = static_cast<engine::IntervalUnit>(row[8].as<int>());
+      e.interval_count = row[9].as<int32_t>();
+      e.discount_bps = row[10].as<int32_t>();
+      e.discount_amount = row[11].as<int64_t>();
+      out.push_back(std::move(e));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::Customer>> MetricsStore::Customers(const std::string& tenant_id,
+                                                                      absl::Time deadline) {
+  std::vector<engine::Customer> out;
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    absl::flat_hash_map<std::string, size_t> index;
+    for (const pqxx::row& row : tx.Exec(kCustomers, tenant_id)) {
+      engine::Customer c;
+      c.customer_id = row[0].as<std::string>();
+      c.created_at = absl::FromUnixMicros(row[1].as<int64_t>());
+      c.acquisition_channel = row[2].as<std::string>();
+      c.country = row[3].as<std::string>();
+      index[c.customer_id] = out.size();
+      out.push_back(std::move(c));
+    }
+    for (const pqxx::row& row : tx.Exec(kCustomerAttributes, tenant_id)) {
+      auto it = index.find(row[0].as<std::string>());
+      if (it != index.end()) {
+        out[it->second].attributes.emplace_back(row[1].as<std::string>(), row[2].as<std::string>());
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+}  // namespace saasmetrics::store

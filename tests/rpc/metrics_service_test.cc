@@ -1,0 +1,272 @@
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_join.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "saasmetrics/v1/ingest.grpc.pb.h"
+#include "saasmetrics/v1/metrics.grpc.pb.h"
+#include "server/rpc/convert.h"
+#include "tests/support/test_server.h"
+
+namespace saasmetrics {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::Time At(int y, int m, int d, int h = 12) {
+  return absl::FromCivil(absl::CivilSecond(y, m, d, h, 0, 0), absl::UTCTimeZone());
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  MetricsTest()
+      : channel_(grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials())),
+        ingest_(v1::IngestService::NewStub(channel_)),
+        metrics_(v1::MetricsService::NewStub(channel_)) {
+    v1::Tenant t;
+    t.set_tenant_id("acme");
+    t.set_currency("EUR");
+    t.set_timezone("Europe/Berlin");
+    EXPECT_TRUE(server_.client().CreateTenant(t).ok());
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Ctx() {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return ctx;
+  }
+
+  void Sub(const std::string& id, const std::string& customer, const std::string& sub,
+           absl::Time at, v1::SubscriptionStatus status, int64_t amount,
+           const std::string& plan = "pro") {
+    v1::IngestSubscriptionEventsRequest req;
+    req.set_tenant_id("acme");
+    v1::SubscriptionEvent* e = req.add_events();
+    e->set_event_id(id);
+    e->set_customer_id(customer);
+    e->set_subscription_id(sub);
+    rpc::ToProto(at, e->mutable_effective_at());
+    e->set_status(status);
+    e->set_plan_id(plan);
+    e->set_quantity(1);
+    e->set_unit_amount(amount);
+    e->set_currency("EUR");
+    e->set_interval_unit(v1::INTERVAL_UNIT_MONTH);
+    e->set_interval_count(1);
+    v1::IngestResult r;
+    ASSERT_TRUE(ingest_->IngestSubscriptionEvents(Ctx().get(), req, &r).ok());
+  }
+
+  void Customer(const std::string& id, const std::string& channel) {
+    v1::UpsertCustomersRequest req;
+    req.set_tenant_id("acme");
+    v1::Customer* c = req.add_customers();
+    c->set_customer_id(id);
+    rpc::ToProto(At(2024, 1, 1), c->mutable_created_at());
+    c->set_acquisition_channel(channel);
+    v1::IngestResult r;
+    ASSERT_TRUE(ingest_->UpsertCustomers(Ctx().get(), req, &r).ok());
+  }
+
+  static v1::MetricsQuery Query(const std::string& start, const std::string& end,
+                                v1::Interval interval = v1::INTERVAL_MONTH) {
+    v1::MetricsQuery q;
+    q.set_tenant_id("acme");
+    q.set_start_date(start);
+    q.set_end_date(end);
+    q.set_interval(interval);
+    return q;
+  }
+
+  v1::GetMrrResponse Mrr(const v1::MetricsQuery& q) {
+    v1::GetMrrRequest req;
+    *req.mutable_query() = q;
+    v1::GetMrrResponse resp;
+    grpc::Status s = metrics_->GetMrr(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  testing::TestServer server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::IngestService::Stub> ingest_;
+  std::unique_ptr<v1::MetricsService::Stub> metrics_;
+};
+
+std::vector<std::string> ViolatedFields(const grpc::Status& s) {
+  google::rpc::Status details;
+  details.ParseFromString(s.error_details());
+  std::vector<std::string> fields;
+  for (const auto& any : details.details()) {
+    google::rpc::BadRequest bad;
+    if (any.UnpackTo(&bad)) {
+      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
+    }
+  }
+  return fields;
+}
+
+TEST_F(MetricsTest, MrrSeriesWithMovementsFromStoredEvents) {
+  Sub("1", "c1", "s1", At(2024, 1, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("2", "c2", "s1", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 3000);
+  Sub("3", "c1", "s2", At(2024, 2, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 500);
+  Sub("4", "c2", "s1", At(2024, 3, 1), v1::SUBSCRIPTION_STATUS_CANCELED, 3000);
+  v1::GetMrrResponse r = Mrr(Query("2024-01-01", "2024-03-31"));
+  EXPECT_EQ(r.currency(), "EUR");
+  EXPECT_EQ(r.start_mrr(), 0);
+  ASSERT_EQ(r.entries_size(), 3);
+  EXPECT_EQ(r.entries(0).date(), "2024-01-31");
+  EXPECT_EQ(r.entries(0).mrr(), 4000);
+  EXPECT_EQ(r.entries(0).arr(), 48000);
+  EXPECT_EQ(r.entries(0).customers(), 2);
+  EXPECT_EQ(r.entries(0).arpa().value(), 2000);
+  EXPECT_EQ(r.entries(0).new_business(), 4000);
+  EXPECT_EQ(r.entries(1).mrr(), 4500);
+  EXPECT_EQ(r.entries(1).expansion(), 500);
+  EXPECT_EQ(r.entries(2).mrr(), 1500);
+  EXPECT_EQ(r.entries(2).churn(), -3000);
+  EXPECT_EQ(r.entries(2).customers(), 1);
+  EXPECT_EQ(r.summary().current(), 1500);
+  EXPECT_EQ(r.summary().previous(), 4500);
+  EXPECT_NEAR(r.summary().percentage_change().value(), -66.6667, 1e-3);
+}
+
+TEST_F(MetricsTest, DaysAreCutInTheTenantsTimeZone) {
+  // 23:30 UTC on Jan 31 is already Feb 1 in Berlin.
+  Sub("1", "c1", "s1",
+      absl::FromCivil(absl::CivilSecond(2024, 1, 31, 23, 30, 0), absl::UTCTimeZone()),
+      v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  v1::GetMrrResponse r = Mrr(Query("2024-01-01", "2024-02-29"));
+  EXPECT_EQ(r.entries(0).mrr(), 0);
+  EXPECT_EQ(r.entries(1).mrr(), 1000);
+  EXPECT_FALSE(r.entries(0).has_arpa()) << "no paying customer: ARPA is absent, not 0";
+}
+
+TEST_F(MetricsTest, ALateEventIntoAnOldMonthShowsInTheNextQuery) {
+  Sub("1", "c1", "s1", At(2024, 1, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  EXPECT_EQ(Mrr(Query("2024-01-01", "2024-03-31")).entries(2).mrr(), 1000);
+  Sub("late", "c1", "s1", At(2024, 2, 1), v1::SUBSCRIPTION_STATUS_ACTIVE, 1200);
+  v1::GetMrrResponse r = Mrr(Query("2024-01-01", "2024-03-31"));
+  EXPECT_EQ(r.entries(1).expansion(), 200);
+  EXPECT_EQ(r.entries(2).mrr(), 1200);
+}
+
+TEST_F(MetricsTest, FiltersRestrictTheCustomerSetAndTheInvariantHolds) {
+  Customer("c1", "ads");
+  Customer("c2", "seo");
+  Sub("1", "c1", "s1", At(2024, 1, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000, "basic");
+  Sub("2", "c2", "s1", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 3000, "pro");
+  Sub("3", "c3", "s1", At(2024, 1, 25), v1::SUBSCRIPTION_STATUS_ACTIVE, 7000, "pro");
+  v1::MetricsQuery q = Query("2024-01-01", "2024-01-31");
+  q.add_filter("acquisition_channel=ads,seo");
+  EXPECT_EQ(Mrr(q).entries(0).mrr(), 4000);
+  q.add_filter("plan=pro");
+  v1::GetMrrResponse r = Mrr(q);
+  EXPECT_EQ(r.entries(0).mrr(), 3000);
+  EXPECT_EQ(r.start_mrr() + r.entries(0).new_business() + r.entries(0).expansion() +
+                r.entries(0).contraction() + r.entries(0).churn() + r.entries(0).reactivation(),
+            r.entries(0).mrr());
+}
+
+TEST_F(MetricsTest, ChurnRatesAndAbsentValues) {
+  Sub("1", "c1", "s1", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 2000);
+  Sub("2", "c2", "s1", At(2024, 1, 6), v1::SUBSCRIPTION_STATUS_ACTIVE, 2000);
+  Sub("3", "c2", "s1", At(2024, 2, 10), v1::SUBSCRIPTION_STATUS_CANCELED, 2000);
+  v1::GetChurnRequest req;
+  *req.mutable_query() = Query("2024-01-01", "2024-02-29");
+  v1::GetChurnResponse resp;
+  ASSERT_TRUE(metrics_->GetChurn(Ctx().get(), req, &resp).ok());
+  ASSERT_EQ(resp.entries_size(), 2);
+  EXPECT_FALSE(resp.entries(0).has_customer_churn_rate());
+  EXPECT_FALSE(resp.entries(0).has_nrr());
+  EXPECT_EQ(resp.entries(1).customers_at_start(), 2);
+  EXPECT_EQ(resp.entries(1).churned_customers(), 1);
+  EXPECT_DOUBLE_EQ(resp.entries(1).customer_churn_rate().value(), 0.5);
+  EXPECT_DOUBLE_EQ(resp.entries(1).gross_mrr_churn_rate().value(), 0.5);
+  EXPECT_DOUBLE_EQ(resp.entries(1).nrr().value(), 0.5);
+  EXPECT_DOUBLE_EQ(resp.entries(1).grr().value(), 0.5);
+  EXPECT_DOUBLE_EQ(resp.entries(1).quick_ratio().value(), 0.0);
+}
+
+TEST_F(MetricsTest, MovementsAreListedPageByPageWithTheirSubscriptions) {
+  for (int i = 0; i < 5; ++i) {
+    Sub(absl::StrCat("n", i), absl::StrCat("c", i), "s1", At(2024, 1, 10 + i),
+        v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  }
+  Sub("x", "c0", "s2", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 500);
+  v1::ListMovementsRequest req;
+  *req.mutable_query() = Query("2024-01-01", "2024-01-31", v1::INTERVAL_UNSPECIFIED);
+  req.set_page_size(2);
+  std::vector<std::string> seen;
+  do {
+    v1::ListMovementsResponse resp;
+    grpc::Status s = metrics_->ListMovements(Ctx().get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    for (const auto& m : resp.movements()) {
+      seen.push_back(absl::StrCat(m.date(), " ", m.customer_id(), " ",
+                                  v1::MovementType_Name(m.type()), " ", m.amount(), " ",
+                                  absl::StrJoin(m.subscription_ids(), ",")));
+    }
+    req.set_page_token(resp.next_page_token());
+  } while (!req.page_token().empty());
+  EXPECT_THAT(seen, ElementsAre("2024-01-10 c0 MOVEMENT_TYPE_NEW_BUSINESS 1000 s1",
+                                "2024-01-11 c1 MOVEMENT_TYPE_NEW_BUSINESS 1000 s1",
+                                "2024-01-12 c2 MOVEMENT_TYPE_NEW_BUSINESS 1000 s1",
+                                "2024-01-13 c3 MOVEMENT_TYPE_NEW_BUSINESS 1000 s1",
+                                "2024-01-14 c4 MOVEMENT_TYPE_NEW_BUSINESS 1000 s1",
+                                "2024-01-20 c0 MOVEMENT_TYPE_EXPANSION 500 s2"));
+  req.set_page_token("");
+  req.add_types(v1::MOVEMENT_TYPE_EXPANSION);
+  v1::ListMovementsResponse only;
+  ASSERT_TRUE(metrics_->ListMovements(Ctx().get(), req, &only).ok());
+  ASSERT_EQ(only.movements_size(), 1);
+  EXPECT_EQ(only.movements(0).mrr_before(), 1000);
+  EXPECT_EQ(only.movements(0).mrr_after(), 1500);
+}
+
+TEST_F(MetricsTest, BadQueriesNameTheFieldAndTheRule) {
+  struct Case {
+    v1::MetricsQuery query;
+    std::string field;
+    std::string says;
+  };
+  auto with = [](std::function<void(v1::MetricsQuery&)> f) {
+    v1::MetricsQuery q = Query("2024-01-01", "2024-03-31");
+    f(q);
+    return q;
+  };
+  const Case cases[] = {
+      {with([](auto& q) { q.set_end_date("2023-12-31"); }), "query.end_date",
+       "must not be before start_date"},
+      {with([](auto& q) { q.set_start_date("2024-02-30"); }), "query.start_date", "is not a date"},
+      {with([](auto& q) { q.set_interval(v1::INTERVAL_UNSPECIFIED); }), "query.interval",
+       "is required"},
+      {with([](auto& q) { q.set_interval(static_cast<v1::Interval>(9)); }), "query.interval",
+       "unknown value 9"},
+      {with([](auto& q) { q.set_end_date("2035-01-01"); }), "query.end_date",
+       "the limit is 3700 (--max_query_days)"},
+      {with([](auto& q) { q.add_filter("colour=red"); }), "query.filter[0]", "unknown field"},
+      {with([](auto& q) { q.add_filter("country"); }), "query.filter[0]", "field=value"},
+      {with([](auto& q) { q.set_tenant_id("Bad Tenant"); }), "query.tenant_id", "[a-z0-9_-]"},
+  };
+  for (const Case& c : cases) {
+    v1::GetMrrRequest req;
+    *req.mutable_query() = c.query;
+    v1::GetMrrResponse resp;
+    grpc::Status s = metrics_->GetMrr(Ctx().get(), req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field;
+    EXPECT_THAT(ViolatedFields(s), ElementsAre(c.field));
+    EXPECT_THAT(s.error_message(), HasSubstr(c.says));
+  }
+  v1::GetMrrRequest req;
+  *req.mutable_query() = Query("2024-01-01", "2024-01-31");
+  req.mutable_query()->set_tenant_id("ghost");
+  v1::GetMrrResponse resp;
+  EXPECT_EQ(metrics_->GetMrr(Ctx().get(), req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace saasmetrics
