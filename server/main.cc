@@ -63,6 +63,8 @@ ABSL_FLAG(int, max_batch_items, kDefaults.max_batch_items,
           "Most items one ingest batch may carry; more is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_batch_bytes, kDefaults.max_batch_bytes,
           "Largest request message in bytes; larger is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, cache_bytes, kDefaults.cache_bytes,
+          "Byte budget of the partition cache; least recently used partitions are evicted.");
 ABSL_FLAG(int, max_query_days, kDefaults.max_query_days,
           "Longest date range a metric query may span.");
 ABSL_FLAG(absl::Duration, default_deadline, kDefaults.default_deadline,
@@ -103,6 +105,7 @@ int main(int argc, char** argv) {
   config.max_batch_items = absl::GetFlag(FLAGS_max_batch_items);
   config.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
   config.max_query_days = absl::GetFlag(FLAGS_max_query_days);
+  config.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
   config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
 

@@ -39,6 +39,36 @@ ServerMetrics::ServerMetrics()
                       .Name("saasmetrics_duplicate_events_total")
                       .Help("Items skipped because their identity was already stored, by kind.")
                       .Register(*registry_)),
+      cache_hits_(prometheus::BuildCounter()
+                      .Name("saasmetrics_cache_hits_total")
+                      .Help("Partition lookups served from the cache.")
+                      .Register(*registry_)
+                      .Add({})),
+      cache_misses_(prometheus::BuildCounter()
+                        .Name("saasmetrics_cache_misses_total")
+                        .Help("Partition lookups that needed a load (missing or stale).")
+                        .Register(*registry_)
+                        .Add({})),
+      cache_evictions_(prometheus::BuildCounter()
+                           .Name("saasmetrics_cache_evictions_total")
+                           .Help("Partitions evicted to stay within --cache_bytes.")
+                           .Register(*registry_)
+                           .Add({})),
+      cache_load_seconds_(prometheus::BuildHistogram()
+                              .Name("saasmetrics_cache_load_seconds")
+                              .Help("Time to load one partition from PostgreSQL.")
+                              .Register(*registry_)
+                              .Add({}, LatencyBuckets())),
+      cache_bytes_(prometheus::BuildGauge()
+                       .Name("saasmetrics_cache_bytes")
+                       .Help("Bytes held by cached partitions.")
+                       .Register(*registry_)
+                       .Add({})),
+      cache_entries_(prometheus::BuildGauge()
+                         .Name("saasmetrics_cache_entries")
+                         .Help("Partitions held in the cache.")
+                         .Register(*registry_)
+                         .Add({})),
       database_up_(prometheus::BuildGauge()
                        .Name("saasmetrics_database_up")
                        .Help("1 while the database is reachable and the schema current.")
@@ -85,6 +115,20 @@ void ServerMetrics::QueryDone(absl::string_view statement, absl::Duration elapse
 void ServerMetrics::Ingested(absl::string_view kind, int64_t accepted, int64_t duplicates) {
   ingested_.Add({{"kind", std::string(kind)}}).Increment(static_cast<double>(accepted));
   duplicates_.Add({{"kind", std::string(kind)}}).Increment(static_cast<double>(duplicates));
+}
+
+ServerMetrics::CacheHooks ServerMetrics::CacheHooksFor() {
+  return CacheHooks{
+      .hit = [this] { cache_hits_.Increment(); },
+      .miss = [this] { cache_misses_.Increment(); },
+      .eviction = [this] { cache_evictions_.Increment(); },
+      .loaded = [this](absl::Duration d) { cache_load_seconds_.Observe(absl::ToDoubleSeconds(d)); },
+      .size =
+          [this](size_t bytes, size_t entries) {
+            cache_bytes_.Set(static_cast<double>(bytes));
+            cache_entries_.Set(static_cast<double>(entries));
+          },
+  };
 }
 
 void ServerMetrics::SetDatabaseUp(bool up) { database_up_.Set(up ? 1 : 0); }

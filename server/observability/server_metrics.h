@@ -9,6 +9,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,14 @@ class ServerMetrics {
   void SetDatabaseUp(bool up);
   void SetSchemaVersion(int version);
 
+  // saasmetrics_cache_{hits,misses,evictions}_total, _load_seconds, _bytes, _entries.
+  struct CacheHooks {
+    std::function<void()> hit, miss, eviction;
+    std::function<void(absl::Duration)> loaded;
+    std::function<void(size_t bytes, size_t entries)> size;
+  };
+  CacheHooks CacheHooksFor();
+
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
  private:
@@ -43,6 +52,12 @@ class ServerMetrics {
   prometheus::Family<prometheus::Histogram>& query_seconds_;
   prometheus::Family<prometheus::Counter>& ingested_;
   prometheus::Family<prometheus::Counter>& duplicates_;
+  prometheus::Counter& cache_hits_;
+  prometheus::Counter& cache_misses_;
+  prometheus::Counter& cache_evictions_;
+  prometheus::Histogram& cache_load_seconds_;
+  prometheus::Gauge& cache_bytes_;
+  prometheus::Gauge& cache_entries_;
   prometheus::Gauge& database_up_;
   prometheus::Gauge& schema_version_;
 };

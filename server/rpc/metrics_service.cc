@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/engine/dates.h"
+#include "server/engine/partition.h"
 #include "server/engine/series.h"
 #include "server/rpc/status.h"
 
@@ -30,6 +31,14 @@ void FillSummary(int64_t current, int64_t previous, v1::Summary* out) {
                                                 static_cast<double>(previous));
   }
 }
+
+// A month of subscription events as the cache holds it.
+class SubscriptionSnapshot : public cache::Snapshot {
+ public:
+  explicit SubscriptionSnapshot(engine::SubscriptionPartition p) : partition(std::move(p)) {}
+  size_t bytes() const override { return partition.bytes(); }
+  const engine::SubscriptionPartition partition;
+};
 
 v1::MovementType ToProto(engine::MovementType t) {
   return static_cast<v1::MovementType>(static_cast<int>(t));
@@ -91,9 +100,29 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
   }
   out->periods = engine::CutPeriods(out->start, out->end, out->interval);
 
-  absl::StatusOr<std::vector<engine::SubscriptionEvent>> events =
-      store_.SubscriptionEvents(q.tenant_id(), engine::DayStart(out->end + 1, out->tz), deadline);
-  if (!events.ok()) return ToGrpcStatus(events.status());
+  // History up to the end of the range: every month's snapshot, current per its version.
+  const absl::Time until = engine::DayStart(out->end + 1, out->tz);
+  absl::StatusOr<std::vector<store::PartitionVersion>> versions = store_.PartitionVersions(
+      q.tenant_id(), store::PartitionKind::kSubscriptionEvents, until, deadline);
+  if (!versions.ok()) return ToGrpcStatus(versions.status());
+  std::vector<std::shared_ptr<const engine::SubscriptionPartition>> partitions;
+  for (const store::PartitionVersion& v : *versions) {
+    const cache::PartitionKey key{q.tenant_id(),
+                                  static_cast<int>(store::PartitionKind::kSubscriptionEvents),
+                                  v.month.year() * 12 + v.month.month() - 1};
+    auto load = [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+      absl::StatusOr<std::vector<engine::SubscriptionEvent>> events =
+          store_.SubscriptionMonth(q.tenant_id(), v.month, deadline);
+      if (!events.ok()) return events.status();
+      return std::make_shared<const SubscriptionSnapshot>(
+          engine::BuildSubscriptionPartition(v.month, *events));
+    };
+    absl::StatusOr<std::shared_ptr<const cache::Snapshot>> snapshot =
+        cache_.Get(key, v.version, load);
+    if (!snapshot.ok()) return ToGrpcStatus(snapshot.status());
+    partitions.emplace_back(*snapshot,
+                            &static_cast<const SubscriptionSnapshot&>(**snapshot).partition);
+  }
   std::vector<engine::Customer> customers;
   if (!out->filters.empty()) {
     absl::StatusOr<std::vector<engine::Customer>> loaded =
@@ -101,7 +130,7 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
     if (!loaded.ok()) return ToGrpcStatus(loaded.status());
     customers = std::move(*loaded);
   }
-  out->ledger = engine::BuildLedger(*events);
+  out->ledger = engine::MergePartitions(partitions, absl::ToUnixMicros(until));
   const std::vector<bool> include = engine::SelectCustomers(out->ledger, customers, out->filters);
   const engine::MrrTimeline timeline = engine::MrrTimeline::Build(
       out->ledger.events, static_cast<int32_t>(out->ledger.customer_ids.size()));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "saasmetrics/v1/metrics.grpc.pb.h"
+#include "server/cache/partition_cache.h"
 #include "server/engine/filters.h"
 #include "server/engine/ledger.h"
 #include "server/engine/periods.h"
@@ -19,8 +20,8 @@ struct MetricsLimits {
 class MetricsService final : public v1::MetricsService::CallbackService {
  public:
   MetricsService(HandlerEnv env, MetricsLimits limits, store::TenantStore& tenants,
-                 store::MetricsStore& store)
-      : env_(env), limits_(limits), tenants_(tenants), store_(store) {}
+                 store::MetricsStore& store, cache::PartitionCache& cache)
+      : env_(env), limits_(limits), tenants_(tenants), store_(store), cache_(cache) {}
 
   grpc::ServerUnaryReactor* GetMrr(grpc::CallbackServerContext* ctx, const v1::GetMrrRequest* req,
                                    v1::GetMrrResponse* resp) override;
@@ -65,6 +66,7 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   MetricsLimits limits_;
   store::TenantStore& tenants_;
   store::MetricsStore& store_;
+  cache::PartitionCache& cache_;
 };
 
 }  // namespace saasmetrics::rpc

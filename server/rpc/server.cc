@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/cache/partition_cache.h"
 #include "server/observability/log.h"
 #include "server/observability/server_metrics.h"
 #include "server/rpc/admin_service.h"
@@ -36,6 +37,10 @@ std::vector<store::Statement> AllStatements() {
 
 }  // namespace
 
+cache::CacheObserver CacheObserverFrom(observability::ServerMetrics::CacheHooks h) {
+  return cache::CacheObserver{h.hit, h.miss, h.eviction, h.loaded, h.size};
+}
+
 absl::Status ValidateConfig(const ServerConfig& c) {
   auto bad = [](absl::string_view flag, auto value, absl::string_view rule) {
     return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value, ": ", rule));
@@ -62,6 +67,7 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.max_batch_bytes < 1024 || c.max_batch_bytes > (1 << 30)) {
     return bad("max_batch_bytes", c.max_batch_bytes, "must be between 1024 and 1073741824");
   }
+  if (c.cache_bytes < 0) return bad("cache_bytes", c.cache_bytes, "must not be negative");
   if (c.max_query_days < 1 || c.max_query_days > 36600) {
     return bad("max_query_days", c.max_query_days, "must be between 1 and 36600");
   }
@@ -82,6 +88,7 @@ struct Server::Impl {
   std::unique_ptr<store::TenantStore> tenants;
   std::unique_ptr<store::IngestStore> ingest_store;
   std::unique_ptr<store::MetricsStore> metrics_store;
+  std::unique_ptr<cache::PartitionCache> cache;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<IngestService> ingest;
@@ -140,8 +147,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.admin = std::make_unique<AdminService>(env, *m.tenants);
   m.ingest = std::make_unique<IngestService>(
       env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants, *m.ingest_store);
-  m.metrics_service = std::make_unique<MetricsService>(
-      env, MetricsLimits{.max_query_days = config.max_query_days}, *m.tenants, *m.metrics_store);
+  m.cache = std::make_unique<cache::PartitionCache>(static_cast<size_t>(config.cache_bytes),
+                                                    CacheObserverFrom(m.metrics.CacheHooksFor()));
+  m.metrics_service =
+      std::make_unique<MetricsService>(env, MetricsLimits{.max_query_days = config.max_query_days},
+                                       *m.tenants, *m.metrics_store, *m.cache);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -25,8 +25,9 @@ struct ServerConfig {
   absl::Duration db_probe_interval = absl::Seconds(1);
   absl::Duration db_max_backoff = absl::Seconds(5);
   int max_batch_items = 10000;
-  int max_batch_bytes = 16 << 20;  // largest request message
-  int max_query_days = 3700;       // longest metric query range
+  int max_batch_bytes = 16 << 20;          // largest request message
+  int max_query_days = 3700;               // longest metric query range
+  int64_t cache_bytes = int64_t{1} << 30;  // partition cache budget
 };
 
 // INVALID_ARGUMENT whose message starts with the offending flag ("--db_pool_size ...").

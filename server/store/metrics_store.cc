@@ -1,18 +1,25 @@
 #include "server/store/metrics_store.h"
 
 #include "absl/container/flat_hash_map.h"
+#include "server/engine/dates.h"
 #include "server/store/tx.h"
 
 namespace saasmetrics::store {
 namespace {
 
-constexpr Statement kSubscriptionEvents{
-    "metrics_subscription_events",
+constexpr Statement kPartitionVersions{
+    "metrics_partition_versions",
+    "SELECT extract(year FROM month)::int, extract(month FROM month)::int, version "
+    "FROM partition_versions WHERE tenant_id = $1 AND kind = $2 AND month < $3::date"};
+
+constexpr Statement kSubscriptionMonth{
+    "metrics_subscription_month",
     "SELECT customer_id, subscription_id, "
     "(extract(epoch FROM effective_at) * 1000000)::bigint, seq, status, plan_id, quantity, "
     "unit_amount, interval_unit, interval_count, discount_bps, discount_amount "
     "FROM subscription_events WHERE tenant_id = $1 "
-    "AND effective_at < to_timestamp(0) + $2::bigint * interval '1 microsecond'"};
+    "AND effective_at >= to_timestamp(0) + $2::bigint * interval '1 microsecond' "
+    "AND effective_at < to_timestamp(0) + $3::bigint * interval '1 microsecond'"};
 
 constexpr Statement kCustomers{
     "metrics_customers",
@@ -24,17 +31,36 @@ constexpr Statement kCustomerAttributes{
     "SELECT c.customer_id, a.key, a.value FROM customers c, jsonb_each_text(c.attributes) a "
     "WHERE c.tenant_id = $1"};
 
-constexpr Statement kStatements[] = {kSubscriptionEvents, kCustomers, kCustomerAttributes};
+constexpr Statement kStatements[] = {kPartitionVersions, kSubscriptionMonth, kCustomers,
+                                     kCustomerAttributes};
 
 }  // namespace
 
 std::span<const Statement> MetricsStore::Statements() { return kStatements; }
 
-absl::StatusOr<std::vector<engine::SubscriptionEvent>> MetricsStore::SubscriptionEvents(
-    const std::string& tenant_id, absl::Time until, absl::Time deadline) {
-  std::vector<engine::SubscriptionEvent> out;
+absl::StatusOr<std::vector<PartitionVersion>> MetricsStore::PartitionVersions(
+    const std::string& tenant_id, PartitionKind kind, absl::Time until, absl::Time deadline) {
+  std::vector<PartitionVersion> out;
+  const absl::CivilDay until_day = absl::ToCivilDay(until, absl::UTCTimeZone()) + 1;
   absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
-    pqxx::result r = tx.Exec(kSubscriptionEvents, tenant_id, absl::ToUnixMicros(until));
+    for (const pqxx::row& row : tx.Exec(kPartitionVersions, tenant_id, static_cast<int>(kind),
+                                        engine::FormatIsoDate(until_day))) {
+      out.push_back({absl::CivilMonth(row[0].as<int>(), row[1].as<int>()), row[2].as<int64_t>()});
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::SubscriptionEvent>> MetricsStore::SubscriptionMonth(
+    const std::string& tenant_id, absl::CivilMonth month, absl::Time deadline) {
+  std::vector<engine::SubscriptionEvent> out;
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    pqxx::result r =
+        tx.Exec(kSubscriptionMonth, tenant_id, absl::ToUnixMicros(absl::FromCivil(month, utc)),
+                absl::ToUnixMicros(absl::FromCivil(month + 1, utc)));
     out.reserve(r.size());
     for (const pqxx::row& row : r) {
       engine::SubscriptionEvent e;

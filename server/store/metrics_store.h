@@ -8,17 +8,29 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/engine/events.h"
+#include "server/store/ingest_store.h"
 #include "server/store/pool.h"
 
 namespace saasmetrics::store {
+
+struct PartitionVersion {
+  absl::CivilMonth month;
+  int64_t version = 0;
+};
 
 class MetricsStore {
  public:
   explicit MetricsStore(ConnectionPool& pool) : pool_(pool) {}
 
-  // Every subscription event of the tenant with effective_at < `until`.
-  absl::StatusOr<std::vector<engine::SubscriptionEvent>> SubscriptionEvents(
-      const std::string& tenant_id, absl::Time until, absl::Time deadline);
+  // The version of every partition of `kind` whose month starts before `until`.
+  absl::StatusOr<std::vector<PartitionVersion>> PartitionVersions(const std::string& tenant_id,
+                                                                  PartitionKind kind,
+                                                                  absl::Time until,
+                                                                  absl::Time deadline);
+
+  // The tenant's subscription events with effective_at in the UTC month.
+  absl::StatusOr<std::vector<engine::SubscriptionEvent>> SubscriptionMonth(
+      const std::string& tenant_id, absl::CivilMonth month, absl::Time deadline);
 
   // Every customer of the tenant, attributes included.
   absl::StatusOr<std::vector<engine::Customer>> Customers(const std::string& tenant_id,

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "server/engine/ledger.h"
+#include "server/engine/partition.h"
 #include "server/engine/series.h"
 #include "tests/engine/reference.h"
 
@@ -100,6 +102,35 @@ TEST_P(EngineVsReference, MovementsAndSeriesMatchOnRandomHistories) {
     std::sort(want.begin(), want.end());
     ASSERT_EQ(got, want);
 
+    // The same ledger through per-month cached partitions gives the same movements.
+    {
+      std::map<absl::CivilMonth, std::vector<SubscriptionEvent>> by_month;
+      for (const auto& e : events) {
+        by_month[absl::ToCivilMonth(e.effective_at, absl::UTCTimeZone())].push_back(e);
+      }
+      std::vector<std::shared_ptr<const SubscriptionPartition>> parts;
+      for (const auto& [month, es] : by_month) {
+        parts.push_back(
+            std::make_shared<const SubscriptionPartition>(BuildSubscriptionPartition(month, es)));
+      }
+      std::shuffle(parts.begin(), parts.end(), rng);
+      Ledger merged = MergePartitions(parts, absl::ToUnixMicros(DayStart(end + 1, tz)));
+      MrrTimeline t2 =
+          MrrTimeline::Build(merged.events, static_cast<int32_t>(merged.customer_ids.size()));
+      std::vector<std::tuple<std::string, absl::CivilDay, MovementType, int64_t>> via_parts;
+      for (const Movement& m : t2.Movements(tz, end)) {
+        via_parts.emplace_back(merged.customer_ids[m.customer], m.day, m.type, m.amount);
+      }
+      std::sort(via_parts.begin(), via_parts.end());
+      ASSERT_EQ(via_parts.size(), want.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(via_parts[i], want[i])
+            << "movement " << i << ": " << std::get<0>(want[i]) << " " << std::get<1>(want[i])
+            << " vs " << std::get<0>(via_parts[i]) << " " << std::get<1>(via_parts[i]) << " amount "
+            << std::get<3>(via_parts[i]) << " want " << std::get<3>(want[i]);
+      }
+    }
+
     // Series.
     const MrrSeries mrr = ComputeMrrSeries(movements, periods);
     const std::vector<ChurnPoint> churn = ComputeChurnSeries(movements, periods);
@@ -138,6 +169,28 @@ INSTANTIATE_TEST_SUITE_P(
           name.begin(), name.end(), [](char c) { return !std::isalnum(c); }, '_');
       return name;
     });
+
+TEST(SubscriptionPartition, CostsAtMost64BytesPerEvent) {
+  std::vector<SubscriptionEvent> events;
+  for (int i = 0; i < 200000; ++i) {
+    SubscriptionEvent e;
+    e.customer_id = absl::StrCat("customer_", i % 40000, "_with_a_realistic_id");
+    e.subscription_id = absl::StrCat("sub_", i % 60000, "_", i % 40000);
+    e.effective_at = absl::FromUnixSeconds(1704067200 + i);
+    e.status = SubscriptionStatus::kActive;
+    e.plan_id = absl::StrCat("plan_", i % 7);
+    e.quantity = 1;
+    e.unit_amount = 4900;
+    e.interval_unit = IntervalUnit::kMonth;
+    e.interval_count = 1;
+    e.seq = i;
+    events.push_back(e);
+  }
+  const SubscriptionPartition p = BuildSubscriptionPartition(absl::CivilMonth(2024, 1), events);
+  const double per_event = static_cast<double>(p.bytes()) / static_cast<double>(p.events());
+  EXPECT_LE(per_event, 64.0) << per_event;
+  EXPECT_GE(per_event, 37.0) << "bytes() must count the columns honestly";
+}
 
 }  // namespace
 }  // namespace saasmetrics::engine

@@ -1,0 +1,120 @@
+#include "server/engine/partition.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/container/flat_hash_map.h"
+#include "server/engine/mrr.h"
+
+namespace saasmetrics::engine {
+namespace {
+
+template <typename T>
+size_t VectorBytes(const std::vector<T>& v) {
+  return v.capacity() * sizeof(T);
+}
+
+}  // namespace
+
+int32_t StringDictionary::Add(absl::string_view s) {
+  chars_.append(s.data(), s.size());
+  ends_.push_back(static_cast<uint32_t>(chars_.size()));
+  return static_cast<int32_t>(ends_.size() - 1);
+}
+
+void StringDictionary::Shrink() {
+  chars_.shrink_to_fit();
+  ends_.shrink_to_fit();
+}
+
+size_t SubscriptionPartition::bytes() const {
+  return sizeof(*this) + customers.bytes() + subscriptions.bytes() +
+         VectorBytes(subscription_customer) + plans.bytes() + VectorBytes(at_us) +
+         VectorBytes(mrr) + VectorBytes(subscription) + VectorBytes(plan) + VectorBytes(paused);
+}
+
+SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
+                                                 const std::vector<SubscriptionEvent>& events) {
+  SubscriptionPartition p;
+  p.month = month;
+  std::vector<size_t> order(events.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie(events[a].effective_at, events[a].seq) <
+           std::tie(events[b].effective_at, events[b].seq);
+  });
+  absl::flat_hash_map<absl::string_view, int32_t> customers, plans;
+  absl::flat_hash_map<std::pair<int32_t, absl::string_view>, int32_t> subscriptions;
+  const size_t n = events.size();
+  p.at_us.reserve(n);
+  p.mrr.reserve(n);
+  p.subscription.reserve(n);
+  p.plan.reserve(n);
+  p.paused.reserve(n);
+  for (size_t i : order) {
+    const SubscriptionEvent& e = events[i];
+    // The maps view the events' strings, which outlive this function's use of them.
+    auto [c, c_added] =
+        customers.try_emplace(e.customer_id, static_cast<int32_t>(p.customers.size()));
+    if (c_added) p.customers.Add(e.customer_id);
+    const std::pair<int32_t, absl::string_view> sub_key(c->second, e.subscription_id);
+    auto [s, s_added] =
+        subscriptions.try_emplace(sub_key, static_cast<int32_t>(p.subscriptions.size()));
+    if (s_added) {
+      p.subscriptions.Add(e.subscription_id);
+      p.subscription_customer.push_back(c->second);
+    }
+    int32_t plan = -1;
+    if (!e.plan_id.empty()) {
+      auto [pl, pl_added] = plans.try_emplace(e.plan_id, static_cast<int32_t>(p.plans.size()));
+      if (pl_added) p.plans.Add(e.plan_id);
+      plan = pl->second;
+    }
+    p.at_us.push_back(absl::ToUnixMicros(e.effective_at));
+    p.mrr.push_back(StateMrr(e));
+    p.subscription.push_back(s->second);
+    p.plan.push_back(plan);
+    p.paused.push_back(e.status == SubscriptionStatus::kPaused);
+  }
+  for (auto* d : {&p.customers, &p.subscriptions, &p.plans}) d->Shrink();
+  p.subscription_customer.shrink_to_fit();
+  return p;
+}
+
+Ledger MergePartitions(const std::vector<std::shared_ptr<const SubscriptionPartition>>& partitions,
+                       int64_t until_us) {
+  Ledger ledger;
+  absl::flat_hash_map<std::pair<int32_t, std::string>, int32_t> subscriptions;
+  size_t total = 0;
+  for (const auto& p : partitions) total += p->events();
+  ledger.events.reserve(total);
+  for (const auto& p : partitions) {
+    std::vector<int32_t> customer(p->customers.size());
+    for (size_t c = 0; c < p->customers.size(); ++c) {
+      customer[c] = ledger.CustomerIndex(std::string(p->customers[c]));
+    }
+    std::vector<int32_t> subscription(p->subscriptions.size());
+    for (size_t s = 0; s < p->subscriptions.size(); ++s) {
+      const int32_t c = customer[p->subscription_customer[s]];
+      auto [it, added] =
+          subscriptions.try_emplace(std::make_pair(c, std::string(p->subscriptions[s])),
+                                    static_cast<int32_t>(subscriptions.size()));
+      if (added) ledger.subscription_ids.emplace_back(p->subscriptions[s]);
+      subscription[s] = it->second;
+    }
+    for (size_t i = 0; i < p->events() && p->at_us[i] < until_us; ++i) {
+      const int32_t local = p->subscription[i];
+      const int32_t c = customer[p->subscription_customer[local]];
+      ledger.events.push_back({p->at_us[i], static_cast<int64_t>(i), c, subscription[local],
+                               p->mrr[i], p->paused[i] != 0});
+      if (p->plan[i] >= 0) {
+        auto& plans = ledger.customer_plans[c];
+        const absl::string_view plan = p->plans[p->plan[i]];
+        if (std::find(plans.begin(), plans.end(), plan) == plans.end()) plans.emplace_back(plan);
+      }
+    }
+  }
+  return ledger;
+}
+
+}  // namespace saasmetrics::engine

@@ -1,0 +1,62 @@
+// A cached partition: one (tenant, month) of subscription events as an immutable
+// columnar snapshot with partition-local dictionaries, and the merge of snapshots into
+// the ledger a query computes on.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
+#include "server/engine/events.h"
+#include "server/engine/ledger.h"
+
+namespace saasmetrics::engine {
+
+// Strings stored back to back: 4 bytes of offset each instead of a std::string object.
+class StringDictionary {
+ public:
+  int32_t Add(absl::string_view s);  // the new entry's index (no deduplication)
+  absl::string_view operator[](size_t i) const {
+    return absl::string_view(chars_.data() + ends_[i] - Length(i), Length(i));
+  }
+  size_t size() const { return ends_.size(); }
+  size_t bytes() const { return chars_.capacity() + ends_.capacity() * sizeof(uint32_t); }
+  void Shrink();
+
+ private:
+  size_t Length(size_t i) const { return ends_[i] - (i == 0 ? 0 : ends_[i - 1]); }
+  std::string chars_;
+  std::vector<uint32_t> ends_;
+};
+
+struct SubscriptionPartition {
+  absl::CivilMonth month;  // UTC month of effective_at
+  // Dictionaries: local id → external id.
+  StringDictionary customers;
+  StringDictionary subscriptions;  // paired with subscription_customer
+  std::vector<int32_t> subscription_customer;
+  StringDictionary plans;
+  // Columns, one entry per event, ordered by (at_us, then ingest order): ties can only
+  // happen within one month, so the position is the ingest order.
+  std::vector<int64_t> at_us;
+  std::vector<int64_t> mrr;
+  std::vector<int32_t> subscription;  // local
+  std::vector<int32_t> plan;          // local, -1 for none
+  std::vector<uint8_t> paused;
+
+  size_t events() const { return at_us.size(); }
+  // Heap bytes held, dictionaries included.
+  size_t bytes() const;
+};
+
+SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
+                                                 const std::vector<SubscriptionEvent>& events);
+
+// The ledger over `partitions` (any order), keeping events with at_us < until_us.
+Ledger MergePartitions(const std::vector<std::shared_ptr<const SubscriptionPartition>>& partitions,
+                       int64_t until_us);
+
+}  // namespace saasmetrics::engine
