@@ -45,7 +45,9 @@ absl::Status FromGrpc(const grpc::Status& status) {
 Client::Client(ClientOptions options)
     : options_(std::move(options)),
       channel_(grpc::CreateChannel(options_.address, Credentials(options_))),
-      admin_(v1::AdminService::NewStub(channel_)) {}
+      admin_(v1::AdminService::NewStub(channel_)),
+      ingest_(v1::IngestService::NewStub(channel_)),
+      metrics_(v1::MetricsService::NewStub(channel_)) {}
 
 template <typename Rpc>
 absl::Status Client::Call(bool idempotent, Rpc rpc) {
@@ -112,6 +114,21 @@ absl::StatusOr<v1::Tenant> Client::UpdateTenant(const v1::Tenant& tenant) {
   if (!s.ok()) return s;
   return resp;
 }
+
+#define SAAS_CLIENT_CALL_(Method, Stub, Req, Resp)                                           \
+  absl::StatusOr<v1::Resp> Client::Method(const v1::Req& req) {                              \
+    v1::Resp resp;                                                                           \
+    absl::Status s =                                                                         \
+        Call(true, [&](grpc::ClientContext* ctx) { return Stub->Method(ctx, req, &resp); }); \
+    if (!s.ok()) return s;                                                                   \
+    return resp;                                                                             \
+  }
+SAAS_CLIENT_CALL_(IngestSubscriptionEvents, ingest_, IngestSubscriptionEventsRequest, IngestResult)
+SAAS_CLIENT_CALL_(UpsertCustomers, ingest_, UpsertCustomersRequest, IngestResult)
+SAAS_CLIENT_CALL_(GetMrr, metrics_, GetMrrRequest, GetMrrResponse)
+SAAS_CLIENT_CALL_(GetChurn, metrics_, GetChurnRequest, GetChurnResponse)
+SAAS_CLIENT_CALL_(ListMovements, metrics_, ListMovementsRequest, ListMovementsResponse)
+#undef SAAS_CLIENT_CALL_
 
 absl::StatusOr<bool> Client::Healthy(const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(channel_);

@@ -39,6 +39,15 @@ class Client {
   absl::StatusOr<v1::ListTenantsResponse> ListTenants(int page_size, const std::string& page_token);
   absl::StatusOr<v1::Tenant> UpdateTenant(const v1::Tenant& tenant);
 
+  // Ingest batches are idempotent by design (identities), so they are retried too.
+  absl::StatusOr<v1::IngestResult> IngestSubscriptionEvents(
+      const v1::IngestSubscriptionEventsRequest& req);
+  absl::StatusOr<v1::IngestResult> UpsertCustomers(const v1::UpsertCustomersRequest& req);
+
+  absl::StatusOr<v1::GetMrrResponse> GetMrr(const v1::GetMrrRequest& req);
+  absl::StatusOr<v1::GetChurnResponse> GetChurn(const v1::GetChurnRequest& req);
+  absl::StatusOr<v1::ListMovementsResponse> ListMovements(const v1::ListMovementsRequest& req);
+
   // grpc.health.v1 Check of `service` ("" for the whole server): true when SERVING.
   absl::StatusOr<bool> Healthy(const std::string& service = "");
 
@@ -54,6 +63,8 @@ class Client {
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::unique_ptr<v1::IngestService::Stub> ingest_;
+  std::unique_ptr<v1::MetricsService::Stub> metrics_;
 };
 
 }  // namespace saasmetrics::client

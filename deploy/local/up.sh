@@ -56,6 +56,10 @@ fi
 
 "${ctl[@]}" tenants get demo >/dev/null 2>&1 ||
   "${ctl[@]}" tenants create demo --currency=USD --timezone=UTC --name="Demo SaaS" >/dev/null
+# Demo data: dbt's public subscription-periods sample (idempotent: re-running adds nothing).
+dataset=$root/../shared/datasets/subscription_periods.csv
+[ -f "$dataset" ] || dataset=$root/deploy/local/subscription_periods.csv
+"${ctl[@]}" import subscription-periods "$dataset" --tenant=demo
 
 cat <<EOT
 
@@ -65,10 +69,12 @@ saasmetrics is running (health: SERVING).
   Prometheus  http://127.0.0.1:$metrics_port/metrics
   PostgreSQL  $db_url
 
-Try:
-  build/bin/saasctl --address=127.0.0.1:$grpc_port health
-  build/bin/saasctl --address=127.0.0.1:$grpc_port tenants list
+Try (tenant "demo" holds the subscription-periods sample, 2017-2020):
+  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics mrr --tenant=demo --from=2018-01-01 --to=2019-12-31 --interval=quarter
+  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics churn --tenant=demo --from=2019-01-01 --to=2019-06-30
+  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port -o json tenants get demo
+  curl -s 'http://127.0.0.1:$http_port/v1/tenants/demo/metrics/mrr?query.start_date=2019-01-01&query.end_date=2019-03-31&query.interval=INTERVAL_MONTH'
   curl -s http://127.0.0.1:$http_port/v1/tenants/demo
   curl -s -X POST http://127.0.0.1:$http_port/v1/tenants -d '{"tenant_id":"acme","currency":"EUR","timezone":"Europe/Berlin"}'
   curl -s http://127.0.0.1:$metrics_port/metrics | grep grpc_server_handled_total

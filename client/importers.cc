@@ -1,0 +1,114 @@
+#include "client/importers.h"
+
+#include <fstream>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+
+namespace saasmetrics::client {
+namespace {
+
+bool ParseDay(const std::string& text, absl::Time* out) {
+  absl::CivilDay day;
+  if (!absl::ParseCivilTime(text, &day) || text.size() != 10) return false;
+  *out = absl::FromCivil(day, absl::UTCTimeZone());
+  return true;
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  out->set_seconds(absl::ToUnixSeconds(t));
+}
+
+}  // namespace
+
+bool ParseMinorUnits(const std::string& text, int64_t* out) {
+  const std::vector<std::string> parts = absl::StrSplit(text, '.');
+  if (parts.size() > 2 || parts[0].empty() || (parts.size() == 2 && parts[1].size() > 2)) {
+    return false;
+  }
+  for (const auto& p : parts) {
+    for (char c : p) {
+      if (c < '0' || c > '9') return false;
+    }
+  }
+  int64_t whole = 0, fraction = 0;
+  if (!absl::SimpleAtoi(parts[0], &whole)) return false;
+  if (parts.size() == 2 && !parts[1].empty()) {
+    if (!absl::SimpleAtoi(parts[1], &fraction)) return false;
+    if (parts[1].size() == 1) fraction *= 10;
+  }
+  *out = whole * 100 + fraction;
+  return true;
+}
+
+absl::StatusOr<Import> ImportSubscriptionPeriods(const std::string& path,
+                                                 const std::string& currency) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::string line;
+  int line_no = 0;
+  auto bad = [&](absl::string_view column, absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":", line_no, ": column ", column, ": ", what));
+  };
+  Import out;
+  std::map<std::string, absl::Time> first_start;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line_no == 1) {
+      if (line != "subscription_id,customer_id,start_date,end_date,monthly_amount") {
+        return bad("(header)",
+                   "expected subscription_id,customer_id,start_date,end_date,monthly_amount");
+      }
+      continue;
+    }
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    std::vector<std::string> f = absl::StrSplit(line, ',');
+    if (f.size() != 5) return bad("(row)", absl::StrCat("expected 5 fields, got ", f.size()));
+    if (f[0].empty()) return bad("subscription_id", "empty");
+    if (f[1].empty()) return bad("customer_id", "empty");
+    absl::Time start, end;
+    if (!ParseDay(f[2], &start))
+      return bad("start_date", absl::StrCat("'", f[2], "' is not YYYY-MM-DD"));
+    const bool ended = !f[3].empty();
+    if (ended && !ParseDay(f[3], &end))
+      return bad("end_date", absl::StrCat("'", f[3], "' is not YYYY-MM-DD"));
+    if (ended && end <= start) return bad("end_date", "must be after start_date");
+    int64_t amount = 0;
+    if (!ParseMinorUnits(f[4], &amount)) {
+      return bad("monthly_amount", absl::StrCat("'", f[4], "' is not an amount like 50 or 49.99"));
+    }
+    auto add = [&](const std::string& suffix, absl::Time at, v1::SubscriptionStatus status) {
+      v1::SubscriptionEvent& e = out.events.emplace_back();
+      e.set_event_id(absl::StrCat("subscription-periods-", f[0], "-", suffix));
+      e.set_subscription_id(f[0]);
+      e.set_customer_id(f[1]);
+      SetTime(at, e.mutable_effective_at());
+      e.set_status(status);
+      e.set_plan_id("monthly");
+      e.set_quantity(1);
+      e.set_unit_amount(amount);
+      e.set_currency(currency);
+      e.set_interval_unit(v1::INTERVAL_UNIT_MONTH);
+      e.set_interval_count(1);
+    };
+    add("start", start, v1::SUBSCRIPTION_STATUS_ACTIVE);
+    if (ended) add("end", end, v1::SUBSCRIPTION_STATUS_CANCELED);
+    auto [it, added] = first_start.try_emplace(f[1], start);
+    if (!added && start < it->second) it->second = start;
+  }
+  for (const auto& [customer, created] : first_start) {
+    v1::Customer& c = out.customers.emplace_back();
+    c.set_customer_id(customer);
+    SetTime(created, c.mutable_created_at());
+    SetTime(created, c.mutable_updated_at());
+  }
+  return out;
+}
+
+}  // namespace saasmetrics::client
