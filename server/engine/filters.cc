@@ -9,15 +9,18 @@
 
 namespace saasmetrics::engine {
 
+bool IsCustomerField(absl::string_view field) {
+  return field == "acquisition_channel" || field == "country" ||
+         (absl::StartsWith(field, "attributes.") && field.size() > 11);
+}
+
 std::string ParseFilter(absl::string_view text, CustomerFilter* out) {
   const size_t eq = text.find('=');
   if (eq == absl::string_view::npos) {
     return absl::StrCat("'", text, "' must be field=value[,value...]");
   }
   out->field = std::string(text.substr(0, eq));
-  const bool known = out->field == "acquisition_channel" || out->field == "country" ||
-                     out->field == "plan" ||
-                     (absl::StartsWith(out->field, "attributes.") && out->field.size() > 11);
+  const bool known = out->field == "plan" || IsCustomerField(out->field);
   if (!known) {
     return absl::StrCat("unknown field '", out->field,
                         "' (acquisition_channel, country, plan or attributes.<key>)");
@@ -76,6 +79,19 @@ std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Custom
     }
   }
   return include;
+}
+
+std::vector<std::string> CustomerField(const Ledger& ledger, const std::vector<Customer>& customers,
+                                       const std::string& field) {
+  absl::flat_hash_map<absl::string_view, const Customer*> by_id;
+  for (const Customer& c : customers) by_id[c.customer_id] = &c;
+  std::vector<std::string> out(ledger.customer_ids.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto it = by_id.find(ledger.customer_ids[i]);
+    if (it == by_id.end()) continue;
+    if (const std::string* v = FieldOf(*it->second, field)) out[i] = *v;
+  }
+  return out;
 }
 
 }  // namespace saasmetrics::engine

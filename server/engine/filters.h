@@ -26,4 +26,12 @@ std::string ParseFilter(absl::string_view text, CustomerFilter* out);
 std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Customer>& customers,
                                   const std::vector<CustomerFilter>& filters);
 
+// The value of `field` (acquisition_channel, country, attributes.<key>) for each dense
+// customer of `ledger`; "" where unknown.
+std::vector<std::string> CustomerField(const Ledger& ledger, const std::vector<Customer>& customers,
+                                       const std::string& field);
+
+// True for fields CustomerField understands.
+bool IsCustomerField(absl::string_view field);
+
 }  // namespace saasmetrics::engine

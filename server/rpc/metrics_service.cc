@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/engine/cohorts.h"
 #include "server/engine/dates.h"
 #include "server/engine/partition.h"
 #include "server/engine/series.h"
@@ -47,7 +48,7 @@ v1::MovementType ToProto(engine::MovementType t) {
 }  // namespace
 
 grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interval,
-                                     absl::Time deadline, Query* out) {
+                                     absl::Time deadline, Query* out, bool need_customers) {
   engine::Violations violations;
   engine::ValidateTenantId(q.tenant_id(), "query.tenant_id", violations);
   const bool start_ok = engine::ParseIsoDate(q.start_date(), &out->start);
@@ -123,8 +124,8 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
     partitions.emplace_back(*snapshot,
                             &static_cast<const SubscriptionSnapshot&>(**snapshot).partition);
   }
-  std::vector<engine::Customer> customers;
-  if (!out->filters.empty()) {
+  std::vector<engine::Customer>& customers = out->customers;
+  if (!out->filters.empty() || need_customers) {
     absl::StatusOr<std::vector<engine::Customer>> loaded =
         store_.Customers(q.tenant_id(), deadline);
     if (!loaded.ok()) return ToGrpcStatus(loaded.status());
@@ -184,6 +185,84 @@ grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* 
       MaybeSet(c.nrr(), e, &v1::ChurnEntry::mutable_nrr);
       MaybeSet(c.grr(), e, &v1::ChurnEntry::mutable_grr);
       MaybeSet(c.quick_ratio(), e, &v1::ChurnEntry::mutable_quick_ratio);
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetCohortRetention(
+    grpc::CallbackServerContext* ctx, const v1::GetCohortRetentionRequest* req,
+    v1::GetCohortRetentionResponse* resp) {
+  return RunUnary(
+      ctx, env_, kService, "GetCohortRetention", [this, req, resp](absl::Time deadline) {
+        if (!req->group_by().empty() && !engine::IsCustomerField(req->group_by())) {
+          return InvalidArgument({{"group_by", absl::StrCat("unknown field '", req->group_by(),
+                                                            "' (acquisition_channel, country or "
+                                                            "attributes.<key>)")}});
+        }
+        Query q;
+        const bool grouped = !req->group_by().empty();
+        if (grpc::Status s = Prepare(req->query(), true, deadline, &q, grouped); !s.ok()) return s;
+        const std::vector<std::string> groups =
+            grouped ? engine::CustomerField(q.ledger, q.customers, req->group_by())
+                    : std::vector<std::string>{};
+        for (const engine::Cohort& c : engine::ComputeCohorts(q.movements, q.periods, groups)) {
+          v1::Cohort* out = resp->add_cohorts();
+          out->set_period(engine::FormatIsoDate(q.periods[c.period].last));
+          out->set_group(c.group);
+          out->set_customers(c.customers);
+          out->set_initial_mrr(c.initial_mrr);
+          for (const engine::CohortCell& cell : c.cells) {
+            v1::CohortCell* o = out->add_cells();
+            o->set_period_offset(cell.offset);
+            o->set_customers(cell.paying);
+            o->set_mrr(cell.mrr);
+            MaybeSet(c.logo_retention(cell), o, &v1::CohortCell::mutable_logo_retention);
+            MaybeSet(c.mrr_retention(cell), o, &v1::CohortCell::mutable_mrr_retention);
+          }
+        }
+        return grpc::Status::OK;
+      });
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetUnitEconomics(grpc::CallbackServerContext* ctx,
+                                                           const v1::GetUnitEconomicsRequest* req,
+                                                           v1::GetUnitEconomicsResponse* resp) {
+  return RunUnary(ctx, env_, kService, "GetUnitEconomics", [this, req, resp](absl::Time deadline) {
+    const int window = req->ltv_churn_window_months() == 0 ? 6 : req->ltv_churn_window_months();
+    if (window < 1 || window > 36) {
+      return InvalidArgument(
+          {{"ltv_churn_window_months", absl::StrCat("must be between 1 and 36, got ", window)}});
+    }
+    Query q;
+    if (grpc::Status s = Prepare(req->query(), true, deadline, &q, true); !s.ok()) return s;
+    absl::StatusOr<std::vector<engine::AcquisitionSpend>> spend =
+        store_.Spend(req->query().tenant_id(), deadline);
+    if (!spend.ok()) return ToGrpcStatus(spend.status());
+    std::vector<engine::SpendRow> rows;
+    for (const auto& a : *spend) rows.push_back({a.channel, a.start_date, a.end_date, a.amount});
+    const std::vector<std::string> channels =
+        engine::CustomerField(q.ledger, q.customers, "acquisition_channel");
+    resp->set_currency(q.tenant.currency);
+    for (const engine::UnitEconomics& u : engine::ComputeUnitEconomics(
+             q.movements, q.periods, channels, rows, q.tenant.gross_margin, window)) {
+      v1::UnitEconomicsEntry* e = resp->add_entries();
+      e->set_date(engine::FormatIsoDate(u.period.last));
+      e->set_new_customers(u.new_customers);
+      if (u.asp) e->mutable_asp()->set_value(*u.asp);
+      if (u.arpa) e->mutable_arpa()->set_value(*u.arpa);
+      if (u.ltv) e->mutable_ltv()->set_value(*u.ltv);
+      e->set_spend(u.spend);
+      if (u.cac) e->mutable_cac()->set_value(*u.cac);
+      MaybeSet(u.ltv_to_cac, e, &v1::UnitEconomicsEntry::mutable_ltv_to_cac);
+      MaybeSet(u.cac_payback_months, e, &v1::UnitEconomicsEntry::mutable_cac_payback_months);
+      for (const auto& c : u.channels) {
+        v1::ChannelEconomics* ch = e->add_channels();
+        ch->set_channel(c.channel);
+        ch->set_spend(c.spend);
+        ch->set_new_customers(c.new_customers);
+        if (c.cac) ch->mutable_cac()->set_value(*c.cac);
+      }
     }
     return grpc::Status::OK;
   });

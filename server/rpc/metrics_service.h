@@ -28,6 +28,12 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* GetChurn(grpc::CallbackServerContext* ctx,
                                      const v1::GetChurnRequest* req,
                                      v1::GetChurnResponse* resp) override;
+  grpc::ServerUnaryReactor* GetCohortRetention(grpc::CallbackServerContext* ctx,
+                                               const v1::GetCohortRetentionRequest* req,
+                                               v1::GetCohortRetentionResponse* resp) override;
+  grpc::ServerUnaryReactor* GetUnitEconomics(grpc::CallbackServerContext* ctx,
+                                             const v1::GetUnitEconomicsRequest* req,
+                                             v1::GetUnitEconomicsResponse* resp) override;
   grpc::ServerUnaryReactor* ListMovements(grpc::CallbackServerContext* ctx,
                                           const v1::ListMovementsRequest* req,
                                           v1::ListMovementsResponse* resp) override;
@@ -37,8 +43,6 @@ class MetricsService final : public v1::MetricsService::CallbackService {
       override {                                                                                \
     return Unimplemented(ctx, env_, "saasmetrics.v1.MetricsService", #Method);                  \
   }
-  SAAS_UNIMPLEMENTED_(GetUnitEconomics, GetUnitEconomicsRequest, GetUnitEconomicsResponse)
-  SAAS_UNIMPLEMENTED_(GetCohortRetention, GetCohortRetentionRequest, GetCohortRetentionResponse)
   SAAS_UNIMPLEMENTED_(GetActiveCustomers, GetActiveCustomersRequest, GetActiveCustomersResponse)
   SAAS_UNIMPLEMENTED_(GetPqlCount, GetPqlCountRequest, GetPqlCountResponse)
   SAAS_UNIMPLEMENTED_(GetActivation, GetActivationRequest, GetActivationResponse)
@@ -54,13 +58,14 @@ class MetricsService final : public v1::MetricsService::CallbackService {
     std::vector<engine::Period> periods;
     engine::Ledger ledger;
     std::vector<engine::Movement> movements;  // all history to `end`, filtered customers
+    std::vector<engine::Customer> customers;  // loaded when filters or `need_customers` ask
   };
 
  private:
   // Validates `q` (interval required unless `need_interval` is false), loads the
   // tenant's history up to the end of the range, and computes its movements.
   grpc::Status Prepare(const v1::MetricsQuery& q, bool need_interval, absl::Time deadline,
-                       Query* out);
+                       Query* out, bool need_customers = false);
 
   HandlerEnv env_;
   MetricsLimits limits_;

@@ -31,8 +31,12 @@ constexpr Statement kCustomerAttributes{
     "SELECT c.customer_id, a.key, a.value FROM customers c, jsonb_each_text(c.attributes) a "
     "WHERE c.tenant_id = $1"};
 
+constexpr Statement kSpend{"metrics_spend",
+                           "SELECT spend_id, channel, start_date::text, end_date::text, amount, "
+                           "currency FROM acquisition_spend WHERE tenant_id = $1"};
+
 constexpr Statement kStatements[] = {kPartitionVersions, kSubscriptionMonth, kCustomers,
-                                     kCustomerAttributes};
+                                     kCustomerAttributes, kSpend};
 
 }  // namespace
 
@@ -103,6 +107,26 @@ absl::StatusOr<std::vector<engine::Customer>> MetricsStore::Customers(const std:
       if (it != index.end()) {
         out[it->second].attributes.emplace_back(row[1].as<std::string>(), row[2].as<std::string>());
       }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::AcquisitionSpend>> MetricsStore::Spend(
+    const std::string& tenant_id, absl::Time deadline) {
+  std::vector<engine::AcquisitionSpend> out;
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    for (const pqxx::row& row : tx.Exec(kSpend, tenant_id)) {
+      engine::AcquisitionSpend a;
+      a.spend_id = row[0].as<std::string>();
+      a.channel = row[1].as<std::string>();
+      engine::ParseIsoDate(row[2].as<std::string>(), &a.start_date);
+      engine::ParseIsoDate(row[3].as<std::string>(), &a.end_date);
+      a.amount = row[4].as<int64_t>();
+      a.currency = row[5].as<std::string>();
+      out.push_back(std::move(a));
     }
     return absl::OkStatus();
   });

@@ -36,6 +36,10 @@ class MetricsStore {
   absl::StatusOr<std::vector<engine::Customer>> Customers(const std::string& tenant_id,
                                                           absl::Time deadline);
 
+  // Every acquisition spend row of the tenant.
+  absl::StatusOr<std::vector<engine::AcquisitionSpend>> Spend(const std::string& tenant_id,
+                                                              absl::Time deadline);
+
   static std::span<const Statement> Statements();
 
  private:

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/cohorts.h"
 #include "server/engine/ledger.h"
 #include "server/engine/partition.h"
 #include "server/engine/series.h"
@@ -128,6 +129,38 @@ TEST_P(EngineVsReference, MovementsAndSeriesMatchOnRandomHistories) {
             << "movement " << i << ": " << std::get<0>(want[i]) << " " << std::get<1>(want[i])
             << " vs " << std::get<0>(via_parts[i]) << " " << std::get<1>(via_parts[i]) << " amount "
             << std::get<3>(via_parts[i]) << " want " << std::get<3>(want[i]);
+      }
+    }
+
+    // Cohorts: membership by the reference's new-business day, retention from replayed
+    // month-end MRR.
+    {
+      std::map<int, std::pair<int64_t, std::vector<std::pair<int64_t, int64_t>>>> ref_cohorts;
+      for (const auto& m : expected) {
+        if (m.type != MovementType::kNewBusiness || m.day < start) continue;
+        int k = 0;
+        while (periods[k].last < m.day) ++k;
+        auto& [size, cells] = ref_cohorts[k];
+        ++size;
+        cells.resize(periods.size() - k);
+        for (size_t p = k; p < periods.size(); ++p) {
+          const int64_t at_end =
+              reference::StateBefore(events, m.customer, DayStart(periods[p].last + 1, tz)).mrr;
+          cells[p - k].first += at_end > 0;
+          cells[p - k].second += at_end;
+        }
+      }
+      const std::vector<Cohort> cohorts = ComputeCohorts(movements, periods, {});
+      ASSERT_EQ(cohorts.size(), ref_cohorts.size());
+      for (const Cohort& c : cohorts) {
+        const auto& [size, cells] = ref_cohorts.at(c.period);
+        EXPECT_EQ(c.customers, size);
+        ASSERT_EQ(c.cells.size(), cells.size());
+        EXPECT_EQ(c.initial_mrr, cells[0].second);
+        for (size_t j = 0; j < cells.size(); ++j) {
+          EXPECT_EQ(c.cells[j].paying, cells[j].first);
+          EXPECT_EQ(c.cells[j].mrr, cells[j].second);
+        }
       }
     }
 

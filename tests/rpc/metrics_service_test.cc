@@ -2,6 +2,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "absl/strings/str_join.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -225,6 +227,79 @@ TEST_F(MetricsTest, MovementsAreListedPageByPageWithTheirSubscriptions) {
   ASSERT_EQ(only.movements_size(), 1);
   EXPECT_EQ(only.movements(0).mrr_before(), 1000);
   EXPECT_EQ(only.movements(0).mrr_after(), 1500);
+}
+
+TEST_F(MetricsTest, CohortsGroupedByChannel) {
+  Customer("c1", "ads");
+  Customer("c2", "ads");
+  Customer("c3", "seo");
+  Sub("1", "c1", "s1", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("2", "c2", "s1", At(2024, 1, 6), v1::SUBSCRIPTION_STATUS_ACTIVE, 3000);
+  Sub("3", "c3", "s1", At(2024, 2, 7), v1::SUBSCRIPTION_STATUS_ACTIVE, 500);
+  Sub("4", "c2", "s1", At(2024, 2, 20), v1::SUBSCRIPTION_STATUS_CANCELED, 3000);
+  v1::GetCohortRetentionRequest req;
+  *req.mutable_query() = Query("2024-01-01", "2024-03-31");
+  req.set_group_by("acquisition_channel");
+  v1::GetCohortRetentionResponse resp;
+  grpc::Status s = metrics_->GetCohortRetention(Ctx().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.cohorts_size(), 2);
+  const v1::Cohort& jan = resp.cohorts(0);
+  EXPECT_EQ(jan.period(), "2024-01-31");
+  EXPECT_EQ(jan.group(), "ads");
+  EXPECT_EQ(jan.customers(), 2);
+  EXPECT_EQ(jan.initial_mrr(), 4000);
+  ASSERT_EQ(jan.cells_size(), 3);  // Jan, Feb, Mar; nothing after the query's end
+  EXPECT_DOUBLE_EQ(jan.cells(1).logo_retention().value(), 0.5);
+  EXPECT_DOUBLE_EQ(jan.cells(1).mrr_retention().value(), 0.25);
+  const v1::Cohort& feb = resp.cohorts(1);
+  EXPECT_EQ(feb.group(), "seo");
+  EXPECT_EQ(feb.cells_size(), 2);
+
+  req.set_group_by("plan");
+  EXPECT_EQ(metrics_->GetCohortRetention(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(MetricsTest, UnitEconomicsWithSpendPerChannel) {
+  Customer("c1", "ads");
+  Customer("c2", "seo");
+  Sub("1", "c1", "s1", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 3000);
+  Sub("2", "c2", "s1", At(2024, 1, 6), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  v1::RecordAcquisitionSpendRequest spend;
+  spend.set_tenant_id("acme");
+  for (auto [id, channel, amount] : {std::tuple{"a", "ads", 6200}, std::tuple{"b", "seo", 3100}}) {
+    auto* row = spend.add_spend();
+    row->set_spend_id(id);
+    row->set_channel(channel);
+    row->set_start_date("2024-01-01");
+    row->set_end_date("2024-01-31");
+    row->set_amount(amount);
+    row->set_currency("EUR");
+  }
+  v1::IngestResult r;
+  ASSERT_TRUE(ingest_->RecordAcquisitionSpend(Ctx().get(), spend, &r).ok());
+  v1::GetUnitEconomicsRequest req;
+  *req.mutable_query() = Query("2024-01-01", "2024-01-31");
+  v1::GetUnitEconomicsResponse resp;
+  grpc::Status s = metrics_->GetUnitEconomics(Ctx().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.entries_size(), 1);
+  const v1::UnitEconomicsEntry& e = resp.entries(0);
+  EXPECT_EQ(e.new_customers(), 2);
+  EXPECT_EQ(e.asp().value(), 2000);
+  EXPECT_EQ(e.spend(), 9300);
+  EXPECT_EQ(e.cac().value(), 4650);
+  EXPECT_FALSE(e.has_ltv()) << "no churn history: LTV is undefined";
+  EXPECT_NEAR(e.cac_payback_months().value(), 4650.0 / 2000.0, 1e-12);  // gross margin 1
+  ASSERT_EQ(e.channels_size(), 2);
+  EXPECT_EQ(e.channels(0).channel(), "ads");
+  EXPECT_EQ(e.channels(0).cac().value(), 6200);
+  EXPECT_EQ(e.channels(1).cac().value(), 3100);
+
+  req.set_ltv_churn_window_months(40);
+  EXPECT_EQ(metrics_->GetUnitEconomics(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(MetricsTest, BadQueriesNameTheFieldAndTheRule) {

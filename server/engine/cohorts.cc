@@ -1,0 +1,165 @@
+#include "server/engine/cohorts.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "server/engine/mrr.h"
+
+namespace saasmetrics::engine {
+namespace {
+
+// Each customer's MRR at the end of every period, from its movements (all history).
+// Calls visit(customer, mrr_at_end_of_each_period, index of its new-business period or -1).
+template <typename Visit>
+void ForEachCustomer(const std::vector<Movement>& movements, const std::vector<Period>& periods,
+                     Visit visit) {
+  std::vector<int64_t> at_end(periods.size());
+  for (size_t i = 0; i < movements.size();) {
+    const int32_t customer = movements[i].customer;
+    size_t end = i;
+    while (end < movements.size() && movements[end].customer == customer) ++end;
+    int64_t mrr = 0;
+    int joined = -1;
+    size_t j = i;
+    for (size_t p = 0; p < periods.size(); ++p) {
+      for (; j < end && movements[j].day <= periods[p].last; ++j) {
+        mrr = movements[j].after;
+        if (movements[j].type == MovementType::kNewBusiness &&
+            movements[j].day >= periods[p].first) {
+          joined = static_cast<int>(p);
+        }
+      }
+      at_end[p] = mrr;
+    }
+    visit(customer, at_end, joined);
+    i = end;
+  }
+}
+
+std::optional<double> Ratio(double num, double den) {
+  if (den == 0) return std::nullopt;
+  return num / den;
+}
+
+}  // namespace
+
+std::optional<double> Cohort::logo_retention(const CohortCell& c) const {
+  return Ratio(static_cast<double>(c.paying), static_cast<double>(customers));
+}
+std::optional<double> Cohort::mrr_retention(const CohortCell& c) const {
+  return Ratio(static_cast<double>(c.mrr), static_cast<double>(initial_mrr));
+}
+
+std::vector<Cohort> ComputeCohorts(const std::vector<Movement>& movements,
+                                   const std::vector<Period>& periods,
+                                   const std::vector<std::string>& group_of) {
+  std::map<std::pair<int, std::string>, Cohort> cohorts;
+  ForEachCustomer(movements, periods, [&](int32_t c, const std::vector<int64_t>& at_end, int k) {
+    if (k < 0) return;
+    const std::string group = group_of.empty() ? std::string() : group_of[c];
+    Cohort& cohort = cohorts[{k, group}];
+    if (cohort.customers == 0) {
+      cohort.period = k;
+      cohort.group = group;
+      for (size_t p = k; p < periods.size(); ++p) {
+        cohort.cells.push_back({static_cast<int>(p) - k, 0, 0});
+      }
+    }
+    ++cohort.customers;
+    cohort.initial_mrr += at_end[k];
+    for (CohortCell& cell : cohort.cells) {
+      const int64_t mrr = at_end[k + cell.offset];
+      cell.paying += mrr > 0;
+      cell.mrr += mrr;
+    }
+  });
+  std::vector<Cohort> out;
+  for (auto& [key, cohort] : cohorts) out.push_back(std::move(cohort));
+  return out;
+}
+
+int64_t SpendIn(const std::vector<SpendRow>& rows, const Period& period,
+                const std::string* channel) {
+  int64_t total = 0;
+  for (const SpendRow& r : rows) {
+    if (channel != nullptr && r.channel != *channel) continue;
+    const absl::CivilDay first = std::max(r.start, period.first);
+    const absl::CivilDay last = std::min(r.end, period.last);
+    if (last < first) continue;
+    const int64_t days = r.end - r.start + 1;
+    total += DivideRoundHalfAway(static_cast<__int128>(r.amount) * (last - first + 1), days);
+  }
+  return total;
+}
+
+std::vector<UnitEconomics> ComputeUnitEconomics(const std::vector<Movement>& movements,
+                                                const std::vector<Period>& periods,
+                                                const std::vector<std::string>& channel_of,
+                                                const std::vector<SpendRow>& spend,
+                                                double gross_margin, int churn_window_months) {
+  std::vector<UnitEconomics> out(periods.size());
+  const MrrSeries mrr = ComputeMrrSeries(movements, periods);
+  std::set<std::string> channels;
+  for (const SpendRow& r : spend) channels.insert(r.channel);
+  std::vector<std::map<std::string, int64_t>> new_by_channel(periods.size());
+  for (size_t p = 0; p < periods.size(); ++p) out[p].period = periods[p];
+  for (const Movement& m : movements) {
+    if (m.type != MovementType::kNewBusiness) continue;
+    for (size_t p = 0; p < periods.size(); ++p) {
+      if (m.day < periods[p].first || m.day > periods[p].last) continue;
+      ++out[p].new_customers;
+      out[p].new_business_mrr += m.amount;
+      const std::string& channel = channel_of.empty() ? std::string() : channel_of[m.customer];
+      ++new_by_channel[p][channel];
+      channels.insert(channel);
+    }
+  }
+  channels.erase("");
+  for (size_t p = 0; p < periods.size(); ++p) {
+    UnitEconomics& u = out[p];
+    if (u.new_customers > 0) u.asp = DivideRoundHalfAway(u.new_business_mrr, u.new_customers);
+    u.arpa = mrr.points[p].arpa();
+    // Mean monthly customer churn over the window before this period's month.
+    const absl::CivilMonth month(periods[p].first);
+    std::vector<Period> window;
+    for (int i = churn_window_months; i >= 1; --i) {
+      const absl::CivilMonth m = month - i;
+      window.push_back({absl::CivilDay(m), absl::CivilDay(m + 1) - 1});
+    }
+    double sum = 0;
+    int defined = 0;
+    for (const ChurnPoint& c : ComputeChurnSeries(movements, window)) {
+      if (auto rate = c.customer_churn_rate()) {
+        sum += *rate;
+        ++defined;
+      }
+    }
+    const double mean_churn = defined == 0 ? 0 : sum / defined;
+    if (u.arpa.has_value() && mean_churn > 0) {
+      u.ltv = static_cast<int64_t>(
+          std::llround(static_cast<double>(*u.arpa) * gross_margin / mean_churn));
+    }
+    u.spend = SpendIn(spend, periods[p]);
+    if (u.new_customers > 0) u.cac = DivideRoundHalfAway(u.spend, u.new_customers);
+    if (u.ltv && u.cac && *u.cac > 0) {
+      u.ltv_to_cac = static_cast<double>(*u.ltv) / static_cast<double>(*u.cac);
+    }
+    if (u.cac && u.asp && *u.asp > 0) {
+      u.cac_payback_months =
+          static_cast<double>(*u.cac) / (static_cast<double>(*u.asp) * gross_margin);
+    }
+    for (const std::string& channel : channels) {
+      UnitEconomics::Channel c;
+      c.channel = channel;
+      c.spend = SpendIn(spend, periods[p], &channel);
+      auto it = new_by_channel[p].find(channel);
+      c.new_customers = it == new_by_channel[p].end() ? 0 : it->second;
+      if (c.new_customers > 0) c.cac = DivideRoundHalfAway(c.spend, c.new_customers);
+      u.channels.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
+}  // namespace saasmetrics::engine

@@ -1,0 +1,127 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine/cohorts.h"
+#include "server/engine/ledger.h"
+
+namespace saasmetrics::engine {
+namespace {
+
+SubscriptionEvent Event(const std::string& customer, absl::CivilDay day, SubscriptionStatus status,
+                        int64_t amount, int64_t seq) {
+  SubscriptionEvent e;
+  e.customer_id = customer;
+  e.subscription_id = "s";
+  e.effective_at = absl::FromCivil(day, absl::UTCTimeZone()) + absl::Hours(12);
+  e.status = status;
+  e.quantity = 1;
+  e.unit_amount = amount;
+  e.interval_unit = IntervalUnit::kMonth;
+  e.interval_count = 1;
+  e.seq = seq;
+  return e;
+}
+
+// Ten customers from June 2023; one churns in each of July..December (churn rates 1/10,
+// 1/9, 1/8, 1/7, 1/6, 1/5: mean 0.1409392). In January 2024 two new customers join:
+// "new-ads" (3000, channel ads) and "new-seo" (1000, channel seo).
+struct Scenario {
+  Ledger ledger;
+  std::vector<Movement> movements;
+  std::vector<std::string> channels;
+};
+
+Scenario Build() {
+  std::vector<SubscriptionEvent> events;
+  for (int i = 0; i < 10; ++i) {
+    events.push_back(Event(absl::StrCat("old", i), absl::CivilDay(2023, 6, 1),
+                           SubscriptionStatus::kActive, 1000, events.size()));
+  }
+  for (int i = 0; i < 6; ++i) {
+    events.push_back(Event(absl::StrCat("old", i), absl::CivilDay(2023, 7 + i, 15),
+                           SubscriptionStatus::kCanceled, 1000, events.size()));
+  }
+  events.push_back(
+      Event("new-ads", absl::CivilDay(2024, 1, 10), SubscriptionStatus::kActive, 3000, 100));
+  events.push_back(
+      Event("new-seo", absl::CivilDay(2024, 1, 20), SubscriptionStatus::kActive, 1000, 101));
+  Scenario s{BuildLedger(events), {}, {}};
+  MrrTimeline t = MrrTimeline::Build(s.ledger.events, s.ledger.customer_ids.size());
+  s.movements = t.Movements(absl::UTCTimeZone(), absl::CivilDay(2024, 1, 31));
+  for (const auto& id : s.ledger.customer_ids) {
+    s.channels.push_back(id == "new-ads" ? "ads" : id == "new-seo" ? "seo" : "");
+  }
+  return s;
+}
+
+TEST(UnitEconomics, HandComputedJanuary) {
+  Scenario s = Build();
+  const std::vector<SpendRow> spend = {
+      {"ads", absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 31), 6200},
+      {"seo", absl::CivilDay(2023, 12, 17), absl::CivilDay(2024, 1, 15),
+       3000},  // 30 days, 15 of them in January
+  };
+  const std::vector<Period> periods = {{absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 31)}};
+  const UnitEconomics u = ComputeUnitEconomics(s.movements, periods, s.channels, spend, 0.8, 6)[0];
+  EXPECT_EQ(u.new_customers, 2);
+  EXPECT_EQ(u.asp, 2000);   // (3000 + 1000) / 2
+  EXPECT_EQ(u.arpa, 1333);  // 8000 / 6, rounded
+  // 1333 x 0.8 / 0.1409392 = 7566.4
+  EXPECT_EQ(u.ltv, 7566);
+  EXPECT_EQ(u.spend, 7700);  // 6200 + 3000 x 15/30
+  EXPECT_EQ(u.cac, 3850);
+  EXPECT_NEAR(*u.ltv_to_cac, 7566.0 / 3850.0, 1e-12);
+  EXPECT_NEAR(*u.cac_payback_months, 3850.0 / (2000 * 0.8), 1e-12);
+  ASSERT_EQ(u.channels.size(), 2u);
+  EXPECT_EQ(u.channels[0].channel, "ads");
+  EXPECT_EQ(u.channels[0].spend, 6200);
+  EXPECT_EQ(u.channels[0].cac, 6200);
+  EXPECT_EQ(u.channels[1].channel, "seo");
+  EXPECT_EQ(u.channels[1].spend, 1500);
+  EXPECT_EQ(u.channels[1].cac, 1500);
+}
+
+TEST(UnitEconomics, AbsentWhenUndefined) {
+  Scenario s = Build();
+  // July 2023: nobody new, no spend, and no churn history before June.
+  const std::vector<Period> periods = {{absl::CivilDay(2023, 7, 1), absl::CivilDay(2023, 7, 31)}};
+  const UnitEconomics u = ComputeUnitEconomics(s.movements, periods, s.channels, {}, 1.0, 6)[0];
+  EXPECT_EQ(u.new_customers, 0);
+  EXPECT_FALSE(u.asp.has_value());
+  EXPECT_FALSE(u.cac.has_value());
+  EXPECT_FALSE(u.ltv.has_value()) << "June's churn is 0 and earlier months have no customers";
+  EXPECT_FALSE(u.ltv_to_cac.has_value());
+  EXPECT_FALSE(u.cac_payback_months.has_value());
+}
+
+TEST(SpendIn, SpreadsEachRowEvenlyOverItsDays) {
+  const std::vector<SpendRow> rows = {
+      {"a", absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 3), 100}};
+  EXPECT_EQ(SpendIn(rows, {absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 1)}), 33);  // 33.33
+  EXPECT_EQ(SpendIn(rows, {absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 2)}), 67);  // 66.67
+  EXPECT_EQ(SpendIn(rows, {absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 12, 31)}), 100);
+  EXPECT_EQ(SpendIn(rows, {absl::CivilDay(2024, 2, 1), absl::CivilDay(2024, 2, 29)}), 0);
+  const std::string other = "b";
+  EXPECT_EQ(SpendIn(rows, {absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 31)}, &other), 0);
+}
+
+TEST(Cohorts, GroupedByChannelWithRetention) {
+  Scenario s = Build();
+  const std::vector<Period> periods = {{absl::CivilDay(2023, 6, 1), absl::CivilDay(2023, 6, 30)},
+                                       {absl::CivilDay(2023, 7, 1), absl::CivilDay(2023, 7, 31)}};
+  std::vector<std::string> groups(s.ledger.customer_ids.size(), "organic");
+  const std::vector<Cohort> cohorts = ComputeCohorts(s.movements, periods, groups);
+  ASSERT_EQ(cohorts.size(), 1u);
+  const Cohort& june = cohorts[0];
+  EXPECT_EQ(june.group, "organic");
+  EXPECT_EQ(june.customers, 10);
+  EXPECT_EQ(june.initial_mrr, 10000);
+  ASSERT_EQ(june.cells.size(), 2u);
+  EXPECT_DOUBLE_EQ(*june.logo_retention(june.cells[0]), 1.0);
+  EXPECT_DOUBLE_EQ(*june.logo_retention(june.cells[1]), 0.9);
+  EXPECT_DOUBLE_EQ(*june.mrr_retention(june.cells[1]), 0.9);
+}
+
+}  // namespace
+}  // namespace saasmetrics::engine
