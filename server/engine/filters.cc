@@ -52,6 +52,26 @@ bool Matches(const std::string* value, const std::vector<std::string>& values) {
 
 }  // namespace
 
+namespace {
+
+bool MatchesAll(const Customer& c, const std::vector<std::string>* plans,
+                const std::vector<CustomerFilter>& filters) {
+  for (const CustomerFilter& f : filters) {
+    bool ok = false;
+    if (f.field == "plan") {
+      ok = plans != nullptr && std::any_of(plans->begin(), plans->end(), [&](const std::string& p) {
+             return Matches(&p, f.values);
+           });
+    } else {
+      ok = Matches(FieldOf(c, f.field), f.values);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Customer>& customers,
                                   const std::vector<CustomerFilter>& filters) {
   const size_t n = ledger.customer_ids.size();
@@ -62,23 +82,26 @@ std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Custom
   const Customer unknown;
   for (size_t i = 0; i < n; ++i) {
     auto it = by_id.find(ledger.customer_ids[i]);
-    const Customer& c = it == by_id.end() ? unknown : *it->second;
-    for (const CustomerFilter& f : filters) {
-      bool ok;
-      if (f.field == "plan") {
-        const auto& plans = ledger.customer_plans[i];
-        ok = std::any_of(plans.begin(), plans.end(),
-                         [&](const std::string& p) { return Matches(&p, f.values); });
-      } else {
-        ok = Matches(FieldOf(c, f.field), f.values);
-      }
-      if (!ok) {
-        include[i] = false;
-        break;
-      }
-    }
+    include[i] =
+        MatchesAll(it == by_id.end() ? unknown : *it->second, &ledger.customer_plans[i], filters);
   }
   return include;
+}
+
+absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
+                                                   const std::vector<Customer>& customers,
+                                                   const std::vector<CustomerFilter>& filters) {
+  absl::flat_hash_set<std::string> out;
+  const std::vector<bool> in_ledger = SelectCustomers(ledger, customers, filters);
+  for (size_t i = 0; i < in_ledger.size(); ++i) {
+    if (in_ledger[i]) out.insert(ledger.customer_ids[i]);
+  }
+  for (const Customer& c : customers) {
+    if (!ledger.customer_index.contains(c.customer_id) && MatchesAll(c, nullptr, filters)) {
+      out.insert(c.customer_id);
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> CustomerField(const Ledger& ledger, const std::vector<Customer>& customers,

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "server/engine/events.h"
 #include "server/engine/ledger.h"
@@ -25,6 +26,12 @@ std::string ParseFilter(absl::string_view text, CustomerFilter* out);
 // empty fields).
 std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Customer>& customers,
                                   const std::vector<CustomerFilter>& filters);
+
+// The external ids of every customer (in `ledger` or `customers`) matching `filters`, by
+// the same rules as SelectCustomers.
+absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
+                                                   const std::vector<Customer>& customers,
+                                                   const std::vector<CustomerFilter>& filters);
 
 // The value of `field` (acquisition_channel, country, attributes.<key>) for each dense
 // customer of `ledger`; "" where unknown.

@@ -41,6 +41,25 @@ class SubscriptionSnapshot : public cache::Snapshot {
   const engine::SubscriptionPartition partition;
 };
 
+class UsageSnapshot : public cache::Snapshot {
+ public:
+  explicit UsageSnapshot(engine::UsagePartition p) : partition(std::move(p)) {}
+  size_t bytes() const override { return partition.bytes(); }
+  const engine::UsagePartition partition;
+};
+
+grpc::Status CheckTypes(const google::protobuf::RepeatedPtrField<std::string>& types,
+                        absl::string_view field, bool required) {
+  if (required && types.empty())
+    return InvalidArgument({{std::string(field), "needs at least one event type"}});
+  for (int i = 0; i < types.size(); ++i) {
+    if (types[i].empty()) {
+      return InvalidArgument({{absl::StrCat(field, "[", i, "]"), "must not be empty"}});
+    }
+  }
+  return grpc::Status::OK;
+}
+
 v1::MovementType ToProto(engine::MovementType t) {
   return static_cast<v1::MovementType>(static_cast<int>(t));
 }
@@ -103,8 +122,9 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
 
   // History up to the end of the range: every month's snapshot, current per its version.
   const absl::Time until = engine::DayStart(out->end + 1, out->tz);
-  absl::StatusOr<std::vector<store::PartitionVersion>> versions = store_.PartitionVersions(
-      q.tenant_id(), store::PartitionKind::kSubscriptionEvents, until, deadline);
+  absl::StatusOr<std::vector<store::PartitionVersion>> versions =
+      store_.PartitionVersions(q.tenant_id(), store::PartitionKind::kSubscriptionEvents,
+                               absl::InfinitePast(), until, deadline);
   if (!versions.ok()) return ToGrpcStatus(versions.status());
   std::vector<std::shared_ptr<const engine::SubscriptionPartition>> partitions;
   for (const store::PartitionVersion& v : *versions) {
@@ -185,6 +205,99 @@ grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* 
       MaybeSet(c.nrr(), e, &v1::ChurnEntry::mutable_nrr);
       MaybeSet(c.grr(), e, &v1::ChurnEntry::mutable_grr);
       MaybeSet(c.quick_ratio(), e, &v1::ChurnEntry::mutable_quick_ratio);
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status MetricsService::LoadUsage(const std::string& tenant_id, absl::Time from,
+                                       absl::Time until, absl::Time deadline,
+                                       engine::UsagePartitions* out) {
+  absl::StatusOr<std::vector<store::PartitionVersion>> versions = store_.PartitionVersions(
+      tenant_id, store::PartitionKind::kUsageEvents, from, until, deadline);
+  if (!versions.ok()) return ToGrpcStatus(versions.status());
+  for (const store::PartitionVersion& v : *versions) {
+    const cache::PartitionKey key{tenant_id, static_cast<int>(store::PartitionKind::kUsageEvents),
+                                  v.month.year() * 12 + v.month.month() - 1};
+    auto load = [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+      absl::StatusOr<std::vector<engine::UsageEvent>> events =
+          store_.UsageMonth(tenant_id, v.month, deadline);
+      if (!events.ok()) return events.status();
+      return std::make_shared<const UsageSnapshot>(engine::BuildUsagePartition(v.month, *events));
+    };
+    absl::StatusOr<std::shared_ptr<const cache::Snapshot>> snapshot =
+        cache_.Get(key, v.version, load);
+    if (!snapshot.ok()) return ToGrpcStatus(snapshot.status());
+    out->emplace_back(*snapshot, &static_cast<const UsageSnapshot&>(**snapshot).partition);
+  }
+  return grpc::Status::OK;
+}
+
+engine::CustomerSet MetricsService::Selected(const Query& q) {
+  if (q.filters.empty()) return std::nullopt;
+  return engine::SelectCustomerIds(q.ledger, q.customers, q.filters);
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetActiveCustomers(
+    grpc::CallbackServerContext* ctx, const v1::GetActiveCustomersRequest* req,
+    v1::GetActiveCustomersResponse* resp) {
+  return RunUnary(
+      ctx, env_, kService, "GetActiveCustomers", [this, req, resp](absl::Time deadline) {
+        if (grpc::Status s = CheckTypes(req->event_types(), "event_types", false); !s.ok())
+          return s;
+        Query q;
+        if (grpc::Status s = Prepare(req->query(), true, deadline, &q); !s.ok()) return s;
+        engine::UsagePartitions usage;
+        if (grpc::Status s = LoadUsage(req->query().tenant_id(), engine::DayStart(q.start, q.tz),
+                                       engine::DayStart(q.end + 1, q.tz), deadline, &usage);
+            !s.ok()) {
+          return s;
+        }
+        const std::vector<std::string> types(req->event_types().begin(), req->event_types().end());
+        const std::vector<int64_t> active =
+            engine::ActiveCustomers(usage, q.periods, q.tz, types, Selected(q));
+        for (size_t p = 0; p < q.periods.size(); ++p) {
+          v1::ActiveCustomersEntry* e = resp->add_entries();
+          e->set_date(engine::FormatIsoDate(q.periods[p].last));
+          e->set_active_customers(active[p]);
+        }
+        const size_t n = active.size();
+        FillSummary(active.back(), n > 1 ? active[n - 2] : 0, resp->mutable_summary());
+        return grpc::Status::OK;
+      });
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetActivation(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetActivationRequest* req,
+                                                        v1::GetActivationResponse* resp) {
+  return RunUnary(ctx, env_, kService, "GetActivation", [this, req, resp](absl::Time deadline) {
+    if (grpc::Status s = CheckTypes(req->activation_event_types(), "activation_event_types", true);
+        !s.ok()) {
+      return s;
+    }
+    const int window_days = req->window_days() == 0 ? 14 : req->window_days();
+    if (window_days < 1 || window_days > 365) {
+      return InvalidArgument(
+          {{"window_days", absl::StrCat("must be between 1 and 365, got ", window_days)}});
+    }
+    Query q;
+    if (grpc::Status s = Prepare(req->query(), true, deadline, &q, true); !s.ok()) return s;
+    const absl::Duration window = absl::Hours(24 * window_days);
+    engine::UsagePartitions usage;
+    if (grpc::Status s = LoadUsage(req->query().tenant_id(), engine::DayStart(q.start, q.tz),
+                                   engine::DayStart(q.end + 1, q.tz) + window, deadline, &usage);
+        !s.ok()) {
+      return s;
+    }
+    const std::vector<std::string> types(req->activation_event_types().begin(),
+                                         req->activation_event_types().end());
+    for (const engine::ActivationPoint& a :
+         engine::Activation(usage, q.customers, q.periods, q.tz, types, window, Selected(q))) {
+      v1::ActivationEntry* e = resp->add_entries();
+      e->set_date(engine::FormatIsoDate(a.period.last));
+      e->set_new_customers(a.new_customers);
+      e->set_activated(a.activated);
+      MaybeSet(a.rate(), e, &v1::ActivationEntry::mutable_activation_rate);
     }
     return grpc::Status::OK;
   });

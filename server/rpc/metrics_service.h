@@ -7,6 +7,7 @@
 #include "server/engine/periods.h"
 #include "server/engine/tenant.h"
 #include "server/engine/timeline.h"
+#include "server/engine/usage.h"
 #include "server/rpc/handler.h"
 #include "server/store/metrics_store.h"
 #include "server/store/tenant_store.h"
@@ -34,6 +35,12 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* GetUnitEconomics(grpc::CallbackServerContext* ctx,
                                              const v1::GetUnitEconomicsRequest* req,
                                              v1::GetUnitEconomicsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetActiveCustomers(grpc::CallbackServerContext* ctx,
+                                               const v1::GetActiveCustomersRequest* req,
+                                               v1::GetActiveCustomersResponse* resp) override;
+  grpc::ServerUnaryReactor* GetActivation(grpc::CallbackServerContext* ctx,
+                                          const v1::GetActivationRequest* req,
+                                          v1::GetActivationResponse* resp) override;
   grpc::ServerUnaryReactor* ListMovements(grpc::CallbackServerContext* ctx,
                                           const v1::ListMovementsRequest* req,
                                           v1::ListMovementsResponse* resp) override;
@@ -43,9 +50,7 @@ class MetricsService final : public v1::MetricsService::CallbackService {
       override {                                                                                \
     return Unimplemented(ctx, env_, "saasmetrics.v1.MetricsService", #Method);                  \
   }
-  SAAS_UNIMPLEMENTED_(GetActiveCustomers, GetActiveCustomersRequest, GetActiveCustomersResponse)
   SAAS_UNIMPLEMENTED_(GetPqlCount, GetPqlCountRequest, GetPqlCountResponse)
-  SAAS_UNIMPLEMENTED_(GetActivation, GetActivationRequest, GetActivationResponse)
 #undef SAAS_UNIMPLEMENTED_
 
   // A validated query, with what every metric computes from.
@@ -66,6 +71,12 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   // tenant's history up to the end of the range, and computes its movements.
   grpc::Status Prepare(const v1::MetricsQuery& q, bool need_interval, absl::Time deadline,
                        Query* out, bool need_customers = false);
+
+  // The usage partitions overlapping [from, until), each current per its version.
+  grpc::Status LoadUsage(const std::string& tenant_id, absl::Time from, absl::Time until,
+                         absl::Time deadline, engine::UsagePartitions* out);
+  // The customers a query's filters select, as external ids (nullopt: no filters).
+  static engine::CustomerSet Selected(const Query& q);
 
   HandlerEnv env_;
   MetricsLimits limits_;

@@ -10,7 +10,15 @@ namespace {
 constexpr Statement kPartitionVersions{
     "metrics_partition_versions",
     "SELECT extract(year FROM month)::int, extract(month FROM month)::int, version "
-    "FROM partition_versions WHERE tenant_id = $1 AND kind = $2 AND month < $3::date"};
+    "FROM partition_versions WHERE tenant_id = $1 AND kind = $2 AND month < $3::date "
+    "AND month >= $4::date"};
+
+constexpr Statement kUsageMonth{
+    "metrics_usage_month",
+    "SELECT customer_id, type, user_id, value, "
+    "(extract(epoch FROM time) * 1000000)::bigint FROM usage_events WHERE tenant_id = $1 "
+    "AND time >= to_timestamp(0) + $2::bigint * interval '1 microsecond' "
+    "AND time < to_timestamp(0) + $3::bigint * interval '1 microsecond'"};
 
 constexpr Statement kSubscriptionMonth{
     "metrics_subscription_month",
@@ -35,20 +43,25 @@ constexpr Statement kSpend{"metrics_spend",
                            "SELECT spend_id, channel, start_date::text, end_date::text, amount, "
                            "currency FROM acquisition_spend WHERE tenant_id = $1"};
 
-constexpr Statement kStatements[] = {kPartitionVersions, kSubscriptionMonth, kCustomers,
-                                     kCustomerAttributes, kSpend};
+constexpr Statement kStatements[] = {kPartitionVersions, kSubscriptionMonth,  kUsageMonth,
+                                     kCustomers,         kCustomerAttributes, kSpend};
 
 }  // namespace
 
 std::span<const Statement> MetricsStore::Statements() { return kStatements; }
 
 absl::StatusOr<std::vector<PartitionVersion>> MetricsStore::PartitionVersions(
-    const std::string& tenant_id, PartitionKind kind, absl::Time until, absl::Time deadline) {
+    const std::string& tenant_id, PartitionKind kind, absl::Time from, absl::Time until,
+    absl::Time deadline) {
   std::vector<PartitionVersion> out;
   const absl::CivilDay until_day = absl::ToCivilDay(until, absl::UTCTimeZone()) + 1;
+  const absl::CivilDay from_month =
+      from == absl::InfinitePast() ? absl::CivilDay(1970, 1, 1)
+                                   : absl::CivilDay(absl::ToCivilMonth(from, absl::UTCTimeZone()));
   absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
-    for (const pqxx::row& row : tx.Exec(kPartitionVersions, tenant_id, static_cast<int>(kind),
-                                        engine::FormatIsoDate(until_day))) {
+    for (const pqxx::row& row :
+         tx.Exec(kPartitionVersions, tenant_id, static_cast<int>(kind),
+                 engine::FormatIsoDate(until_day), engine::FormatIsoDate(from_month))) {
       out.push_back({absl::CivilMonth(row[0].as<int>(), row[1].as<int>()), row[2].as<int64_t>()});
     }
     return absl::OkStatus();
@@ -80,6 +93,30 @@ absl::StatusOr<std::vector<engine::SubscriptionEvent>> MetricsStore::Subscriptio
       e.interval_count = row[9].as<int32_t>();
       e.discount_bps = row[10].as<int32_t>();
       e.discount_amount = row[11].as<int64_t>();
+      out.push_back(std::move(e));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::UsageEvent>> MetricsStore::UsageMonth(
+    const std::string& tenant_id, absl::CivilMonth month, absl::Time deadline) {
+  std::vector<engine::UsageEvent> out;
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    pqxx::result r =
+        tx.Exec(kUsageMonth, tenant_id, absl::ToUnixMicros(absl::FromCivil(month, utc)),
+                absl::ToUnixMicros(absl::FromCivil(month + 1, utc)));
+    out.reserve(r.size());
+    for (const pqxx::row& row : r) {
+      engine::UsageEvent e;
+      e.customer_id = row[0].as<std::string>();
+      e.type = row[1].as<std::string>();
+      e.user_id = row[2].as<std::string>();
+      e.value = row[3].as<double>();
+      e.time = absl::FromUnixMicros(row[4].as<int64_t>());
       out.push_back(std::move(e));
     }
     return absl::OkStatus();

@@ -22,11 +22,16 @@ class MetricsStore {
  public:
   explicit MetricsStore(ConnectionPool& pool) : pool_(pool) {}
 
-  // The version of every partition of `kind` whose month starts before `until`.
+  // The version of every partition of `kind` whose month overlaps [from, until).
   absl::StatusOr<std::vector<PartitionVersion>> PartitionVersions(const std::string& tenant_id,
                                                                   PartitionKind kind,
-                                                                  absl::Time until,
+                                                                  absl::Time from, absl::Time until,
                                                                   absl::Time deadline);
+
+  // The tenant's usage events with time in the UTC month.
+  absl::StatusOr<std::vector<engine::UsageEvent>> UsageMonth(const std::string& tenant_id,
+                                                             absl::CivilMonth month,
+                                                             absl::Time deadline);
 
   // The tenant's subscription events with effective_at in the UTC month.
   absl::StatusOr<std::vector<engine::SubscriptionEvent>> SubscriptionMonth(

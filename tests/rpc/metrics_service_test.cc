@@ -302,6 +302,58 @@ TEST_F(MetricsTest, UnitEconomicsWithSpendPerChannel) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(MetricsTest, ActiveCustomersAndActivationFromUsageEvents) {
+  auto use = [&](const std::string& id, const std::string& customer, const std::string& type,
+                 absl::Time at) {
+    v1::IngestUsageEventsRequest req;
+    req.set_tenant_id("acme");
+    v1::UsageEvent* e = req.add_events();
+    e->set_id(id);
+    e->set_source("app");
+    e->set_type(type);
+    e->set_subject(customer);
+    rpc::ToProto(at, e->mutable_time());
+    v1::IngestResult r;
+    ASSERT_TRUE(ingest_->IngestUsageEvents(Ctx().get(), req, &r).ok());
+  };
+  Customer("c1", "ads");  // created 2024-01-01
+  Customer("c2", "seo");
+  use("1", "c1", "login", At(2024, 1, 3));
+  use("2", "c2", "report.created", At(2024, 1, 20));
+  use("3", "c1", "login", At(2024, 2, 2));
+  use("4", "c3", "login", At(2024, 2, 3));
+
+  v1::GetActiveCustomersRequest active;
+  *active.mutable_query() = Query("2024-01-01", "2024-02-29");
+  v1::GetActiveCustomersResponse active_resp;
+  ASSERT_TRUE(metrics_->GetActiveCustomers(Ctx().get(), active, &active_resp).ok());
+  ASSERT_EQ(active_resp.entries_size(), 2);
+  EXPECT_EQ(active_resp.entries(0).active_customers(), 2);
+  EXPECT_EQ(active_resp.entries(1).active_customers(), 2);
+  active.add_event_types("report.created");
+  active.mutable_query()->add_filter("acquisition_channel=seo");
+  ASSERT_TRUE(metrics_->GetActiveCustomers(Ctx().get(), active, &active_resp).ok());
+  EXPECT_EQ(active_resp.entries(0).active_customers(), 1);
+  EXPECT_EQ(active_resp.entries(1).active_customers(), 0);
+
+  v1::GetActivationRequest activation;
+  *activation.mutable_query() = Query("2024-01-01", "2024-01-31");
+  activation.add_activation_event_types("report.created");
+  activation.set_window_days(30);
+  v1::GetActivationResponse activation_resp;
+  ASSERT_TRUE(metrics_->GetActivation(Ctx().get(), activation, &activation_resp).ok());
+  ASSERT_EQ(activation_resp.entries_size(), 1);
+  EXPECT_EQ(activation_resp.entries(0).new_customers(), 2);
+  EXPECT_EQ(activation_resp.entries(0).activated(), 1);
+  EXPECT_DOUBLE_EQ(activation_resp.entries(0).activation_rate().value(), 0.5);
+  activation.set_window_days(7);  // c2's report comes 19 days after signup
+  ASSERT_TRUE(metrics_->GetActivation(Ctx().get(), activation, &activation_resp).ok());
+  EXPECT_EQ(activation_resp.entries(0).activated(), 0);
+  activation.clear_activation_event_types();
+  EXPECT_EQ(metrics_->GetActivation(Ctx().get(), activation, &activation_resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(MetricsTest, BadQueriesNameTheFieldAndTheRule) {
   struct Case {
     v1::MetricsQuery query;

@@ -1,0 +1,154 @@
+#include "server/engine/usage.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace saasmetrics::engine {
+namespace {
+
+template <typename T>
+size_t VectorBytes(const std::vector<T>& v) {
+  return v.capacity() * sizeof(T);
+}
+
+absl::Time MonthStart(absl::CivilMonth m) { return absl::FromCivil(m, absl::UTCTimeZone()); }
+
+// Local types of a partition that `types` names (all when `types` is empty).
+std::vector<bool> TypeMask(const UsagePartition& p, const std::vector<std::string>& types) {
+  std::vector<bool> mask(p.types.size(), types.empty());
+  for (size_t t = 0; t < p.types.size(); ++t) {
+    for (const std::string& want : types) mask[t] = mask[t] || p.types[t] == want;
+  }
+  return mask;
+}
+
+std::vector<bool> CustomerMask(const UsagePartition& p, const CustomerSet& set) {
+  std::vector<bool> mask(p.customers.size(), !set.has_value());
+  if (set.has_value()) {
+    for (size_t c = 0; c < p.customers.size(); ++c) {
+      mask[c] = set->contains(std::string(p.customers[c]));
+    }
+  }
+  return mask;
+}
+
+}  // namespace
+
+size_t UsagePartition::bytes() const {
+  return sizeof(*this) + customers.bytes() + types.bytes() + users.bytes() + VectorBytes(second) +
+         VectorBytes(customer) + VectorBytes(type) + VectorBytes(user) + VectorBytes(value);
+}
+
+absl::Time UsagePartition::time(size_t i) const {
+  return MonthStart(month) + absl::Seconds(second[i]);
+}
+
+UsagePartition BuildUsagePartition(absl::CivilMonth month, const std::vector<UsageEvent>& events) {
+  UsagePartition p;
+  p.month = month;
+  std::vector<size_t> order(events.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return events[a].time < events[b].time; });
+  absl::flat_hash_map<absl::string_view, int32_t> customers, types, users;
+  auto intern = [](absl::flat_hash_map<absl::string_view, int32_t>& map, StringDictionary& dict,
+                   const std::string& s) {
+    auto [it, added] = map.try_emplace(s, static_cast<int32_t>(dict.size()));
+    if (added) dict.Add(s);
+    return it->second;
+  };
+  const absl::Time start = MonthStart(month);
+  for (auto* v : {&p.customer, &p.type, &p.user}) v->reserve(events.size());
+  p.second.reserve(events.size());
+  p.value.reserve(events.size());
+  for (size_t i : order) {
+    const UsageEvent& e = events[i];
+    p.second.push_back(static_cast<uint32_t>(absl::ToInt64Seconds(e.time - start)));
+    p.customer.push_back(intern(customers, p.customers, e.customer_id));
+    p.type.push_back(intern(types, p.types, e.type));
+    p.user.push_back(e.user_id.empty() ? -1 : intern(users, p.users, e.user_id));
+    p.value.push_back(e.value);
+  }
+  for (auto* d : {&p.customers, &p.types, &p.users}) d->Shrink();
+  return p;
+}
+
+std::vector<int64_t> ActiveCustomers(const UsagePartitions& partitions,
+                                     const std::vector<Period>& periods, absl::TimeZone tz,
+                                     const std::vector<std::string>& types,
+                                     const CustomerSet& selected) {
+  std::vector<absl::flat_hash_set<std::string>> active(periods.size());
+  for (const auto& p : partitions) {
+    const std::vector<bool> type_ok = TypeMask(*p, types);
+    const std::vector<bool> customer_ok = CustomerMask(*p, selected);
+    // Days repeat across events: convert each distinct second-of-day once per run.
+    absl::CivilDay day;
+    int64_t day_start_s = -1, day_end_s = -1;
+    size_t period = 0;
+    for (size_t i = 0; i < p->events(); ++i) {
+      if (!type_ok[p->type[i]] || !customer_ok[p->customer[i]]) continue;
+      if (p->second[i] < day_start_s || p->second[i] >= day_end_s) {
+        day = absl::ToCivilDay(p->time(i), tz);
+        const absl::Time month_start = MonthStart(p->month);
+        day_start_s = absl::ToInt64Seconds(DayStart(day, tz) - month_start);
+        day_end_s = absl::ToInt64Seconds(DayStart(day + 1, tz) - month_start);
+        period = 0;
+        while (period < periods.size() && periods[period].last < day) ++period;
+      }
+      if (period < periods.size() && periods[period].first <= day) {
+        active[period].insert(std::string(p->customers[p->customer[i]]));
+      }
+    }
+  }
+  std::vector<int64_t> out;
+  for (const auto& s : active) out.push_back(static_cast<int64_t>(s.size()));
+  return out;
+}
+
+std::optional<double> ActivationPoint::rate() const {
+  if (new_customers == 0) return std::nullopt;
+  return static_cast<double>(activated) / static_cast<double>(new_customers);
+}
+
+std::vector<ActivationPoint> Activation(const UsagePartitions& partitions,
+                                        const std::vector<Customer>& customers,
+                                        const std::vector<Period>& periods, absl::TimeZone tz,
+                                        const std::vector<std::string>& types,
+                                        absl::Duration window, const CustomerSet& selected) {
+  std::vector<ActivationPoint> out(periods.size());
+  for (size_t i = 0; i < periods.size(); ++i) out[i].period = periods[i];
+  // Customers created in the range, with the period they belong to.
+  absl::flat_hash_map<std::string, std::pair<absl::Time, size_t>> cohort;
+  for (const Customer& c : customers) {
+    if (selected.has_value() && !selected->contains(c.customer_id)) continue;
+    const absl::CivilDay day = absl::ToCivilDay(c.created_at, tz);
+    for (size_t p = 0; p < periods.size(); ++p) {
+      if (day >= periods[p].first && day <= periods[p].last) {
+        cohort[c.customer_id] = {c.created_at, p};
+        ++out[p].new_customers;
+      }
+    }
+  }
+  absl::flat_hash_set<std::string> activated;
+  for (const auto& p : partitions) {
+    const std::vector<bool> type_ok = TypeMask(*p, types);
+    for (size_t i = 0; i < p->events(); ++i) {
+      if (!type_ok[p->type[i]]) continue;
+      const absl::string_view customer = p->customers[p->customer[i]];
+      auto it = cohort.find(customer);
+      if (it == cohort.end() || activated.contains(customer)) continue;
+      const absl::Time at = p->time(i);
+      // created_at is kept to the microsecond, event times to the second.
+      if (at >= absl::FromUnixSeconds(absl::ToUnixSeconds(it->second.first)) &&
+          at <= it->second.first + window) {
+        activated.insert(std::string(customer));
+        ++out[it->second.second].activated;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace saasmetrics::engine

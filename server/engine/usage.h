@@ -1,0 +1,62 @@
+// Product usage (METRICS.md "Product usage"): cached month partitions of usage events
+// and the metrics over them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "server/engine/events.h"
+#include "server/engine/partition.h"
+#include "server/engine/periods.h"
+
+namespace saasmetrics::engine {
+
+struct UsagePartition {
+  absl::CivilMonth month;  // UTC
+  StringDictionary customers, types, users;
+  // Columns, one entry per event, ordered by time.
+  std::vector<uint32_t> second;   // seconds since the month's start (UTC)
+  std::vector<int32_t> customer;  // local
+  std::vector<int32_t> type;      // local
+  std::vector<int32_t> user;      // local, -1 for none
+  std::vector<double> value;
+
+  size_t events() const { return second.size(); }
+  size_t bytes() const;
+  absl::Time time(size_t i) const;
+};
+
+UsagePartition BuildUsagePartition(absl::CivilMonth month, const std::vector<UsageEvent>& events);
+
+using UsagePartitions = std::vector<std::shared_ptr<const UsagePartition>>;
+
+// Which customers (by external id) a query counts; empty optional: all.
+using CustomerSet = std::optional<absl::flat_hash_set<std::string>>;
+
+// Customers with at least one event (of `types`, if any) in each period.
+std::vector<int64_t> ActiveCustomers(const UsagePartitions& partitions,
+                                     const std::vector<Period>& periods, absl::TimeZone tz,
+                                     const std::vector<std::string>& types,
+                                     const CustomerSet& customers);
+
+struct ActivationPoint {
+  Period period;
+  int64_t new_customers = 0;  // created in the period
+  int64_t activated = 0;      // of them, with an activation event within the window
+  std::optional<double> rate() const;
+};
+
+// Customers created in each period who perform any of `types` within `window` of
+// created_at.
+std::vector<ActivationPoint> Activation(const UsagePartitions& partitions,
+                                        const std::vector<Customer>& customers,
+                                        const std::vector<Period>& periods, absl::TimeZone tz,
+                                        const std::vector<std::string>& types,
+                                        absl::Duration window, const CustomerSet& selected);
+
+}  // namespace saasmetrics::engine

@@ -1,0 +1,117 @@
+#include "server/engine/usage.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace saasmetrics::engine {
+namespace {
+
+// Usage events at whole seconds (the cache keeps usage time to the second).
+std::vector<UsageEvent> RandomUsage(std::mt19937_64& rng, absl::Time from, int days, int n) {
+  std::vector<UsageEvent> out;
+  for (int i = 0; i < n; ++i) {
+    UsageEvent e;
+    e.id = absl::StrCat(i);
+    e.customer_id = absl::StrCat("c", rng() % 30);
+    e.type = absl::StrCat("t", rng() % 4);
+    e.user_id = rng() % 3 == 0 ? "" : absl::StrCat("u", rng() % 50);
+    e.time = from + absl::Seconds(static_cast<int64_t>(rng() % (days * 86400LL)));
+    e.value = static_cast<double>(rng() % 10);
+    out.push_back(e);
+  }
+  return out;
+}
+
+UsagePartitions ByMonth(const std::vector<UsageEvent>& events) {
+  std::map<absl::CivilMonth, std::vector<UsageEvent>> months;
+  for (const auto& e : events) months[absl::ToCivilMonth(e.time, absl::UTCTimeZone())].push_back(e);
+  UsagePartitions out;
+  for (const auto& [m, es] : months) {
+    out.push_back(std::make_shared<const UsagePartition>(BuildUsagePartition(m, es)));
+  }
+  return out;
+}
+
+TEST(Usage, ActiveCustomersAndActivationMatchABruteForceCount) {
+  absl::TimeZone tz;
+  ASSERT_TRUE(absl::LoadTimeZone("America/New_York", &tz));
+  std::mt19937_64 rng(7);
+  const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 2, 20), tz);
+  for (int round = 0; round < 50; ++round) {
+    SCOPED_TRACE(round);
+    const std::vector<UsageEvent> events = RandomUsage(rng, from, 70, 400);
+    const UsagePartitions parts = ByMonth(events);
+    const std::vector<Period> periods =
+        CutPeriods(absl::CivilDay(2024, 2, 25), absl::CivilDay(2024, 4, 20), Interval::kWeek);
+    const std::vector<std::string> types = {"t1", "t3"};
+    absl::flat_hash_set<std::string> selected;
+    for (int c = 0; c < 30; c += 2) selected.insert(absl::StrCat("c", c));
+
+    const std::vector<int64_t> active = ActiveCustomers(parts, periods, tz, types, selected);
+    for (size_t p = 0; p < periods.size(); ++p) {
+      std::set<std::string> want;
+      for (const auto& e : events) {
+        const absl::CivilDay d = absl::ToCivilDay(e.time, tz);
+        if (d >= periods[p].first && d <= periods[p].last && (e.type == "t1" || e.type == "t3") &&
+            selected.contains(e.customer_id)) {
+          want.insert(e.customer_id);
+        }
+      }
+      EXPECT_EQ(active[p], static_cast<int64_t>(want.size())) << "period " << p;
+    }
+    EXPECT_EQ(ActiveCustomers(parts, periods, tz, {}, std::nullopt).size(), periods.size());
+
+    std::vector<Customer> customers;
+    for (int c = 0; c < 30; ++c) {
+      customers.push_back(
+          {.customer_id = absl::StrCat("c", c),
+           .created_at = from + absl::Seconds(static_cast<int64_t>(rng() % (60 * 86400LL)))});
+    }
+    const absl::Duration window = absl::Hours(24 * 7);
+    const std::vector<ActivationPoint> act =
+        Activation(parts, customers, periods, tz, {"t2"}, window, std::nullopt);
+    for (size_t p = 0; p < periods.size(); ++p) {
+      int64_t created = 0, activated = 0;
+      for (const Customer& c : customers) {
+        const absl::CivilDay d = absl::ToCivilDay(c.created_at, tz);
+        if (d < periods[p].first || d > periods[p].last) continue;
+        ++created;
+        for (const auto& e : events) {
+          if (e.customer_id == c.customer_id && e.type == "t2" && e.time >= c.created_at &&
+              e.time <= c.created_at + window) {
+            ++activated;
+            break;
+          }
+        }
+      }
+      EXPECT_EQ(act[p].new_customers, created);
+      EXPECT_EQ(act[p].activated, activated);
+    }
+  }
+}
+
+TEST(UsagePartition, CostsAtMost32BytesPerEvent) {
+  std::vector<UsageEvent> events;
+  const absl::Time start = absl::FromCivil(absl::CivilMonth(2024, 1), absl::UTCTimeZone());
+  for (int i = 0; i < 500000; ++i) {
+    UsageEvent e;
+    e.customer_id = absl::StrCat("customer_", i % 5000);
+    e.type = absl::StrCat("feature_", i % 20);
+    e.user_id = absl::StrCat("user_", i % 25000);
+    e.time = start + absl::Seconds(i * 5);
+    events.push_back(e);
+  }
+  const UsagePartition p = BuildUsagePartition(absl::CivilMonth(2024, 1), events);
+  const double per_event = static_cast<double>(p.bytes()) / static_cast<double>(p.events());
+  EXPECT_LE(per_event, 32.0) << per_event;
+  EXPECT_GE(per_event, 24.0) << "bytes() must count the columns honestly";
+  EXPECT_EQ(p.time(7), events[7].time);
+}
+
+}  // namespace
+}  // namespace saasmetrics::engine
