@@ -3,6 +3,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "server/rpc/convert.h"
+#include "server/rpc/pql_mapping.h"
 #include "server/rpc/status.h"
 
 namespace saasmetrics::rpc {
@@ -124,29 +125,95 @@ grpc::ServerUnaryReactor* AdminService::UpdateTenant(grpc::CallbackServerContext
   });
 }
 
+grpc::Status AdminService::CheckTenant(const std::string& tenant_id, absl::Time deadline) {
+  engine::Violations violations;
+  engine::ValidateTenantId(tenant_id, "tenant_id", violations);
+  if (!violations.empty()) return InvalidArgument(violations);
+  return ToGrpcStatus(tenants_.Get(tenant_id, deadline).status());
+}
+
+grpc::Status AdminService::CheckRule(const v1::PqlRule& rule) {
+  engine::Violations violations;
+  if (!engine::IsValidResourceId(rule.rule_id())) {
+    violations.push_back({"rule.rule_id", absl::StrCat("'", rule.rule_id(),
+                                                       "' must be 1-63 characters of [a-z0-9_-] "
+                                                       "starting with a letter or digit")});
+  }
+  if (rule.name().size() > 200) violations.push_back({"rule.name", "must be at most 200 bytes"});
+  engine::ValidatePqlRule(FromProto(rule), "rule", violations);
+  if (!violations.empty()) return InvalidArgument(violations);
+  return grpc::Status::OK;
+}
+
 grpc::ServerUnaryReactor* AdminService::CreatePqlRule(grpc::CallbackServerContext* ctx,
-                                                      const v1::CreatePqlRuleRequest*,
-                                                      v1::PqlRule*) {
-  return Unimplemented(ctx, env_, kService, "CreatePqlRule");
+                                                      const v1::CreatePqlRuleRequest* req,
+                                                      v1::PqlRule* resp) {
+  return RunUnary(ctx, env_, kService, "CreatePqlRule", [this, req, resp](absl::Time deadline) {
+    if (grpc::Status s = CheckRule(req->rule()); !s.ok()) return s;
+    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+    auto stored = rules_.Create(req->tenant_id(), req->rule().rule_id(),
+                                DefinitionJson(req->rule()), deadline);
+    if (!stored.ok()) return ToGrpcStatus(stored.status());
+    auto rule = FromStored(*stored);
+    if (!rule.ok()) return ToGrpcStatus(rule.status());
+    *resp = *rule;
+    return grpc::Status::OK;
+  });
 }
+
 grpc::ServerUnaryReactor* AdminService::GetPqlRule(grpc::CallbackServerContext* ctx,
-                                                   const v1::GetPqlRuleRequest*, v1::PqlRule*) {
-  return Unimplemented(ctx, env_, kService, "GetPqlRule");
+                                                   const v1::GetPqlRuleRequest* req,
+                                                   v1::PqlRule* resp) {
+  return RunUnary(ctx, env_, kService, "GetPqlRule", [this, req, resp](absl::Time deadline) {
+    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+    auto stored = rules_.Get(req->tenant_id(), req->rule_id(), deadline);
+    if (!stored.ok()) return ToGrpcStatus(stored.status());
+    auto rule = FromStored(*stored);
+    if (!rule.ok()) return ToGrpcStatus(rule.status());
+    *resp = *rule;
+    return grpc::Status::OK;
+  });
 }
+
 grpc::ServerUnaryReactor* AdminService::ListPqlRules(grpc::CallbackServerContext* ctx,
-                                                     const v1::ListPqlRulesRequest*,
-                                                     v1::ListPqlRulesResponse*) {
-  return Unimplemented(ctx, env_, kService, "ListPqlRules");
+                                                     const v1::ListPqlRulesRequest* req,
+                                                     v1::ListPqlRulesResponse* resp) {
+  return RunUnary(ctx, env_, kService, "ListPqlRules", [this, req, resp](absl::Time deadline) {
+    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+    auto stored = rules_.List(req->tenant_id(), deadline);
+    if (!stored.ok()) return ToGrpcStatus(stored.status());
+    for (const auto& r : *stored) {
+      auto rule = FromStored(r);
+      if (!rule.ok()) return ToGrpcStatus(rule.status());
+      *resp->add_rules() = *rule;
+    }
+    return grpc::Status::OK;
+  });
 }
+
 grpc::ServerUnaryReactor* AdminService::UpdatePqlRule(grpc::CallbackServerContext* ctx,
-                                                      const v1::UpdatePqlRuleRequest*,
-                                                      v1::PqlRule*) {
-  return Unimplemented(ctx, env_, kService, "UpdatePqlRule");
+                                                      const v1::UpdatePqlRuleRequest* req,
+                                                      v1::PqlRule* resp) {
+  return RunUnary(ctx, env_, kService, "UpdatePqlRule", [this, req, resp](absl::Time deadline) {
+    if (grpc::Status s = CheckRule(req->rule()); !s.ok()) return s;
+    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+    auto stored = rules_.Update(req->tenant_id(), req->rule().rule_id(),
+                                DefinitionJson(req->rule()), deadline);
+    if (!stored.ok()) return ToGrpcStatus(stored.status());
+    auto rule = FromStored(*stored);
+    if (!rule.ok()) return ToGrpcStatus(rule.status());
+    *resp = *rule;
+    return grpc::Status::OK;
+  });
 }
+
 grpc::ServerUnaryReactor* AdminService::DeletePqlRule(grpc::CallbackServerContext* ctx,
-                                                      const v1::DeletePqlRuleRequest*,
+                                                      const v1::DeletePqlRuleRequest* req,
                                                       v1::DeletePqlRuleResponse*) {
-  return Unimplemented(ctx, env_, kService, "DeletePqlRule");
+  return RunUnary(ctx, env_, kService, "DeletePqlRule", [this, req](absl::Time deadline) {
+    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+    return ToGrpcStatus(rules_.Delete(req->tenant_id(), req->rule_id(), deadline));
+  });
 }
 
 }  // namespace saasmetrics::rpc

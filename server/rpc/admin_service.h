@@ -2,13 +2,15 @@
 
 #include "saasmetrics/v1/admin.grpc.pb.h"
 #include "server/rpc/handler.h"
+#include "server/store/pql_rule_store.h"
 #include "server/store/tenant_store.h"
 
 namespace saasmetrics::rpc {
 
 class AdminService final : public saasmetrics::v1::AdminService::CallbackService {
  public:
-  AdminService(HandlerEnv env, store::TenantStore& tenants) : env_(env), tenants_(tenants) {}
+  AdminService(HandlerEnv env, store::TenantStore& tenants, store::PqlRuleStore& rules)
+      : env_(env), tenants_(tenants), rules_(rules) {}
 
   grpc::ServerUnaryReactor* CreateTenant(grpc::CallbackServerContext* ctx,
                                          const v1::CreateTenantRequest* req,
@@ -37,7 +39,13 @@ class AdminService final : public saasmetrics::v1::AdminService::CallbackService
 
  private:
   HandlerEnv env_;
+  // Validates the tenant id and that the tenant exists.
+  grpc::Status CheckTenant(const std::string& tenant_id, absl::Time deadline);
+  // Validates a rule sent for create or update.
+  grpc::Status CheckRule(const v1::PqlRule& rule);
+
   store::TenantStore& tenants_;
+  store::PqlRuleStore& rules_;
 };
 
 }  // namespace saasmetrics::rpc

@@ -50,15 +50,4 @@ absl::Time CallDeadline(const grpc::CallbackServerContext* ctx, absl::Duration d
   return std::min(absl::FromChrono(d), absl::Now() + absl::Hours(24));
 }
 
-grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* ctx, const HandlerEnv& env,
-                                        absl::string_view service, absl::string_view method) {
-  env.metrics->RpcStarted(service, method, "unary");
-  env.metrics->RpcHandled(service, method, "unary", "Unimplemented", absl::ZeroDuration());
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(
-      grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                   absl::StrCat(service, "/", method, " is not implemented yet in this version")));
-  return reactor;
-}
-
 }  // namespace saasmetrics::rpc

@@ -55,9 +55,4 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, const Handl
   return reactor;
 }
 
-// Finishes a call at once with UNIMPLEMENTED naming the RPC: the API is declared, the
-// issue that implements it has not landed.
-grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* ctx, const HandlerEnv& env,
-                                        absl::string_view service, absl::string_view method);
-
 }  // namespace saasmetrics::rpc

@@ -10,6 +10,7 @@
 #include "server/engine/dates.h"
 #include "server/engine/partition.h"
 #include "server/engine/series.h"
+#include "server/rpc/pql_mapping.h"
 #include "server/rpc/status.h"
 
 namespace saasmetrics::rpc {
@@ -299,6 +300,51 @@ grpc::ServerUnaryReactor* MetricsService::GetActivation(grpc::CallbackServerCont
       e->set_activated(a.activated);
       MaybeSet(a.rate(), e, &v1::ActivationEntry::mutable_activation_rate);
     }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetPqlCount(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetPqlCountRequest* req,
+                                                      v1::GetPqlCountResponse* resp) {
+  return RunUnary(ctx, env_, kService, "GetPqlCount", [this, req, resp](absl::Time deadline) {
+    engine::Violations violations;
+    if (!engine::IsValidResourceId(req->rule_id())) {
+      violations.push_back({"rule_id", absl::StrCat("'", req->rule_id(), "' is not a rule id")});
+    }
+    const int window = req->conversion_window_days() == 0 ? 30 : req->conversion_window_days();
+    if (window < 1 || window > 365) {
+      violations.push_back(
+          {"conversion_window_days", absl::StrCat("must be between 1 and 365, got ", window)});
+    }
+    if (!violations.empty()) return InvalidArgument(violations);
+    Query q;
+    if (grpc::Status s = Prepare(req->query(), true, deadline, &q); !s.ok()) return s;
+    absl::StatusOr<store::StoredPqlRule> stored =
+        rules_.Get(req->query().tenant_id(), req->rule_id(), deadline);
+    if (!stored.ok()) return ToGrpcStatus(stored.status());
+    absl::StatusOr<v1::PqlRule> rule = FromStored(*stored);
+    if (!rule.ok()) return ToGrpcStatus(rule.status());
+    const engine::PqlRule engine_rule = FromProto(*rule);
+    engine::UsagePartitions usage;
+    if (grpc::Status s = LoadUsage(req->query().tenant_id(),
+                                   engine::DayStart(q.start - (engine_rule.window_days - 1), q.tz),
+                                   engine::DayStart(q.end + 1, q.tz), deadline, &usage);
+        !s.ok()) {
+      return s;
+    }
+    const std::vector<engine::PqlPoint> points =
+        engine::CountPqls(engine_rule, usage, q.movements, q.ledger.customer_ids, q.periods, q.tz,
+                          window, Selected(q));
+    for (const engine::PqlPoint& p : points) {
+      v1::PqlEntry* e = resp->add_entries();
+      e->set_date(engine::FormatIsoDate(p.period.last));
+      e->set_pqls(p.pqls);
+      e->set_conversions(p.conversions);
+      MaybeSet(p.conversion_rate(), e, &v1::PqlEntry::mutable_conversion_rate);
+    }
+    const size_t n = points.size();
+    FillSummary(points.back().pqls, n > 1 ? points[n - 2].pqls : 0, resp->mutable_summary());
     return grpc::Status::OK;
   });
 }

@@ -5,11 +5,13 @@
 #include "server/engine/filters.h"
 #include "server/engine/ledger.h"
 #include "server/engine/periods.h"
+#include "server/engine/pql.h"
 #include "server/engine/tenant.h"
 #include "server/engine/timeline.h"
 #include "server/engine/usage.h"
 #include "server/rpc/handler.h"
 #include "server/store/metrics_store.h"
+#include "server/store/pql_rule_store.h"
 #include "server/store/tenant_store.h"
 
 namespace saasmetrics::rpc {
@@ -21,8 +23,14 @@ struct MetricsLimits {
 class MetricsService final : public v1::MetricsService::CallbackService {
  public:
   MetricsService(HandlerEnv env, MetricsLimits limits, store::TenantStore& tenants,
-                 store::MetricsStore& store, cache::PartitionCache& cache)
-      : env_(env), limits_(limits), tenants_(tenants), store_(store), cache_(cache) {}
+                 store::MetricsStore& store, store::PqlRuleStore& rules,
+                 cache::PartitionCache& cache)
+      : env_(env),
+        limits_(limits),
+        tenants_(tenants),
+        store_(store),
+        rules_(rules),
+        cache_(cache) {}
 
   grpc::ServerUnaryReactor* GetMrr(grpc::CallbackServerContext* ctx, const v1::GetMrrRequest* req,
                                    v1::GetMrrResponse* resp) override;
@@ -41,17 +49,12 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* GetActivation(grpc::CallbackServerContext* ctx,
                                           const v1::GetActivationRequest* req,
                                           v1::GetActivationResponse* resp) override;
+  grpc::ServerUnaryReactor* GetPqlCount(grpc::CallbackServerContext* ctx,
+                                        const v1::GetPqlCountRequest* req,
+                                        v1::GetPqlCountResponse* resp) override;
   grpc::ServerUnaryReactor* ListMovements(grpc::CallbackServerContext* ctx,
                                           const v1::ListMovementsRequest* req,
                                           v1::ListMovementsResponse* resp) override;
-
-#define SAAS_UNIMPLEMENTED_(Method, Req, Resp)                                                  \
-  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* ctx, const v1::Req*, v1::Resp*) \
-      override {                                                                                \
-    return Unimplemented(ctx, env_, "saasmetrics.v1.MetricsService", #Method);                  \
-  }
-  SAAS_UNIMPLEMENTED_(GetPqlCount, GetPqlCountRequest, GetPqlCountResponse)
-#undef SAAS_UNIMPLEMENTED_
 
   // A validated query, with what every metric computes from.
   struct Query {
@@ -82,6 +85,7 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   MetricsLimits limits_;
   store::TenantStore& tenants_;
   store::MetricsStore& store_;
+  store::PqlRuleStore& rules_;
   cache::PartitionCache& cache_;
 };
 

@@ -18,6 +18,7 @@
 #include "server/store/ingest_store.h"
 #include "server/store/metrics_store.h"
 #include "server/store/pool.h"
+#include "server/store/pql_rule_store.h"
 #include "server/store/tenant_store.h"
 
 namespace saasmetrics::rpc {
@@ -32,6 +33,7 @@ std::vector<store::Statement> AllStatements() {
   for (const auto& s : store::TenantStore::Statements()) out.push_back(s);
   for (const auto& s : store::IngestStore::Statements()) out.push_back(s);
   for (const auto& s : store::MetricsStore::Statements()) out.push_back(s);
+  for (const auto& s : store::PqlRuleStore::Statements()) out.push_back(s);
   return out;
 }
 
@@ -88,6 +90,7 @@ struct Server::Impl {
   std::unique_ptr<store::TenantStore> tenants;
   std::unique_ptr<store::IngestStore> ingest_store;
   std::unique_ptr<store::MetricsStore> metrics_store;
+  std::unique_ptr<store::PqlRuleStore> pql_rules;
   std::unique_ptr<cache::PartitionCache> cache;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<AdminService> admin;
@@ -142,16 +145,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.tenants = std::make_unique<store::TenantStore>(*m.pool);
   m.ingest_store = std::make_unique<store::IngestStore>(*m.pool);
   m.metrics_store = std::make_unique<store::MetricsStore>(*m.pool);
+  m.pql_rules = std::make_unique<store::PqlRuleStore>(*m.pool);
   m.executor = std::make_unique<Executor>(config.worker_threads);
   HandlerEnv env{m.executor.get(), &m.metrics, config.default_deadline};
-  m.admin = std::make_unique<AdminService>(env, *m.tenants);
+  m.admin = std::make_unique<AdminService>(env, *m.tenants, *m.pql_rules);
   m.ingest = std::make_unique<IngestService>(
       env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants, *m.ingest_store);
   m.cache = std::make_unique<cache::PartitionCache>(static_cast<size_t>(config.cache_bytes),
                                                     CacheObserverFrom(m.metrics.CacheHooksFor()));
   m.metrics_service =
       std::make_unique<MetricsService>(env, MetricsLimits{.max_query_days = config.max_query_days},
-                                       *m.tenants, *m.metrics_store, *m.cache);
+                                       *m.tenants, *m.metrics_store, *m.pql_rules, *m.cache);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -163,17 +163,62 @@ TEST_F(AdminServiceTest, UpdateChangesSettingsButNotTheCurrency) {
   EXPECT_THAT(ViolatedFields(s), ElementsAre("tenant.timezone"));
 }
 
-TEST_F(AdminServiceTest, PendingRpcsAnswerUnimplementedNamingTheRpc) {
-  auto channel = grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials());
-  v1::GetPqlCountResponse pql;
-  grpc::Status s = v1::MetricsService::NewStub(channel)->GetPqlCount(Ctx().get(), {}, &pql);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("saasmetrics.v1.MetricsService/GetPqlCount"));
+TEST_F(AdminServiceTest, PqlRulesCrud) {
+  ASSERT_TRUE(Create("acme", "USD").ok());
+  v1::CreatePqlRuleRequest create;
+  create.set_tenant_id("acme");
+  v1::PqlRule* rule = create.mutable_rule();
+  rule->set_rule_id("power-users");
+  rule->set_name("Power users");
+  rule->set_window_days(14);
+  v1::PqlCondition* c = rule->add_conditions();
+  c->set_kind(v1::PqlCondition::KIND_EVENT_COUNT);
+  c->set_event_type("report.created");
+  c->set_threshold(5);
+  v1::PqlRule created;
+  ASSERT_TRUE(stub_->CreatePqlRule(Ctx().get(), create, &created).ok());
+  EXPECT_EQ(created.rule_id(), "power-users");
+  EXPECT_GT(created.create_time().seconds(), 0);
+  EXPECT_EQ(stub_->CreatePqlRule(Ctx().get(), create, &created).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
 
-  v1::PqlRule rule;
-  s = stub_->CreatePqlRule(Ctx().get(), {}, &rule);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("AdminService/CreatePqlRule"));
+  v1::UpdatePqlRuleRequest update;
+  update.set_tenant_id("acme");
+  *update.mutable_rule() = create.rule();
+  update.mutable_rule()->set_window_days(30);
+  v1::PqlRule updated;
+  ASSERT_TRUE(stub_->UpdatePqlRule(Ctx().get(), update, &updated).ok());
+  v1::GetPqlRuleRequest get;
+  get.set_tenant_id("acme");
+  get.set_rule_id("power-users");
+  v1::PqlRule got;
+  ASSERT_TRUE(stub_->GetPqlRule(Ctx().get(), get, &got).ok());
+  EXPECT_EQ(got.window_days(), 30);
+  EXPECT_EQ(got.conditions(0).event_type(), "report.created");
+  v1::ListPqlRulesRequest list;
+  list.set_tenant_id("acme");
+  v1::ListPqlRulesResponse listed;
+  ASSERT_TRUE(stub_->ListPqlRules(Ctx().get(), list, &listed).ok());
+  EXPECT_EQ(listed.rules_size(), 1);
+
+  update.mutable_rule()->set_window_days(0);
+  update.mutable_rule()->mutable_conditions(0)->clear_event_type();
+  grpc::Status bad = stub_->UpdatePqlRule(Ctx().get(), update, &updated);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(bad),
+              ElementsAre("rule.window_days", "rule.conditions[0].event_type"));
+  create.set_tenant_id("ghost");
+  EXPECT_EQ(stub_->CreatePqlRule(Ctx().get(), create, &created).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  v1::DeletePqlRuleRequest del;
+  del.set_tenant_id("acme");
+  del.set_rule_id("power-users");
+  v1::DeletePqlRuleResponse deleted;
+  ASSERT_TRUE(stub_->DeletePqlRule(Ctx().get(), del, &deleted).ok());
+  EXPECT_EQ(stub_->DeletePqlRule(Ctx().get(), del, &deleted).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(stub_->GetPqlRule(Ctx().get(), get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(AdminServiceTest, HealthIsServingForTheServerAndEachService) {

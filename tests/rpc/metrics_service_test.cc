@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "saasmetrics/v1/admin.grpc.pb.h"
 #include "saasmetrics/v1/ingest.grpc.pb.h"
 #include "saasmetrics/v1/metrics.grpc.pb.h"
 #include "server/rpc/convert.h"
@@ -352,6 +353,47 @@ TEST_F(MetricsTest, ActiveCustomersAndActivationFromUsageEvents) {
   activation.clear_activation_event_types();
   EXPECT_EQ(metrics_->GetActivation(Ctx().get(), activation, &activation_resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(MetricsTest, PqlCountThroughAStoredRule) {
+  for (int i = 0; i < 3; ++i) {
+    v1::IngestUsageEventsRequest req;
+    req.set_tenant_id("acme");
+    v1::UsageEvent* e = req.add_events();
+    e->set_id(absl::StrCat("u", i));
+    e->set_source("app");
+    e->set_type("report.created");
+    e->set_subject("lead");
+    rpc::ToProto(At(2024, 1, 2 + i), e->mutable_time());
+    v1::IngestResult r;
+    ASSERT_TRUE(ingest_->IngestUsageEvents(Ctx().get(), req, &r).ok());
+  }
+  Sub("1", "lead", "s1", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  auto admin = v1::AdminService::NewStub(channel_);
+  v1::CreatePqlRuleRequest create;
+  create.set_tenant_id("acme");
+  create.mutable_rule()->set_rule_id("engaged");
+  create.mutable_rule()->set_window_days(7);
+  auto* c = create.mutable_rule()->add_conditions();
+  c->set_kind(v1::PqlCondition::KIND_EVENT_COUNT);
+  c->set_event_type("report.created");
+  c->set_threshold(3);
+  v1::PqlRule rule;
+  ASSERT_TRUE(admin->CreatePqlRule(Ctx().get(), create, &rule).ok());
+
+  v1::GetPqlCountRequest req;
+  *req.mutable_query() = Query("2024-01-01", "2024-02-29");
+  req.set_rule_id("engaged");
+  v1::GetPqlCountResponse resp;
+  grpc::Status s = metrics_->GetPqlCount(Ctx().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.entries_size(), 2);
+  EXPECT_EQ(resp.entries(0).pqls(), 1);
+  EXPECT_EQ(resp.entries(0).conversions(), 1);
+  EXPECT_EQ(resp.entries(1).pqls(), 0) << "paying from Jan 20: no longer a lead";
+  req.set_rule_id("nope");
+  EXPECT_EQ(metrics_->GetPqlCount(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(MetricsTest, BadQueriesNameTheFieldAndTheRule) {
