@@ -83,22 +83,30 @@ std::vector<int64_t> ActiveCustomers(const UsagePartitions& partitions,
   for (const auto& p : partitions) {
     const std::vector<bool> type_ok = TypeMask(*p, types);
     const std::vector<bool> customer_ok = CustomerMask(*p, selected);
-    // Days repeat across events: convert each distinct second-of-day once per run.
+    // Per period, the partition's local customers seen: ids are materialised once each.
+    std::vector<std::vector<bool>> seen(periods.size());
+    // Events are in time order: convert a local day's bounds once per run of events.
     absl::CivilDay day;
     int64_t day_start_s = -1, day_end_s = -1;
     size_t period = 0;
+    const absl::Time month_start = MonthStart(p->month);
     for (size_t i = 0; i < p->events(); ++i) {
       if (!type_ok[p->type[i]] || !customer_ok[p->customer[i]]) continue;
       if (p->second[i] < day_start_s || p->second[i] >= day_end_s) {
         day = absl::ToCivilDay(p->time(i), tz);
-        const absl::Time month_start = MonthStart(p->month);
         day_start_s = absl::ToInt64Seconds(DayStart(day, tz) - month_start);
         day_end_s = absl::ToInt64Seconds(DayStart(day + 1, tz) - month_start);
         period = 0;
         while (period < periods.size() && periods[period].last < day) ++period;
       }
       if (period < periods.size() && periods[period].first <= day) {
-        active[period].insert(std::string(p->customers[p->customer[i]]));
+        if (seen[period].empty()) seen[period].assign(p->customers.size(), false);
+        seen[period][p->customer[i]] = true;
+      }
+    }
+    for (size_t q = 0; q < periods.size(); ++q) {
+      for (size_t c = 0; c < seen[q].size(); ++c) {
+        if (seen[q][c]) active[q].insert(std::string(p->customers[c]));
       }
     }
   }

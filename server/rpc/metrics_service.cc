@@ -1,6 +1,7 @@
 #include "server/rpc/metrics_service.h"
 
 #include <algorithm>
+#include <limits>
 #include <tuple>
 
 #include "absl/strings/escaping.h"
@@ -19,6 +20,8 @@ namespace {
 constexpr absl::string_view kService = "saasmetrics.v1.MetricsService";
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
+// Cache kind of derived whole-history snapshots (partition kinds are 1-4).
+constexpr int kHistoryKind = 100;
 
 template <typename Msg, typename Mutable>
 void MaybeSet(std::optional<double> r, Msg* msg, Mutable mutable_field) {
@@ -40,6 +43,25 @@ class SubscriptionSnapshot : public cache::Snapshot {
   explicit SubscriptionSnapshot(engine::SubscriptionPartition p) : partition(std::move(p)) {}
   size_t bytes() const override { return partition.bytes(); }
   const engine::SubscriptionPartition partition;
+};
+
+// A tenant's whole subscription history, merged, with its movements from the first day
+// to the last event's (in one time zone). Movements on a day depend only on events up
+// to that day, so one such snapshot answers every range by filtering days.
+class HistorySnapshot : public cache::Snapshot {
+ public:
+  HistorySnapshot(engine::Ledger ledger, std::vector<engine::Movement> movements)
+      : ledger(std::move(ledger)), movements(std::move(movements)) {}
+  size_t bytes() const override {
+    size_t b = sizeof(*this) + ledger.events.capacity() * sizeof(engine::LedgerEvent) +
+               movements.capacity() * sizeof(engine::Movement);
+    for (const auto& id : ledger.customer_ids) b += sizeof(id) + id.capacity() + 16;
+    for (const auto& id : ledger.subscription_ids) b += sizeof(id) + id.capacity();
+    for (const auto& plans : ledger.customer_plans) b += sizeof(plans) + plans.size() * 32;
+    return b;
+  }
+  const engine::Ledger ledger;
+  const std::vector<engine::Movement> movements;
 };
 
 class UsageSnapshot : public cache::Snapshot {
@@ -121,30 +143,49 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
   }
   out->periods = engine::CutPeriods(out->start, out->end, out->interval);
 
-  // History up to the end of the range: every month's snapshot, current per its version.
-  const absl::Time until = engine::DayStart(out->end + 1, out->tz);
+  // The whole history: its derived snapshot is current while the sum of the partition
+  // versions is unchanged (versions only grow, so any write changes the sum).
   absl::StatusOr<std::vector<store::PartitionVersion>> versions =
       store_.PartitionVersions(q.tenant_id(), store::PartitionKind::kSubscriptionEvents,
-                               absl::InfinitePast(), until, deadline);
+                               absl::InfinitePast(), absl::InfiniteFuture(), deadline);
   if (!versions.ok()) return ToGrpcStatus(versions.status());
-  std::vector<std::shared_ptr<const engine::SubscriptionPartition>> partitions;
-  for (const store::PartitionVersion& v : *versions) {
-    const cache::PartitionKey key{q.tenant_id(),
-                                  static_cast<int>(store::PartitionKind::kSubscriptionEvents),
-                                  v.month.year() * 12 + v.month.month() - 1};
-    auto load = [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-      absl::StatusOr<std::vector<engine::SubscriptionEvent>> events =
-          store_.SubscriptionMonth(q.tenant_id(), v.month, deadline);
-      if (!events.ok()) return events.status();
-      return std::make_shared<const SubscriptionSnapshot>(
-          engine::BuildSubscriptionPartition(v.month, *events));
-    };
-    absl::StatusOr<std::shared_ptr<const cache::Snapshot>> snapshot =
-        cache_.Get(key, v.version, load);
-    if (!snapshot.ok()) return ToGrpcStatus(snapshot.status());
-    partitions.emplace_back(*snapshot,
-                            &static_cast<const SubscriptionSnapshot&>(**snapshot).partition);
-  }
+  int64_t version_sum = 0;
+  for (const store::PartitionVersion& v : *versions) version_sum += v.version;
+  auto build_history = [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+    std::vector<std::shared_ptr<const engine::SubscriptionPartition>> partitions;
+    for (const store::PartitionVersion& v : *versions) {
+      const cache::PartitionKey key{q.tenant_id(),
+                                    static_cast<int>(store::PartitionKind::kSubscriptionEvents),
+                                    v.month.year() * 12 + v.month.month() - 1};
+      auto load = [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+        absl::StatusOr<std::vector<engine::SubscriptionEvent>> events =
+            store_.SubscriptionMonth(q.tenant_id(), v.month, deadline);
+        if (!events.ok()) return events.status();
+        return std::make_shared<const SubscriptionSnapshot>(
+            engine::BuildSubscriptionPartition(v.month, *events));
+      };
+      absl::StatusOr<std::shared_ptr<const cache::Snapshot>> snapshot =
+          cache_.Get(key, v.version, load);
+      if (!snapshot.ok()) return snapshot.status();
+      partitions.emplace_back(*snapshot,
+                              &static_cast<const SubscriptionSnapshot&>(**snapshot).partition);
+    }
+    engine::Ledger ledger =
+        engine::MergePartitions(partitions, std::numeric_limits<int64_t>::max());
+    int64_t last_us = 0;
+    for (const engine::LedgerEvent& e : ledger.events) last_us = std::max(last_us, e.at_us);
+    const engine::MrrTimeline timeline =
+        engine::MrrTimeline::Build(ledger.events, static_cast<int32_t>(ledger.customer_ids.size()));
+    std::vector<engine::Movement> movements =
+        timeline.Movements(out->tz, absl::ToCivilDay(absl::FromUnixMicros(last_us), out->tz));
+    return std::make_shared<const HistorySnapshot>(std::move(ledger), std::move(movements));
+  };
+  const cache::PartitionKey history_key{absl::StrCat(q.tenant_id(), "@", out->tenant.timezone),
+                                        kHistoryKind, 0};
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> history =
+      cache_.Get(history_key, version_sum, build_history);
+  if (!history.ok()) return ToGrpcStatus(history.status());
+  const auto& h = static_cast<const HistorySnapshot&>(**history);
   std::vector<engine::Customer>& customers = out->customers;
   if (!out->filters.empty() || need_customers) {
     absl::StatusOr<std::vector<engine::Customer>> loaded =
@@ -152,11 +193,13 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
     if (!loaded.ok()) return ToGrpcStatus(loaded.status());
     customers = std::move(*loaded);
   }
-  out->ledger = engine::MergePartitions(partitions, absl::ToUnixMicros(until));
-  const std::vector<bool> include = engine::SelectCustomers(out->ledger, customers, out->filters);
-  const engine::MrrTimeline timeline = engine::MrrTimeline::Build(
-      out->ledger.events, static_cast<int32_t>(out->ledger.customer_ids.size()));
-  out->movements = timeline.Movements(out->tz, out->end, &include);
+  out->history = *history;
+  out->ledger = &h.ledger;
+  const std::vector<bool> include = engine::SelectCustomers(h.ledger, customers, out->filters);
+  out->movements.reserve(h.movements.size());
+  for (const engine::Movement& m : h.movements) {
+    if (m.day <= out->end && include[m.customer]) out->movements.push_back(m);
+  }
   return grpc::Status::OK;
 }
 
@@ -236,7 +279,7 @@ grpc::Status MetricsService::LoadUsage(const std::string& tenant_id, absl::Time 
 
 engine::CustomerSet MetricsService::Selected(const Query& q) {
   if (q.filters.empty()) return std::nullopt;
-  return engine::SelectCustomerIds(q.ledger, q.customers, q.filters);
+  return engine::SelectCustomerIds(*q.ledger, q.customers, q.filters);
 }
 
 grpc::ServerUnaryReactor* MetricsService::GetActiveCustomers(
@@ -334,7 +377,7 @@ grpc::ServerUnaryReactor* MetricsService::GetPqlCount(grpc::CallbackServerContex
       return s;
     }
     const std::vector<engine::PqlPoint> points =
-        engine::CountPqls(engine_rule, usage, q.movements, q.ledger.customer_ids, q.periods, q.tz,
+        engine::CountPqls(engine_rule, usage, q.movements, q.ledger->customer_ids, q.periods, q.tz,
                           window, Selected(q));
     for (const engine::PqlPoint& p : points) {
       v1::PqlEntry* e = resp->add_entries();
@@ -363,7 +406,7 @@ grpc::ServerUnaryReactor* MetricsService::GetCohortRetention(
         const bool grouped = !req->group_by().empty();
         if (grpc::Status s = Prepare(req->query(), true, deadline, &q, grouped); !s.ok()) return s;
         const std::vector<std::string> groups =
-            grouped ? engine::CustomerField(q.ledger, q.customers, req->group_by())
+            grouped ? engine::CustomerField(*q.ledger, q.customers, req->group_by())
                     : std::vector<std::string>{};
         for (const engine::Cohort& c : engine::ComputeCohorts(q.movements, q.periods, groups)) {
           v1::Cohort* out = resp->add_cohorts();
@@ -401,7 +444,7 @@ grpc::ServerUnaryReactor* MetricsService::GetUnitEconomics(grpc::CallbackServerC
     std::vector<engine::SpendRow> rows;
     for (const auto& a : *spend) rows.push_back({a.channel, a.start_date, a.end_date, a.amount});
     const std::vector<std::string> channels =
-        engine::CustomerField(q.ledger, q.customers, "acquisition_channel");
+        engine::CustomerField(*q.ledger, q.customers, "acquisition_channel");
     resp->set_currency(q.tenant.currency);
     for (const engine::UnitEconomics& u : engine::ComputeUnitEconomics(
              q.movements, q.periods, channels, rows, q.tenant.gross_margin, window)) {
@@ -467,7 +510,7 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
       selected.push_back(&m);
     }
     auto key = [&](const engine::Movement* m) {
-      return std::tie(m->day, q.ledger.customer_ids[m->customer]);
+      return std::tie(m->day, q.ledger->customer_ids[m->customer]);
     };
     std::sort(selected.begin(), selected.end(),
               [&](const auto* a, const auto* b) { return key(a) < key(b); });
@@ -481,14 +524,14 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
     const int page_size =
         req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
     // The subscriptions whose events fall on a movement's day, for drill-down.
-    std::vector<std::vector<const engine::LedgerEvent*>> by_customer(q.ledger.customer_ids.size());
-    for (const engine::LedgerEvent& e : q.ledger.events) by_customer[e.customer].push_back(&e);
+    std::vector<std::vector<const engine::LedgerEvent*>> by_customer(q.ledger->customer_ids.size());
+    for (const engine::LedgerEvent& e : q.ledger->events) by_customer[e.customer].push_back(&e);
     auto it = first;
     for (; it != selected.end() && resp->movements_size() < page_size; ++it) {
       const engine::Movement& m = **it;
       v1::Movement* out = resp->add_movements();
       out->set_date(engine::FormatIsoDate(m.day));
-      out->set_customer_id(q.ledger.customer_ids[m.customer]);
+      out->set_customer_id(q.ledger->customer_ids[m.customer]);
       out->set_type(ToProto(m.type));
       out->set_amount(m.amount);
       out->set_mrr_before(m.before);
@@ -496,7 +539,7 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
       std::vector<std::string> subs;
       for (const engine::LedgerEvent* e : by_customer[m.customer]) {
         if (absl::ToCivilDay(absl::FromUnixMicros(e->at_us), q.tz) != m.day) continue;
-        const std::string& id = q.ledger.subscription_ids[e->subscription];
+        const std::string& id = q.ledger->subscription_ids[e->subscription];
         if (std::find(subs.begin(), subs.end(), id) == subs.end()) subs.push_back(id);
       }
       std::sort(subs.begin(), subs.end());

@@ -64,9 +64,10 @@ class MetricsService final : public v1::MetricsService::CallbackService {
     engine::Interval interval = engine::Interval::kMonth;
     std::vector<engine::CustomerFilter> filters;
     std::vector<engine::Period> periods;
-    engine::Ledger ledger;
-    std::vector<engine::Movement> movements;  // all history to `end`, filtered customers
-    std::vector<engine::Customer> customers;  // loaded when filters or `need_customers` ask
+    std::shared_ptr<const cache::Snapshot> history;  // keeps `ledger` alive
+    const engine::Ledger* ledger = nullptr;          // the tenant's whole history
+    std::vector<engine::Movement> movements;         // all history to `end`, filtered customers
+    std::vector<engine::Customer> customers;         // loaded when filters or `need_customers` ask
   };
 
  private:

@@ -54,7 +54,9 @@ absl::StatusOr<std::vector<PartitionVersion>> MetricsStore::PartitionVersions(
     const std::string& tenant_id, PartitionKind kind, absl::Time from, absl::Time until,
     absl::Time deadline) {
   std::vector<PartitionVersion> out;
-  const absl::CivilDay until_day = absl::ToCivilDay(until, absl::UTCTimeZone()) + 1;
+  const absl::CivilDay until_day = until == absl::InfiniteFuture()
+                                       ? absl::CivilDay(9999, 12, 31)
+                                       : absl::ToCivilDay(until, absl::UTCTimeZone()) + 1;
   const absl::CivilDay from_month =
       from == absl::InfinitePast() ? absl::CivilDay(1970, 1, 1)
                                    : absl::CivilDay(absl::ToCivilMonth(from, absl::UTCTimeZone()));

@@ -14,10 +14,7 @@ namespace {
 using ::testing::HasSubstr;
 
 int LoggedPort(const Subprocess& p, const std::string& key) {
-  if (!p.WaitForOutput(key + "=", absl::Seconds(30))) return 0;
-  std::smatch m;
-  std::string out = p.Output();
-  return std::regex_search(out, m, std::regex(key + "=(\\d+)")) ? std::stoi(m[1]) : 0;
+  return LoggedNumber(p, key, absl::Seconds(30));
 }
 
 // (HTTP status, body) of a curl call.

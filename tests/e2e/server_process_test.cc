@@ -27,12 +27,7 @@ std::vector<std::string> ServerArgs(std::vector<std::string> extra) {
 }
 
 // The gRPC port the server logged, or 0.
-int GrpcPort(const Subprocess& p) {
-  if (!p.WaitForOutput("listening grpc_port=", absl::Seconds(20))) return 0;
-  std::smatch m;
-  std::string out = p.Output();
-  return std::regex_search(out, m, std::regex("grpc_port=(\\d+)")) ? std::stoi(m[1]) : 0;
-}
+int GrpcPort(const Subprocess& p) { return LoggedNumber(p, "grpc_port", absl::Seconds(20)); }
 
 std::vector<std::string> Lines(const std::string& text) {
   return absl::StrSplit(text, '\n', absl::SkipEmpty());

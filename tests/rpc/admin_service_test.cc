@@ -10,10 +10,14 @@
 #include "saasmetrics/v1/admin.grpc.pb.h"
 #include "saasmetrics/v1/ingest.grpc.pb.h"
 #include "saasmetrics/v1/metrics.grpc.pb.h"
+#include "tests/support/grpc_test_util.h"
 #include "tests/support/test_server.h"
 
 namespace saasmetrics {
 namespace {
+
+using testing::Ctx;
+using testing::ViolatedFields;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -24,12 +28,6 @@ class AdminServiceTest : public ::testing::Test {
   AdminServiceTest()
       : stub_(v1::AdminService::NewStub(
             grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials()))) {}
-
-  static std::unique_ptr<grpc::ClientContext> Ctx() {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return ctx;
-  }
 
   grpc::Status Create(const std::string& id, const std::string& currency,
                       const std::string& tz = "", v1::Tenant* out = nullptr) {
@@ -46,19 +44,6 @@ class AdminServiceTest : public ::testing::Test {
   testing::TestServer server_;
   std::unique_ptr<v1::AdminService::Stub> stub_;
 };
-
-std::vector<std::string> ViolatedFields(const grpc::Status& s) {
-  google::rpc::Status details;
-  EXPECT_TRUE(details.ParseFromString(s.error_details()));
-  std::vector<std::string> fields;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.UnpackTo(&bad)) {
-      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
-    }
-  }
-  return fields;
-}
 
 TEST_F(AdminServiceTest, CreateAppliesDefaultsAndGetReturnsTheTenant) {
   v1::Tenant created;

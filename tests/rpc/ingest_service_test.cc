@@ -10,10 +10,14 @@
 #include "google/rpc/status.pb.h"
 #include "saasmetrics/v1/ingest.grpc.pb.h"
 #include "server/rpc/convert.h"
+#include "tests/support/grpc_test_util.h"
 #include "tests/support/test_server.h"
 
 namespace saasmetrics {
 namespace {
+
+using testing::Ctx;
+using testing::ViolatedFields;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -61,12 +65,6 @@ class IngestTest : public ::testing::Test {
     EXPECT_TRUE(server_.client().CreateTenant(t).ok());
   }
 
-  static std::unique_ptr<grpc::ClientContext> Ctx() {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return ctx;
-  }
-
   grpc::Status Subs(const std::vector<v1::SubscriptionEvent>& events, v1::IngestResult* out,
                     const std::string& tenant = "acme") {
     v1::IngestSubscriptionEventsRequest req;
@@ -88,19 +86,6 @@ class IngestTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::IngestService::Stub> ingest_;
 };
-
-std::vector<std::string> ViolatedFields(const grpc::Status& s) {
-  google::rpc::Status details;
-  details.ParseFromString(s.error_details());
-  std::vector<std::string> fields;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.UnpackTo(&bad)) {
-      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
-    }
-  }
-  return fields;
-}
 
 TEST_F(IngestTest, StoresABatchAndBumpsTheTouchedMonths) {
   v1::IngestResult r;

@@ -11,10 +11,14 @@
 #include "saasmetrics/v1/ingest.grpc.pb.h"
 #include "saasmetrics/v1/metrics.grpc.pb.h"
 #include "server/rpc/convert.h"
+#include "tests/support/grpc_test_util.h"
 #include "tests/support/test_server.h"
 
 namespace saasmetrics {
 namespace {
+
+using testing::Ctx;
+using testing::ViolatedFields;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -34,12 +38,6 @@ class MetricsTest : public ::testing::Test {
     t.set_currency("EUR");
     t.set_timezone("Europe/Berlin");
     EXPECT_TRUE(server_.client().CreateTenant(t).ok());
-  }
-
-  static std::unique_ptr<grpc::ClientContext> Ctx() {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return ctx;
   }
 
   void Sub(const std::string& id, const std::string& customer, const std::string& sub,
@@ -99,19 +97,6 @@ class MetricsTest : public ::testing::Test {
   std::unique_ptr<v1::MetricsService::Stub> metrics_;
 };
 
-std::vector<std::string> ViolatedFields(const grpc::Status& s) {
-  google::rpc::Status details;
-  details.ParseFromString(s.error_details());
-  std::vector<std::string> fields;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.UnpackTo(&bad)) {
-      for (const auto& v : bad.field_violations()) fields.push_back(v.field());
-    }
-  }
-  return fields;
-}
-
 TEST_F(MetricsTest, MrrSeriesWithMovementsFromStoredEvents) {
   Sub("1", "c1", "s1", At(2024, 1, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
   Sub("2", "c2", "s1", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 3000);
@@ -146,6 +131,18 @@ TEST_F(MetricsTest, DaysAreCutInTheTenantsTimeZone) {
   EXPECT_EQ(r.entries(0).mrr(), 0);
   EXPECT_EQ(r.entries(1).mrr(), 1000);
   EXPECT_FALSE(r.entries(0).has_arpa()) << "no paying customer: ARPA is absent, not 0";
+}
+
+TEST_F(MetricsTest, ChangingTheTimeZoneRecutsTheDays) {
+  Sub("1", "c1", "s1",
+      absl::FromCivil(absl::CivilSecond(2024, 1, 31, 23, 30, 0), absl::UTCTimeZone()),
+      v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  EXPECT_EQ(Mrr(Query("2024-01-01", "2024-02-29")).entries(0).mrr(), 0);  // Berlin: Feb 1
+  v1::Tenant t;
+  t.set_tenant_id("acme");
+  t.set_timezone("America/New_York");
+  ASSERT_TRUE(server_.client().UpdateTenant(t).ok());
+  EXPECT_EQ(Mrr(Query("2024-01-01", "2024-02-29")).entries(0).mrr(), 1000);  // New York: Jan 31
 }
 
 TEST_F(MetricsTest, ALateEventIntoAnOldMonthShowsInTheNextQuery) {

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -87,6 +88,13 @@ int Subprocess::Wait(absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   return exit_code_;
+}
+
+int LoggedNumber(const Subprocess& p, const std::string& key, absl::Duration timeout) {
+  if (!p.WaitForOutput(key + "=", timeout)) return 0;
+  std::smatch m;
+  const std::string out = p.Output();
+  return std::regex_search(out, m, std::regex(key + "=(\\d+)")) ? std::stoi(m[1]) : 0;
 }
 
 std::string BinaryPath(const std::string& name) {

@@ -33,6 +33,10 @@ class Subprocess {
   std::string log_path_;
 };
 
+// The number the process logged as "<key>=N" (e.g. grpc_port), waiting up to `timeout`
+// for it; 0 if it never did.
+int LoggedNumber(const Subprocess& p, const std::string& key, absl::Duration timeout);
+
 // Absolute path of a built binary: they all live next to the test binaries (build/bin).
 std::string BinaryPath(const std::string& name);
 

@@ -1,0 +1,36 @@
+// A deterministic, seeded generator of realistic SaaS data: monthly and annual plans,
+// trials, upgrades, downgrades, pauses, churn and reactivation, acquisition channels
+// with spend, and usage with power-law activity. Same seed, same data.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/time/civil_time.h"
+#include "saasmetrics/v1/ingest.pb.h"
+
+namespace saasmetrics::client {
+
+struct GeneratorOptions {
+  uint64_t seed = 1;
+  int customers = 1000;
+  int months = 12;
+  absl::CivilMonth first_month = absl::CivilMonth(2022, 1);
+  int64_t usage_events = 100000;
+  std::string currency = "USD";
+};
+
+struct GeneratedData {
+  std::vector<v1::Customer> customers;
+  std::vector<v1::SubscriptionEvent> subscription_events;
+  std::vector<v1::AcquisitionSpend> spend;
+};
+
+// Customers, subscription events and spend. Usage is streamed through `usage` in
+// batches (it is the big part), each event's time inside the generated months.
+GeneratedData Generate(const GeneratorOptions& options);
+void GenerateUsage(const GeneratorOptions& options, const GeneratedData& data, int batch,
+                   const std::function<void(std::vector<v1::UsageEvent>&&)>& usage);
+
+}  // namespace saasmetrics::client

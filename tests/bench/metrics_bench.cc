@@ -1,0 +1,240 @@
+// Metric queries: the same answers from plain SQL in PostgreSQL and from the service,
+// cold (--cache_bytes=0: every partition loaded per query) and warm (cached). Checks the
+// answers agree, then prints medians, ratios and peak RSS.
+//   metrics_bench [--customers=200000] [--months=36] [--usage=5000000] [--runs=5]
+#include <benchmark/benchmark.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "client/client.h"
+#include "client/generator.h"
+#include "saasmetrics/v1/admin.grpc.pb.h"
+#include "saasmetrics/v1/ingest.grpc.pb.h"
+#include "saasmetrics/v1/metrics.grpc.pb.h"
+#include "tests/bench/bench_support.h"
+
+namespace saasmetrics::bench {
+namespace {
+
+// Daily customer MRR changes (net within a day), classified as METRICS.md says, summed
+// per month: what GetMrr's movements are, in one SQL statement.
+constexpr const char* kMovementsSql = R"sql(
+WITH ev AS (
+  SELECT customer_id, subscription_id, effective_at, seq, (status = 4)::int AS paused,
+    CASE WHEN status IN (1, 2) THEN round(
+      ((unit_amount::numeric * quantity * (10000 - discount_bps) - discount_amount::numeric * 10000)
+        * CASE interval_unit WHEN 1 THEN 365 WHEN 2 THEN 52 ELSE 1 END)
+      / (10000 * interval_count * CASE interval_unit WHEN 3 THEN 1 ELSE 12 END))::bigint
+    ELSE 0 END AS mrr
+  FROM subscription_events WHERE tenant_id = $1 AND effective_at < $2::timestamptz),
+d AS (
+  SELECT customer_id, (effective_at AT TIME ZONE 'UTC')::date AS day,
+    mrr - coalesce(lag(mrr) OVER w, 0) AS dmrr, paused - coalesce(lag(paused) OVER w, 0) AS dp
+  FROM ev WINDOW w AS (PARTITION BY customer_id, subscription_id ORDER BY effective_at, seq)),
+daily AS (SELECT customer_id, day, sum(dmrr) AS dmrr, sum(dp) AS dp FROM d GROUP BY 1, 2),
+run AS (
+  SELECT customer_id, day, sum(dmrr) OVER c AS b, sum(dmrr) OVER c - dmrr AS a,
+    sum(dp) OVER c AS paused_end, sum(dp) OVER c - dp AS paused_start
+  FROM daily WINDOW c AS (PARTITION BY customer_id ORDER BY day)),
+flagged AS (
+  SELECT *, coalesce(max(b) OVER (PARTITION BY customer_id ORDER BY day
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) > 0 AS paid_before FROM run)
+SELECT to_char(date_trunc('month', day), 'YYYY-MM'),
+  sum(CASE WHEN a = 0 AND NOT paid_before THEN b - a ELSE 0 END),
+  sum(CASE WHEN (a > 0 AND b > a) OR (a = 0 AND paid_before AND paused_start > 0) THEN b - a ELSE 0 END),
+  sum(CASE WHEN (a > 0 AND b > 0 AND b < a) OR (a > 0 AND b = 0 AND paused_end > 0) THEN b - a ELSE 0 END),
+  sum(CASE WHEN a > 0 AND b = 0 AND paused_end <= 0 THEN b - a ELSE 0 END),
+  sum(CASE WHEN a = 0 AND paid_before AND paused_start <= 0 THEN b - a ELSE 0 END)
+FROM flagged WHERE a <> b AND day >= $3::date GROUP BY 1 ORDER BY 1)sql";
+
+constexpr const char* kActiveSql = R"sql(
+SELECT to_char(date_trunc('month', time AT TIME ZONE 'UTC'), 'YYYY-MM'), count(DISTINCT customer_id)
+FROM usage_events WHERE tenant_id = $1 AND time >= $2::timestamptz AND time < $3::timestamptz
+GROUP BY 1 ORDER BY 1)sql";
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+template <typename Fn>
+std::vector<double> Time(int runs, Fn fn) {
+  std::vector<double> out;
+  for (int i = 0; i < runs; ++i) {
+    const absl::Time start = absl::Now();
+    fn();
+    out.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace saasmetrics::bench
+
+int main(int argc, char** argv) {
+  using namespace saasmetrics;
+  using namespace saasmetrics::bench;
+  client::GeneratorOptions gen{.seed = 42,
+                               .customers = 200000,
+                               .months = 36,
+                               .first_month = absl::CivilMonth(2021, 1),
+                               .usage_events = 5000000};
+  int runs = 5;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (absl::ConsumePrefix(&a, "--customers="))
+      (void)absl::SimpleAtoi(a, &gen.customers);
+    else if (absl::ConsumePrefix(&a, "--months="))
+      (void)absl::SimpleAtoi(a, &gen.months);
+    else if (absl::ConsumePrefix(&a, "--usage="))
+      (void)absl::SimpleAtoi(a, &gen.usage_events);
+    else if (absl::ConsumePrefix(&a, "--runs="))
+      (void)absl::SimpleAtoi(a, &runs);
+  }
+  testing::TestDatabase db;
+  BenchServer warm = StartServer(db.conninfo());
+  client::Client c({.address = warm.address, .timeout = absl::Minutes(10)});
+  {
+    v1::Tenant t;
+    t.set_tenant_id("bench");
+    t.set_currency("USD");
+    if (!c.CreateTenant(t).ok()) return 1;
+  }
+  const absl::Time load_start = absl::Now();
+  const client::GeneratedData data = client::Generate(gen);
+  constexpr size_t kBatch = 10000;
+  for (size_t i = 0; i < data.customers.size(); i += kBatch) {
+    v1::UpsertCustomersRequest req;
+    req.set_tenant_id("bench");
+    for (size_t j = i; j < std::min(i + kBatch, data.customers.size()); ++j)
+      *req.add_customers() = data.customers[j];
+    if (!c.UpsertCustomers(req).ok()) return 1;
+  }
+  for (size_t i = 0; i < data.subscription_events.size(); i += kBatch) {
+    v1::IngestSubscriptionEventsRequest req;
+    req.set_tenant_id("bench");
+    for (size_t j = i; j < std::min(i + kBatch, data.subscription_events.size()); ++j) {
+      *req.add_events() = data.subscription_events[j];
+    }
+    auto r = c.IngestSubscriptionEvents(req);
+    if (!r.ok()) {
+      fprintf(stderr, "%s\n", std::string(r.status().message()).c_str());
+      return 1;
+    }
+  }
+  {
+    auto stub = v1::IngestService::NewStub(
+        grpc::CreateChannel(warm.address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    auto stream = stub->StreamIngest(&ctx);
+    client::GenerateUsage(gen, data, static_cast<int>(kBatch),
+                          [&](std::vector<v1::UsageEvent>&& events) {
+                            v1::IngestBatch b;
+                            b.set_tenant_id("bench");
+                            for (auto& e : events)
+                              *b.mutable_usage_events()->add_events() = std::move(e);
+                            v1::IngestAck ack;
+                            if (!stream->Write(b) || !stream->Read(&ack) || ack.error_code() != 0)
+                              std::exit(1);
+                          });
+    stream->WritesDone();
+    stream->Finish();
+  }
+  {
+    pqxx::connection conn(db.conninfo());
+    pqxx::nontransaction t(conn);
+    t.exec("ANALYZE");
+  }
+  printf("loaded %d customers, %zu subscription events, %lld usage events in %.0f s\n",
+         gen.customers, data.subscription_events.size(), static_cast<long long>(gen.usage_events),
+         absl::ToDoubleSeconds(absl::Now() - load_start));
+
+  BenchServer cold = StartServer(db.conninfo(), {"--cache_bytes=0"});
+  const std::string first = absl::FormatCivilTime(absl::CivilDay(gen.first_month));
+  const std::string last = absl::FormatCivilTime(absl::CivilDay(gen.first_month + gen.months) - 1);
+  const std::string until = absl::FormatCivilTime(absl::CivilDay(gen.first_month + gen.months));
+
+  // SQL.
+  pqxx::connection conn(db.conninfo());
+  pqxx::result sql_movements, sql_active;
+  auto sql_mrr = Time(runs, [&] {
+    pqxx::read_transaction t(conn);
+    sql_movements = t.exec_params(kMovementsSql, "bench", until, first);
+  });
+  auto sql_act = Time(runs, [&] {
+    pqxx::read_transaction t(conn);
+    sql_active = t.exec_params(kActiveSql, "bench", first, until);
+  });
+
+  // Service.
+  v1::GetMrrRequest mrr_req;
+  mrr_req.mutable_query()->set_tenant_id("bench");
+  mrr_req.mutable_query()->set_start_date(first);
+  mrr_req.mutable_query()->set_end_date(last);
+  mrr_req.mutable_query()->set_interval(v1::INTERVAL_MONTH);
+  v1::GetActiveCustomersRequest act_req;
+  *act_req.mutable_query() = mrr_req.query();
+  client::Client cold_client({.address = cold.address, .timeout = absl::Minutes(10)});
+  v1::GetMrrResponse mrr_resp;
+  v1::GetActiveCustomersResponse act_resp;
+  auto get_mrr = [&](client::Client& cl) {
+    auto r = cl.GetMrr(mrr_req);
+    if (!r.ok()) std::exit(1);
+    mrr_resp = *r;
+  };
+  auto active_via = [&](client::Client& cl) {
+    auto stub = v1::MetricsService::NewStub(cl.channel());
+    grpc::ClientContext ctx;
+    if (!stub->GetActiveCustomers(&ctx, act_req, &act_resp).ok()) std::exit(1);
+  };
+  auto cold_mrr = Time(runs, [&] { get_mrr(cold_client); });
+  auto cold_act = Time(runs, [&] { active_via(cold_client); });
+  get_mrr(c);
+  active_via(c);  // warm up
+  auto warm_mrr = Time(runs, [&] { get_mrr(c); });
+  auto warm_act = Time(runs, [&] { active_via(c); });
+
+  // The same answers?
+  bool same = sql_movements.size() <= static_cast<size_t>(mrr_resp.entries_size());
+  for (const auto& row : sql_movements) {
+    const std::string month = row[0].as<std::string>();
+    const auto it =
+        std::find_if(mrr_resp.entries().begin(), mrr_resp.entries().end(),
+                     [&](const v1::MrrEntry& e) { return e.date().substr(0, 7) == month; });
+    if (it == mrr_resp.entries().end() || it->new_business() != row[1].as<int64_t>() ||
+        it->expansion() != row[2].as<int64_t>() || it->contraction() != row[3].as<int64_t>() ||
+        it->churn() != row[4].as<int64_t>() || it->reactivation() != row[5].as<int64_t>()) {
+      fprintf(stderr, "movements differ in %s\n", month.c_str());
+      same = false;
+    }
+  }
+  for (size_t i = 0; i < sql_active.size(); ++i) {
+    if (static_cast<int>(i) >= act_resp.entries_size() ||
+        act_resp.entries(i).active_customers() != sql_active[i][1].as<int64_t>()) {
+      fprintf(stderr, "active customers differ in %s\n", sql_active[i][0].c_str());
+      same = false;
+    }
+  }
+  printf("\nmetrics benchmark: %d customers, %d months, %lld usage events; medians of %d runs\n",
+         gen.customers, gen.months, static_cast<long long>(gen.usage_events), runs);
+  printf("  %-32s %10s %10s %10s %12s %12s\n", "query", "SQL ms", "cold ms", "warm ms", "SQL/cold",
+         "SQL/warm");
+  auto row = [](const char* name, const std::vector<double>& s, const std::vector<double>& c,
+                const std::vector<double>& w) {
+    printf("  %-32s %10.1f %10.1f %10.1f %11.1fx %11.1fx\n", name, Median(s), Median(c), Median(w),
+           Median(s) / Median(c), Median(s) / Median(w));
+  };
+  row("monthly MRR movements, 36 mo", sql_mrr, cold_mrr, warm_mrr);
+  row("monthly active customers, 36 mo", sql_act, cold_act, warm_act);
+  printf("  answers identical (SQL vs service): %s\n", same ? "yes" : "NO");
+  printf("  peak RSS: warm server %.0f MiB, cold server %.0f MiB, benchmark %.0f MiB\n",
+         PeakRssMiB(std::to_string(warm.pid)), PeakRssMiB(std::to_string(cold.pid)), PeakRssMiB());
+  return same ? 0 : 1;
+}
