@@ -195,11 +195,15 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
   }
   out->history = *history;
   out->ledger = &h.ledger;
-  const std::vector<bool> include = engine::SelectCustomers(h.ledger, customers, out->filters);
-  out->movements.reserve(h.movements.size());
-  for (const engine::Movement& m : h.movements) {
-    if (m.day <= out->end && include[m.customer]) out->movements.push_back(m);
+  if (out->filters.empty()) {
+    out->movements = &h.movements;
+    return grpc::Status::OK;
   }
+  const std::vector<bool> include = engine::SelectCustomers(h.ledger, customers, out->filters);
+  for (const engine::Movement& m : h.movements) {
+    if (include[m.customer]) out->filtered.push_back(m);
+  }
+  out->movements = &out->filtered;
   return grpc::Status::OK;
 }
 
@@ -209,7 +213,7 @@ grpc::ServerUnaryReactor* MetricsService::GetMrr(grpc::CallbackServerContext* ct
   return RunUnary(ctx, env_, kService, "GetMrr", [this, req, resp](absl::Time deadline) {
     Query q;
     if (grpc::Status s = Prepare(req->query(), true, deadline, &q); !s.ok()) return s;
-    const engine::MrrSeries series = engine::ComputeMrrSeries(q.movements, q.periods);
+    const engine::MrrSeries series = engine::ComputeMrrSeries(*q.movements, q.periods);
     resp->set_currency(q.tenant.currency);
     resp->set_start_mrr(series.start_mrr);
     for (const engine::MrrPoint& p : series.points) {
@@ -238,7 +242,7 @@ grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* 
   return RunUnary(ctx, env_, kService, "GetChurn", [this, req, resp](absl::Time deadline) {
     Query q;
     if (grpc::Status s = Prepare(req->query(), true, deadline, &q); !s.ok()) return s;
-    for (const engine::ChurnPoint& c : engine::ComputeChurnSeries(q.movements, q.periods)) {
+    for (const engine::ChurnPoint& c : engine::ComputeChurnSeries(*q.movements, q.periods)) {
       v1::ChurnEntry* e = resp->add_entries();
       e->set_date(engine::FormatIsoDate(c.period.last));
       e->set_customers_at_start(c.customers_at_start);
@@ -377,7 +381,7 @@ grpc::ServerUnaryReactor* MetricsService::GetPqlCount(grpc::CallbackServerContex
       return s;
     }
     const std::vector<engine::PqlPoint> points =
-        engine::CountPqls(engine_rule, usage, q.movements, q.ledger->customer_ids, q.periods, q.tz,
+        engine::CountPqls(engine_rule, usage, *q.movements, q.ledger->customer_ids, q.periods, q.tz,
                           window, Selected(q));
     for (const engine::PqlPoint& p : points) {
       v1::PqlEntry* e = resp->add_entries();
@@ -408,7 +412,7 @@ grpc::ServerUnaryReactor* MetricsService::GetCohortRetention(
         const std::vector<std::string> groups =
             grouped ? engine::CustomerField(*q.ledger, q.customers, req->group_by())
                     : std::vector<std::string>{};
-        for (const engine::Cohort& c : engine::ComputeCohorts(q.movements, q.periods, groups)) {
+        for (const engine::Cohort& c : engine::ComputeCohorts(*q.movements, q.periods, groups)) {
           v1::Cohort* out = resp->add_cohorts();
           out->set_period(engine::FormatIsoDate(q.periods[c.period].last));
           out->set_group(c.group);
@@ -447,7 +451,7 @@ grpc::ServerUnaryReactor* MetricsService::GetUnitEconomics(grpc::CallbackServerC
         engine::CustomerField(*q.ledger, q.customers, "acquisition_channel");
     resp->set_currency(q.tenant.currency);
     for (const engine::UnitEconomics& u : engine::ComputeUnitEconomics(
-             q.movements, q.periods, channels, rows, q.tenant.gross_margin, window)) {
+             *q.movements, q.periods, channels, rows, q.tenant.gross_margin, window)) {
       v1::UnitEconomicsEntry* e = resp->add_entries();
       e->set_date(engine::FormatIsoDate(u.period.last));
       e->set_new_customers(u.new_customers);
@@ -501,7 +505,7 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
 
     // Movements in the range, ordered by day then customer id.
     std::vector<const engine::Movement*> selected;
-    for (const engine::Movement& m : q.movements) {
+    for (const engine::Movement& m : *q.movements) {
       if (m.day < q.start || m.day > q.end) continue;
       if (req->types_size() > 0 && std::find(req->types().begin(), req->types().end(),
                                              ToProto(m.type)) == req->types().end()) {

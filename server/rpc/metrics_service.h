@@ -66,7 +66,10 @@ class MetricsService final : public v1::MetricsService::CallbackService {
     std::vector<engine::Period> periods;
     std::shared_ptr<const cache::Snapshot> history;  // keeps `ledger` alive
     const engine::Ledger* ledger = nullptr;          // the tenant's whole history
-    std::vector<engine::Movement> movements;         // all history to `end`, filtered customers
+    // The history's movements of the selected customers. Consumers ignore days after
+    // their last period, so without filters this is the cached history's own vector.
+    const std::vector<engine::Movement>* movements = nullptr;
+    std::vector<engine::Movement> filtered;  // what `movements` points to under filters
     std::vector<engine::Customer> customers;         // loaded when filters or `need_customers` ask
   };
 
