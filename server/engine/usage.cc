@@ -24,16 +24,6 @@ std::vector<bool> TypeMask(const UsagePartition& p, const std::vector<std::strin
   return mask;
 }
 
-std::vector<bool> CustomerMask(const UsagePartition& p, const CustomerSet& set) {
-  std::vector<bool> mask(p.customers.size(), !set.has_value());
-  if (set.has_value()) {
-    for (size_t c = 0; c < p.customers.size(); ++c) {
-      mask[c] = set->contains(std::string(p.customers[c]));
-    }
-  }
-  return mask;
-}
-
 }  // namespace
 
 size_t UsagePartition::bytes() const {
@@ -75,43 +65,66 @@ UsagePartition BuildUsagePartition(absl::CivilMonth month, const std::vector<Usa
   return p;
 }
 
-std::vector<int64_t> ActiveCustomers(const UsagePartitions& partitions,
+size_t UsageIndex::bytes() const {
+  size_t b = sizeof(*this) + customer_ids.capacity() * sizeof(std::string);
+  for (const auto& id : customer_ids) b += id.capacity() > 15 ? id.capacity() + 1 : 0;
+  for (const auto& v : local_to_dense) b += sizeof(v) + v.capacity() * sizeof(int32_t);
+  return b;
+}
+
+UsageIndex BuildUsageIndex(const UsagePartitions& partitions) {
+  UsageIndex index;
+  absl::flat_hash_map<std::string, int32_t> dense;
+  for (const auto& p : partitions) {
+    std::vector<int32_t>& map = index.local_to_dense.emplace_back(p->customers.size());
+    for (size_t c = 0; c < p->customers.size(); ++c) {
+      auto [it, added] = dense.try_emplace(std::string(p->customers[c]),
+                                           static_cast<int32_t>(index.customer_ids.size()));
+      if (added) index.customer_ids.emplace_back(p->customers[c]);
+      map[c] = it->second;
+    }
+  }
+  return index;
+}
+
+std::vector<int64_t> ActiveCustomers(const UsagePartitions& partitions, const UsageIndex& index,
                                      const std::vector<Period>& periods, absl::TimeZone tz,
                                      const std::vector<std::string>& types,
                                      const CustomerSet& selected) {
-  std::vector<absl::flat_hash_set<std::string>> active(periods.size());
-  for (const auto& p : partitions) {
-    const std::vector<bool> type_ok = TypeMask(*p, types);
-    const std::vector<bool> customer_ok = CustomerMask(*p, selected);
-    // Per period, the partition's local customers seen: ids are materialised once each.
-    std::vector<std::vector<bool>> seen(periods.size());
+  std::vector<bool> selected_dense(index.customer_ids.size(), !selected.has_value());
+  if (selected.has_value()) {
+    for (size_t c = 0; c < index.customer_ids.size(); ++c) {
+      selected_dense[c] = selected->contains(index.customer_ids[c]);
+    }
+  }
+  std::vector<std::vector<bool>> active(periods.size());
+  for (size_t pi = 0; pi < partitions.size(); ++pi) {
+    const UsagePartition& p = *partitions[pi];
+    const std::vector<int32_t>& dense = index.local_to_dense[pi];
+    const std::vector<bool> type_ok = TypeMask(p, types);
     // Events are in time order: convert a local day's bounds once per run of events.
     absl::CivilDay day;
     int64_t day_start_s = -1, day_end_s = -1;
     size_t period = 0;
-    const absl::Time month_start = MonthStart(p->month);
-    for (size_t i = 0; i < p->events(); ++i) {
-      if (!type_ok[p->type[i]] || !customer_ok[p->customer[i]]) continue;
-      if (p->second[i] < day_start_s || p->second[i] >= day_end_s) {
-        day = absl::ToCivilDay(p->time(i), tz);
+    const absl::Time month_start = MonthStart(p.month);
+    for (size_t i = 0; i < p.events(); ++i) {
+      const int32_t customer = dense[p.customer[i]];
+      if (!type_ok[p.type[i]] || !selected_dense[customer]) continue;
+      if (p.second[i] < day_start_s || p.second[i] >= day_end_s) {
+        day = absl::ToCivilDay(p.time(i), tz);
         day_start_s = absl::ToInt64Seconds(DayStart(day, tz) - month_start);
         day_end_s = absl::ToInt64Seconds(DayStart(day + 1, tz) - month_start);
         period = 0;
         while (period < periods.size() && periods[period].last < day) ++period;
       }
       if (period < periods.size() && periods[period].first <= day) {
-        if (seen[period].empty()) seen[period].assign(p->customers.size(), false);
-        seen[period][p->customer[i]] = true;
-      }
-    }
-    for (size_t q = 0; q < periods.size(); ++q) {
-      for (size_t c = 0; c < seen[q].size(); ++c) {
-        if (seen[q][c]) active[q].insert(std::string(p->customers[c]));
+        if (active[period].empty()) active[period].assign(index.customer_ids.size(), false);
+        active[period][customer] = true;
       }
     }
   }
   std::vector<int64_t> out;
-  for (const auto& s : active) out.push_back(static_cast<int64_t>(s.size()));
+  for (const auto& a : active) out.push_back(std::count(a.begin(), a.end(), true));
   return out;
 }
 

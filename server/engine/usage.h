@@ -38,8 +38,18 @@ using UsagePartitions = std::vector<std::shared_ptr<const UsagePartition>>;
 // Which customers (by external id) a query counts; empty optional: all.
 using CustomerSet = std::optional<absl::flat_hash_set<std::string>>;
 
+// Tenant-wide dense ids for the customers of a set of partitions: built once per set
+// (and cached), so metrics count with bitmaps instead of hashing ids per event.
+struct UsageIndex {
+  std::vector<std::string> customer_ids;             // dense id → external id
+  std::vector<std::vector<int32_t>> local_to_dense;  // per partition, per local customer
+  size_t bytes() const;
+};
+
+UsageIndex BuildUsageIndex(const UsagePartitions& partitions);
+
 // Customers with at least one event (of `types`, if any) in each period.
-std::vector<int64_t> ActiveCustomers(const UsagePartitions& partitions,
+std::vector<int64_t> ActiveCustomers(const UsagePartitions& partitions, const UsageIndex& index,
                                      const std::vector<Period>& periods, absl::TimeZone tz,
                                      const std::vector<std::string>& types,
                                      const CustomerSet& customers);

@@ -22,6 +22,7 @@ constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 // Cache kind of derived whole-history snapshots (partition kinds are 1-4).
 constexpr int kHistoryKind = 100;
+constexpr int kUsageIndexKind = 101;
 
 template <typename Msg, typename Mutable>
 void MaybeSet(std::optional<double> r, Msg* msg, Mutable mutable_field) {
@@ -62,6 +63,13 @@ class HistorySnapshot : public cache::Snapshot {
   }
   const engine::Ledger ledger;
   const std::vector<engine::Movement> movements;
+};
+
+class UsageIndexSnapshot : public cache::Snapshot {
+ public:
+  explicit UsageIndexSnapshot(engine::UsageIndex i) : index(std::move(i)) {}
+  size_t bytes() const override { return index.bytes(); }
+  const engine::UsageIndex index;
 };
 
 class UsageSnapshot : public cache::Snapshot {
@@ -260,11 +268,12 @@ grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* 
 
 grpc::Status MetricsService::LoadUsage(const std::string& tenant_id, absl::Time from,
                                        absl::Time until, absl::Time deadline,
-                                       engine::UsagePartitions* out) {
+                                       engine::UsagePartitions* out, int64_t* version_sum) {
   absl::StatusOr<std::vector<store::PartitionVersion>> versions = store_.PartitionVersions(
       tenant_id, store::PartitionKind::kUsageEvents, from, until, deadline);
   if (!versions.ok()) return ToGrpcStatus(versions.status());
   for (const store::PartitionVersion& v : *versions) {
+    if (version_sum != nullptr) *version_sum += v.version;
     const cache::PartitionKey key{tenant_id, static_cast<int>(store::PartitionKind::kUsageEvents),
                                   v.month.year() * 12 + v.month.month() - 1};
     auto load = [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
@@ -296,14 +305,32 @@ grpc::ServerUnaryReactor* MetricsService::GetActiveCustomers(
         Query q;
         if (grpc::Status s = Prepare(req->query(), true, deadline, &q); !s.ok()) return s;
         engine::UsagePartitions usage;
-        if (grpc::Status s = LoadUsage(req->query().tenant_id(), engine::DayStart(q.start, q.tz),
-                                       engine::DayStart(q.end + 1, q.tz), deadline, &usage);
+        int64_t version_sum = 0;
+        const absl::Time from = engine::DayStart(q.start, q.tz);
+        const absl::Time until = engine::DayStart(q.end + 1, q.tz);
+        if (grpc::Status s =
+                LoadUsage(req->query().tenant_id(), from, until, deadline, &usage, &version_sum);
             !s.ok()) {
           return s;
         }
+        // The dense-id index of exactly these partitions: the month range names the set, and
+        // the sum of their versions changes with any write or new month in it.
+        auto month_index = [](absl::Time t) {
+          const absl::CivilMonth m = absl::ToCivilMonth(t, absl::UTCTimeZone());
+          return m.year() * 12 + m.month() - 1;
+        };
+        const cache::PartitionKey index_key{req->query().tenant_id(), kUsageIndexKind,
+                                            month_index(from) * 1000000 + month_index(until)};
+        absl::StatusOr<std::shared_ptr<const cache::Snapshot>> index = cache_.Get(
+            index_key, version_sum,
+            [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+              return std::make_shared<const UsageIndexSnapshot>(engine::BuildUsageIndex(usage));
+            });
+        if (!index.ok()) return ToGrpcStatus(index.status());
         const std::vector<std::string> types(req->event_types().begin(), req->event_types().end());
         const std::vector<int64_t> active =
-            engine::ActiveCustomers(usage, q.periods, q.tz, types, Selected(q));
+            engine::ActiveCustomers(usage, static_cast<const UsageIndexSnapshot&>(**index).index,
+                                    q.periods, q.tz, types, Selected(q));
         for (size_t p = 0; p < q.periods.size(); ++p) {
           v1::ActiveCustomersEntry* e = resp->add_entries();
           e->set_date(engine::FormatIsoDate(q.periods[p].last));

@@ -69,8 +69,8 @@ class MetricsService final : public v1::MetricsService::CallbackService {
     // The history's movements of the selected customers. Consumers ignore days after
     // their last period, so without filters this is the cached history's own vector.
     const std::vector<engine::Movement>* movements = nullptr;
-    std::vector<engine::Movement> filtered;  // what `movements` points to under filters
-    std::vector<engine::Customer> customers;         // loaded when filters or `need_customers` ask
+    std::vector<engine::Movement> filtered;   // what `movements` points to under filters
+    std::vector<engine::Customer> customers;  // loaded when filters or `need_customers` ask
   };
 
  private:
@@ -80,8 +80,10 @@ class MetricsService final : public v1::MetricsService::CallbackService {
                        Query* out, bool need_customers = false);
 
   // The usage partitions overlapping [from, until), each current per its version.
+  // `version_sum` (optional) receives the sum of their versions.
   grpc::Status LoadUsage(const std::string& tenant_id, absl::Time from, absl::Time until,
-                         absl::Time deadline, engine::UsagePartitions* out);
+                         absl::Time deadline, engine::UsagePartitions* out,
+                         int64_t* version_sum = nullptr);
   // The customers a query's filters select, as external ids (nullopt: no filters).
   static engine::CustomerSet Selected(const Query& q);
 

@@ -52,7 +52,8 @@ TEST(Usage, ActiveCustomersAndActivationMatchABruteForceCount) {
     absl::flat_hash_set<std::string> selected;
     for (int c = 0; c < 30; c += 2) selected.insert(absl::StrCat("c", c));
 
-    const std::vector<int64_t> active = ActiveCustomers(parts, periods, tz, types, selected);
+    const UsageIndex index = BuildUsageIndex(parts);
+    const std::vector<int64_t> active = ActiveCustomers(parts, index, periods, tz, types, selected);
     for (size_t p = 0; p < periods.size(); ++p) {
       std::set<std::string> want;
       for (const auto& e : events) {
@@ -64,7 +65,7 @@ TEST(Usage, ActiveCustomersAndActivationMatchABruteForceCount) {
       }
       EXPECT_EQ(active[p], static_cast<int64_t>(want.size())) << "period " << p;
     }
-    EXPECT_EQ(ActiveCustomers(parts, periods, tz, {}, std::nullopt).size(), periods.size());
+    EXPECT_EQ(ActiveCustomers(parts, index, periods, tz, {}, std::nullopt).size(), periods.size());
 
     std::vector<Customer> customers;
     for (int c = 0; c < 30; ++c) {

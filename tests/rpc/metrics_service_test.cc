@@ -328,6 +328,10 @@ TEST_F(MetricsTest, ActiveCustomersAndActivationFromUsageEvents) {
   ASSERT_EQ(active_resp.entries_size(), 2);
   EXPECT_EQ(active_resp.entries(0).active_customers(), 2);
   EXPECT_EQ(active_resp.entries(1).active_customers(), 2);
+  // A new customer's event after a (cached) query shows in the next one.
+  use("5", "c4", "login", At(2024, 2, 9));
+  ASSERT_TRUE(metrics_->GetActiveCustomers(Ctx().get(), active, &active_resp).ok());
+  EXPECT_EQ(active_resp.entries(1).active_customers(), 3);
   active.add_event_types("report.created");
   active.mutable_query()->add_filter("acquisition_channel=seo");
   ASSERT_TRUE(metrics_->GetActiveCustomers(Ctx().get(), active, &active_resp).ok());
