@@ -98,7 +98,8 @@ v1::MovementType ToProto(engine::MovementType t) {
 }  // namespace
 
 grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interval,
-                                     absl::Time deadline, Query* out, bool need_customers) {
+                                     absl::Time deadline, Query* out, bool need_customers,
+                                     bool need_history) {
   engine::Violations violations;
   engine::ValidateTenantId(q.tenant_id(), "query.tenant_id", violations);
   const bool start_ok = engine::ParseIsoDate(q.start_date(), &out->start);
@@ -151,6 +152,21 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
   }
   out->periods = engine::CutPeriods(out->start, out->end, out->interval);
 
+  static const engine::Ledger kNoLedger;
+  static const std::vector<engine::Movement> kNoMovements;
+  const bool plan_filter = std::any_of(out->filters.begin(), out->filters.end(),
+                                       [](const auto& f) { return f.field == "plan"; });
+  if (!need_history && !plan_filter) {
+    if (!out->filters.empty() || need_customers) {
+      absl::StatusOr<std::vector<engine::Customer>> loaded =
+          store_.Customers(q.tenant_id(), deadline);
+      if (!loaded.ok()) return ToGrpcStatus(loaded.status());
+      out->customers = std::move(*loaded);
+    }
+    out->ledger = &kNoLedger;
+    out->movements = &kNoMovements;
+    return grpc::Status::OK;
+  }
   // The whole history: its derived snapshot is current while the sum of the partition
   // versions is unchanged (versions only grow, so any write changes the sum).
   absl::StatusOr<std::vector<store::PartitionVersion>> versions =
@@ -303,7 +319,8 @@ grpc::ServerUnaryReactor* MetricsService::GetActiveCustomers(
         if (grpc::Status s = CheckTypes(req->event_types(), "event_types", false); !s.ok())
           return s;
         Query q;
-        if (grpc::Status s = Prepare(req->query(), true, deadline, &q); !s.ok()) return s;
+        if (grpc::Status s = Prepare(req->query(), true, deadline, &q, false, false); !s.ok())
+          return s;
         engine::UsagePartitions usage;
         int64_t version_sum = 0;
         const absl::Time from = engine::DayStart(q.start, q.tz);
@@ -356,7 +373,9 @@ grpc::ServerUnaryReactor* MetricsService::GetActivation(grpc::CallbackServerCont
           {{"window_days", absl::StrCat("must be between 1 and 365, got ", window_days)}});
     }
     Query q;
-    if (grpc::Status s = Prepare(req->query(), true, deadline, &q, true); !s.ok()) return s;
+    if (grpc::Status s = Prepare(req->query(), true, deadline, &q, true, false); !s.ok()) {
+      return s;
+    }
     const absl::Duration window = absl::Hours(24 * window_days);
     engine::UsagePartitions usage;
     if (grpc::Status s = LoadUsage(req->query().tenant_id(), engine::DayStart(q.start, q.tz),

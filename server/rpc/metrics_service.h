@@ -76,8 +76,10 @@ class MetricsService final : public v1::MetricsService::CallbackService {
  private:
   // Validates `q` (interval required unless `need_interval` is false), loads the
   // tenant's history up to the end of the range, and computes its movements.
+  // `need_history` false skips the subscription history (usage metrics need it only for
+  // a plan filter); the query then sees an empty ledger and no movements.
   grpc::Status Prepare(const v1::MetricsQuery& q, bool need_interval, absl::Time deadline,
-                       Query* out, bool need_customers = false);
+                       Query* out, bool need_customers = false, bool need_history = true);
 
   // The usage partitions overlapping [from, until), each current per its version.
   // `version_sum` (optional) receives the sum of their versions.

@@ -332,6 +332,13 @@ TEST_F(MetricsTest, ActiveCustomersAndActivationFromUsageEvents) {
   use("5", "c4", "login", At(2024, 2, 9));
   ASSERT_TRUE(metrics_->GetActiveCustomers(Ctx().get(), active, &active_resp).ok());
   EXPECT_EQ(active_resp.entries(1).active_customers(), 3);
+  // A plan filter reads the subscription history: only c1 has a "pro" subscription.
+  Sub("p1", "c1", "s1", At(2024, 1, 2), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000, "pro");
+  v1::GetActiveCustomersRequest by_plan = active;
+  by_plan.mutable_query()->add_filter("plan=pro");
+  ASSERT_TRUE(metrics_->GetActiveCustomers(Ctx().get(), by_plan, &active_resp).ok());
+  EXPECT_EQ(active_resp.entries(0).active_customers(), 1);
+  EXPECT_EQ(active_resp.entries(1).active_customers(), 1);
   active.add_event_types("report.created");
   active.mutable_query()->add_filter("acquisition_channel=seo");
   ASSERT_TRUE(metrics_->GetActiveCustomers(Ctx().get(), active, &active_resp).ok());
