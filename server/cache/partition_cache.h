@@ -23,7 +23,7 @@ namespace saasmetrics::cache {
 struct PartitionKey {
   std::string tenant_id;
   int kind = 0;
-  int64_t month = 0;  // year * 12 + month - 1
+  int64_t month = 0;  // engine::MonthIndex, or another integer a kind chooses
   bool operator==(const PartitionKey&) const = default;
   template <typename H>
   friend H AbslHashValue(H h, const PartitionKey& k) {

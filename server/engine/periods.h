@@ -2,6 +2,7 @@
 // in the tenant's time zone.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "absl/time/civil_time.h"
@@ -24,6 +25,10 @@ std::vector<Period> CutPeriods(absl::CivilDay start, absl::CivilDay end, Interva
 
 // The first day of the calendar period of `interval` containing `day`.
 absl::CivilDay PeriodStart(absl::CivilDay day, Interval interval);
+
+// Months as consecutive integers (year * 12 + month - 1), for keys and sets.
+inline int64_t MonthIndex(absl::CivilMonth m) { return m.year() * 12 + m.month() - 1; }
+inline absl::CivilMonth MonthFromIndex(int64_t i) { return absl::CivilMonth(i / 12, i % 12 + 1); }
 
 // The instant a civil day begins in `tz` (DST-correct: the first instant whose local
 // date is `day`).

@@ -38,22 +38,22 @@ void FillSummary(int64_t current, int64_t previous, v1::Summary* out) {
   }
 }
 
-// A month of subscription events as the cache holds it.
-class SubscriptionSnapshot : public cache::Snapshot {
+// Anything with bytes(), as the cache holds it.
+template <typename T>
+class Cached : public cache::Snapshot {
  public:
-  explicit SubscriptionSnapshot(engine::SubscriptionPartition p) : partition(std::move(p)) {}
-  size_t bytes() const override { return partition.bytes(); }
-  const engine::SubscriptionPartition partition;
+  explicit Cached(T v) : value(std::move(v)) {}
+  size_t bytes() const override { return value.bytes(); }
+  const T value;
 };
 
 // A tenant's whole subscription history, merged, with its movements from the first day
 // to the last event's (in one time zone). Movements on a day depend only on events up
 // to that day, so one such snapshot answers every range by filtering days.
-class HistorySnapshot : public cache::Snapshot {
- public:
-  HistorySnapshot(engine::Ledger ledger, std::vector<engine::Movement> movements)
-      : ledger(std::move(ledger)), movements(std::move(movements)) {}
-  size_t bytes() const override {
+struct History {
+  engine::Ledger ledger;
+  std::vector<engine::Movement> movements;
+  size_t bytes() const {
     size_t b = sizeof(*this) + ledger.events.capacity() * sizeof(engine::LedgerEvent) +
                movements.capacity() * sizeof(engine::Movement);
     for (const auto& id : ledger.customer_ids) b += sizeof(id) + id.capacity() + 16;
@@ -61,22 +61,6 @@ class HistorySnapshot : public cache::Snapshot {
     for (const auto& plans : ledger.customer_plans) b += sizeof(plans) + plans.size() * 32;
     return b;
   }
-  const engine::Ledger ledger;
-  const std::vector<engine::Movement> movements;
-};
-
-class UsageIndexSnapshot : public cache::Snapshot {
- public:
-  explicit UsageIndexSnapshot(engine::UsageIndex i) : index(std::move(i)) {}
-  size_t bytes() const override { return index.bytes(); }
-  const engine::UsageIndex index;
-};
-
-class UsageSnapshot : public cache::Snapshot {
- public:
-  explicit UsageSnapshot(engine::UsagePartition p) : partition(std::move(p)) {}
-  size_t bytes() const override { return partition.bytes(); }
-  const engine::UsagePartition partition;
 };
 
 grpc::Status CheckTypes(const google::protobuf::RepeatedPtrField<std::string>& types,
@@ -152,17 +136,17 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
   }
   out->periods = engine::CutPeriods(out->start, out->end, out->interval);
 
+  if (!out->filters.empty() || need_customers) {
+    absl::StatusOr<std::vector<engine::Customer>> loaded =
+        store_.Customers(q.tenant_id(), deadline);
+    if (!loaded.ok()) return ToGrpcStatus(loaded.status());
+    out->customers = std::move(*loaded);
+  }
   static const engine::Ledger kNoLedger;
   static const std::vector<engine::Movement> kNoMovements;
   const bool plan_filter = std::any_of(out->filters.begin(), out->filters.end(),
                                        [](const auto& f) { return f.field == "plan"; });
   if (!need_history && !plan_filter) {
-    if (!out->filters.empty() || need_customers) {
-      absl::StatusOr<std::vector<engine::Customer>> loaded =
-          store_.Customers(q.tenant_id(), deadline);
-      if (!loaded.ok()) return ToGrpcStatus(loaded.status());
-      out->customers = std::move(*loaded);
-    }
     out->ledger = &kNoLedger;
     out->movements = &kNoMovements;
     return grpc::Status::OK;
@@ -176,54 +160,37 @@ grpc::Status MetricsService::Prepare(const v1::MetricsQuery& q, bool need_interv
   int64_t version_sum = 0;
   for (const store::PartitionVersion& v : *versions) version_sum += v.version;
   auto build_history = [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-    std::vector<std::shared_ptr<const engine::SubscriptionPartition>> partitions;
-    for (const store::PartitionVersion& v : *versions) {
-      const cache::PartitionKey key{q.tenant_id(),
-                                    static_cast<int>(store::PartitionKind::kSubscriptionEvents),
-                                    v.month.year() * 12 + v.month.month() - 1};
-      auto load = [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-        absl::StatusOr<std::vector<engine::SubscriptionEvent>> events =
-            store_.SubscriptionMonth(q.tenant_id(), v.month, deadline);
-        if (!events.ok()) return events.status();
-        return std::make_shared<const SubscriptionSnapshot>(
-            engine::BuildSubscriptionPartition(v.month, *events));
-      };
-      absl::StatusOr<std::shared_ptr<const cache::Snapshot>> snapshot =
-          cache_.Get(key, v.version, load);
-      if (!snapshot.ok()) return snapshot.status();
-      partitions.emplace_back(*snapshot,
-                              &static_cast<const SubscriptionSnapshot&>(**snapshot).partition);
-    }
-    engine::Ledger ledger =
-        engine::MergePartitions(partitions, std::numeric_limits<int64_t>::max());
+    absl::StatusOr<std::vector<std::shared_ptr<const engine::SubscriptionPartition>>> partitions =
+        CachedMonths<engine::SubscriptionPartition>(
+            q.tenant_id(), store::PartitionKind::kSubscriptionEvents, *versions,
+            [&](absl::CivilMonth month) -> absl::StatusOr<engine::SubscriptionPartition> {
+              auto events = store_.SubscriptionMonth(q.tenant_id(), month, deadline);
+              if (!events.ok()) return events.status();
+              return engine::BuildSubscriptionPartition(month, *events);
+            });
+    if (!partitions.ok()) return partitions.status();
+    History h{engine::MergePartitions(*partitions, std::numeric_limits<int64_t>::max()), {}};
     int64_t last_us = 0;
-    for (const engine::LedgerEvent& e : ledger.events) last_us = std::max(last_us, e.at_us);
-    const engine::MrrTimeline timeline =
-        engine::MrrTimeline::Build(ledger.events, static_cast<int32_t>(ledger.customer_ids.size()));
-    std::vector<engine::Movement> movements =
+    for (const engine::LedgerEvent& e : h.ledger.events) last_us = std::max(last_us, e.at_us);
+    const engine::MrrTimeline timeline = engine::MrrTimeline::Build(
+        h.ledger.events, static_cast<int32_t>(h.ledger.customer_ids.size()));
+    h.movements =
         timeline.Movements(out->tz, absl::ToCivilDay(absl::FromUnixMicros(last_us), out->tz));
-    return std::make_shared<const HistorySnapshot>(std::move(ledger), std::move(movements));
+    return std::make_shared<const Cached<History>>(std::move(h));
   };
   const cache::PartitionKey history_key{absl::StrCat(q.tenant_id(), "@", out->tenant.timezone),
                                         kHistoryKind, 0};
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> history =
       cache_.Get(history_key, version_sum, build_history);
   if (!history.ok()) return ToGrpcStatus(history.status());
-  const auto& h = static_cast<const HistorySnapshot&>(**history);
-  std::vector<engine::Customer>& customers = out->customers;
-  if (!out->filters.empty() || need_customers) {
-    absl::StatusOr<std::vector<engine::Customer>> loaded =
-        store_.Customers(q.tenant_id(), deadline);
-    if (!loaded.ok()) return ToGrpcStatus(loaded.status());
-    customers = std::move(*loaded);
-  }
+  const History& h = static_cast<const Cached<History>&>(**history).value;
   out->history = *history;
   out->ledger = &h.ledger;
   if (out->filters.empty()) {
     out->movements = &h.movements;
     return grpc::Status::OK;
   }
-  const std::vector<bool> include = engine::SelectCustomers(h.ledger, customers, out->filters);
+  const std::vector<bool> include = engine::SelectCustomers(h.ledger, out->customers, out->filters);
   for (const engine::Movement& m : h.movements) {
     if (include[m.customer]) out->filtered.push_back(m);
   }
@@ -288,22 +255,40 @@ grpc::Status MetricsService::LoadUsage(const std::string& tenant_id, absl::Time 
   absl::StatusOr<std::vector<store::PartitionVersion>> versions = store_.PartitionVersions(
       tenant_id, store::PartitionKind::kUsageEvents, from, until, deadline);
   if (!versions.ok()) return ToGrpcStatus(versions.status());
-  for (const store::PartitionVersion& v : *versions) {
-    if (version_sum != nullptr) *version_sum += v.version;
-    const cache::PartitionKey key{tenant_id, static_cast<int>(store::PartitionKind::kUsageEvents),
-                                  v.month.year() * 12 + v.month.month() - 1};
-    auto load = [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-      absl::StatusOr<std::vector<engine::UsageEvent>> events =
-          store_.UsageMonth(tenant_id, v.month, deadline);
-      if (!events.ok()) return events.status();
-      return std::make_shared<const UsageSnapshot>(engine::BuildUsagePartition(v.month, *events));
-    };
-    absl::StatusOr<std::shared_ptr<const cache::Snapshot>> snapshot =
-        cache_.Get(key, v.version, load);
-    if (!snapshot.ok()) return ToGrpcStatus(snapshot.status());
-    out->emplace_back(*snapshot, &static_cast<const UsageSnapshot&>(**snapshot).partition);
+  if (version_sum != nullptr) {
+    for (const store::PartitionVersion& v : *versions) *version_sum += v.version;
   }
+  absl::StatusOr<engine::UsagePartitions> partitions = CachedMonths<engine::UsagePartition>(
+      tenant_id, store::PartitionKind::kUsageEvents, *versions,
+      [&](absl::CivilMonth month) -> absl::StatusOr<engine::UsagePartition> {
+        auto events = store_.UsageMonth(tenant_id, month, deadline);
+        if (!events.ok()) return events.status();
+        return engine::BuildUsagePartition(month, *events);
+      });
+  if (!partitions.ok()) return ToGrpcStatus(partitions.status());
+  *out = std::move(*partitions);
   return grpc::Status::OK;
+}
+
+template <typename Partition>
+absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> MetricsService::CachedMonths(
+    const std::string& tenant_id, store::PartitionKind kind,
+    const std::vector<store::PartitionVersion>& versions,
+    absl::FunctionRef<absl::StatusOr<Partition>(absl::CivilMonth)> build) {
+  std::vector<std::shared_ptr<const Partition>> out;
+  for (const store::PartitionVersion& v : versions) {
+    const cache::PartitionKey key{tenant_id, static_cast<int>(kind), engine::MonthIndex(v.month)};
+    absl::StatusOr<std::shared_ptr<const cache::Snapshot>> snapshot =
+        cache_.Get(key, v.version, [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+          absl::StatusOr<Partition> partition = build(v.month);
+          if (!partition.ok()) return partition.status();
+          return std::make_shared<const Cached<Partition>>(std::move(*partition));
+        });
+    if (!snapshot.ok()) return snapshot.status();
+    // Aliasing: the partition lives as long as the cache entry's snapshot does.
+    out.emplace_back(*snapshot, &static_cast<const Cached<Partition>&>(**snapshot).value);
+  }
+  return out;
 }
 
 engine::CustomerSet MetricsService::Selected(const Query& q) {
@@ -333,21 +318,21 @@ grpc::ServerUnaryReactor* MetricsService::GetActiveCustomers(
         // The dense-id index of exactly these partitions: the month range names the set, and
         // the sum of their versions changes with any write or new month in it.
         auto month_index = [](absl::Time t) {
-          const absl::CivilMonth m = absl::ToCivilMonth(t, absl::UTCTimeZone());
-          return m.year() * 12 + m.month() - 1;
+          return engine::MonthIndex(absl::ToCivilMonth(t, absl::UTCTimeZone()));
         };
         const cache::PartitionKey index_key{req->query().tenant_id(), kUsageIndexKind,
                                             month_index(from) * 1000000 + month_index(until)};
-        absl::StatusOr<std::shared_ptr<const cache::Snapshot>> index = cache_.Get(
-            index_key, version_sum,
-            [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-              return std::make_shared<const UsageIndexSnapshot>(engine::BuildUsageIndex(usage));
-            });
+        absl::StatusOr<std::shared_ptr<const cache::Snapshot>> index =
+            cache_.Get(index_key, version_sum,
+                       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+                         return std::make_shared<const Cached<engine::UsageIndex>>(
+                             engine::BuildUsageIndex(usage));
+                       });
         if (!index.ok()) return ToGrpcStatus(index.status());
         const std::vector<std::string> types(req->event_types().begin(), req->event_types().end());
-        const std::vector<int64_t> active =
-            engine::ActiveCustomers(usage, static_cast<const UsageIndexSnapshot&>(**index).index,
-                                    q.periods, q.tz, types, Selected(q));
+        const std::vector<int64_t> active = engine::ActiveCustomers(
+            usage, static_cast<const Cached<engine::UsageIndex>&>(**index).value, q.periods, q.tz,
+            types, Selected(q));
         for (size_t p = 0; p < q.periods.size(); ++p) {
           v1::ActiveCustomersEntry* e = resp->add_entries();
           e->set_date(engine::FormatIsoDate(q.periods[p].last));
@@ -573,9 +558,16 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
     }
     const int page_size =
         req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
-    // The subscriptions whose events fall on a movement's day, for drill-down.
-    std::vector<std::vector<const engine::LedgerEvent*>> by_customer(q.ledger->customer_ids.size());
-    for (const engine::LedgerEvent& e : q.ledger->events) by_customer[e.customer].push_back(&e);
+    // The subscriptions whose events fall on a movement's day, for drill-down: only the
+    // page's customers need theirs.
+    absl::flat_hash_map<int32_t, std::vector<const engine::LedgerEvent*>> by_customer;
+    for (auto m = first; m != selected.end() && m - first < page_size; ++m) {
+      by_customer[(*m)->customer];
+    }
+    for (const engine::LedgerEvent& e : q.ledger->events) {
+      auto c = by_customer.find(e.customer);
+      if (c != by_customer.end()) c->second.push_back(&e);
+    }
     auto it = first;
     for (; it != selected.end() && resp->movements_size() < page_size; ++it) {
       const engine::Movement& m = **it;
@@ -587,7 +579,7 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
       out->set_mrr_before(m.before);
       out->set_mrr_after(m.after);
       std::vector<std::string> subs;
-      for (const engine::LedgerEvent* e : by_customer[m.customer]) {
+      for (const engine::LedgerEvent* e : by_customer.at(m.customer)) {
         if (absl::ToCivilDay(absl::FromUnixMicros(e->at_us), q.tz) != m.day) continue;
         const std::string& id = q.ledger->subscription_ids[e->subscription];
         if (std::find(subs.begin(), subs.end(), id) == subs.end()) subs.push_back(id);

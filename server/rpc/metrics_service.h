@@ -86,6 +86,13 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::Status LoadUsage(const std::string& tenant_id, absl::Time from, absl::Time until,
                          absl::Time deadline, engine::UsagePartitions* out,
                          int64_t* version_sum = nullptr);
+  // Every month of `versions` as a cached partition, built by `build` when missing or
+  // stale.
+  template <typename Partition>
+  absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> CachedMonths(
+      const std::string& tenant_id, store::PartitionKind kind,
+      const std::vector<store::PartitionVersion>& versions,
+      absl::FunctionRef<absl::StatusOr<Partition>(absl::CivilMonth)> build);
   // The customers a query's filters select, as external ids (nullopt: no filters).
   static engine::CustomerSet Selected(const Query& q);
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/engine/dates.h"
+#include "server/engine/periods.h"
 #include "server/store/copy_buffer.h"
 #include "server/store/tx.h"
 
@@ -184,13 +185,12 @@ std::string JsonObject(const engine::StringPairs& pairs) {
 absl::Status IngestStore::EnsureMonths(const std::string& table,
                                        const std::vector<absl::Time>& instants,
                                        absl::Time deadline) {
-  absl::flat_hash_set<int64_t> months;  // year * 12 + month - 1
+  absl::flat_hash_set<int64_t> months;  // engine::MonthIndex
   for (absl::Time t : instants) {
-    absl::CivilMonth m = absl::ToCivilMonth(t, absl::UTCTimeZone());
-    months.insert(m.year() * 12 + m.month() - 1);
+    months.insert(engine::MonthIndex(absl::ToCivilMonth(t, absl::UTCTimeZone())));
   }
   for (int64_t index : months) {
-    absl::CivilMonth month(index / 12, index % 12 + 1);
+    const absl::CivilMonth month = engine::MonthFromIndex(index);
     std::string key = absl::StrFormat("%s_y%04dm%02d", table, month.year(), month.month());
     {
       absl::MutexLock lock(&mu_);
