@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/cache/partition_cache.h"
+#include "server/observability/collectors.h"
 #include "server/observability/log.h"
 #include "server/observability/server_metrics.h"
 #include "server/rpc/admin_service.h"
@@ -85,7 +86,8 @@ absl::Status ValidateConfig(const ServerConfig& c) {
 struct Server::Impl {
   ServerConfig config;
   observability::ServerMetrics metrics;
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::shared_ptr<observability::ProcessCollector> process_collector;
+  std::shared_ptr<observability::PoolCollector> pool_collector;
   std::unique_ptr<store::ConnectionPool> pool;
   std::unique_ptr<store::TenantStore> tenants;
   std::unique_ptr<store::IngestStore> ingest_store;
@@ -100,6 +102,8 @@ struct Server::Impl {
   std::unique_ptr<store::DatabaseSupervisor> supervisor;
   int grpc_port = 0;
   std::atomic<bool> serving{false};
+  // Last, so it stops scraping before anything it reads is destroyed.
+  std::unique_ptr<prometheus::Exposer> exposer;
 
   void SetServing(const store::DatabaseState& state) {
     serving = state.serving;
@@ -142,6 +146,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.pool->set_query_observer([metrics = &m.metrics](absl::string_view name, absl::Duration d) {
     metrics->QueryDone(name, d);
   });
+  if (m.exposer != nullptr) {
+    m.process_collector = std::make_shared<observability::ProcessCollector>();
+    m.pool_collector = std::make_shared<observability::PoolCollector>([pool = m.pool.get()] {
+      const store::PoolStats s = pool->stats();
+      return observability::PoolSnapshot{.size = s.size,
+                                         .open = s.open,
+                                         .in_use = s.in_use,
+                                         .waits = s.waits,
+                                         .wait_seconds = absl::ToDoubleSeconds(s.wait_time)};
+    });
+    m.exposer->RegisterCollectable(m.process_collector);
+    m.exposer->RegisterCollectable(m.pool_collector);
+  }
   m.tenants = std::make_unique<store::TenantStore>(*m.pool);
   m.ingest_store = std::make_unique<store::IngestStore>(*m.pool);
   m.metrics_store = std::make_unique<store::MetricsStore>(*m.pool);

@@ -2,11 +2,16 @@
 // the series SRE relies on.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 
+#include <cmath>
 #include <fstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "client/client.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_db.h"
@@ -15,6 +20,45 @@ namespace saasmetrics::testing {
 namespace {
 
 using ::testing::HasSubstr;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The value of the unlabelled sample `name` in a text exposition; NaN when absent.
+double Sample(const std::string& body, const std::string& name) {
+  const std::string key = absl::StrCat("\n", name, " ");
+  size_t at = body.find(key);
+  if (at == std::string::npos) return std::nan("");
+  at += key.size();
+  double v = 0;
+  if (!absl::SimpleAtod(body.substr(at, body.find('\n', at) - at), &v)) return std::nan("");
+  return v;
+}
+
+std::string Scrape(int port) {
+  const std::string file = absl::StrCat("/tmp/saasmetrics-scrape-", getpid(), ".txt");
+  Subprocess curl(
+      {"/usr/bin/curl", "-sf", "-o", file, absl::StrCat("http://127.0.0.1:", port, "/metrics")});
+  EXPECT_EQ(curl.Wait(absl::Seconds(30)), 0) << curl.Output();
+  std::string body = ReadFile(file);
+  unlink(file.c_str());
+  return body;
+}
+
+// A loopback port nobody listens on right now (Prometheus can't be told to pick one).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
 
 TEST(MetricsEndpoint, ScrapesCleanlyThroughPromtoolAfterTraffic) {
   TestDatabase db;
@@ -31,12 +75,7 @@ TEST(MetricsEndpoint, ScrapesCleanlyThroughPromtoolAfterTraffic) {
   ASSERT_TRUE(c.CreateTenant(t).ok());
   EXPECT_FALSE(c.GetTenant("ghost").ok());
 
-  const std::string file = absl::StrCat("/tmp/saasmetrics-scrape-", getpid(), ".txt");
-  Subprocess curl({"/usr/bin/curl", "-sf", "-o", file,
-                   absl::StrCat("http://127.0.0.1:", metrics_port, "/metrics")});
-  ASSERT_EQ(curl.Wait(absl::Seconds(30)), 0) << curl.Output();
-  std::ifstream in(file);
-  const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string body = Scrape(metrics_port);
   EXPECT_THAT(body,
               HasSubstr("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"CreateTenant\""));
   EXPECT_THAT(body, HasSubstr("grpc_code=\"NotFound\",grpc_method=\"GetTenant\""));
@@ -44,11 +83,86 @@ TEST(MetricsEndpoint, ScrapesCleanlyThroughPromtoolAfterTraffic) {
   EXPECT_THAT(body, HasSubstr("saasmetrics_schema_version 1"));
   EXPECT_THAT(body, HasSubstr("saasmetrics_db_query_seconds_bucket{statement=\"tenant_insert\""));
   EXPECT_THAT(body, HasSubstr("saasmetrics_cache_bytes"));
+  // The pool (default size 8) has served the calls above and holds the connections open.
+  EXPECT_EQ(Sample(body, "saasmetrics_db_pool_max_connections"), 8) << body;
+  EXPECT_GE(Sample(body, "saasmetrics_db_pool_open_connections"), 1) << body;
+  EXPECT_EQ(Sample(body, "saasmetrics_db_pool_in_use_connections"), 0) << body;
+  EXPECT_EQ(Sample(body, "saasmetrics_db_pool_idle_connections"),
+            Sample(body, "saasmetrics_db_pool_open_connections"));
+  EXPECT_GE(Sample(body, "saasmetrics_db_pool_wait_seconds_total"), 0) << body;
+  // The process: tens of MiB resident, a few sockets open, started within the last minute.
+  EXPECT_GT(Sample(body, "process_resident_memory_bytes"), 4 << 20) << body;
+  EXPECT_GT(Sample(body, "process_virtual_memory_bytes"),
+            Sample(body, "process_resident_memory_bytes"));
+  EXPECT_GE(Sample(body, "process_open_fds"), 5) << body;
+  EXPECT_GT(Sample(body, "process_max_fds"), Sample(body, "process_open_fds"));
+  EXPECT_GE(Sample(body, "process_threads"), 2) << body;
+  EXPECT_GE(Sample(body, "process_cpu_seconds_total"), 0) << body;
+  EXPECT_NEAR(Sample(body, "process_start_time_seconds"), absl::ToUnixSeconds(absl::Now()), 60)
+      << body;
 
   // promtool reads the exposition on stdin and fails on malformed or non-conventional metrics.
+  const std::string file = absl::StrCat("/tmp/saasmetrics-lint-", getpid(), ".txt");
+  std::ofstream(file) << body;
   Subprocess lint({"/bin/sh", "-c", absl::StrCat("promtool check metrics < ", file)});
   EXPECT_EQ(lint.Wait(absl::Seconds(30)), 0) << lint.Output();
   unlink(file.c_str());
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(absl::Seconds(30)), 0);
+}
+
+// A real Prometheus server scrapes the service and answers a query about it.
+TEST(MetricsEndpoint, RealPrometheusScrapesTheService) {
+  TestDatabase db;
+  Subprocess server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
+                     "--metrics_address=127.0.0.1:0", "--database_url=" + db.conninfo()});
+  ASSERT_TRUE(server.WaitForOutput("health SERVING", absl::Seconds(30))) << server.Output();
+  const int grpc_port = LoggedNumber(server, "grpc_port", absl::Seconds(5));
+  const int metrics_port = LoggedNumber(server, "metrics_port", absl::Seconds(5));
+  client::Client c({.address = absl::StrCat("127.0.0.1:", grpc_port)});
+  for (const char* id : {"t1", "t2", "t3"}) {
+    v1::Tenant t;
+    t.set_tenant_id(id);
+    t.set_currency("EUR");
+    ASSERT_TRUE(c.CreateTenant(t).ok());
+  }
+
+  char dir_template[] = "/tmp/saasmetrics-prometheus-XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  std::ofstream(dir + "/prometheus.yml")
+      << "global:\n  scrape_interval: 1s\n"
+      << "scrape_configs:\n  - job_name: saasmetrics\n    static_configs:\n"
+      << "      - targets: ['127.0.0.1:" << metrics_port << "']\n";
+  const int port = FreePort();
+  Subprocess prometheus({"/usr/bin/prometheus", "--config.file=" + dir + "/prometheus.yml",
+                         "--storage.tsdb.path=" + dir + "/data",
+                         absl::StrCat("--web.listen-address=127.0.0.1:", port)});
+  ASSERT_TRUE(
+      prometheus.WaitForOutput("Server is ready to receive web requests", absl::Seconds(60)))
+      << prometheus.Output();
+
+  // Poll the HTTP API until a scrape has landed: the CreateTenant count, by label.
+  const std::string query = absl::StrCat(
+      "http://127.0.0.1:", port, "/api/v1/query?query=",
+      "sum(grpc_server_handled_total%7Bjob%3D%22saasmetrics%22%2Cgrpc_method%3D%22CreateTenant"
+      "%22%2Cgrpc_code%3D%22OK%22%7D)");
+  const std::string answer_file = dir + "/answer.json";
+  std::string answer;
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < give_up) {
+    Subprocess curl({"/usr/bin/curl", "-sf", "-o", answer_file, query});
+    if (curl.Wait(absl::Seconds(10)) == 0) {
+      answer = ReadFile(answer_file);
+      if (answer.find("\"result\":[{") != std::string::npos) break;
+    }
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  EXPECT_THAT(answer, HasSubstr("\"status\":\"success\""));
+  EXPECT_THAT(answer, HasSubstr(",\"3\"]")) << answer;  // the sample value: three tenants
+
+  prometheus.Signal(SIGTERM);
+  prometheus.Wait(absl::Seconds(30));
+  Subprocess({"/bin/rm", "-rf", dir}).Wait(absl::Seconds(30));
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(30)), 0);
 }
