@@ -36,9 +36,14 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const std::stri
   }
 }
 
-absl::StatusOr<std::unique_ptr<ConnectionPool::Conn>> ConnectionPool::Connect() {
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> pq =
-      OpenConnection(options_.conninfo, options_.connect_timeout_seconds);
+absl::StatusOr<std::unique_ptr<ConnectionPool::Conn>> ConnectionPool::Connect(absl::Time deadline) {
+  // A call's deadline bounds its connection attempt too (libpq counts whole seconds and
+  // waits at least two), so an unreachable host can't hold a call past its deadline.
+  const int64_t remaining =
+      absl::ToInt64Seconds(absl::Ceil(deadline - absl::Now(), absl::Seconds(1)));
+  const int timeout = static_cast<int>(
+      std::clamp<int64_t>(remaining, 1, std::max(1, options_.connect_timeout_seconds)));
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> pq = OpenConnection(options_.conninfo, timeout);
   if (!pq.ok()) return pq.status();
   try {
     for (const Statement& s : options_.statements) {
@@ -75,7 +80,7 @@ absl::StatusOr<ConnectionPool::Slot> ConnectionPool::Acquire(absl::Time deadline
     ++open_;  // reserve the place while connecting outside the lock
     generation = generation_;
   }
-  absl::StatusOr<std::unique_ptr<Conn>> conn = Connect();
+  absl::StatusOr<std::unique_ptr<Conn>> conn = Connect(deadline);
   if (!conn.ok()) {
     absl::MutexLock lock(&mu_);
     --open_;

@@ -65,7 +65,7 @@ class ConnectionPool {
   };
   absl::StatusOr<Slot> Acquire(absl::Time deadline);
   void Release(Slot slot, bool broken);
-  absl::StatusOr<std::unique_ptr<Conn>> Connect();
+  absl::StatusOr<std::unique_ptr<Conn>> Connect(absl::Time deadline);
 
   const PoolOptions options_;
   const std::string target_;

@@ -2,9 +2,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "server/store/tx.h"
 #include "tests/support/test_db.h"
@@ -23,6 +27,29 @@ TEST(ConnectionPool, UnreachableDatabaseIsUnavailableAndNamesHostPort) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(s.message(), HasSubstr("database at 127.0.0.1:1 unreachable"));
   EXPECT_THAT(std::string(s.message()), ::testing::Not(HasSubstr("\n")));
+}
+
+// A host that accepts TCP but never answers (a hung server, a half-open network) holds a
+// connection attempt for the whole connect_timeout; the call's deadline must bound it.
+TEST(ConnectionPool, TheDeadlineBoundsAConnectionAttemptToAHostThatNeverAnswers) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 16), 0);  // the kernel completes handshakes; nobody ever reads
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ConnectionPool pool(
+      {.conninfo = absl::StrCat("postgresql://postgres@127.0.0.1:", ntohs(addr.sin_port), "/none"),
+       .size = 1,
+       .connect_timeout_seconds = 60});
+  const absl::Time start = absl::Now();
+  absl::Status s = pool.Transact(In(absl::Seconds(2)), [](Tx&) { return absl::OkStatus(); });
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_LT(took, absl::Seconds(4)) << "libpq waits whole seconds, at least two";
+  close(fd);
 }
 
 TEST(ConnectionPool, CommitsOnOkAndRollsBackOnError) {

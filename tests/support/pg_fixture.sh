@@ -4,11 +4,15 @@
 #                                   port, write STATE_DIR/conninfo (libpq URL of the
 #                                   'postgres' database) and STATE_DIR/datadir
 #   pg_fixture.sh stop STATE_DIR    stop it and delete its data
+#   pg_fixture.sh halt STATE_DIR    stop it (fast shutdown), keeping its data: an outage
+#   pg_fixture.sh resume STATE_DIR  start it again on the same port after `halt`
 # Runs the server as the 'postgres' user when invoked as root (PostgreSQL refuses root).
 set -euo pipefail
-cmd=${1:?usage: pg_fixture.sh start|stop STATE_DIR}
-state=${2:?usage: pg_fixture.sh start|stop STATE_DIR}
+cmd=${1:?usage: pg_fixture.sh start|stop|halt|resume STATE_DIR}
+state=${2:?usage: pg_fixture.sh start|stop|halt|resume STATE_DIR}
 bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# Throwaway data: durability settings off (a clean shutdown still writes everything).
+settings="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB"
 
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -37,7 +41,7 @@ case "$cmd" in
     for attempt in 1 2 3 4 5; do
       port=$(( 20000 + RANDOM % 40000 ))  # a taken port fails the start; then try another
       if as_owner "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 30 start \
-           -o "-h 127.0.0.1 -p $port -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB" >/dev/null; then
+           -o "-h 127.0.0.1 -p $port -k $data $settings" >/dev/null; then
         echo "postgresql://postgres@127.0.0.1:$port/postgres" > "$state/conninfo"
         echo "test PostgreSQL on 127.0.0.1:$port (data $data)"
         exit 0
@@ -45,5 +49,13 @@ case "$cmd" in
     done
     cat "$data/server.log"; exit 1 ;;
   stop) stop ;;
-  *) echo "usage: pg_fixture.sh start|stop STATE_DIR" >&2; exit 2 ;;
+  halt)
+    data=$(cat "$state/datadir")
+    as_owner "$bin/pg_ctl" -D "$data/db" -m fast -w stop >/dev/null ;;
+  resume)
+    data=$(cat "$state/datadir")
+    port=$(sed -E 's/.*:([0-9]+)\/.*/\1/' "$state/conninfo")
+    as_owner "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 30 start \
+      -o "-h 127.0.0.1 -p $port -k $data $settings" >/dev/null ;;
+  *) echo "usage: pg_fixture.sh start|stop|halt|resume STATE_DIR" >&2; exit 2 ;;
 esac
