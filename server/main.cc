@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/observability/log.h"
 #include "server/rpc/server.h"
+#include "server/store/migrator.h"
 
 namespace saasmetrics::store {
 
@@ -55,6 +56,10 @@ ABSL_FLAG(std::string, database_url, "",
           "environment (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).");
 ABSL_FLAG(saasmetrics::store::MigrateMode, migrate, kDefaults.migrate,
           "Schema migrations at start: auto (apply pending), check (require current), off.");
+ABSL_FLAG(bool, migrate_only, false,
+          "Apply pending schema migrations, print the schema version and exit (non-zero on "
+          "failure), without serving; for a deploy's migration step. Then run the servers "
+          "with --migrate=check.");
 ABSL_FLAG(int, db_pool_size, kDefaults.db_pool_size, "PostgreSQL connections in the pool.");
 ABSL_FLAG(int, db_connect_timeout, kDefaults.db_connect_timeout_seconds,
           "Seconds to wait for a PostgreSQL connection to open.");
@@ -108,6 +113,20 @@ int main(int argc, char** argv) {
   config.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
   config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
+
+  if (absl::GetFlag(FLAGS_migrate_only)) {
+    absl::StatusOr<saasmetrics::store::SchemaState> schema = saasmetrics::store::MigrateDatabase(
+        config.database_url, saasmetrics::store::MigrateMode::kAuto,
+        config.db_connect_timeout_seconds);
+    if (!schema.ok()) {
+      std::fprintf(stderr, "saasmetrics: migration failed: %s\n",
+                   schema.status().ToString().c_str());
+      return 1;
+    }
+    saasmetrics::observability::LogLine(absl::StrCat(
+        "schema version ", schema->version, " (applied ", schema->applied_now, " migrations now)"));
+    return 0;
+  }
 
   auto server = saasmetrics::rpc::Server::Start(config);
   if (!server.ok()) {

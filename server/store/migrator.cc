@@ -5,6 +5,7 @@
 #include "server/engine/status_macros.h"
 #include "server/store/migrate.h"
 #include "server/store/pg_error.h"
+#include "server/store/tx.h"
 
 namespace saasmetrics::store {
 namespace {
@@ -131,6 +132,13 @@ absl::StatusOr<SchemaState> Migrate(pqxx::connection& conn, MigrateMode mode,
   if (!state.ok()) return state.status();
   RETURN_IF_ERROR(unlocked);
   return state;
+}
+
+absl::StatusOr<SchemaState> MigrateDatabase(const std::string& conninfo, MigrateMode mode,
+                                            int connect_timeout_seconds) {
+  ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn,
+                   OpenConnection(conninfo, connect_timeout_seconds));
+  return Migrate(*conn, mode, EmbeddedMigrations());
 }
 
 }  // namespace saasmetrics::store

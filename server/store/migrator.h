@@ -25,6 +25,13 @@ struct SchemaState {
   int applied_now = 0;  // migrations this call applied
 };
 
+// Connects to `conninfo` and runs the migrations compiled into this binary in `mode`
+// (see migrate.h); what `saasmetrics --migrate_only` (a Kubernetes migration Job) runs.
+// An unreachable database is UNAVAILABLE; an edited or missing migration
+// FAILED_PRECONDITION.
+absl::StatusOr<SchemaState> MigrateDatabase(const std::string& conninfo, MigrateMode mode,
+                                            int connect_timeout_seconds);
+
 // FNV-1a 64 of the migration text, hex; what schema_migrations records.
 std::string MigrationChecksum(absl::string_view sql);
 

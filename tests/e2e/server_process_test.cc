@@ -124,6 +124,34 @@ TEST(ServerProcess, CheckModeStaysNotServingOnAnUnmigratedDatabase) {
   EXPECT_THAT(p.Output(), ::testing::Not(HasSubstr("health SERVING")));
 }
 
+TEST(ServerProcess, MigrateOnlyAppliesTheSchemaAndExitsThenCheckModeServes) {
+  TestDatabase db;
+  const int latest = store::EmbeddedMigrations().back().version;
+  Subprocess job(ServerArgs({"--database_url=" + db.conninfo(), "--migrate_only"}));
+  ASSERT_EQ(job.Wait(absl::Seconds(30)), 0) << job.Output();
+  EXPECT_THAT(job.Output(),
+              HasSubstr(absl::StrCat("schema version ", latest, " (applied ",
+                                     store::EmbeddedMigrations().size(), " migrations now)")));
+  EXPECT_EQ(QueryInt(db.conninfo(), "SELECT max(version) FROM schema_migrations"), latest);
+
+  // Running the job again (a re-deploy) applies nothing and still succeeds.
+  Subprocess again(ServerArgs({"--database_url=" + db.conninfo(), "--migrate_only"}));
+  ASSERT_EQ(again.Wait(absl::Seconds(30)), 0) << again.Output();
+  EXPECT_THAT(again.Output(), HasSubstr("(applied 0 migrations now)"));
+
+  Subprocess server(ServerArgs({"--database_url=" + db.conninfo(), "--migrate=check"}));
+  ASSERT_GT(GrpcPort(server), 0) << server.Output();
+  EXPECT_TRUE(server.WaitForOutput("health SERVING", absl::Seconds(30))) << server.Output();
+}
+
+TEST(ServerProcess, MigrateOnlyFailsWithOneLineWhenTheDatabaseIsUnreachable) {
+  Subprocess job(ServerArgs({"--database_url=postgresql://nobody@127.0.0.1:1/none",
+                             "--db_connect_timeout=2", "--migrate_only"}));
+  EXPECT_EQ(job.Wait(absl::Seconds(30)), 1) << job.Output();
+  EXPECT_THAT(job.Output(), HasSubstr("migration failed: UNAVAILABLE: database at 127.0.0.1:1"));
+  EXPECT_THAT(Lines(job.Output()), SizeIs(1)) << job.Output();
+}
+
 TEST(ServerProcess, DatabaseUrlComesFromTheEnvironmentToo) {
   TestDatabase db;
   Subprocess p(ServerArgs({}), {{"DATABASE_URL", db.conninfo()}});
