@@ -25,9 +25,12 @@
 namespace saasmetrics::rpc {
 namespace {
 
+// Health service names that follow the database (readiness): "" is the whole server.
 const char* const kServiceNames[] = {"", "saasmetrics.v1.AdminService",
                                      "saasmetrics.v1.IngestService",
                                      "saasmetrics.v1.MetricsService"};
+
+constexpr char kLivenessService[] = "liveness";
 
 std::vector<store::Statement> AllStatements() {
   std::vector<store::Statement> out;
@@ -190,6 +193,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   for (const char* name : kServiceNames) {
     m.server->GetHealthCheckService()->SetServingStatus(name, false);
   }
+  // Liveness: SERVING while the process serves gRPC at all, whatever the database does,
+  // so a liveness probe does not restart every replica during a database outage.
+  m.server->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
   m.supervisor = std::make_unique<store::DatabaseSupervisor>(
       store::SupervisorOptions{
           .conninfo = config.database_url,

@@ -111,6 +111,10 @@ TEST(DatabaseOutage, FailsFastReportsNotServingAndRecoversWithNothingLost) {
   pg.Halt();
   ASSERT_TRUE(WaitForHealth(c, false, absl::Seconds(10))) << server.Output();
   EXPECT_TRUE(server.WaitForOutput("health NOT_SERVING", absl::Seconds(5))) << server.Output();
+  // Liveness does not follow the database: restarting pods would not bring it back.
+  absl::StatusOr<bool> alive = c.Healthy("liveness");
+  ASSERT_TRUE(alive.ok()) << alive.status();
+  EXPECT_TRUE(*alive);
   EXPECT_THAT(ScrapeMetrics(metrics_port), HasSubstr("\nsaasmetrics_database_up 0\n"));
 
   // Every kind of call fails with UNAVAILABLE well within its 3 s deadline.
