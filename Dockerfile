@@ -3,7 +3,7 @@
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY deploy/install-deps.sh deploy/install-deps.sh
-RUN deploy/install-deps.sh all && rm -rf /var/lib/apt/lists/*
+RUN deploy/install-deps.sh image && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
  && cmake --build build --target saasmetrics saasctl gateway
@@ -14,10 +14,11 @@ RUN apt-get update -qq \
       ca-certificates libabsl20220623 libgrpc++1.51 libgrpc29 libprotobuf32 libpqxx-6.4 libpq5 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home saasmetrics
+ && groupadd --system --gid 10001 saasmetrics \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home saasmetrics
 COPY --from=build /src/build/bin/saasmetrics /src/build/bin/saasctl \
                   /src/build/bin/saasmetrics-gateway /usr/local/bin/
-USER 10001
+USER 10001:10001
 EXPOSE 50051 9464
 # The image's own client checks gRPC health (no grpc-health-probe in Debian).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package saasmetrics needs to build, test and run.
 # Used by the README commands, .ci/run and the Dockerfile's build stage.
-# Usage: deploy/install-deps.sh [build|gateway|all]   (default: all)
+# Usage: deploy/install-deps.sh [build|image|all]   (default: all)
+#   build: compile and run the C++ server and tests; image: + the Go REST gateway (the
+#   Dockerfile's build stage); all: + the tools the tests use (Prometheus, promtool,
+#   yamllint, docker-compose, python3).
 set -euo pipefail
 
 build_pkgs=(
@@ -15,14 +18,16 @@ build_pkgs=(
 gateway_pkgs=(
   golang-go golang-grpc-gateway golang-github-grpc-ecosystem-grpc-gateway-dev
   golang-google-grpc-dev golang-goprotobuf-dev golang-google-genproto-dev golang-google-protobuf-dev
-  python3-grpcio prometheus clang-format curl
+)
+test_pkgs=(
+  python3 python3-grpcio python3-yaml prometheus clang-format curl yamllint docker-compose
 )
 
 case "${1:-all}" in
   build) pkgs=("${build_pkgs[@]}") ;;
-  gateway) pkgs=("${gateway_pkgs[@]}") ;;
-  all) pkgs=("${build_pkgs[@]}" "${gateway_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|gateway|all]" >&2; exit 2 ;;
+  image) pkgs=("${build_pkgs[@]}" "${gateway_pkgs[@]}") ;;
+  all) pkgs=("${build_pkgs[@]}" "${gateway_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|image|all]" >&2; exit 2 ;;
 esac
 
 missing=()
