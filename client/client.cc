@@ -1,10 +1,12 @@
 #include "client/client.h"
 
+#include <deque>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -49,24 +51,35 @@ Client::Client(ClientOptions options)
       ingest_(v1::IngestService::NewStub(channel_)),
       metrics_(v1::MetricsService::NewStub(channel_)) {}
 
+std::unique_ptr<grpc::ClientContext> Client::NewContext(absl::Duration timeout) const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (timeout != absl::InfiniteDuration()) {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
+  if (!options_.bearer_token.empty()) {
+    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", options_.bearer_token));
+  }
+  return ctx;
+}
+
+absl::Status Client::Final(const grpc::Status& status) const {
+  absl::Status out = FromGrpc(status);
+  if (absl::IsUnavailable(out)) {
+    out = absl::UnavailableError(
+        absl::StrCat("server at ", options_.address, " unavailable: ", out.message()));
+  }
+  return out;
+}
+
 template <typename Rpc>
 absl::Status Client::Call(bool idempotent, Rpc rpc) {
   absl::Duration backoff = options_.initial_backoff;
   for (int attempt = 1;; ++attempt) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
-    if (!options_.bearer_token.empty()) {
-      ctx.AddMetadata("authorization", absl::StrCat("Bearer ", options_.bearer_token));
-    }
-    grpc::Status status = rpc(&ctx);
+    std::unique_ptr<grpc::ClientContext> ctx = NewContext(options_.timeout);
+    grpc::Status status = rpc(ctx.get());
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE || !idempotent ||
         attempt >= options_.max_attempts) {
-      absl::Status out = FromGrpc(status);
-      if (absl::IsUnavailable(out)) {
-        out = absl::UnavailableError(
-            absl::StrCat("server at ", options_.address, " unavailable: ", out.message()));
-      }
-      return out;
+      return Final(status);
     }
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
     backoff *= 2;
@@ -124,11 +137,29 @@ absl::StatusOr<v1::Tenant> Client::UpdateTenant(const v1::Tenant& tenant) {
     return resp;                                                                             \
   }
 SAAS_CLIENT_CALL_(IngestSubscriptionEvents, ingest_, IngestSubscriptionEventsRequest, IngestResult)
+SAAS_CLIENT_CALL_(IngestUsageEvents, ingest_, IngestUsageEventsRequest, IngestResult)
 SAAS_CLIENT_CALL_(UpsertCustomers, ingest_, UpsertCustomersRequest, IngestResult)
+SAAS_CLIENT_CALL_(RecordAcquisitionSpend, ingest_, RecordAcquisitionSpendRequest, IngestResult)
+SAAS_CLIENT_CALL_(ListPqlRules, admin_, ListPqlRulesRequest, ListPqlRulesResponse)
 SAAS_CLIENT_CALL_(GetMrr, metrics_, GetMrrRequest, GetMrrResponse)
 SAAS_CLIENT_CALL_(GetChurn, metrics_, GetChurnRequest, GetChurnResponse)
+SAAS_CLIENT_CALL_(GetUnitEconomics, metrics_, GetUnitEconomicsRequest, GetUnitEconomicsResponse)
+SAAS_CLIENT_CALL_(GetCohortRetention, metrics_, GetCohortRetentionRequest,
+                  GetCohortRetentionResponse)
+SAAS_CLIENT_CALL_(GetActiveCustomers, metrics_, GetActiveCustomersRequest,
+                  GetActiveCustomersResponse)
+SAAS_CLIENT_CALL_(GetPqlCount, metrics_, GetPqlCountRequest, GetPqlCountResponse)
+SAAS_CLIENT_CALL_(GetActivation, metrics_, GetActivationRequest, GetActivationResponse)
 SAAS_CLIENT_CALL_(ListMovements, metrics_, ListMovementsRequest, ListMovementsResponse)
 #undef SAAS_CLIENT_CALL_
+
+absl::StatusOr<v1::PqlRule> Client::CreatePqlRule(const v1::CreatePqlRuleRequest& req) {
+  v1::PqlRule resp;
+  absl::Status s =
+      Call(false, [&](grpc::ClientContext* ctx) { return admin_->CreatePqlRule(ctx, req, &resp); });
+  if (!s.ok()) return s;
+  return resp;
+}
 
 absl::StatusOr<bool> Client::Healthy(const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(channel_);
@@ -139,6 +170,173 @@ absl::StatusOr<bool> Client::Healthy(const std::string& service) {
       Call(true, [&](grpc::ClientContext* ctx) { return stub->Check(ctx, req, &resp); });
   if (!s.ok()) return s;
   return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+// ---------------------------------------------------------------------------------------
+// IngestStream
+
+struct IngestStream::State {
+  State(Client& c, int w, std::function<void(const v1::IngestAck&)> f)
+      : client(c), window(std::max(1, w)), on_ack(std::move(f)) {}
+
+  Client& client;
+  const int window;
+  const std::function<void(const v1::IngestAck&)> on_ack;
+
+  absl::Mutex mu;
+  std::deque<v1::IngestBatch> unacked ABSL_GUARDED_BY(mu);  // in send order
+  bool reader_done ABSL_GUARDED_BY(mu) = false;
+  absl::Time last_progress ABSL_GUARDED_BY(mu);
+  int failures_in_a_row ABSL_GUARDED_BY(mu) = 0;
+
+  // Owned by the caller's thread.
+  std::unique_ptr<grpc::ClientContext> ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::IngestBatch, v1::IngestAck>> rw;
+  std::thread reader;
+  absl::Status failed;
+  bool writes_done = false;
+
+  void Open() {
+    ctx = client.NewContext(absl::InfiniteDuration());  // a stream may run for hours
+    rw = client.ingest_stub()->StreamIngest(ctx.get());
+    writes_done = false;
+    {
+      absl::MutexLock lock(&mu);
+      reader_done = false;
+      last_progress = absl::Now();
+    }
+    reader = std::thread([this, stream = rw.get()] {
+      v1::IngestAck ack;
+      while (stream->Read(&ack)) {
+        {
+          absl::MutexLock lock(&mu);
+          if (!unacked.empty() && unacked.front().batch_id() == ack.batch_id()) {
+            unacked.pop_front();
+          }
+          last_progress = absl::Now();
+          failures_in_a_row = 0;
+        }
+        on_ack(ack);
+      }
+      absl::MutexLock lock(&mu);
+      reader_done = true;
+    });
+  }
+
+  // Joins the reader and collects the stream's status; cancels it first if asked.
+  grpc::Status Close(bool cancel) {
+    if (rw == nullptr) return grpc::Status::OK;
+    if (cancel) ctx->TryCancel();
+    reader.join();
+    grpc::Status status = rw->Finish();
+    rw.reset();
+    return status;
+  }
+
+  // Waits until `ready` holds or the reader finished; DEADLINE_EXCEEDED (and the stream
+  // cancelled) when the server acknowledged nothing for the client's timeout.
+  absl::Status Await(const std::function<bool()>& ready) {
+    absl::MutexLock lock(&mu);
+    auto cond = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu) { return reader_done || ready(); };
+    while (!cond()) {
+      const absl::Time deadline = last_progress + client.options().timeout;
+      if (!mu.AwaitWithDeadline(absl::Condition(&cond), deadline) && absl::Now() >= deadline &&
+          !cond()) {
+        mu.Unlock();
+        Close(true);
+        mu.Lock();
+        failed = absl::DeadlineExceededError(
+            absl::StrCat("server at ", client.options().address, " acknowledged no batch within ",
+                         absl::FormatDuration(client.options().timeout)));
+        return failed;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The reader finished: if the stream broke with UNAVAILABLE, reopen it and resend every
+  // unacknowledged batch; otherwise record the failure for good.
+  absl::Status Recover() {
+    grpc::Status status = Close(false);
+    absl::Duration backoff = client.options().initial_backoff;
+    for (;;) {
+      std::vector<v1::IngestBatch> resend;
+      {
+        absl::MutexLock lock(&mu);
+        if (status.ok() && unacked.empty()) return absl::OkStatus();
+        if (status.ok()) {
+          status = grpc::Status(grpc::StatusCode::INTERNAL,
+                                "the server closed the stream with batches unacknowledged");
+        }
+        if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+            ++failures_in_a_row >= client.options().max_attempts) {
+          failed = client.Final(status);
+          return failed;
+        }
+        resend.assign(unacked.begin(), unacked.end());
+      }
+      std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
+      backoff = std::min(backoff * 2, absl::Seconds(5));
+      Open();
+      bool written = true;
+      for (const v1::IngestBatch& b : resend) {
+        if (!(written = rw->Write(b))) break;
+      }
+      if (written) return absl::OkStatus();
+      status = Close(false);
+    }
+  }
+};
+
+IngestStream::IngestStream(Client& client, int window,
+                           std::function<void(const v1::IngestAck&)> on_ack)
+    : state_(std::make_unique<State>(client, window, std::move(on_ack))) {
+  state_->Open();
+}
+
+IngestStream::~IngestStream() { state_->Close(true); }
+
+absl::Status IngestStream::Send(v1::IngestBatch batch) {
+  State& s = *state_;
+  for (;;) {
+    if (!s.failed.ok()) return s.failed;
+    absl::Status waited = s.Await([&]() ABSL_SHARED_LOCKS_REQUIRED(s.mu) {
+      return static_cast<int>(s.unacked.size()) < s.window;
+    });
+    if (!waited.ok()) return waited;
+    bool broken;
+    {
+      absl::MutexLock lock(&s.mu);
+      broken = s.reader_done;
+      if (!broken) s.unacked.push_back(batch);
+    }
+    if (broken) {
+      if (absl::Status r = s.Recover(); !r.ok()) return r;
+      continue;
+    }
+    if (s.rw->Write(batch)) return absl::OkStatus();
+    // The stream broke under the write; the batch is queued, so recovery resends it.
+    absl::Status waited_end = s.Await([] { return false; });
+    if (!waited_end.ok()) return waited_end;
+    return s.Recover();
+  }
+}
+
+absl::Status IngestStream::Finish() {
+  State& s = *state_;
+  for (;;) {
+    if (!s.failed.ok()) return s.failed;
+    if (!s.writes_done) {
+      s.rw->WritesDone();
+      s.writes_done = true;
+    }
+    // After WritesDone the server acks what is left and ends the stream.
+    absl::Status waited = s.Await([] { return false; });
+    if (!waited.ok()) return waited;
+    if (absl::Status r = s.Recover(); !r.ok()) return r;
+    absl::MutexLock lock(&s.mu);
+    if (s.unacked.empty() && s.rw == nullptr) return absl::OkStatus();
+  }
 }
 
 }  // namespace saasmetrics::client

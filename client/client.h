@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -42,16 +43,35 @@ class Client {
   // Ingest batches are idempotent by design (identities), so they are retried too.
   absl::StatusOr<v1::IngestResult> IngestSubscriptionEvents(
       const v1::IngestSubscriptionEventsRequest& req);
+  absl::StatusOr<v1::IngestResult> IngestUsageEvents(const v1::IngestUsageEventsRequest& req);
   absl::StatusOr<v1::IngestResult> UpsertCustomers(const v1::UpsertCustomersRequest& req);
+  absl::StatusOr<v1::IngestResult> RecordAcquisitionSpend(
+      const v1::RecordAcquisitionSpendRequest& req);
+
+  absl::StatusOr<v1::PqlRule> CreatePqlRule(const v1::CreatePqlRuleRequest& req);
+  absl::StatusOr<v1::ListPqlRulesResponse> ListPqlRules(const v1::ListPqlRulesRequest& req);
 
   absl::StatusOr<v1::GetMrrResponse> GetMrr(const v1::GetMrrRequest& req);
   absl::StatusOr<v1::GetChurnResponse> GetChurn(const v1::GetChurnRequest& req);
+  absl::StatusOr<v1::GetUnitEconomicsResponse> GetUnitEconomics(
+      const v1::GetUnitEconomicsRequest& req);
+  absl::StatusOr<v1::GetCohortRetentionResponse> GetCohortRetention(
+      const v1::GetCohortRetentionRequest& req);
+  absl::StatusOr<v1::GetActiveCustomersResponse> GetActiveCustomers(
+      const v1::GetActiveCustomersRequest& req);
+  absl::StatusOr<v1::GetPqlCountResponse> GetPqlCount(const v1::GetPqlCountRequest& req);
+  absl::StatusOr<v1::GetActivationResponse> GetActivation(const v1::GetActivationRequest& req);
   absl::StatusOr<v1::ListMovementsResponse> ListMovements(const v1::ListMovementsRequest& req);
 
   // grpc.health.v1 Check of `service` ("" for the whole server): true when SERVING.
   absl::StatusOr<bool> Healthy(const std::string& service = "");
 
   const ClientOptions& options() const { return options_; }
+  v1::IngestService::Stub* ingest_stub() const { return ingest_.get(); }
+  // A fresh context for one attempt: deadline `timeout` from now and the bearer token.
+  std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) const;
+  // A call's final status as absl::Status; UNAVAILABLE names the server's address.
+  absl::Status Final(const grpc::Status& status) const;
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
  private:
@@ -65,6 +85,29 @@ class Client {
   std::unique_ptr<v1::AdminService::Stub> admin_;
   std::unique_ptr<v1::IngestService::Stub> ingest_;
   std::unique_ptr<v1::MetricsService::Stub> metrics_;
+};
+
+// StreamIngest with batches in flight: Send() writes a batch without waiting for its
+// ack while fewer than `window` are unacknowledged, so the server never waits for the
+// client between batches. Acks arrive in order on `on_ack` (from a reader thread). If
+// the stream breaks with UNAVAILABLE, it is reopened (up to the client's max_attempts in
+// a row, with backoff) and every unacknowledged batch is sent again: ingest is
+// idempotent, so a resent batch is only counted as duplicates. A batch the server
+// rejects (an ack with an error) is reported through on_ack; the stream goes on.
+class IngestStream {
+ public:
+  IngestStream(Client& client, int window, std::function<void(const v1::IngestAck&)> on_ack);
+  ~IngestStream();  // cancels a stream not Finish()ed
+
+  // Sends `batch` (its batch_id must be unique within the stream). Blocks while the
+  // window is full; a non-OK status means the stream failed for good.
+  absl::Status Send(v1::IngestBatch batch);
+  // Waits for every ack, closes the stream; the final status.
+  absl::Status Finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace saasmetrics::client

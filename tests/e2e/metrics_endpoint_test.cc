@@ -2,9 +2,7 @@
 // the series SRE relies on.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 
 #include <cmath>
 #include <fstream>
@@ -45,19 +43,6 @@ std::string Scrape(int port) {
   std::string body = ReadFile(file);
   unlink(file.c_str());
   return body;
-}
-
-// A loopback port nobody listens on right now (Prometheus can't be told to pick one).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 TEST(MetricsEndpoint, ScrapesCleanlyThroughPromtoolAfterTraffic) {

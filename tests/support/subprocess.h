@@ -37,6 +37,10 @@ class Subprocess {
 // for it; 0 if it never did.
 int LoggedNumber(const Subprocess& p, const std::string& key, absl::Duration timeout);
 
+// A loopback port nobody listens on right now, for programs that can't be told to pick
+// one, or that must come back on the same port after a restart.
+int FreePort();
+
 // Absolute path of a built binary: they all live next to the test binaries (build/bin).
 std::string BinaryPath(const std::string& name);
 
