@@ -184,7 +184,9 @@ struct IngestStream::State {
   const std::function<void(const v1::IngestAck&)> on_ack;
 
   absl::Mutex mu;
-  std::deque<v1::IngestBatch> unacked ABSL_GUARDED_BY(mu);  // in send order
+  // In send order; shared so a batch is written without copying it while the reader
+  // may drop it from here.
+  std::deque<std::shared_ptr<const v1::IngestBatch>> unacked ABSL_GUARDED_BY(mu);
   bool reader_done ABSL_GUARDED_BY(mu) = false;
   absl::Time last_progress ABSL_GUARDED_BY(mu);
   int failures_in_a_row ABSL_GUARDED_BY(mu) = 0;
@@ -210,7 +212,7 @@ struct IngestStream::State {
       while (stream->Read(&ack)) {
         {
           absl::MutexLock lock(&mu);
-          if (!unacked.empty() && unacked.front().batch_id() == ack.batch_id()) {
+          if (!unacked.empty() && unacked.front()->batch_id() == ack.batch_id()) {
             unacked.pop_front();
           }
           last_progress = absl::Now();
@@ -260,7 +262,7 @@ struct IngestStream::State {
     grpc::Status status = Close(false);
     absl::Duration backoff = client.options().initial_backoff;
     for (;;) {
-      std::vector<v1::IngestBatch> resend;
+      std::vector<std::shared_ptr<const v1::IngestBatch>> resend;
       {
         absl::MutexLock lock(&mu);
         if (status.ok() && unacked.empty()) return absl::OkStatus();
@@ -279,8 +281,8 @@ struct IngestStream::State {
       backoff = std::min(backoff * 2, absl::Seconds(5));
       Open();
       bool written = true;
-      for (const v1::IngestBatch& b : resend) {
-        if (!(written = rw->Write(b))) break;
+      for (const auto& b : resend) {
+        if (!(written = rw->Write(*b))) break;
       }
       if (written) return absl::OkStatus();
       status = Close(false);
@@ -298,6 +300,7 @@ IngestStream::~IngestStream() { state_->Close(true); }
 
 absl::Status IngestStream::Send(v1::IngestBatch batch) {
   State& s = *state_;
+  auto shared = std::make_shared<const v1::IngestBatch>(std::move(batch));
   for (;;) {
     if (!s.failed.ok()) return s.failed;
     absl::Status waited = s.Await([&]() ABSL_SHARED_LOCKS_REQUIRED(s.mu) {
@@ -308,13 +311,13 @@ absl::Status IngestStream::Send(v1::IngestBatch batch) {
     {
       absl::MutexLock lock(&s.mu);
       broken = s.reader_done;
-      if (!broken) s.unacked.push_back(batch);
+      if (!broken) s.unacked.push_back(shared);
     }
     if (broken) {
       if (absl::Status r = s.Recover(); !r.ok()) return r;
       continue;
     }
-    if (s.rw->Write(batch)) return absl::OkStatus();
+    if (s.rw->Write(*shared)) return absl::OkStatus();
     // The stream broke under the write; the batch is queued, so recovery resends it.
     absl::Status waited_end = s.Await([] { return false; });
     if (!waited_end.ok()) return waited_end;

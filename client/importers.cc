@@ -2,9 +2,12 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -108,6 +111,91 @@ absl::StatusOr<Import> ImportSubscriptionPeriods(const std::string& path,
     SetTime(created, c.mutable_created_at());
     SetTime(created, c.mutable_updated_at());
   }
+  return out;
+}
+
+absl::StatusOr<Import> ImportTelco(const std::string& path, const std::string& currency,
+                                   absl::CivilDay snapshot) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::string line;
+  int line_no = 0;
+  auto bad = [&](absl::string_view column, absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":", line_no, ": column ", column, ": ", what));
+  };
+  const absl::CivilMonth month(snapshot);
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  Import out;
+  std::map<std::string, int> col;
+  const char* const kNeeded[] = {"customerID",      "tenure",         "Contract", "PaymentMethod",
+                                 "InternetService", "MonthlyCharges", "Churn"};
+  std::set<std::string> seen;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::vector<std::string> f = absl::StrSplit(line, ',');
+    if (line_no == 1) {
+      for (size_t i = 0; i < f.size(); ++i) col[f[i]] = static_cast<int>(i);
+      for (const char* name : kNeeded) {
+        if (!col.count(name)) return bad("(header)", absl::StrCat("no column ", name));
+      }
+      continue;
+    }
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    if (f.size() != col.size()) {
+      return bad("(row)", absl::StrCat("expected ", col.size(), " fields, got ", f.size()));
+    }
+    auto cell = [&](const char* name) -> const std::string& { return f[col[name]]; };
+    const std::string& id = cell("customerID");
+    if (id.empty()) return bad("customerID", "empty");
+    if (!seen.insert(id).second) return bad("customerID", absl::StrCat("'", id, "' repeats"));
+    int tenure = 0;
+    if (!absl::SimpleAtoi(cell("tenure"), &tenure) || tenure < 0 || tenure > 1200) {
+      return bad("tenure", absl::StrCat("'", cell("tenure"), "' is not a number of months"));
+    }
+    int64_t amount = 0;
+    if (!ParseMinorUnits(cell("MonthlyCharges"), &amount)) {
+      return bad("MonthlyCharges",
+                 absl::StrCat("'", cell("MonthlyCharges"), "' is not an amount like 29.85"));
+    }
+    const std::string& churn = cell("Churn");
+    if (churn != "Yes" && churn != "No") {
+      return bad("Churn", absl::StrCat("'", churn, "' is not Yes or No"));
+    }
+    const absl::Time start = absl::FromCivil(month - tenure, utc);
+    std::string plan = absl::AsciiStrToLower(cell("Contract"));
+    absl::StrReplaceAll({{" ", "-"}}, &plan);
+
+    v1::Customer& c = out.customers.emplace_back();
+    c.set_customer_id(id);
+    SetTime(start, c.mutable_created_at());
+    SetTime(start, c.mutable_updated_at());
+    (*c.mutable_attributes())["contract"] = cell("Contract");
+    (*c.mutable_attributes())["payment_method"] = cell("PaymentMethod");
+    (*c.mutable_attributes())["internet_service"] = cell("InternetService");
+
+    auto add = [&](const char* suffix, absl::Time at, v1::SubscriptionStatus status) {
+      v1::SubscriptionEvent& e = out.events.emplace_back();
+      e.set_event_id(absl::StrCat("telco-", id, "-", suffix));
+      e.set_subscription_id(absl::StrCat("telco-", id));
+      e.set_customer_id(id);
+      SetTime(at, e.mutable_effective_at());
+      e.set_status(status);
+      e.set_plan_id(plan);
+      e.set_quantity(1);
+      e.set_unit_amount(amount);
+      e.set_currency(currency);
+      e.set_interval_unit(v1::INTERVAL_UNIT_MONTH);
+      e.set_interval_count(1);
+    };
+    add("start", start, v1::SUBSCRIPTION_STATUS_ACTIVE);
+    if (churn == "Yes") {
+      add("cancel", tenure == 0 ? absl::FromCivil(snapshot, utc) : absl::FromCivil(month, utc),
+          v1::SUBSCRIPTION_STATUS_CANCELED);
+    }
+  }
+  if (line_no == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": empty file"));
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
 #include "saasmetrics/v1/ingest.pb.h"
 
 namespace saasmetrics::client {
@@ -22,6 +23,18 @@ struct Import {
 // NAME: ..." for the first bad cell.
 absl::StatusOr<Import> ImportSubscriptionPeriods(const std::string& path,
                                                  const std::string& currency);
+
+// IBM's Telco customer churn snapshot (telco_customer_churn.csv), one row per customer,
+// read relative to `snapshot`, the last day of the snapshot's month M:
+// - tenure t (completed months) → a monthly subscription starting on the first day of
+//   month M - t (t = 0: started on the first day of M);
+// - MonthlyCharges (USD) → its MRR; Contract → its plan;
+// - Churn = Yes → canceled on the first day of M (t = 0: on `snapshot`), so month M
+//   holds every churn;
+// - Contract, PaymentMethod and InternetService → customer attributes.
+// Errors as for ImportSubscriptionPeriods.
+absl::StatusOr<Import> ImportTelco(const std::string& path, const std::string& currency,
+                                   absl::CivilDay snapshot);
 
 // "12.5" → 1250 for two minor digits, exactly; false if not a non-negative decimal.
 bool ParseMinorUnits(const std::string& text, int64_t* out);

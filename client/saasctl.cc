@@ -1,136 +1,51 @@
-// saasctl: the command-line client of saasmetrics.
+// saasctl: the command-line client of saasmetrics. This file is the command line; the
+// commands live in saasctl_*.cc.
+#include "client/saasctl.h"
+
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/client.h"
-#include "client/importers.h"
 
 namespace {
 
+namespace cli = saasmetrics::cli;
+namespace v1 = saasmetrics::v1;
 using saasmetrics::client::Client;
 using saasmetrics::client::ClientOptions;
-namespace v1 = saasmetrics::v1;
-
-// Exit codes, documented in --help.
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;        // anything else
-constexpr int kExitUsage = 2;        // bad command line
-constexpr int kExitInvalid = 3;      // the server rejected the input
-constexpr int kExitNotFound = 4;     // unknown tenant or resource
-constexpr int kExitUnavailable = 5;  // server or its database unreachable
-constexpr int kExitConflict = 6;     // already exists
-
-int ExitCodeFor(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kOk:
-      return kExitOk;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-      return kExitInvalid;
-    case absl::StatusCode::kNotFound:
-      return kExitNotFound;
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-      return kExitUnavailable;
-    case absl::StatusCode::kAlreadyExists:
-      return kExitConflict;
-    default:
-      return kExitError;
-  }
-}
-
-int Fail(const absl::Status& s) {
-  std::cerr << "saasctl: " << absl::StatusCodeToString(s.code()) << ": " << s.message() << "\n";
-  return ExitCodeFor(s);
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
-  return out;
-}
 
 std::string Time(const google::protobuf::Timestamp& t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t.seconds()),
                           absl::UTCTimeZone());
 }
 
-// Prints rows as columns aligned to their widest cell.
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      absl::StrAppend(&line, row[i], std::string(widths[i] - row[i].size() + 2, ' '));
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::cout << line << "\n";
-  }
-}
-
-void PrintTenants(const std::vector<const v1::Tenant*>& tenants) {
+void PrintTenants(const std::vector<const v1::Tenant*>& tenants, cli::Output output) {
   std::vector<std::vector<std::string>> rows = {
       {"TENANT", "NAME", "CURRENCY", "TIMEZONE", "GROSS_MARGIN", "CREATED"}};
   for (const v1::Tenant* t : tenants) {
     rows.push_back({t->tenant_id(), t->display_name(), t->currency(), t->timezone(),
                     absl::StrCat(t->gross_margin().value()), Time(t->create_time())});
   }
-  PrintTable(rows);
+  cli::PrintRows(rows, output);
 }
 
-// Minor units as a decimal amount ("-1234.50").
-std::string Money(int64_t minor) {
-  const char* sign = minor < 0 ? "-" : "";
-  const uint64_t abs = minor < 0 ? -static_cast<uint64_t>(minor) : static_cast<uint64_t>(minor);
-  return absl::StrFormat("%s%d.%02d", sign, abs / 100, abs % 100);
+void AddSendFlags(CLI::App* cmd, cli::SendFlags* f) {
+  cmd->add_option("--batch", f->batch, "Items per batch")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  cmd->add_option("--window", f->window, "Batches in flight at once")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
 }
 
-std::string Rate(bool has, double value) { return has ? absl::StrFormat("%.4f", value) : "-"; }
-
-// Prints rows as an aligned table, or CSV.
-void PrintRows(const std::vector<std::vector<std::string>>& rows, bool csv) {
-  if (!csv) {
-    PrintTable(rows);
-    return;
-  }
-  for (const auto& row : rows) std::cout << absl::StrJoin(row, ",") << "\n";
-}
-
-struct MetricsFlags {
-  std::string tenant, from, to, interval = "month";
-  std::vector<std::string> filters;
-};
-
-v1::MetricsQuery ToQuery(const MetricsFlags& f) {
-  v1::MetricsQuery q;
-  q.set_tenant_id(f.tenant);
-  q.set_start_date(f.from);
-  q.set_end_date(f.to);
-  v1::Interval interval = v1::INTERVAL_UNSPECIFIED;
-  v1::Interval_Parse("INTERVAL_" + absl::AsciiStrToUpper(f.interval), &interval);
-  q.set_interval(interval);
-  for (const auto& filter : f.filters) q.add_filter(filter);
-  return q;
-}
-
-void AddMetricsFlags(CLI::App* cmd, MetricsFlags* f, bool interval) {
+void AddMetricsFlags(CLI::App* cmd, cli::MetricsFlags* f, bool interval) {
   cmd->add_option("--tenant", f->tenant, "Tenant id")->required()->envname("SAASMETRICS_TENANT");
   cmd->add_option("--from", f->from, "First day, YYYY-MM-DD")->required();
   cmd->add_option("--to", f->to, "Last day, YYYY-MM-DD")->required();
@@ -149,27 +64,31 @@ void AddMetricsFlags(CLI::App* cmd, MetricsFlags* f, bool interval) {
 int main(int argc, char** argv) {
   CLI::App app{
       "saasctl: command-line client of the saasmetrics service.\n"
-      "Exit codes: 0 ok, 1 error, 2 usage, 3 invalid input, 4 not found, 5 server "
-      "unavailable, 6 already exists."};
+      "Exit codes: 0 ok, 1 error, 2 usage, 3 invalid input (a bad file or a rejected "
+      "request), 4 not found, 5 server unavailable, 6 already exists."};
   app.require_subcommand(1);
   ClientOptions options;
   std::string timeout = "10s";
-  std::string output = "table";
+  std::string output_name = "table";
   app.add_option("--address", options.address, "Server HOST:PORT")
       ->envname("SAASMETRICS_ADDRESS")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
   app.add_option("--timeout", timeout, "Deadline per call attempt, e.g. 10s")
       ->capture_default_str();
-  app.add_option("--output,-o", output, "table, json or csv")
+  app.add_option("--output,-o", output_name, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->capture_default_str();
   app.add_flag("--tls", options.tls, "Use TLS");
   app.add_option("--tls_ca_file", options.tls_ca_file, "PEM roots for TLS");
   app.add_option("--token", options.bearer_token, "Bearer token")->envname("SAASMETRICS_TOKEN");
+  bool quiet = false;
+  app.add_flag("--quiet,-q", quiet, "No progress line, even on a terminal");
 
   auto* health = app.add_subcommand("health", "Check the server's gRPC health");
   std::string health_service;
-  health->add_option("--service", health_service, "Service name; empty: the whole server");
+  health->add_option("--service", health_service,
+                     "Service name; empty: the whole server; 'liveness': the process");
 
   auto* tenants = app.add_subcommand("tenants", "Manage tenants");
   tenants->require_subcommand(1);
@@ -191,44 +110,150 @@ int main(int argc, char** argv) {
   update->add_option("--gross_margin", margin, "Gross margin in (0, 1]");
   auto* list = tenants->add_subcommand("list", "List tenants");
 
-  auto* import = app.add_subcommand("import", "Import a public dataset");
+  auto* rules = app.add_subcommand("pql-rules", "Manage product-qualified-lead rules");
+  rules->require_subcommand(1);
+  std::string rules_tenant, rule_file;
+  auto* rule_create = rules->add_subcommand("create", "Create a rule from a JSON PqlRule");
+  rule_create->add_option("--tenant", rules_tenant, "Tenant id")->required();
+  rule_create->add_option("file", rule_file, "JSON file (the API's PqlRule), or - for stdin")
+      ->required();
+  auto* rule_list = rules->add_subcommand("list", "List a tenant's rules");
+  rule_list->add_option("--tenant", rules_tenant, "Tenant id")->required();
+
+  auto* ingest = app.add_subcommand(
+      "ingest",
+      "Ingest items of one kind from CSV or NDJSON files (or - for stdin) in batches; safe "
+      "to re-run: items already stored are skipped. CSV headers name the API's fields "
+      "(nested: discount.amount_off; maps: properties.KEY, attributes.KEY; enums may be "
+      "short: active, month; times RFC 3339 or YYYY-MM-DD). NDJSON: the API's JSON.");
+  cli::IngestFlags ingest_flags;
+  ingest
+      ->add_option("kind", ingest_flags.kind,
+                   "subscription-events, usage-events, customers or spend")
+      ->required()
+      ->check(CLI::IsMember({"subscription-events", "usage-events", "customers", "spend"}));
+  ingest->add_option("files", ingest_flags.files, "Files (.csv, .ndjson/.jsonl) or -")->required();
+  ingest->add_option("--tenant", ingest_flags.tenant, "Tenant id")
+      ->required()
+      ->envname("SAASMETRICS_TENANT");
+  ingest->add_option("--format", ingest_flags.format, "csv or ndjson (default: from the name)")
+      ->check(CLI::IsMember({"csv", "ndjson"}));
+  AddSendFlags(ingest, &ingest_flags.send);
+
+  auto* import = app.add_subcommand("import", "Import a public dataset (safe to re-run)");
   import->require_subcommand(1);
-  std::string import_tenant, import_file;
+  cli::ImportFlags import_flags;
   auto* periods = import->add_subcommand(
       "subscription-periods",
       "dbt's subscription_periods.csv (subscription_id,customer_id,start_date,end_date,"
-      "monthly_amount); safe to re-run");
-  periods->add_option("file", import_file, "CSV file")->required()->check(CLI::ExistingFile);
-  periods->add_option("--tenant", import_tenant, "Tenant id")->required();
+      "monthly_amount)");
+  auto* telco = import->add_subcommand(
+      "telco",
+      "IBM's Telco churn snapshot: tenure → start date before --snapshot, Churn=Yes → "
+      "canceled in the snapshot's month, MonthlyCharges → MRR, Contract/PaymentMethod/"
+      "InternetService → customer attributes");
+  for (CLI::App* cmd : {periods, telco}) {
+    cmd->add_option("file", import_flags.file, "CSV file")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--tenant", import_flags.tenant, "Tenant id")->required();
+    AddSendFlags(cmd, &import_flags.send);
+  }
+  telco->add_option("--snapshot", import_flags.snapshot, "The snapshot's date (its month is M)")
+      ->capture_default_str();
+
+  auto* generate = app.add_subcommand(
+      "generate",
+      "Load the deterministic demo generator's data (customers, plans, upgrades, "
+      "downgrades, pauses, trials, churn, reactivation, channels with spend, power-law "
+      "usage) into a tenant; same seed, same data; safe to re-run");
+  cli::GenerateFlags gen;
+  generate->add_option("--tenant", gen.tenant, "Tenant id")->required();
+  generate->add_option("--seed", gen.seed, "Random seed")->capture_default_str();
+  generate->add_option("--customers", gen.customers, "Customers")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  generate->add_option("--months", gen.months, "Months of history")
+      ->check(CLI::Range(1, 240))
+      ->capture_default_str();
+  generate->add_option("--first_month", gen.first_month, "First month, YYYY-MM")
+      ->capture_default_str();
+  generate->add_option("--usage", gen.usage, "Usage events")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}))
+      ->capture_default_str();
+  AddSendFlags(generate, &gen.send);
 
   auto* metrics = app.add_subcommand("metrics", "Query metrics");
   metrics->require_subcommand(1);
-  MetricsFlags mf;
+  cli::MetricsFlags mf;
   auto* mrr = metrics->add_subcommand("mrr", "MRR, ARR, customers, ARPA and movements");
   AddMetricsFlags(mrr, &mf, true);
   auto* churn = metrics->add_subcommand("churn", "Customer and MRR churn, NRR, GRR, quick ratio");
   AddMetricsFlags(churn, &mf, true);
+  auto* economics = metrics->add_subcommand(
+      "unit-economics", "ASP, ARPA, LTV, CAC, LTV/CAC and payback, overall and per channel");
+  AddMetricsFlags(economics, &mf, true);
+  economics->add_option("--ltv_window", mf.ltv_window_months,
+                        "Months of churn the LTV averages (default: the server's)");
+  auto* cohorts = metrics->add_subcommand("cohorts", "Cohort retention: logo retention by period");
+  AddMetricsFlags(cohorts, &mf, true);
+  cohorts->add_option("--group_by", mf.group_by,
+                      "acquisition_channel, country, plan or attributes.<key>");
+  auto* active = metrics->add_subcommand("active", "Active customers (DAU/WAU/MAU by interval)");
+  AddMetricsFlags(active, &mf, true);
+  active->add_option("--event_type", mf.event_types, "Event types that count (repeatable)");
+  auto* pql = metrics->add_subcommand("pql", "Product-qualified leads and their conversion");
+  AddMetricsFlags(pql, &mf, true);
+  pql->add_option("--rule", mf.rule, "PQL rule id")->required();
+  pql->add_option("--conversion_window", mf.window_days, "Days to convert (default 30)");
+  auto* activation = metrics->add_subcommand("activation", "Activation of new customers");
+  AddMetricsFlags(activation, &mf, true);
+  activation->add_option("--event_type", mf.event_types, "Activation event types (repeatable)")
+      ->required();
+  activation->add_option("--window", mf.window_days, "Days after signup (default 14)");
   auto* movements = metrics->add_subcommand("movements", "Every MRR movement, per customer");
   AddMetricsFlags(movements, &mf, false);
+  movements->add_option("--type", mf.types,
+                        "new_business, expansion, contraction, churn, reactivation (repeatable)");
+
+  auto* load = app.add_subcommand(
+      "load",
+      "Load test: concurrent clients run usage ingest (source saasctl-load) and metric "
+      "queries against a tenant for a while; prints throughput and latency percentiles. "
+      "Use a scratch tenant: the events stay.");
+  cli::LoadFlags lf;
+  load->add_option("--tenant", lf.tenant, "Tenant id")->required();
+  load->add_option("--clients", lf.clients, "Concurrent clients")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  load->add_option("--duration", lf.duration, "How long, e.g. 30s")->capture_default_str();
+  load->add_option("--ingest_share", lf.ingest_share, "Share of calls that ingest")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  load->add_option("--batch", lf.batch, "Usage events per ingest call")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
+    return code == 0 ? cli::kExitOk : cli::kExitUsage;
   }
   if (!absl::ParseDuration(timeout, &options.timeout) || options.timeout <= absl::ZeroDuration()) {
     std::cerr << "saasctl: --timeout=" << timeout << ": not a positive duration like 10s\n";
-    return kExitUsage;
+    return cli::kExitUsage;
   }
+  const cli::Output output = output_name == "json"  ? cli::Output::kJson
+                             : output_name == "csv" ? cli::Output::kCsv
+                                                    : cli::Output::kTable;
+  const bool progress = !quiet && isatty(STDERR_FILENO);
+  ingest_flags.send.progress = import_flags.send.progress = gen.send.progress = progress;
   Client client(options);
-  const bool json = output == "json";
 
   if (health->parsed()) {
     absl::StatusOr<bool> ok = client.Healthy(health_service);
-    if (!ok.ok()) return Fail(ok.status());
+    if (!ok.ok()) return cli::Fail(ok.status());
     std::cout << (*ok ? "SERVING" : "NOT_SERVING") << "\n";
-    return *ok ? kExitOk : kExitUnavailable;
+    return *ok ? cli::kExitOk : cli::kExitUnavailable;
   }
   if (create->parsed() || update->parsed()) {
     tenant.set_tenant_id(id);
@@ -242,137 +267,77 @@ int main(int argc, char** argv) {
   if (update->parsed()) one = client.UpdateTenant(tenant);
   if (get->parsed()) one = client.GetTenant(id);
   if (create->parsed() || update->parsed() || get->parsed()) {
-    if (!one.ok()) return Fail(one.status());
-    if (json)
-      std::cout << Json(*one);
-    else
-      PrintTenants({&*one});
-    return kExitOk;
-  }
-  if (periods->parsed()) {
-    absl::StatusOr<v1::Tenant> tenant = client.GetTenant(import_tenant);
-    if (!tenant.ok()) return Fail(tenant.status());
-    absl::StatusOr<saasmetrics::client::Import> data =
-        saasmetrics::client::ImportSubscriptionPeriods(import_file, tenant->currency());
-    if (!data.ok()) return Fail(data.status());
-    constexpr int kBatch = 1000;
-    int64_t accepted = 0, duplicates = 0;
-    for (size_t i = 0; i < data->customers.size(); i += kBatch) {
-      v1::UpsertCustomersRequest req;
-      req.set_tenant_id(import_tenant);
-      for (size_t j = i; j < std::min(data->customers.size(), i + kBatch); ++j) {
-        *req.add_customers() = data->customers[j];
-      }
-      auto r = client.UpsertCustomers(req);
-      if (!r.ok()) return Fail(r.status());
-    }
-    for (size_t i = 0; i < data->events.size(); i += kBatch) {
-      v1::IngestSubscriptionEventsRequest req;
-      req.set_tenant_id(import_tenant);
-      for (size_t j = i; j < std::min(data->events.size(), i + kBatch); ++j) {
-        *req.add_events() = data->events[j];
-      }
-      auto r = client.IngestSubscriptionEvents(req);
-      if (!r.ok()) return Fail(r.status());
-      accepted += r->accepted();
-      duplicates += r->duplicates();
-    }
-    std::cout << "imported " << import_file << ": " << data->customers.size() << " customers, "
-              << data->events.size() << " subscription events (" << accepted << " new, "
-              << duplicates << " already there)\n";
-    return kExitOk;
-  }
-  if (mrr->parsed()) {
-    v1::GetMrrRequest req;
-    *req.mutable_query() = ToQuery(mf);
-    auto r = client.GetMrr(req);
-    if (!r.ok()) return Fail(r.status());
-    if (json) {
-      std::cout << Json(*r);
-      return kExitOk;
-    }
-    std::vector<std::vector<std::string>> rows = {{"DATE", "MRR", "ARR", "CUSTOMERS", "ARPA", "NEW",
-                                                   "EXPANSION", "CONTRACTION", "CHURN",
-                                                   "REACTIVATION"}};
-    for (const auto& e : r->entries()) {
-      rows.push_back({e.date(), Money(e.mrr()), Money(e.arr()), absl::StrCat(e.customers()),
-                      e.has_arpa() ? Money(e.arpa().value()) : "-", Money(e.new_business()),
-                      Money(e.expansion()), Money(e.contraction()), Money(e.churn()),
-                      Money(e.reactivation())});
-    }
-    PrintRows(rows, output == "csv");
-    return kExitOk;
-  }
-  if (churn->parsed()) {
-    v1::GetChurnRequest req;
-    *req.mutable_query() = ToQuery(mf);
-    auto r = client.GetChurn(req);
-    if (!r.ok()) return Fail(r.status());
-    if (json) {
-      std::cout << Json(*r);
-      return kExitOk;
-    }
-    std::vector<std::vector<std::string>> rows = {{"DATE", "AT_START", "CHURNED", "CUSTOMER_CHURN",
-                                                   "GROSS_MRR_CHURN", "NET_MRR_CHURN", "NRR", "GRR",
-                                                   "QUICK_RATIO"}};
-    for (const auto& e : r->entries()) {
-      rows.push_back({e.date(), absl::StrCat(e.customers_at_start()),
-                      absl::StrCat(e.churned_customers()),
-                      Rate(e.has_customer_churn_rate(), e.customer_churn_rate().value()),
-                      Rate(e.has_gross_mrr_churn_rate(), e.gross_mrr_churn_rate().value()),
-                      Rate(e.has_net_mrr_churn_rate(), e.net_mrr_churn_rate().value()),
-                      Rate(e.has_nrr(), e.nrr().value()), Rate(e.has_grr(), e.grr().value()),
-                      Rate(e.has_quick_ratio(), e.quick_ratio().value())});
-    }
-    PrintRows(rows, output == "csv");
-    return kExitOk;
-  }
-  if (movements->parsed()) {
-    v1::ListMovementsRequest req;
-    *req.mutable_query() = ToQuery(mf);
-    req.mutable_query()->set_interval(v1::INTERVAL_UNSPECIFIED);
-    req.set_page_size(1000);
-    v1::ListMovementsResponse all;
-    do {
-      auto r = client.ListMovements(req);
-      if (!r.ok()) return Fail(r.status());
-      for (const auto& m : r->movements()) *all.add_movements() = m;
-      req.set_page_token(r->next_page_token());
-    } while (!req.page_token().empty());
-    if (json) {
-      std::cout << Json(all);
-      return kExitOk;
-    }
-    std::vector<std::vector<std::string>> rows = {
-        {"DATE", "CUSTOMER", "TYPE", "AMOUNT", "MRR_BEFORE", "MRR_AFTER", "SUBSCRIPTIONS"}};
-    for (const auto& m : all.movements()) {
-      std::string type = v1::MovementType_Name(m.type()).substr(14);  // drop MOVEMENT_TYPE_
-      rows.push_back({m.date(), m.customer_id(), absl::AsciiStrToLower(type), Money(m.amount()),
-                      Money(m.mrr_before()), Money(m.mrr_after()),
-                      absl::StrJoin(m.subscription_ids(), " ")});
-    }
-    PrintRows(rows, output == "csv");
-    return kExitOk;
+    if (!one.ok()) return cli::Fail(one.status());
+    if (!cli::PrintJson(*one, output)) PrintTenants({&*one}, output);
+    return cli::kExitOk;
   }
   if (list->parsed()) {
-    std::vector<v1::Tenant> all;
+    v1::ListTenantsResponse all;
     std::string token;
     do {
       auto page = client.ListTenants(1000, token);
-      if (!page.ok()) return Fail(page.status());
-      for (const auto& t : page->tenants()) all.push_back(t);
+      if (!page.ok()) return cli::Fail(page.status());
+      for (const auto& t : page->tenants()) *all.add_tenants() = t;
       token = page->next_page_token();
     } while (!token.empty());
-    if (json) {
-      v1::ListTenantsResponse resp;
-      for (auto& t : all) *resp.add_tenants() = t;
-      std::cout << Json(resp);
-    } else {
-      std::vector<const v1::Tenant*> ptrs;
-      for (const auto& t : all) ptrs.push_back(&t);
-      PrintTenants(ptrs);
-    }
-    return kExitOk;
+    if (cli::PrintJson(all, output)) return cli::kExitOk;
+    std::vector<const v1::Tenant*> ptrs;
+    for (const auto& t : all.tenants()) ptrs.push_back(&t);
+    PrintTenants(ptrs, output);
+    return cli::kExitOk;
   }
-  return kExitUsage;
+  if (rule_create->parsed()) {
+    std::stringstream text;
+    if (rule_file == "-") {
+      text << std::cin.rdbuf();
+    } else {
+      std::ifstream in(rule_file);
+      if (!in) return cli::Fail(absl::NotFoundError(absl::StrCat(rule_file, ": cannot open")));
+      text << in.rdbuf();
+    }
+    v1::CreatePqlRuleRequest req;
+    req.set_tenant_id(rules_tenant);
+    auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), req.mutable_rule());
+    if (!parsed.ok()) {
+      return cli::Fail(absl::InvalidArgumentError(
+          absl::StrCat(rule_file, ": not a PqlRule: ", parsed.message().ToString())));
+    }
+    auto rule = client.CreatePqlRule(req);
+    if (!rule.ok()) return cli::Fail(rule.status());
+    std::cout << cli::Json(*rule);
+    return cli::kExitOk;
+  }
+  if (rule_list->parsed()) {
+    v1::ListPqlRulesRequest req;
+    req.set_tenant_id(rules_tenant);
+    auto r = client.ListPqlRules(req);
+    if (!r.ok()) return cli::Fail(r.status());
+    if (cli::PrintJson(*r, output)) return cli::kExitOk;
+    std::vector<std::vector<std::string>> rows = {{"RULE", "NAME", "WINDOW_DAYS", "CONDITIONS"}};
+    for (const auto& rule : r->rules()) {
+      rows.push_back({rule.rule_id(), rule.name(), absl::StrCat(rule.window_days()),
+                      absl::StrCat(rule.conditions_size())});
+    }
+    cli::PrintRows(rows, output);
+    return cli::kExitOk;
+  }
+  if (ingest->parsed()) return cli::RunIngest(client, ingest_flags);
+  if (periods->parsed() || telco->parsed()) {
+    import_flags.dataset = telco->parsed() ? "telco" : "subscription-periods";
+    return cli::RunImport(client, import_flags);
+  }
+  if (generate->parsed()) return cli::RunGenerate(client, gen);
+  for (auto [cmd, metric] :
+       std::initializer_list<std::pair<CLI::App*, const char*>>{{mrr, "mrr"},
+                                                                {churn, "churn"},
+                                                                {economics, "unit-economics"},
+                                                                {cohorts, "cohorts"},
+                                                                {active, "active"},
+                                                                {pql, "pql"},
+                                                                {activation, "activation"},
+                                                                {movements, "movements"}}) {
+    if (cmd->parsed()) return cli::RunMetrics(client, metric, mf, output);
+  }
+  if (load->parsed()) return cli::RunLoad(options, lf, output);
+  return cli::kExitUsage;
 }

@@ -54,12 +54,24 @@ if [ -x "$bin/saasmetrics-gateway" ]; then
   echo $! >"$state/gateway.pid"
 fi
 
-"${ctl[@]}" tenants get demo >/dev/null 2>&1 ||
-  "${ctl[@]}" tenants create demo --currency=USD --timezone=UTC --name="Demo SaaS" >/dev/null
-# Demo data: dbt's public subscription-periods sample (idempotent: re-running adds nothing).
-dataset=$root/../shared/datasets/subscription_periods.csv
-[ -f "$dataset" ] || dataset=$root/deploy/local/subscription_periods.csv
-"${ctl[@]}" import subscription-periods "$dataset" --tenant=demo
+ensure_tenant() {  # ensure_tenant ID NAME
+  "${ctl[@]}" tenants get "$1" >/dev/null 2>&1 ||
+    "${ctl[@]}" tenants create "$1" --currency=USD --timezone=UTC --name="$2" >/dev/null
+}
+# Demo data (idempotent: re-running adds nothing):
+# - demo: dbt's public subscription-periods sample (2017-2020);
+# - telco: IBM's public Telco churn snapshot, its month December 2024;
+# - acme: the seeded generator, 2 000 customers over 2023-2024 with usage.
+ensure_tenant demo "Demo SaaS"
+"${ctl[@]}" -q import subscription-periods deploy/local/subscription_periods.csv --tenant=demo
+ensure_tenant telco "Telco (IBM sample)"
+"${ctl[@]}" -q import telco deploy/local/telco_customer_churn.csv --tenant=telco --snapshot=2024-12-31
+ensure_tenant acme "Acme (generated)"
+"${ctl[@]}" -q generate --tenant=acme --customers=2000 --months=24 --first_month=2023-01 --usage=200000
+if ! "${ctl[@]}" pql-rules list --tenant=acme | grep -q '^engaged '; then
+  echo '{"rule_id":"engaged","name":"Engaged trial","window_days":30,"conditions":[{"kind":"KIND_EVENT_COUNT","event_type":"report.created","threshold":5}]}' |
+    "${ctl[@]}" pql-rules create --tenant=acme - >/dev/null
+fi
 
 cat <<EOT
 
@@ -69,14 +81,21 @@ saasmetrics is running (health: SERVING).
   Prometheus  http://127.0.0.1:$metrics_port/metrics
   PostgreSQL  $db_url
 
-Try (tenant "demo" holds the subscription-periods sample, 2017-2020):
+Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapshot, Dec 2024;
+     acme = generated 2023-2024 with usage):
   build/bin/saasctl --address=127.0.0.1:$grpc_port metrics mrr --tenant=demo --from=2018-01-01 --to=2019-12-31 --interval=quarter
-  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics churn --tenant=demo --from=2019-01-01 --to=2019-06-30
+  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics churn --tenant=telco --from=2024-10-01 --to=2024-12-31 --filter=attributes.contract=Month-to-month
+  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics cohorts --tenant=telco --from=2024-01-01 --to=2024-12-31 --group_by=attributes.contract
+  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics unit-economics --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
+  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics active --tenant=acme --from=2024-12-01 --to=2024-12-31 --interval=week
+  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics pql --tenant=acme --rule=engaged --from=2024-01-01 --to=2024-12-31
+  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics activation --tenant=acme --event_type=report.created --from=2024-01-01 --to=2024-12-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port -o json tenants get demo
+  build/bin/saasctl --address=127.0.0.1:$grpc_port load --tenant=acme --clients=4 --duration=10s
   curl -s 'http://127.0.0.1:$http_port/v1/tenants/demo/metrics/mrr?query.start_date=2019-01-01&query.end_date=2019-03-31&query.interval=INTERVAL_MONTH'
   curl -s http://127.0.0.1:$http_port/v1/tenants/demo
-  curl -s -X POST http://127.0.0.1:$http_port/v1/tenants -d '{"tenant_id":"acme","currency":"EUR","timezone":"Europe/Berlin"}'
+  curl -s -X POST http://127.0.0.1:$http_port/v1/tenants -d '{"tenant_id":"example","currency":"EUR","timezone":"Europe/Berlin"}'
   curl -s http://127.0.0.1:$metrics_port/metrics | grep grpc_server_handled_total
 
 Stop everything: deploy/local/down.sh   (add --wipe to delete the local database too)

@@ -4,10 +4,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -84,13 +87,48 @@ std::map<std::string, int64_t> MonthEndMrrFromCsv(int from_year, int to_year) {
   return out;
 }
 
+// A file with `body` under /tmp named ...`suffix`, removed with the object.
+class TempFile {
+ public:
+  TempFile(const std::string& suffix, const std::string& body) {
+    char name[] = "/tmp/saasctl-test-XXXXXX";
+    close(mkstemp(name));
+    path_ = absl::StrCat(name, suffix);
+    rename(name, path_.c_str());
+    std::ofstream(path_) << body;
+  }
+  ~TempFile() { unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The CSV cells of `out` (saasctl -o csv), keyed by the first column, for `column`.
+std::map<std::string, std::string> CsvColumn(const std::string& out, const std::string& column) {
+  std::map<std::string, std::string> result;
+  int index = -1;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> f = absl::StrSplit(line, ',');
+    if (index < 0) {
+      for (size_t i = 0; i < f.size(); ++i) {
+        if (f[i] == column) index = static_cast<int>(i);
+      }
+      continue;
+    }
+    if (index < static_cast<int>(f.size())) result[f[0]] = f[index];
+  }
+  return result;
+}
+
 TEST_F(SaasctlTest, ImportsSubscriptionPeriodsAndReportsTheMrrTheCsvImplies) {
   auto [code, out] = Run({"import", "subscription-periods", kDataset, "--tenant=demo"});
   ASSERT_EQ(code, 0) << out;
-  EXPECT_THAT(out, HasSubstr("55 customers, 242 subscription events (242 new, 0 already there)"));
+  EXPECT_THAT(out, HasSubstr("55 customers, 242 subscription events; 297 items (297 new, 0 "
+                             "already there)"));
   auto [again_code, again] = Run({"import", "subscription-periods", kDataset, "--tenant=demo"});
   EXPECT_EQ(again_code, 0);
-  EXPECT_THAT(again, HasSubstr("(0 new, 242 already there)"));
+  EXPECT_THAT(again, HasSubstr("297 items (0 new, 297 already there)"));
 
   auto [mrr_code, csv] = Run({"-o", "csv", "metrics", "mrr", "--tenant=demo", "--from=2017-01-01",
                               "--to=2020-12-31", "--interval=month"});
@@ -124,6 +162,7 @@ TEST_F(SaasctlTest, ABadFileNamesItsLineAndColumnAndWritesNothing) {
   auto [code, out] = Run({"import", "subscription-periods", path, "--tenant=demo"});
   EXPECT_EQ(code, 3) << out;
   EXPECT_THAT(out, HasSubstr(absl::StrCat(path, ":3: column monthly_amount: 'fifty'")));
+  EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM customers"), 0);
   EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM subscription_events"), 0);
   unlink(path);
 
@@ -134,6 +173,227 @@ TEST_F(SaasctlTest, ABadFileNamesItsLineAndColumnAndWritesNothing) {
       Run({"metrics", "mrr", "--tenant=demo", "--from=2019-02-01", "--to=2019-01-31"});
   EXPECT_EQ(bad_code, 3) << bad;
   EXPECT_THAT(bad, HasSubstr("query.end_date: must not be before start_date"));
+}
+
+const std::string kTelco =
+    std::string(SAASMETRICS_SOURCE_DIR) + "/../shared/datasets/" + "telco_customer_churn.csv";
+
+// What the Telco snapshot implies, read straight from the CSV: the MRR before and after
+// the snapshot's month, and that month's churn, overall and for month-to-month contracts.
+struct TelcoFigures {
+  int64_t mrr_before_cents = 0, mrr_after_cents = 0;
+  int64_t at_start = 0, churned = 0, m2m_at_start = 0, m2m_churned = 0;
+};
+
+TelcoFigures TelcoFromCsv() {
+  TelcoFigures t;
+  std::ifstream in(kTelco);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ',');
+    int tenure = 0;
+    int64_t cents = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(f[5], &tenure));
+    EXPECT_TRUE(client::ParseMinorUnits(f[18], &cents));
+    const bool churned = f[20] == "Yes", m2m = f[15] == "Month-to-month";
+    if (tenure >= 1) {
+      t.mrr_before_cents += cents;
+      ++t.at_start;
+      t.m2m_at_start += m2m;
+      t.churned += churned;
+      t.m2m_churned += m2m && churned;
+    }
+    if (!churned) t.mrr_after_cents += cents;
+  }
+  return t;
+}
+
+TEST_F(SaasctlTest, ImportsTheTelcoSnapshotAndReportsWhatTheCsvImplies) {
+  ASSERT_EQ(Run({"tenants", "create", "telco", "--currency=USD"}).first, 0);
+  auto [code, out] = Run({"import", "telco", kTelco, "--tenant=telco", "--snapshot=2024-12-31"});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("7043 customers, 8912 subscription events; 15,955 items (15,955 new"));
+  auto [again_code, again] = Run({"import", "telco", kTelco, "--tenant=telco"});
+  EXPECT_EQ(again_code, 0) << again;
+  EXPECT_THAT(again, HasSubstr("(0 new, 15,955 already there)"));
+
+  const TelcoFigures want = TelcoFromCsv();
+  ASSERT_EQ(want.churned, 1869);  // the dataset's documented churners, all with tenure >= 1
+  auto [mrr_code, mrr] = Run(
+      {"-o", "csv", "metrics", "mrr", "--tenant=telco", "--from=2024-11-01", "--to=2024-12-31"});
+  ASSERT_EQ(mrr_code, 0) << mrr;
+  const auto mrr_by_month = CsvColumn(mrr, "MRR");
+  int64_t nov = 0, dec = 0;
+  ASSERT_TRUE(client::ParseMinorUnits(mrr_by_month.at("2024-11-30"), &nov)) << mrr;
+  ASSERT_TRUE(client::ParseMinorUnits(mrr_by_month.at("2024-12-31"), &dec)) << mrr;
+  EXPECT_EQ(nov, want.mrr_before_cents);
+  EXPECT_EQ(dec, want.mrr_after_cents);
+
+  auto [churn_code, churn] = Run(
+      {"-o", "csv", "metrics", "churn", "--tenant=telco", "--from=2024-12-01", "--to=2024-12-31"});
+  ASSERT_EQ(churn_code, 0) << churn;
+  EXPECT_EQ(CsvColumn(churn, "AT_START").at("2024-12-31"), absl::StrCat(want.at_start));
+  EXPECT_EQ(CsvColumn(churn, "CHURNED").at("2024-12-31"), absl::StrCat(want.churned));
+  auto [m2m_code, m2m] =
+      Run({"-o", "csv", "metrics", "churn", "--tenant=telco", "--from=2024-12-01",
+           "--to=2024-12-31", "--filter=attributes.contract=Month-to-month"});
+  ASSERT_EQ(m2m_code, 0) << m2m;
+  EXPECT_EQ(CsvColumn(m2m, "AT_START").at("2024-12-31"), absl::StrCat(want.m2m_at_start));
+  EXPECT_EQ(CsvColumn(m2m, "CHURNED").at("2024-12-31"), absl::StrCat(want.m2m_churned));
+}
+
+TEST_F(SaasctlTest, IngestsCsvAndNdjsonFilesSafelyTwice) {
+  TempFile customers(".csv",
+                     "customer_id,created_at,acquisition_channel,attributes.segment\n"
+                     "c1,2024-01-05,ads,smb\n"
+                     "c2,2024-01-20,organic,\"enterprise, EU\"\n");
+  TempFile subscriptions(
+      ".csv",
+      "event_id,subscription_id,customer_id,effective_at,status,plan_id,quantity,unit_amount,"
+      "currency,interval_unit,interval_count\n"
+      "s1,sub1,c1,2024-01-05,active,pro,2,4900,USD,month,1\n"
+      "s2,sub2,c2,2024-01-20,active,team,1,120000,USD,year,1\n"
+      "s3,sub1,c1,2024-03-01,canceled,pro,2,4900,USD,month,1\n");
+  TempFile usage(
+      ".ndjson",
+      R"({"id":"u1","source":"app","type":"login","subject":"c1","time":"2024-02-03T10:00:00Z"})"
+      "\n"
+      R"({"id":"u2","source":"app","type":"login","subject":"c2","time":"2024-02-04T10:00:00Z"})"
+      "\n"
+      R"({"id":"u3","source":"app","type":"export","subject":"c2","time":"2024-02-05T10:00:00Z","value":3})"
+      "\n");
+  for (int run = 0; run < 2; ++run) {
+    auto [c, cout] = Run({"ingest", "customers", customers.path(), "--tenant=demo"});
+    ASSERT_EQ(c, 0) << cout;
+    auto [s, sout] = Run({"ingest", "subscription-events", subscriptions.path(), "--tenant=demo"});
+    ASSERT_EQ(s, 0) << sout;
+    EXPECT_THAT(sout, HasSubstr(run == 0 ? "3 items (3 new, 0 already there)"
+                                         : "3 items (0 new, 3 already there)"));
+    auto [u, uout] = Run({"ingest", "usage-events", usage.path(), "--tenant=demo", "--batch=2"});
+    ASSERT_EQ(u, 0) << uout;
+    EXPECT_THAT(uout, HasSubstr(run == 0 ? "3 items (3 new, 0 already there)"
+                                         : "3 items (0 new, 3 already there)"));
+  }
+  EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM usage_events"), 3);
+  EXPECT_EQ(QueryInt(db_.conninfo(),
+                     "SELECT count(*) FROM customers WHERE attributes->>'segment' = "
+                     "'enterprise, EU'"),
+            1);
+  // MRR at the end of February: 2 x 49.00 monthly + 1200.00 / 12 yearly.
+  auto [mrr_code, mrr] =
+      Run({"-o", "csv", "metrics", "mrr", "--tenant=demo", "--from=2024-02-01", "--to=2024-03-31"});
+  ASSERT_EQ(mrr_code, 0) << mrr;
+  EXPECT_EQ(CsvColumn(mrr, "MRR").at("2024-02-29"), "198.00");
+  EXPECT_EQ(CsvColumn(mrr, "MRR").at("2024-03-31"), "100.00");
+  auto [active_code, active] = Run(
+      {"-o", "csv", "metrics", "active", "--tenant=demo", "--from=2024-02-01", "--to=2024-02-29"});
+  ASSERT_EQ(active_code, 0) << active;
+  EXPECT_EQ(CsvColumn(active, "ACTIVE_CUSTOMERS").at("2024-02-29"), "2");
+  auto [login_code, login] = Run({"-o", "csv", "metrics", "active", "--tenant=demo",
+                                  "--from=2024-02-01", "--to=2024-02-29", "--event_type=export"});
+  ASSERT_EQ(login_code, 0) << login;
+  EXPECT_EQ(CsvColumn(login, "ACTIVE_CUSTOMERS").at("2024-02-29"), "1");
+}
+
+TEST_F(SaasctlTest, ABadRecordStopsTheIngestWithItsLineAndColumnAndItsBatchUnwritten) {
+  // Batches of two: lines 2-3 go through; line 5 is bad, so lines 4-5 are never sent.
+  TempFile file(".csv",
+                "id,source,type,subject,time,value\n"
+                "e1,app,login,c1,2024-02-01,\n"
+                "e2,app,login,c1,2024-02-02,\n"
+                "e3,app,login,c1,2024-02-03,\n"
+                "e4,app,login,c1,2024-02-04,plenty\n"
+                "e5,app,login,c1,2024-02-05,\n");
+  auto [code, out] = Run({"ingest", "usage-events", file.path(), "--tenant=demo", "--batch=2"});
+  EXPECT_EQ(code, 3) << out;
+  EXPECT_THAT(out,
+              HasSubstr(absl::StrCat(file.path(), ":5:6: column value: 'plenty' is not a number")));
+  EXPECT_THAT(out, HasSubstr("stopped after 2 items (2 new"));
+  EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM usage_events"), 2);
+
+  // What the server rejects is traced back to the file too: line 3, column 4 (subject).
+  TempFile rejected(".csv",
+                    "id,source,type,subject,time\n"
+                    "r1,app,login,c1,2024-02-01\n"
+                    "r2,app,login,,2024-02-01\n");
+  auto [rcode, rout] = Run({"ingest", "usage-events", rejected.path(), "--tenant=demo"});
+  EXPECT_EQ(rcode, 3) << rout;
+  EXPECT_THAT(rout, HasSubstr(absl::StrCat(rejected.path(), ":3:4: field subject: ")));
+  EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM usage_events WHERE event_id LIKE 'r%'"),
+            0);
+
+  auto [gone_code, gone] = Run({"ingest", "usage-events", "/nonexistent.csv", "--tenant=demo"});
+  EXPECT_EQ(gone_code, 4) << gone;
+  EXPECT_THAT(gone, HasSubstr("/nonexistent.csv: cannot open"));
+  TempFile good(".csv", "id,source,type,subject,time\ng1,app,login,c1,2024-02-01\n");
+  auto [down_code, down] =
+      Run({"--address=127.0.0.1:1", "ingest", "usage-events", good.path(), "--tenant=demo"});
+  EXPECT_EQ(down_code, 5) << down;
+  EXPECT_THAT(down, HasSubstr("server at 127.0.0.1:1 unavailable"));
+}
+
+TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
+  auto [code, out] = Run({"generate", "--tenant=demo", "--customers=300", "--months=12",
+                          "--first_month=2023-01", "--usage=20000"});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("generated for demo (seed 1): 300 customers"));
+  auto [again_code, again] = Run({"generate", "--tenant=demo", "--customers=300", "--months=12",
+                                  "--first_month=2023-01", "--usage=20000"});
+  ASSERT_EQ(again_code, 0) << again;
+  EXPECT_THAT(again, HasSubstr("(0 new, 20,000 already there)"));
+  EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM usage_events"), 20000);
+
+  TempFile rule(".json", R"({"rule_id":"engaged","name":"Engaged","window_days":30,
+    "conditions":[{"kind":"KIND_EVENT_COUNT","event_type":"login","threshold":3}]})");
+  auto [rule_code, rule_out] = Run({"pql-rules", "create", "--tenant=demo", rule.path()});
+  ASSERT_EQ(rule_code, 0) << rule_out;
+  const std::vector<std::string> range = {"--tenant=demo", "--from=2023-01-01", "--to=2023-12-31"};
+  const std::vector<std::vector<std::string>> commands = {
+      {"mrr"},
+      {"churn", "--interval=quarter"},
+      {"unit-economics"},
+      {"cohorts", "--group_by=acquisition_channel"},
+      {"active", "--interval=week"},
+      {"pql", "--rule=engaged"},
+      {"activation", "--event_type=report.created"},
+      {"movements", "--type=expansion"},
+  };
+  for (const auto& command : commands) {
+    std::vector<std::string> args = {"metrics"};
+    args.insert(args.end(), command.begin(), command.end());
+    args.insert(args.end(), range.begin(), range.end());
+    auto [table_code, table] = Run(args);
+    EXPECT_EQ(table_code, 0) << command[0] << ": " << table;
+    EXPECT_GT(std::count(table.begin(), table.end(), '\n'), 2) << command[0] << ": " << table;
+    args.insert(args.begin(), {"-o", "json"});
+    auto [json_code, json] = Run(args);
+    EXPECT_EQ(json_code, 0) << command[0];
+    EXPECT_EQ(json.substr(0, 1), "{") << command[0] << ": " << json;
+  }
+  auto [mv_code, mv] = Run({"-o", "csv", "metrics", "movements", "--type=expansion",
+                            "--tenant=demo", "--from=2023-01-01", "--to=2023-12-31"});
+  ASSERT_EQ(mv_code, 0);
+  for (absl::string_view line : absl::StrSplit(mv, '\n', absl::SkipEmpty())) {
+    if (!absl::StartsWith(line, "DATE")) {
+      EXPECT_THAT(std::string(line), HasSubstr(",expansion,"));
+    }
+  }
+}
+
+TEST_F(SaasctlTest, LoadReportsThroughputAndLatencyPercentiles) {
+  ASSERT_EQ(Run({"generate", "--tenant=demo", "--customers=50", "--usage=1000"}).first, 0);
+  auto [code, out] = Run({"load", "--tenant=demo", "--clients=3", "--duration=2s"});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("load on demo: 3 clients"));
+  for (const char* op : {"ingest usage", "GetMrr", "GetChurn", "GetActiveCustomers"}) {
+    EXPECT_THAT(out, HasSubstr(op)) << out;
+  }
+  EXPECT_THAT(out, HasSubstr("P99_MS"));
+  EXPECT_THAT(out, ::testing::ContainsRegex("total: [0-9,]+ calls, [0-9.]+ calls/s, 0 errors"));
+  EXPECT_GT(
+      QueryInt(db_.conninfo(), "SELECT count(*) FROM usage_events WHERE source = 'saasctl-load'"),
+      0);
 }
 
 }  // namespace

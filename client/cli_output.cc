@@ -1,0 +1,116 @@
+#include "client/cli_output.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace saasmetrics::cli {
+
+int ExitCodeFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return kExitInvalid;
+    case absl::StatusCode::kNotFound:
+      return kExitNotFound;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitUnavailable;
+    case absl::StatusCode::kAlreadyExists:
+      return kExitConflict;
+    default:
+      return kExitError;
+  }
+}
+
+int Fail(const absl::Status& s) {
+  std::cerr << "saasctl: " << absl::StatusCodeToString(s.code()) << ": " << s.message() << "\n";
+  return ExitCodeFor(s);
+}
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+bool PrintJson(const google::protobuf::Message& m, Output output) {
+  if (output != Output::kJson) return false;
+  std::cout << Json(m);
+  return true;
+}
+
+namespace {
+
+// RFC 4180: quote cells holding a comma, quote or line break.
+std::string CsvCell(const std::string& cell) {
+  if (cell.find_first_of(",\"\n\r") == std::string::npos) return cell;
+  std::string out = "\"";
+  for (char c : cell) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+void PrintRows(const std::vector<std::vector<std::string>>& rows, Output output) {
+  if (output == Output::kCsv) {
+    for (const auto& row : rows) {
+      std::vector<std::string> cells;
+      for (const auto& c : row) cells.push_back(CsvCell(c));
+      std::cout << absl::StrJoin(cells, ",") << "\n";
+    }
+    return;
+  }
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i], std::string(widths[i] - row[i].size() + 2, ' '));
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  }
+}
+
+int MinorDigits(const std::string& currency) {
+  static const auto* zero = new absl::flat_hash_set<std::string>{
+      "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
+      "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"};
+  static const auto* three =
+      new absl::flat_hash_set<std::string>{"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"};
+  if (zero->contains(currency)) return 0;
+  if (three->contains(currency)) return 3;
+  return 2;
+}
+
+std::string Money(int64_t minor, int digits) {
+  const char* sign = minor < 0 ? "-" : "";
+  const uint64_t abs = minor < 0 ? -static_cast<uint64_t>(minor) : static_cast<uint64_t>(minor);
+  if (digits == 0) return absl::StrFormat("%s%d", sign, abs);
+  uint64_t scale = 1;
+  for (int i = 0; i < digits; ++i) scale *= 10;
+  return absl::StrFormat("%s%d.%0*d", sign, abs / scale, digits, abs % scale);
+}
+
+std::string Ratio(bool has, double value) { return has ? absl::StrFormat("%.4f", value) : "-"; }
+
+}  // namespace saasmetrics::cli

@@ -1,0 +1,75 @@
+// Reading ingest items from files: CSV (a header naming the fields) or NDJSON (one
+// proto3-JSON object per line), one record at a time, with errors that name the file,
+// line and column. What `saasctl ingest` reads.
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "saasmetrics/v1/ingest.pb.h"
+
+namespace saasmetrics::client {
+
+enum class RecordKind { kSubscriptionEvents, kUsageEvents, kCustomers, kAcquisitionSpend };
+enum class FileFormat { kCsv, kNdjson };
+
+// "subscription-events", "usage-events", "customers", "spend".
+absl::StatusOr<RecordKind> ParseRecordKind(absl::string_view name);
+// "csv" / "ndjson"; from a file name: *.csv, *.ndjson or *.jsonl.
+absl::StatusOr<FileFormat> ParseFileFormat(absl::string_view name);
+absl::StatusOr<FileFormat> FormatFromFileName(absl::string_view path);
+
+// One CSV line split into cells (RFC 4180 quoting: "a,b" and "" inside quotes).
+// INVALID_ARGUMENT for an unterminated quote, its 1-based column in `bad_column`.
+absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line,
+                                                      int* bad_column = nullptr);
+
+class RecordReader {
+ public:
+  // `path` "-" reads standard input. CSV headers name the proto fields
+  // (docs: README "Ingesting files"): nested fields with a dot (discount.amount_off),
+  // map entries as properties.KEY / attributes.KEY; enum values may be short
+  // (active, month); timestamps RFC 3339 or YYYY-MM-DD (midnight UTC).
+  static absl::StatusOr<std::unique_ptr<RecordReader>> Open(const std::string& path,
+                                                            FileFormat format, RecordKind kind);
+  ~RecordReader();
+
+  // Appends the next record to `batch` (the repeated field of its kind); false at the end.
+  // A bad record is INVALID_ARGUMENT "PATH:LINE:COLUMN: field F: what" and nothing is
+  // appended.
+  absl::StatusOr<bool> Next(v1::IngestBatch* batch);
+
+  int line() const { return line_; }  // the line of the last record read
+  // The 1-based CSV column holding `field` (a top-level field name; for a map or nested
+  // message its first column); 0 for NDJSON or a field the header lacks.
+  int ColumnOf(absl::string_view field) const;
+  int64_t bytes_read() const { return bytes_read_; }
+  int64_t total_bytes() const { return total_bytes_; }  // 0 when unknown (stdin)
+  const std::string& path() const { return path_; }
+
+ private:
+  RecordReader() = default;
+  absl::Status Error(int column, absl::string_view what) const;
+  absl::StatusOr<bool> NextCsv(const std::string& text, google::protobuf::Message* item);
+  absl::StatusOr<bool> NextJson(const std::string& text, google::protobuf::Message* item);
+
+  std::string path_;
+  FileFormat format_ = FileFormat::kCsv;
+  RecordKind kind_ = RecordKind::kUsageEvents;
+  std::unique_ptr<std::istream> owned_;
+  std::istream* in_ = nullptr;
+  std::vector<std::string> header_;
+  int line_ = 0;
+  int64_t bytes_read_ = 0;
+  int64_t total_bytes_ = 0;
+};
+
+// The item of `kind` in `batch` (the repeated field), and the batch's item count.
+int BatchSize(const v1::IngestBatch& batch);
+
+}  // namespace saasmetrics::client

@@ -1,0 +1,72 @@
+// saasctl's commands, each a function of the client and its parsed flags; saasctl.cc
+// holds the command line.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "client/cli_output.h"
+#include "client/client.h"
+
+namespace saasmetrics::cli {
+
+struct SendFlags {
+  int batch = 1000;  // items per batch
+  int window = 4;    // batches in flight
+  bool progress = false;
+};
+
+// ingest KIND FILE...: CSV or NDJSON files (or "-") of one kind.
+struct IngestFlags {
+  std::string tenant, kind, format;
+  std::vector<std::string> files;
+  SendFlags send;
+};
+int RunIngest(client::Client& client, const IngestFlags& flags);
+
+// import subscription-periods|telco FILE.
+struct ImportFlags {
+  std::string tenant, dataset, file;
+  std::string snapshot = "2024-12-31";  // telco
+  SendFlags send;
+};
+int RunImport(client::Client& client, const ImportFlags& flags);
+
+// generate: the seeded demo generator's data into a tenant.
+struct GenerateFlags {
+  std::string tenant;
+  uint64_t seed = 1;
+  int customers = 1000;
+  int months = 24;
+  std::string first_month = "2023-01";
+  int64_t usage = 100000;
+  SendFlags send;
+};
+int RunGenerate(client::Client& client, const GenerateFlags& flags);
+
+// metrics KIND: one metric as a table, CSV or JSON.
+struct MetricsFlags {
+  std::string tenant, from, to, interval = "month";
+  std::vector<std::string> filters;
+  std::string group_by;                  // cohorts
+  std::vector<std::string> event_types;  // active, activation
+  std::string rule;                      // pql
+  int window_days = 0;                   // pql conversion window, activation window
+  int ltv_window_months = 0;             // unit-economics
+  std::vector<std::string> types;        // movements
+};
+int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& flags,
+               Output output);
+
+// load: a mix of ingest and queries from concurrent clients for a bounded time.
+struct LoadFlags {
+  std::string tenant;
+  int clients = 8;
+  std::string duration = "30s";
+  double ingest_share = 0.2;  // of operations
+  int batch = 100;            // usage events per ingest call
+};
+int RunLoad(const client::ClientOptions& options, const LoadFlags& flags, Output output);
+
+}  // namespace saasmetrics::cli

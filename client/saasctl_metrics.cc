@@ -1,0 +1,226 @@
+// saasctl metrics: each metric as rows of a table (or CSV), or its response as JSON.
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/saasctl.h"
+
+namespace saasmetrics::cli {
+namespace {
+
+using Rows = std::vector<std::vector<std::string>>;
+
+v1::MetricsQuery ToQuery(const MetricsFlags& f) {
+  v1::MetricsQuery q;
+  q.set_tenant_id(f.tenant);
+  q.set_start_date(f.from);
+  q.set_end_date(f.to);
+  v1::Interval interval = v1::INTERVAL_UNSPECIFIED;
+  v1::Interval_Parse("INTERVAL_" + absl::AsciiStrToUpper(f.interval), &interval);
+  q.set_interval(interval);
+  for (const auto& filter : f.filters) q.add_filter(filter);
+  return q;
+}
+
+std::string Count(int64_t n) { return absl::StrCat(n); }
+
+template <typename Wrapper>
+std::string MoneyOr(bool has, const Wrapper& w, int digits) {
+  return has ? Money(w.value(), digits) : "-";
+}
+
+// Runs `call` and prints its response: JSON, or the rows `to_rows` makes of it.
+template <typename Response, typename Call, typename ToRows>
+int Show(Call call, ToRows to_rows, Output output) {
+  absl::StatusOr<Response> r = call();
+  if (!r.ok()) return Fail(r.status());
+  if (PrintJson(*r, output)) return kExitOk;
+  PrintRows(to_rows(*r), output);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& f,
+               Output output) {
+  // Amount columns follow the tenant's currency (JPY has no minor digits).
+  int digits = 2;
+  if (output != Output::kJson) {
+    absl::StatusOr<v1::Tenant> tenant = client.GetTenant(f.tenant);
+    if (!tenant.ok()) return Fail(tenant.status());
+    digits = MinorDigits(tenant->currency());
+  }
+  auto money = [digits](int64_t v) { return Money(v, digits); };
+
+  if (metric == "mrr") {
+    v1::GetMrrRequest req;
+    *req.mutable_query() = ToQuery(f);
+    return Show<v1::GetMrrResponse>(
+        [&] { return client.GetMrr(req); },
+        [&](const v1::GetMrrResponse& r) {
+          Rows rows = {{"DATE", "MRR", "ARR", "CUSTOMERS", "ARPA", "NEW", "EXPANSION",
+                        "CONTRACTION", "CHURN", "REACTIVATION"}};
+          for (const auto& e : r.entries()) {
+            rows.push_back({e.date(), money(e.mrr()), money(e.arr()), Count(e.customers()),
+                            MoneyOr(e.has_arpa(), e.arpa(), digits), money(e.new_business()),
+                            money(e.expansion()), money(e.contraction()), money(e.churn()),
+                            money(e.reactivation())});
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "churn") {
+    v1::GetChurnRequest req;
+    *req.mutable_query() = ToQuery(f);
+    return Show<v1::GetChurnResponse>(
+        [&] { return client.GetChurn(req); },
+        [&](const v1::GetChurnResponse& r) {
+          Rows rows = {{"DATE", "AT_START", "CHURNED", "CUSTOMER_CHURN", "GROSS_MRR_CHURN",
+                        "NET_MRR_CHURN", "NRR", "GRR", "QUICK_RATIO"}};
+          for (const auto& e : r.entries()) {
+            rows.push_back({e.date(), Count(e.customers_at_start()), Count(e.churned_customers()),
+                            Ratio(e.has_customer_churn_rate(), e.customer_churn_rate().value()),
+                            Ratio(e.has_gross_mrr_churn_rate(), e.gross_mrr_churn_rate().value()),
+                            Ratio(e.has_net_mrr_churn_rate(), e.net_mrr_churn_rate().value()),
+                            Ratio(e.has_nrr(), e.nrr().value()),
+                            Ratio(e.has_grr(), e.grr().value()),
+                            Ratio(e.has_quick_ratio(), e.quick_ratio().value())});
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "unit-economics") {
+    v1::GetUnitEconomicsRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.set_ltv_churn_window_months(f.ltv_window_months);
+    return Show<v1::GetUnitEconomicsResponse>(
+        [&] { return client.GetUnitEconomics(req); },
+        [&](const v1::GetUnitEconomicsResponse& r) {
+          Rows rows = {{"DATE", "CHANNEL", "NEW_CUSTOMERS", "ASP", "ARPA", "LTV", "SPEND", "CAC",
+                        "LTV_TO_CAC", "PAYBACK_MONTHS"}};
+          for (const auto& e : r.entries()) {
+            rows.push_back(
+                {e.date(), "(all)", Count(e.new_customers()), MoneyOr(e.has_asp(), e.asp(), digits),
+                 MoneyOr(e.has_arpa(), e.arpa(), digits), MoneyOr(e.has_ltv(), e.ltv(), digits),
+                 money(e.spend()), MoneyOr(e.has_cac(), e.cac(), digits),
+                 Ratio(e.has_ltv_to_cac(), e.ltv_to_cac().value()),
+                 Ratio(e.has_cac_payback_months(), e.cac_payback_months().value())});
+            for (const auto& c : e.channels()) {
+              rows.push_back({e.date(), c.channel(), Count(c.new_customers()), "", "", "",
+                              money(c.spend()), MoneyOr(c.has_cac(), c.cac(), digits), "", ""});
+            }
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "cohorts") {
+    v1::GetCohortRetentionRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.set_group_by(f.group_by);
+    return Show<v1::GetCohortRetentionResponse>(
+        [&] { return client.GetCohortRetention(req); },
+        [&](const v1::GetCohortRetentionResponse& r) {
+          // One row per cohort: its size, then logo retention per period offset.
+          int periods = 0;
+          for (const auto& c : r.cohorts()) periods = std::max(periods, c.cells_size());
+          Rows rows = {{"COHORT", "GROUP", "CUSTOMERS", "INITIAL_MRR"}};
+          for (int j = 0; j < periods; ++j) rows[0].push_back(absl::StrCat("+", j));
+          for (const auto& c : r.cohorts()) {
+            std::vector<std::string> row = {c.period(), c.group().empty() ? "(all)" : c.group(),
+                                            Count(c.customers()), money(c.initial_mrr())};
+            for (const auto& cell : c.cells()) {
+              row.push_back(Ratio(cell.has_logo_retention(), cell.logo_retention().value()));
+            }
+            rows.push_back(row);
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "active") {
+    v1::GetActiveCustomersRequest req;
+    *req.mutable_query() = ToQuery(f);
+    for (const auto& t : f.event_types) req.add_event_types(t);
+    return Show<v1::GetActiveCustomersResponse>(
+        [&] { return client.GetActiveCustomers(req); },
+        [&](const v1::GetActiveCustomersResponse& r) {
+          Rows rows = {{"DATE", "ACTIVE_CUSTOMERS"}};
+          for (const auto& e : r.entries()) rows.push_back({e.date(), Count(e.active_customers())});
+          return rows;
+        },
+        output);
+  }
+  if (metric == "pql") {
+    v1::GetPqlCountRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.set_rule_id(f.rule);
+    req.set_conversion_window_days(f.window_days);
+    return Show<v1::GetPqlCountResponse>(
+        [&] { return client.GetPqlCount(req); },
+        [&](const v1::GetPqlCountResponse& r) {
+          Rows rows = {{"DATE", "PQLS", "CONVERSIONS", "CONVERSION_RATE"}};
+          for (const auto& e : r.entries()) {
+            rows.push_back({e.date(), Count(e.pqls()), Count(e.conversions()),
+                            Ratio(e.has_conversion_rate(), e.conversion_rate().value())});
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "activation") {
+    v1::GetActivationRequest req;
+    *req.mutable_query() = ToQuery(f);
+    for (const auto& t : f.event_types) req.add_activation_event_types(t);
+    req.set_window_days(f.window_days);
+    return Show<v1::GetActivationResponse>(
+        [&] { return client.GetActivation(req); },
+        [&](const v1::GetActivationResponse& r) {
+          Rows rows = {{"DATE", "NEW_CUSTOMERS", "ACTIVATED", "ACTIVATION_RATE"}};
+          for (const auto& e : r.entries()) {
+            rows.push_back({e.date(), Count(e.new_customers()), Count(e.activated()),
+                            Ratio(e.has_activation_rate(), e.activation_rate().value())});
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "movements") {
+    v1::ListMovementsRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.mutable_query()->set_interval(v1::INTERVAL_UNSPECIFIED);
+    for (const auto& t : f.types) {
+      v1::MovementType type = v1::MOVEMENT_TYPE_UNSPECIFIED;
+      if (!v1::MovementType_Parse("MOVEMENT_TYPE_" + absl::AsciiStrToUpper(t), &type)) {
+        return Fail(absl::InvalidArgumentError(
+            absl::StrCat("--type=", t,
+                         ": not one of new_business, expansion, contraction, churn, "
+                         "reactivation")));
+      }
+      req.add_types(type);
+    }
+    req.set_page_size(1000);
+    v1::ListMovementsResponse all;
+    do {
+      auto r = client.ListMovements(req);
+      if (!r.ok()) return Fail(r.status());
+      for (const auto& m : r->movements()) *all.add_movements() = m;
+      req.set_page_token(r->next_page_token());
+    } while (!req.page_token().empty());
+    if (PrintJson(all, output)) return kExitOk;
+    Rows rows = {
+        {"DATE", "CUSTOMER", "TYPE", "AMOUNT", "MRR_BEFORE", "MRR_AFTER", "SUBSCRIPTIONS"}};
+    for (const auto& m : all.movements()) {
+      std::string type = v1::MovementType_Name(m.type()).substr(14);  // drop MOVEMENT_TYPE_
+      rows.push_back({m.date(), m.customer_id(), absl::AsciiStrToLower(type), money(m.amount()),
+                      money(m.mrr_before()), money(m.mrr_after()),
+                      absl::StrJoin(m.subscription_ids(), " ")});
+    }
+    PrintRows(rows, output);
+    return kExitOk;
+  }
+  return Fail(absl::InvalidArgumentError(absl::StrCat("unknown metric ", metric)));
+}
+
+}  // namespace saasmetrics::cli

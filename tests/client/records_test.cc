@@ -1,0 +1,154 @@
+// client::RecordReader: CSV and NDJSON files into ingest items, and errors that point at
+// the line and column, leaving the batch untouched.
+#include "client/records.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace saasmetrics::client {
+namespace {
+
+using ::testing::HasSubstr;
+
+class TempFile {
+ public:
+  TempFile(const std::string& suffix, const std::string& body) {
+    char name[] = "/tmp/records-test-XXXXXX";
+    int fd = mkstemp(name);
+    close(fd);
+    path_ = absl::StrCat(name, suffix);
+    rename(name, path_.c_str());
+    std::ofstream(path_) << body;
+  }
+  ~TempFile() { unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Every record of the file, or the first error.
+absl::StatusOr<v1::IngestBatch> ReadAll(const TempFile& f, RecordKind kind) {
+  auto format = FormatFromFileName(f.path());
+  if (!format.ok()) return format.status();
+  auto reader = RecordReader::Open(f.path(), *format, kind);
+  if (!reader.ok()) return reader.status();
+  v1::IngestBatch batch;
+  for (;;) {
+    absl::StatusOr<bool> more = (*reader)->Next(&batch);
+    if (!more.ok()) return more.status();
+    if (!*more) return batch;
+  }
+}
+
+TEST(RecordReader, ReadsUsageEventsFromCsvWithQuotesPropertiesAndDates) {
+  TempFile f(".csv",
+             "\xEF\xBB\xBFid,source,type,subject,time,value,properties.plan,properties.note\r\n"
+             "e1,web,login,cus_1,2024-03-01,,pro,\"hello, world\"\r\n"
+             "\n"
+             "e2,web,report.created,cus_2,2024-03-02T10:30:00Z,2.5,,\"say \"\"hi\"\"\"\r\n");
+  auto batch = ReadAll(f, RecordKind::kUsageEvents);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->usage_events().events_size(), 2);
+  const v1::UsageEvent& a = batch->usage_events().events(0);
+  EXPECT_EQ(a.id(), "e1");
+  EXPECT_EQ(a.time().seconds(), 1709251200);  // 2024-03-01T00:00:00Z
+  EXPECT_FALSE(a.has_value());
+  EXPECT_EQ(a.properties().at("plan"), "pro");
+  EXPECT_EQ(a.properties().at("note"), "hello, world");
+  const v1::UsageEvent& b = batch->usage_events().events(1);
+  EXPECT_EQ(b.time().seconds(), 1709375400);
+  EXPECT_DOUBLE_EQ(b.value().value(), 2.5);
+  EXPECT_EQ(b.properties().count("plan"), 0u);
+  EXPECT_EQ(b.properties().at("note"), "say \"hi\"");
+}
+
+TEST(RecordReader, TakesShortEnumNamesAndNestedColumnsForSubscriptionEvents) {
+  TempFile f(".csv",
+             "event_id,subscription_id,customer_id,effective_at,status,plan_id,quantity,"
+             "unit_amount,currency,interval_unit,interval_count,discount.percent_off_bps\n"
+             "s1,sub_1,cus_1,2024-01-15,active,pro,3,4900,USD,month,1,1000\n"
+             "s2,sub_1,cus_1,2024-05-01,SUBSCRIPTION_STATUS_CANCELED,pro,3,4900,USD,year,1,\n");
+  auto batch = ReadAll(f, RecordKind::kSubscriptionEvents);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->subscription_events().events_size(), 2);
+  const v1::SubscriptionEvent& a = batch->subscription_events().events(0);
+  EXPECT_EQ(a.status(), v1::SUBSCRIPTION_STATUS_ACTIVE);
+  EXPECT_EQ(a.interval_unit(), v1::INTERVAL_UNIT_MONTH);
+  EXPECT_EQ(a.quantity(), 3);
+  EXPECT_EQ(a.unit_amount(), 4900);
+  EXPECT_EQ(a.discount().percent_off_bps(), 1000);
+  EXPECT_EQ(batch->subscription_events().events(1).status(), v1::SUBSCRIPTION_STATUS_CANCELED);
+  EXPECT_EQ(batch->subscription_events().events(1).interval_unit(), v1::INTERVAL_UNIT_YEAR);
+}
+
+TEST(RecordReader, ReadsNdjsonInTheApisJsonMapping) {
+  TempFile f(
+      ".ndjson",
+      R"({"customer_id":"c1","created_at":"2024-01-01T00:00:00Z","acquisition_channel":"ads","attributes":{"plan":"pro"}})"
+      "\n\n"
+      R"({"customerId":"c2","country":"DE"})"
+      "\n");
+  auto batch = ReadAll(f, RecordKind::kCustomers);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->customers().customers_size(), 2);
+  EXPECT_EQ(batch->customers().customers(0).attributes().at("plan"), "pro");
+  EXPECT_EQ(batch->customers().customers(1).customer_id(), "c2");
+}
+
+struct BadCase {
+  std::string suffix, body, want;
+};
+
+TEST(RecordReader, ABadRecordNamesItsLineAndColumnAndAppendsNothing) {
+  const BadCase cases[] = {
+      {".csv", "id,source,tipe\n", ":1:3: unknown column 'tipe' for usage-events; columns: id, "},
+      {".csv", "id,source,id\n", ":1:3: column 'id' repeats"},
+      {".csv",
+       "id,source,type,subject,time,value\ne1,web,login,c1,2024-01-01,1\n"
+       "e2,web,login,c2,2024-01-01,lots\n",
+       ":3:6: column value: 'lots' is not a number"},
+      {".csv", "id,source,type,subject,time\ne1,web,login,c1,2024-13-01\n",
+       ":2:5: column time: '2024-13-01' is not a time"},
+      {".csv", "id,source,type\ne1,web\n", ":2:3: expected 3 cells as in the header, got 2"},
+      {".csv", "id,source,type\ne1,\"web,login\n", ":2:2: the quote at character 4 is not closed"},
+      {".ndjson", "{\"id\":\"e1\"}\n{\"id\":\"e2\" \"source\":\"x\"}\n",
+       ":2:12: not a JSON object: Expected , or } after key:value pair."},
+      {".ndjson", "{\"id\":\"e1\", \"value\": \"much\"}\n", ":1:13: field value: "},
+      {".ndjson", "{\"id\":\"e1\", \"subjekt\": \"c1\"}\n",
+       ":1:13: field subjekt: unknown for usage-events; fields: id, source"},
+  };
+  for (const BadCase& c : cases) {
+    TempFile f(c.suffix, c.body);
+    auto reader =
+        RecordReader::Open(f.path(), *FormatFromFileName(f.path()), RecordKind::kUsageEvents);
+    ASSERT_TRUE(reader.ok());
+    v1::IngestBatch batch;
+    absl::StatusOr<bool> more;
+    int read = 0;
+    while ((more = (*reader)->Next(&batch)).ok() && *more) ++read;
+    ASSERT_FALSE(more.ok()) << c.body;
+    EXPECT_EQ(more.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(more.status().message()), HasSubstr(f.path() + c.want)) << c.body;
+    EXPECT_EQ(BatchSize(batch), read) << "the bad record was appended: " << c.body;
+  }
+}
+
+TEST(RecordReader, NamesAMissingFileAndAnUnknownFormat) {
+  auto missing = RecordReader::Open("/nonexistent/x.csv", FileFormat::kCsv, RecordKind::kCustomers);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("/nonexistent/x.csv: cannot open: No such file"));
+  EXPECT_THAT(std::string(FormatFromFileName("data.txt").status().message()),
+              HasSubstr("pass --format=csv|ndjson"));
+  EXPECT_FALSE(ParseRecordKind("events").ok());
+  EXPECT_EQ(*ParseRecordKind("spend"), RecordKind::kAcquisitionSpend);
+}
+
+}  // namespace
+}  // namespace saasmetrics::client
