@@ -9,28 +9,14 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/temp_file.h"
 
 namespace saasmetrics::client {
 namespace {
 
+using ::saasmetrics::testing::TempFile;
+
 using ::testing::HasSubstr;
-
-class TempFile {
- public:
-  TempFile(const std::string& suffix, const std::string& body) {
-    char name[] = "/tmp/records-test-XXXXXX";
-    int fd = mkstemp(name);
-    close(fd);
-    path_ = absl::StrCat(name, suffix);
-    rename(name, path_.c_str());
-    std::ofstream(path_) << body;
-  }
-  ~TempFile() { unlink(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Every record of the file, or the first error.
 absl::StatusOr<v1::IngestBatch> ReadAll(const TempFile& f, RecordKind kind) {

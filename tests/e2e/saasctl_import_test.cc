@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "client/importers.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/temp_file.h"
 #include "tests/support/test_db.h"
 
 namespace saasmetrics::testing {
@@ -87,23 +88,6 @@ std::map<std::string, int64_t> MonthEndMrrFromCsv(int from_year, int to_year) {
   return out;
 }
 
-// A file with `body` under /tmp named ...`suffix`, removed with the object.
-class TempFile {
- public:
-  TempFile(const std::string& suffix, const std::string& body) {
-    char name[] = "/tmp/saasctl-test-XXXXXX";
-    close(mkstemp(name));
-    path_ = absl::StrCat(name, suffix);
-    rename(name, path_.c_str());
-    std::ofstream(path_) << body;
-  }
-  ~TempFile() { unlink(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // The CSV cells of `out` (saasctl -o csv), keyed by the first column, for `column`.
 std::map<std::string, std::string> CsvColumn(const std::string& out, const std::string& column) {
   std::map<std::string, std::string> result;
@@ -150,21 +134,16 @@ TEST_F(SaasctlTest, ImportsSubscriptionPeriodsAndReportsTheMrrTheCsvImplies) {
 }
 
 TEST_F(SaasctlTest, ABadFileNamesItsLineAndColumnAndWritesNothing) {
-  char path[] = "/tmp/saasctl-bad-XXXXXX";
-  int fd = mkstemp(path);
-  close(fd);
-  {
-    std::ofstream f(path);
-    f << "subscription_id,customer_id,start_date,end_date,monthly_amount\n"
-      << "1,1,2018-11-01,2019-02-01,50\n"
-      << "2,1,2019-04-01,2019-06-01,fifty\n";
-  }
+  TempFile file(".csv",
+                "subscription_id,customer_id,start_date,end_date,monthly_amount\n"
+                "1,1,2018-11-01,2019-02-01,50\n"
+                "2,1,2019-04-01,2019-06-01,fifty\n");
+  const std::string& path = file.path();
   auto [code, out] = Run({"import", "subscription-periods", path, "--tenant=demo"});
   EXPECT_EQ(code, 3) << out;
   EXPECT_THAT(out, HasSubstr(absl::StrCat(path, ":3: column monthly_amount: 'fifty'")));
   EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM customers"), 0);
   EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM subscription_events"), 0);
-  unlink(path);
 
   auto [missing_code, missing] =
       Run({"metrics", "mrr", "--tenant=ghost", "--from=2019-01-01", "--to=2019-01-31"});
