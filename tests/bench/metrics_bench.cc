@@ -59,6 +59,41 @@ SELECT to_char(date_trunc('month', time AT TIME ZONE 'UTC'), 'YYYY-MM'), count(D
 FROM usage_events WHERE tenant_id = $1 AND time >= $2::timestamptz AND time < $3::timestamptz
 GROUP BY 1 ORDER BY 1)sql";
 
+// PQL count for one month, rule "at least 5 report.created events in the trailing 30
+// days", as METRICS.md defines it: customers that, on some day D of the month, meet the
+// rule over D-29..D while their MRR at the end of D is 0 (every subscription's latest
+// event by then contributes no MRR; the same MRR formula as kMovementsSql).
+constexpr const char* kPqlSql = R"sql(
+WITH days AS (SELECT d::date AS day FROM generate_series($2::date, $3::date, '1 day') d),
+per_day AS (
+  SELECT customer_id, (time AT TIME ZONE 'UTC')::date AS day, count(*) AS n
+  FROM usage_events
+  WHERE tenant_id = $1 AND type = 'report.created'
+    AND time >= ($2::date - 29)::timestamp AT TIME ZONE 'UTC'
+    AND time < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'
+  GROUP BY 1, 2),
+qualified AS (
+  SELECT p.customer_id, d.day FROM days d
+  JOIN per_day p ON p.day BETWEEN d.day - 29 AND d.day
+  GROUP BY 1, 2 HAVING sum(p.n) >= 5),
+ev AS (
+  SELECT customer_id, subscription_id, effective_at, seq,
+    CASE WHEN status IN (1, 2) THEN round(
+      ((unit_amount::numeric * quantity * (10000 - discount_bps) - discount_amount::numeric * 10000)
+        * CASE interval_unit WHEN 1 THEN 365 WHEN 2 THEN 52 ELSE 1 END)
+      / (10000 * interval_count * CASE interval_unit WHEN 3 THEN 1 ELSE 12 END))::bigint
+    ELSE 0 END AS mrr
+  FROM subscription_events
+  WHERE tenant_id = $1 AND effective_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC')
+SELECT count(DISTINCT q.customer_id) FROM qualified q
+WHERE NOT EXISTS (
+  SELECT 1 FROM (
+    SELECT DISTINCT ON (subscription_id) mrr FROM ev
+    WHERE ev.customer_id = q.customer_id
+      AND ev.effective_at < (q.day + 1)::timestamp AT TIME ZONE 'UTC'
+    ORDER BY subscription_id, effective_at DESC, seq DESC) latest
+  WHERE latest.mrr > 0))sql";
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -172,6 +207,14 @@ int main(int argc, char** argv) {
     pqxx::read_transaction t(conn);
     sql_active = t.exec_params(kActiveSql, "bench", first, until);
   });
+  // PQLs in the last month of the data.
+  const absl::CivilMonth pql_month = gen.first_month + (gen.months - 1);
+  const std::string pql_first = absl::FormatCivilTime(absl::CivilDay(pql_month));
+  int64_t sql_pqls = -1;
+  auto sql_pql = Time(runs, [&] {
+    pqxx::read_transaction t(conn);
+    sql_pqls = t.exec_params1(kPqlSql, "bench", pql_first, last)[0].as<int64_t>();
+  });
 
   // Service.
   v1::GetMrrRequest mrr_req;
@@ -194,11 +237,40 @@ int main(int argc, char** argv) {
     grpc::ClientContext ctx;
     if (!stub->GetActiveCustomers(&ctx, act_req, &act_resp).ok()) std::exit(1);
   };
+  {
+    v1::CreatePqlRuleRequest rule;
+    rule.set_tenant_id("bench");
+    rule.mutable_rule()->set_rule_id("engaged");
+    rule.mutable_rule()->set_window_days(30);
+    v1::PqlCondition* cond = rule.mutable_rule()->add_conditions();
+    cond->set_kind(v1::PqlCondition::KIND_EVENT_COUNT);
+    cond->set_event_type("report.created");
+    cond->set_threshold(5);
+    if (!c.CreatePqlRule(rule).ok()) return 1;
+  }
+  v1::GetPqlCountRequest pql_req;
+  pql_req.mutable_query()->set_tenant_id("bench");
+  pql_req.mutable_query()->set_start_date(pql_first);
+  pql_req.mutable_query()->set_end_date(last);
+  pql_req.mutable_query()->set_interval(v1::INTERVAL_MONTH);
+  pql_req.set_rule_id("engaged");
+  int64_t service_pqls = -1;
+  auto get_pql = [&](client::Client& cl) {
+    auto r = cl.GetPqlCount(pql_req);
+    if (!r.ok() || r->entries_size() != 1) {
+      fprintf(stderr, "GetPqlCount: %s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+    service_pqls = r->entries(0).pqls();
+  };
   auto cold_mrr = Time(runs, [&] { get_mrr(cold_client); });
+  auto cold_pql = Time(runs, [&] { get_pql(cold_client); });
   auto cold_act = Time(runs, [&] { active_via(cold_client); });
   get_mrr(c);
   active_via(c);  // warm up
+  get_pql(c);
   auto warm_mrr = Time(runs, [&] { get_mrr(c); });
+  auto warm_pql = Time(runs, [&] { get_pql(c); });
   auto warm_act = Time(runs, [&] { active_via(c); });
 
   // The same answers?
@@ -222,6 +294,11 @@ int main(int argc, char** argv) {
       same = false;
     }
   }
+  if (sql_pqls != service_pqls) {
+    fprintf(stderr, "PQL counts differ: SQL %lld, service %lld\n", static_cast<long long>(sql_pqls),
+            static_cast<long long>(service_pqls));
+    same = false;
+  }
   printf("\nmetrics benchmark: %d customers, %d months, %lld usage events; medians of %d runs\n",
          gen.customers, gen.months, static_cast<long long>(gen.usage_events), runs);
   printf("  %-32s %10s %10s %10s %12s %12s\n", "query", "SQL ms", "cold ms", "warm ms", "SQL/cold",
@@ -233,6 +310,9 @@ int main(int argc, char** argv) {
   };
   row("monthly MRR movements, 36 mo", sql_mrr, cold_mrr, warm_mrr);
   row("monthly active customers, 36 mo", sql_act, cold_act, warm_act);
+  row("PQL count, one month", sql_pql, cold_pql, warm_pql);
+  printf("  PQLs in %s: %lld\n", absl::FormatCivilTime(pql_month).c_str(),
+         static_cast<long long>(service_pqls));
   printf("  answers identical (SQL vs service): %s\n", same ? "yes" : "NO");
   printf("  peak RSS: warm server %.0f MiB, cold server %.0f MiB, benchmark %.0f MiB\n",
          PeakRssMiB(std::to_string(warm.pid)), PeakRssMiB(std::to_string(cold.pid)), PeakRssMiB());

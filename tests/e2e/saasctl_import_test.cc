@@ -155,7 +155,7 @@ TEST_F(SaasctlTest, ABadFileNamesItsLineAndColumnAndWritesNothing) {
 }
 
 const std::string kTelco =
-    std::string(SAASMETRICS_SOURCE_DIR) + "/../shared/datasets/" + "telco_customer_churn.csv";
+    std::string(SAASMETRICS_SOURCE_DIR) + "/deploy/local/telco_customer_churn.csv";
 
 // What the Telco snapshot implies, read straight from the CSV: the MRR before and after
 // the snapshot's month, and that month's churn, overall and for month-to-month contracts.
