@@ -70,7 +70,12 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
   const absl::CivilDay first_day = periods.front().first - (rule.window_days - 1);
   const absl::CivilDay last_day = periods.back().last;
 
-  std::map<std::string, std::map<absl::CivilDay, DayUsage>> per_customer;
+  // Keyed by views into the partitions' dictionaries, which outlive this call.
+  struct CustomerUsage {
+    std::map<absl::CivilDay, DayUsage> days;
+    std::vector<const Movement*> moves;
+  };
+  absl::flat_hash_map<absl::string_view, CustomerUsage> per_customer;
   for (const auto& part : usage) {
     for (size_t i = 0; i < part->events(); ++i) {
       const absl::string_view customer = part->customers[part->customer[i]];
@@ -83,7 +88,7 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
         const PqlCondition& cond = rule.conditions[c];
         if (!cond.event_type.empty() && cond.event_type != type) continue;
         if (d == nullptr) {
-          d = &per_customer[std::string(customer)][day];
+          d = &per_customer[customer].days[day];
           if (d->amount.empty()) {
             d->amount.assign(n, 0);
             d->users.resize(n);
@@ -104,11 +109,22 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
     }
   }
   // Per customer: (day, MRR after) of its movements, and its new-business days.
-  absl::flat_hash_map<std::string, std::vector<const Movement*>> moves;
-  for (const Movement& m : movements) moves[customer_ids[m.customer]].push_back(&m);
+  // Only the customers with usage in the window need their movements: one lookup per
+  // run of a customer's movements (they come ordered by customer), no copies.
+  CustomerUsage* current = nullptr;
+  int last_customer = -1;
+  for (const Movement& m : movements) {
+    if (static_cast<int>(m.customer) != last_customer) {
+      last_customer = static_cast<int>(m.customer);
+      auto it = per_customer.find(absl::string_view(customer_ids[m.customer]));
+      current = it == per_customer.end() ? nullptr : &it->second;
+    }
+    if (current != nullptr) current->moves.push_back(&m);
+  }
 
-  for (const auto& [customer, days] : per_customer) {
-    const std::vector<const Movement*>& mv = moves[customer];
+  for (const auto& [customer, usage_of] : per_customer) {
+    const std::map<absl::CivilDay, DayUsage>& days = usage_of.days;
+    const std::vector<const Movement*>& mv = usage_of.moves;
     auto paying_at_end = [&](absl::CivilDay d) {
       int64_t mrr = 0;
       for (const Movement* m : mv) {
