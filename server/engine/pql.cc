@@ -1,10 +1,12 @@
 #include "server/engine/pql.h"
 
+#include <algorithm>
 #include <cmath>
-#include <map>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace saasmetrics::engine {
 
@@ -49,11 +51,13 @@ std::optional<double> PqlPoint::conversion_rate() const {
 
 namespace {
 
-// One customer's usage per local day: per condition, the count or sum, and for
-// distinct-user conditions the users seen.
-struct DayUsage {
-  std::vector<double> amount;                           // per condition
-  std::vector<absl::flat_hash_set<std::string>> users;  // per condition
+// One matching event of one condition: what it adds to its customer's day.
+struct Hit {
+  int32_t customer;  // compact id of this call
+  int32_t day;       // index from the first day of the trailing window
+  int32_t condition;
+  int32_t user;  // compact user id for distinct-user conditions, else -1
+  double amount;
 };
 
 }  // namespace
@@ -66,107 +70,162 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
   std::vector<PqlPoint> out(periods.size());
   for (size_t p = 0; p < periods.size(); ++p) out[p].period = periods[p];
   if (periods.empty()) return out;
-  const size_t n = rule.conditions.size();
-  const absl::CivilDay first_day = periods.front().first - (rule.window_days - 1);
+  const int n = static_cast<int>(rule.conditions.size());
+  const int window = rule.window_days;
+  const absl::CivilDay first_day = periods.front().first - (window - 1);
   const absl::CivilDay last_day = periods.back().last;
+  const int days = static_cast<int>(last_day - first_day) + 1;
+  std::vector<int64_t> day_start(days + 1);  // Unix seconds where each day begins
+  for (int k = 0; k <= days; ++k) day_start[k] = absl::ToUnixSeconds(DayStart(first_day + k, tz));
 
-  // Keyed by views into the partitions' dictionaries, which outlive this call.
-  struct CustomerUsage {
-    std::map<absl::CivilDay, DayUsage> days;
-    std::vector<const Movement*> moves;
-  };
-  absl::flat_hash_map<absl::string_view, CustomerUsage> per_customer;
+  // Every event that feeds a condition, in partition and time order, with compact
+  // customer and user ids (strings are hashed once per partition entry, not per event).
+  absl::flat_hash_map<absl::string_view, int32_t> customer_index, user_index;
+  std::vector<absl::string_view> names;
+  std::vector<Hit> hits;
   for (const auto& part : usage) {
+    std::vector<uint32_t> feeds(part->types.size(), 0);  // per local type: condition bits
+    for (size_t t = 0; t < part->types.size(); ++t) {
+      for (int c = 0; c < n; ++c) {
+        const std::string& type = rule.conditions[c].event_type;
+        if (type.empty() || type == part->types[t]) feeds[t] |= 1u << c;
+      }
+    }
+    std::vector<int32_t> local_customer(part->customers.size(), -2);  // -2: not yet seen
+    std::vector<int32_t> local_user(part->users.size(), -2);
+    const int64_t month_start =
+        absl::ToUnixSeconds(absl::FromCivil(part->month, absl::UTCTimeZone()));
+    int k = 0;
     for (size_t i = 0; i < part->events(); ++i) {
-      const absl::string_view customer = part->customers[part->customer[i]];
-      if (selected.has_value() && !selected->contains(customer)) continue;
-      const absl::CivilDay day = absl::ToCivilDay(part->time(i), tz);
-      if (day < first_day || day > last_day) continue;
-      const absl::string_view type = part->types[part->type[i]];
-      DayUsage* d = nullptr;
-      for (size_t c = 0; c < n; ++c) {
+      const uint32_t bits = feeds[part->type[i]];
+      if (bits == 0) continue;
+      const int64_t t = month_start + part->second[i];
+      if (t < day_start[0] || t >= day_start[days]) continue;
+      while (t >= day_start[k + 1]) ++k;  // events come in time order
+      while (t < day_start[k]) --k;
+      int32_t& customer = local_customer[part->customer[i]];
+      if (customer == -2) {
+        const absl::string_view name = part->customers[part->customer[i]];
+        if (selected.has_value() && !selected->contains(name)) {
+          customer = -1;
+        } else {
+          auto [it, added] = customer_index.try_emplace(name, static_cast<int32_t>(names.size()));
+          if (added) names.push_back(name);
+          customer = it->second;
+        }
+      }
+      if (customer < 0) continue;
+      for (int c = 0; c < n; ++c) {
+        if (!(bits & (1u << c))) continue;
         const PqlCondition& cond = rule.conditions[c];
-        if (!cond.event_type.empty() && cond.event_type != type) continue;
-        if (d == nullptr) {
-          d = &per_customer[customer].days[day];
-          if (d->amount.empty()) {
-            d->amount.assign(n, 0);
-            d->users.resize(n);
+        Hit h{customer, k, c, -1, 1.0};
+        if (cond.kind == PqlCondition::Kind::kValueSum) h.amount = part->value[i];
+        if (cond.kind == PqlCondition::Kind::kDistinctUsers && part->user[i] >= 0) {
+          int32_t& user = local_user[part->user[i]];
+          if (user == -2) {
+            user = user_index
+                       .try_emplace(part->users[part->user[i]],
+                                    static_cast<int32_t>(user_index.size()))
+                       .first->second;
           }
+          h.user = user;
         }
-        switch (cond.kind) {
-          case PqlCondition::Kind::kEventCount:
-            d->amount[c] += 1;
-            break;
-          case PqlCondition::Kind::kValueSum:
-            d->amount[c] += part->value[i];
-            break;
-          case PqlCondition::Kind::kDistinctUsers:
-            if (part->user[i] >= 0) d->users[c].insert(std::string(part->users[part->user[i]]));
-            break;
-        }
+        hits.push_back(h);
       }
     }
   }
-  // Per customer: (day, MRR after) of its movements, and its new-business days.
-  // Only the customers with usage in the window need their movements: one lookup per
-  // run of a customer's movements (they come ordered by customer), no copies.
-  CustomerUsage* current = nullptr;
-  int last_customer = -1;
-  for (const Movement& m : movements) {
-    if (static_cast<int>(m.customer) != last_customer) {
-      last_customer = static_cast<int>(m.customer);
-      auto it = per_customer.find(absl::string_view(customer_ids[m.customer]));
-      current = it == per_customer.end() ? nullptr : &it->second;
+  // Hits grouped by customer, keeping their order (a stable counting sort).
+  const size_t customers = names.size();
+  std::vector<size_t> begin(customers + 1, 0);
+  for (const Hit& h : hits) ++begin[h.customer + 1];
+  for (size_t c = 0; c < customers; ++c) begin[c + 1] += begin[c];
+  std::vector<Hit> by_customer(hits.size());
+  {
+    std::vector<size_t> next(begin.begin(), begin.end() - 1);
+    for (const Hit& h : hits) by_customer[next[h.customer]++] = h;
+  }
+  // Each such customer's movements (they come ordered by customer, then day).
+  std::vector<std::pair<size_t, size_t>> moves(customers, {0, 0});
+  for (size_t i = 0; i < movements.size();) {
+    size_t j = i;
+    while (j < movements.size() && movements[j].customer == movements[i].customer) ++j;
+    auto it = customer_index.find(absl::string_view(customer_ids[movements[i].customer]));
+    if (it != customer_index.end()) moves[it->second] = {i, j};
+    i = j;
+  }
+  std::vector<int> period_of_day(days, -1);
+  for (size_t p = 0; p < periods.size(); ++p) {
+    for (absl::CivilDay d = periods[p].first; d <= periods[p].last; ++d) {
+      period_of_day[d - first_day] = static_cast<int>(p);
     }
-    if (current != nullptr) current->moves.push_back(&m);
   }
 
-  for (const auto& [customer, usage_of] : per_customer) {
-    const std::map<absl::CivilDay, DayUsage>& days = usage_of.days;
-    const std::vector<const Movement*>& mv = usage_of.moves;
-    auto paying_at_end = [&](absl::CivilDay d) {
-      int64_t mrr = 0;
-      for (const Movement* m : mv) {
-        if (m->day > d) break;
-        mrr = m->after;
-      }
-      return mrr > 0;
-    };
-    for (size_t p = 0; p < periods.size(); ++p) {
-      std::optional<absl::CivilDay> first_qualifying;
-      for (absl::CivilDay d = periods[p].first; d <= periods[p].last && !first_qualifying; ++d) {
-        // Only days with usage in the window can qualify: skip quickly when there is none.
-        auto lo = days.lower_bound(d - (rule.window_days - 1));
-        auto hi = days.upper_bound(d);
-        if (lo == hi) continue;
-        std::vector<double> amount(n, 0);
-        std::vector<absl::flat_hash_set<std::string>> users(n);
-        for (auto it = lo; it != hi; ++it) {
-          for (size_t c = 0; c < n; ++c) {
-            amount[c] += it->second.amount[c];
-            users[c].insert(it->second.users[c].begin(), it->second.users[c].end());
+  // Per customer: per-day sums, then one pass over the days with the trailing window.
+  std::vector<double> amount(static_cast<size_t>(n) * days);
+  std::vector<int> any(days);
+  std::vector<absl::flat_hash_map<int32_t, int>> in_window(n);  // user → hits in window
+  std::vector<std::vector<int32_t>> users_on(static_cast<size_t>(n) * days);
+  std::vector<std::optional<absl::CivilDay>> first_qualifying(periods.size());
+  for (size_t c = 0; c < customers; ++c) {
+    std::fill(amount.begin(), amount.end(), 0.0);
+    std::fill(any.begin(), any.end(), 0);
+    for (auto& u : users_on) u.clear();
+    for (auto& m : in_window) m.clear();
+    std::fill(first_qualifying.begin(), first_qualifying.end(), std::nullopt);
+    for (size_t h = begin[c]; h < begin[c + 1]; ++h) {
+      const Hit& hit = by_customer[h];
+      const size_t at = static_cast<size_t>(hit.condition) * days + hit.day;
+      amount[at] += hit.amount;
+      ++any[hit.day];
+      if (hit.user >= 0) users_on[at].push_back(hit.user);
+    }
+    const auto [move_begin, move_end] = moves[c];
+    size_t move = move_begin;
+    int64_t mrr = 0;  // at the end of the day looked at
+    int any_in_window = 0;
+    for (int d = 0; d < days; ++d) {
+      // Slide the window to d-W+1..d.
+      any_in_window += any[d];
+      if (d >= window) any_in_window -= any[d - window];
+      for (int k = 0; k < n; ++k) {
+        for (int32_t u : users_on[static_cast<size_t>(k) * days + d]) ++in_window[k][u];
+        if (d >= window) {
+          for (int32_t u : users_on[static_cast<size_t>(k) * days + d - window]) {
+            auto it = in_window[k].find(u);
+            if (--it->second == 0) in_window[k].erase(it);
           }
         }
-        double score = 0;
-        bool all = true;
-        for (size_t c = 0; c < n; ++c) {
-          const PqlCondition& cond = rule.conditions[c];
-          const double value = cond.kind == PqlCondition::Kind::kDistinctUsers
-                                   ? static_cast<double>(users[c].size())
-                                   : amount[c];
-          const bool holds = value >= cond.threshold;
-          all = all && holds;
-          if (holds) score += cond.weight;
-        }
-        const bool qualifies = rule.score_threshold ? score >= *rule.score_threshold : all;
-        if (qualifies && !paying_at_end(d)) first_qualifying = d;
       }
-      if (!first_qualifying) continue;
+      const int p = period_of_day[d];
+      if (p < 0 || first_qualifying[p] || any_in_window == 0) continue;
+      double score = 0;
+      bool all = true;
+      for (int k = 0; k < n; ++k) {
+        const PqlCondition& cond = rule.conditions[k];
+        double value = 0;
+        if (cond.kind == PqlCondition::Kind::kDistinctUsers) {
+          value = static_cast<double>(in_window[k].size());
+        } else {  // summed day by day, oldest first, as the definition reads
+          for (int w = d - window + 1; w <= d; ++w) {
+            value += amount[static_cast<size_t>(k) * days + w];
+          }
+        }
+        const bool holds = value >= cond.threshold;
+        all = all && holds;
+        if (holds) score += cond.weight;
+      }
+      if (!(rule.score_threshold ? score >= *rule.score_threshold : all)) continue;
+      const absl::CivilDay day = first_day + d;
+      while (move < move_end && movements[move].day <= day) mrr = movements[move++].after;
+      if (mrr <= 0) first_qualifying[p] = day;
+    }
+    for (size_t p = 0; p < periods.size(); ++p) {
+      if (!first_qualifying[p]) continue;
       ++out[p].pqls;
-      for (const Movement* m : mv) {
-        if (m->type == MovementType::kNewBusiness && m->day >= *first_qualifying &&
-            m->day <= *first_qualifying + conversion_window_days) {
+      for (size_t m = move_begin; m < move_end; ++m) {
+        const Movement& mv = movements[m];
+        if (mv.type == MovementType::kNewBusiness && mv.day >= *first_qualifying[p] &&
+            mv.day <= *first_qualifying[p] + conversion_window_days) {
           ++out[p].conversions;
           break;
         }

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <random>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "server/engine/ledger.h"
@@ -114,6 +117,154 @@ TEST(Pql, TheWindowTrailsEachDay) {
                       std::nullopt)[0]
                 .pqls,
             1);  // d only
+}
+
+// The definition read literally: for every customer, period and day, look at every
+// event and every movement again. Slow and obviously right.
+std::vector<PqlPoint> BruteForcePqls(const PqlRule& rule, const std::vector<UsageEvent>& events,
+                                     const std::vector<Movement>& movements,
+                                     const std::vector<std::string>& customer_ids,
+                                     const std::vector<Period>& periods, absl::TimeZone tz,
+                                     int conversion_window_days, const CustomerSet& selected) {
+  std::vector<PqlPoint> out;
+  std::set<std::string> customers;
+  for (const UsageEvent& e : events) {
+    if (!selected || selected->contains(e.customer_id)) customers.insert(e.customer_id);
+  }
+  for (const Period& period : periods) {
+    PqlPoint point{period};
+    for (const std::string& customer : customers) {
+      std::optional<absl::CivilDay> first;
+      for (absl::CivilDay d = period.first; d <= period.last && !first; ++d) {
+        const absl::CivilDay from = d - (rule.window_days - 1);
+        bool any = false;
+        std::vector<double> sums(rule.conditions.size(), 0);
+        std::vector<std::set<std::string>> users(rule.conditions.size());
+        for (absl::CivilDay w = from; w <= d; ++w) {  // day by day, oldest first
+          std::vector<double> day_sums(rule.conditions.size(), 0);
+          for (const UsageEvent& e : events) {
+            if (e.customer_id != customer || absl::ToCivilDay(e.time, tz) != w) continue;
+            for (size_t c = 0; c < rule.conditions.size(); ++c) {
+              const PqlCondition& cond = rule.conditions[c];
+              if (!cond.event_type.empty() && cond.event_type != e.type) continue;
+              any = true;
+              day_sums[c] += cond.kind == PqlCondition::Kind::kValueSum ? e.value : 1;
+              if (!e.user_id.empty()) users[c].insert(e.user_id);
+            }
+          }
+          for (size_t c = 0; c < sums.size(); ++c) sums[c] += day_sums[c];
+        }
+        if (!any) continue;
+        double score = 0;
+        bool all = true;
+        for (size_t c = 0; c < rule.conditions.size(); ++c) {
+          const PqlCondition& cond = rule.conditions[c];
+          const double value = cond.kind == PqlCondition::Kind::kDistinctUsers
+                                   ? static_cast<double>(users[c].size())
+                                   : sums[c];
+          all = all && value >= cond.threshold;
+          if (value >= cond.threshold) score += cond.weight;
+        }
+        if (!(rule.score_threshold ? score >= *rule.score_threshold : all)) continue;
+        int64_t mrr = 0;
+        for (const Movement& m : movements) {
+          if (customer_ids[m.customer] == customer && m.day <= d) mrr = m.after;
+        }
+        if (mrr <= 0) first = d;
+      }
+      if (!first) continue;
+      ++point.pqls;
+      for (const Movement& m : movements) {
+        if (customer_ids[m.customer] == customer && m.type == MovementType::kNewBusiness &&
+            m.day >= *first && m.day <= *first + conversion_window_days) {
+          ++point.conversions;
+          break;
+        }
+      }
+    }
+    out.push_back(point);
+  }
+  return out;
+}
+
+TEST(Pql, MatchesTheDefinitionReadLiterallyOnRandomHistories) {
+  std::mt19937_64 rng(20261123);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  const char* kTypes[] = {"login", "report", "export"};
+  const char* kZones[] = {"UTC", "America/New_York", "Australia/Lord_Howe"};
+  for (int round = 0; round < 60; ++round) {
+    absl::TimeZone tz;
+    ASSERT_TRUE(absl::LoadTimeZone(kZones[round % 3], &tz));
+    const int customers = 2 + pick(12);
+    std::vector<UsageEvent> events;
+    const int count = pick(400);
+    for (int i = 0; i < count; ++i) {
+      UsageEvent e;
+      e.customer_id = absl::StrCat("c", pick(customers));
+      e.type = kTypes[pick(3)];
+      e.user_id = pick(4) == 0 ? "" : absl::StrCat("u", pick(5));
+      e.value = pick(4) * 0.5;
+      // Across February-April 2024 (DST changes in March/April in these zones).
+      e.time = absl::FromCivil(absl::CivilSecond(2024, 2, 1, 0, 0, 0), absl::UTCTimeZone()) +
+               absl::Seconds(static_cast<int64_t>(rng() % (89LL * 86400)));
+      events.push_back(e);
+    }
+    std::sort(events.begin(), events.end(),
+              [](const UsageEvent& a, const UsageEvent& b) { return a.time < b.time; });
+    UsagePartitions usage;
+    for (int m = 2; m <= 4; ++m) {
+      std::vector<UsageEvent> month;
+      for (const UsageEvent& e : events) {
+        if (absl::ToCivilMonth(e.time, absl::UTCTimeZone()) == absl::CivilMonth(2024, m)) {
+          month.push_back(e);
+        }
+      }
+      usage.push_back(std::make_shared<const UsagePartition>(
+          BuildUsagePartition(absl::CivilMonth(2024, m), month)));
+    }
+    std::vector<SubscriptionEvent> subs;
+    for (int c = 0; c < customers; ++c) {
+      if (pick(2)) continue;
+      SubscriptionEvent e = Paying(absl::StrCat("c", c), Noon(2, 1) + absl::Hours(24 * pick(80)));
+      e.subscription_id = absl::StrCat("s", c);
+      subs.push_back(e);
+      if (pick(2)) {
+        SubscriptionEvent end = e;
+        end.effective_at += absl::Hours(24 * (1 + pick(30)));
+        end.status = SubscriptionStatus::kCanceled;
+        subs.push_back(end);
+      }
+    }
+    const Ledger ledger = BuildLedger(subs);
+    const std::vector<Movement> movements =
+        MrrTimeline::Build(ledger.events, ledger.customer_ids.size())
+            .Movements(tz, absl::CivilDay(2024, 6, 30));
+    PqlRule rule;
+    rule.window_days = 1 + pick(20);
+    const int conditions = 1 + pick(3);
+    for (int c = 0; c < conditions; ++c) {
+      const auto kind = static_cast<PqlCondition::Kind>(1 + pick(3));
+      rule.conditions.push_back(
+          {kind, kind == PqlCondition::Kind::kDistinctUsers && pick(2) ? "" : kTypes[pick(3)],
+           static_cast<double>(pick(5)) + (pick(2) ? 0.5 : 0), static_cast<double>(pick(3))});
+    }
+    if (pick(3) == 0) rule.score_threshold = 1 + pick(3);
+    CustomerSet selected;
+    if (pick(4) == 0) selected = absl::flat_hash_set<std::string>{"c0", "c1", "c2"};
+    const std::vector<Period> periods =
+        CutPeriods(absl::CivilDay(2024, 3, 1) - pick(10), absl::CivilDay(2024, 4, 20) + pick(10),
+                   pick(2) ? Interval::kWeek : Interval::kMonth);
+    const int conversion = 1 + pick(30);
+    const std::vector<PqlPoint> got =
+        CountPqls(rule, usage, movements, ledger.customer_ids, periods, tz, conversion, selected);
+    const std::vector<PqlPoint> want = BruteForcePqls(rule, events, movements, ledger.customer_ids,
+                                                      periods, tz, conversion, selected);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t p = 0; p < got.size(); ++p) {
+      EXPECT_EQ(got[p].pqls, want[p].pqls) << "round " << round << " period " << p;
+      EXPECT_EQ(got[p].conversions, want[p].conversions) << "round " << round << " period " << p;
+    }
+  }
 }
 
 TEST(ValidatePqlRule, NamesEachBrokenField) {
