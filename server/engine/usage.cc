@@ -35,34 +35,75 @@ absl::Time UsagePartition::time(size_t i) const {
   return MonthStart(month) + absl::Seconds(second[i]);
 }
 
+UsagePartitionBuilder::UsagePartitionBuilder(absl::CivilMonth month) { p_.month = month; }
+
+void UsagePartitionBuilder::Reserve(size_t events) {
+  p_.second.reserve(events);
+  p_.customer.reserve(events);
+  p_.type.reserve(events);
+  p_.user.reserve(events);
+  p_.value.reserve(events);
+}
+
+int32_t UsagePartitionBuilder::Intern(absl::flat_hash_map<std::string, int32_t>& index,
+                                      StringDictionary& dict, absl::string_view s) {
+  auto it = index.find(s);
+  if (it != index.end()) return it->second;
+  const int32_t id = static_cast<int32_t>(dict.size());
+  index.emplace(std::string(s), id);
+  dict.Add(s);
+  return id;
+}
+
+void UsagePartitionBuilder::Add(absl::string_view customer, absl::string_view type,
+                                absl::string_view user, double value, uint32_t second) {
+  if (!p_.second.empty() && second < p_.second.back()) ordered_ = false;
+  p_.second.push_back(second);
+  p_.customer.push_back(Intern(customers_, p_.customers, customer));
+  p_.type.push_back(Intern(types_, p_.types, type));
+  p_.user.push_back(user.empty() ? -1 : Intern(users_, p_.users, user));
+  p_.value.push_back(value);
+}
+
+UsagePartition UsagePartitionBuilder::Finish() && {
+  if (!ordered_) {
+    std::vector<size_t> order(p_.second.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return p_.second[a] < p_.second[b]; });
+    auto permute = [&](auto& column) {
+      std::remove_reference_t<decltype(column)> sorted;
+      sorted.reserve(column.size());
+      for (size_t i : order) sorted.push_back(column[i]);
+      column = std::move(sorted);
+    };
+    permute(p_.second);
+    permute(p_.customer);
+    permute(p_.type);
+    permute(p_.user);
+    permute(p_.value);
+  }
+  for (auto* d : {&p_.customers, &p_.types, &p_.users}) d->Shrink();
+  for (auto* v : {&p_.customer, &p_.type, &p_.user}) v->shrink_to_fit();
+  p_.second.shrink_to_fit();
+  p_.value.shrink_to_fit();
+  return std::move(p_);
+}
+
 UsagePartition BuildUsagePartition(absl::CivilMonth month, const std::vector<UsageEvent>& events) {
-  UsagePartition p;
-  p.month = month;
   std::vector<size_t> order(events.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return events[a].time < events[b].time; });
-  absl::flat_hash_map<absl::string_view, int32_t> customers, types, users;
-  auto intern = [](absl::flat_hash_map<absl::string_view, int32_t>& map, StringDictionary& dict,
-                   const std::string& s) {
-    auto [it, added] = map.try_emplace(s, static_cast<int32_t>(dict.size()));
-    if (added) dict.Add(s);
-    return it->second;
-  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return events[a].time < events[b].time; });
+  UsagePartitionBuilder builder(month);
+  builder.Reserve(events.size());
   const absl::Time start = MonthStart(month);
-  for (auto* v : {&p.customer, &p.type, &p.user}) v->reserve(events.size());
-  p.second.reserve(events.size());
-  p.value.reserve(events.size());
   for (size_t i : order) {
     const UsageEvent& e = events[i];
-    p.second.push_back(static_cast<uint32_t>(absl::ToInt64Seconds(e.time - start)));
-    p.customer.push_back(intern(customers, p.customers, e.customer_id));
-    p.type.push_back(intern(types, p.types, e.type));
-    p.user.push_back(e.user_id.empty() ? -1 : intern(users, p.users, e.user_id));
-    p.value.push_back(e.value);
+    builder.Add(e.customer_id, e.type, e.user_id, e.value,
+                static_cast<uint32_t>(absl::ToInt64Seconds(e.time - start)));
   }
-  for (auto* d : {&p.customers, &p.types, &p.users}) d->Shrink();
-  return p;
+  return std::move(builder).Finish();
 }
 
 size_t UsageIndex::bytes() const {

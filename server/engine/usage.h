@@ -5,9 +5,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "server/engine/events.h"
@@ -29,6 +32,26 @@ struct UsagePartition {
   size_t events() const { return second.size(); }
   size_t bytes() const;
   absl::Time time(size_t i) const;
+};
+
+// Builds a partition one event at a time, interning strings as they come, so a store
+// can fill it straight from query results without materialising events first.
+class UsagePartitionBuilder {
+ public:
+  explicit UsagePartitionBuilder(absl::CivilMonth month);
+  void Reserve(size_t events);
+  // `second`: seconds since the month's start (UTC); `user` empty for none.
+  void Add(absl::string_view customer, absl::string_view type, absl::string_view user, double value,
+           uint32_t second);
+  // Orders the events by time (stable: same-second events keep the order they came in).
+  UsagePartition Finish() &&;
+
+ private:
+  static int32_t Intern(absl::flat_hash_map<std::string, int32_t>& index, StringDictionary& dict,
+                        absl::string_view s);
+  UsagePartition p_;
+  absl::flat_hash_map<std::string, int32_t> customers_, types_, users_;
+  bool ordered_ = true;  // events came in time order so far
 };
 
 UsagePartition BuildUsagePartition(absl::CivilMonth month, const std::vector<UsageEvent>& events);

@@ -1,7 +1,9 @@
 #include "server/rpc/metrics_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
+#include <thread>
 #include <tuple>
 
 #include "absl/strings/escaping.h"
@@ -260,11 +262,7 @@ grpc::Status MetricsService::LoadUsage(const std::string& tenant_id, absl::Time 
   }
   absl::StatusOr<engine::UsagePartitions> partitions = CachedMonths<engine::UsagePartition>(
       tenant_id, store::PartitionKind::kUsageEvents, *versions,
-      [&](absl::CivilMonth month) -> absl::StatusOr<engine::UsagePartition> {
-        auto events = store_.UsageMonth(tenant_id, month, deadline);
-        if (!events.ok()) return events.status();
-        return engine::BuildUsagePartition(month, *events);
-      });
+      [&](absl::CivilMonth month) { return store_.UsageMonth(tenant_id, month, deadline); });
   if (!partitions.ok()) return ToGrpcStatus(partitions.status());
   *out = std::move(*partitions);
   return grpc::Status::OK;
@@ -275,15 +273,33 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> MetricsService::Ca
     const std::string& tenant_id, store::PartitionKind kind,
     const std::vector<store::PartitionVersion>& versions,
     absl::FunctionRef<absl::StatusOr<Partition>(absl::CivilMonth)> build) {
-  std::vector<std::shared_ptr<const Partition>> out;
-  for (const store::PartitionVersion& v : versions) {
+  std::vector<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>> got(
+      versions.size(), absl::InternalError("not loaded"));
+  auto get = [&](size_t i) {
+    const store::PartitionVersion& v = versions[i];
     const cache::PartitionKey key{tenant_id, static_cast<int>(kind), engine::MonthIndex(v.month)};
-    absl::StatusOr<std::shared_ptr<const cache::Snapshot>> snapshot =
+    got[i] =
         cache_.Get(key, v.version, [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
           absl::StatusOr<Partition> partition = build(v.month);
           if (!partition.ok()) return partition.status();
           return std::make_shared<const Cached<Partition>>(std::move(*partition));
         });
+  };
+  // Months missing from the cache load a few at a time, so PostgreSQL producing one
+  // month overlaps with this process building another; cached ones return at once.
+  constexpr size_t kParallelLoads = 3;
+  std::atomic<size_t> next{0};
+  auto drain = [&] {
+    for (size_t i; (i = next++) < versions.size();) get(i);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < std::min(kParallelLoads, versions.size() / 4 + 1); ++t) {
+    helpers.emplace_back(drain);
+  }
+  drain();
+  for (std::thread& t : helpers) t.join();
+  std::vector<std::shared_ptr<const Partition>> out;
+  for (auto& snapshot : got) {
     if (!snapshot.ok()) return snapshot.status();
     // Aliasing: the partition lives as long as the cache entry's snapshot does.
     out.emplace_back(*snapshot, &static_cast<const Cached<Partition>&>(**snapshot).value);

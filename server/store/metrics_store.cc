@@ -1,5 +1,7 @@
 #include "server/store/metrics_store.h"
 
+#include <optional>
+
 #include "absl/container/flat_hash_map.h"
 #include "server/engine/dates.h"
 #include "server/store/tx.h"
@@ -13,12 +15,14 @@ constexpr Statement kPartitionVersions{
     "FROM partition_versions WHERE tenant_id = $1 AND kind = $2 AND month < $3::date "
     "AND month >= $4::date"};
 
+// Seconds since the month's start ($2, Unix seconds), in time order (the index's order).
+// date_part returns float8; the offset's whole seconds are exact (microseconds are never
+// within float8's error of a second boundary at these magnitudes).
 constexpr Statement kUsageMonth{
     "metrics_usage_month",
     "SELECT customer_id, type, user_id, value, "
-    "(extract(epoch FROM time) * 1000000)::bigint FROM usage_events WHERE tenant_id = $1 "
-    "AND time >= to_timestamp(0) + $2::bigint * interval '1 microsecond' "
-    "AND time < to_timestamp(0) + $3::bigint * interval '1 microsecond'"};
+    "floor(date_part('epoch', time) - $2::bigint)::bigint FROM usage_events "
+    "WHERE tenant_id = $1 AND time >= to_timestamp($2::bigint) AND time < to_timestamp($3::bigint)"};
 
 constexpr Statement kSubscriptionMonth{
     "metrics_subscription_month",
@@ -103,28 +107,27 @@ absl::StatusOr<std::vector<engine::SubscriptionEvent>> MetricsStore::Subscriptio
   return out;
 }
 
-absl::StatusOr<std::vector<engine::UsageEvent>> MetricsStore::UsageMonth(
-    const std::string& tenant_id, absl::CivilMonth month, absl::Time deadline) {
-  std::vector<engine::UsageEvent> out;
+absl::StatusOr<engine::UsagePartition> MetricsStore::UsageMonth(const std::string& tenant_id,
+                                                                absl::CivilMonth month,
+                                                                absl::Time deadline) {
+  std::optional<engine::UsagePartition> out;
   const absl::TimeZone utc = absl::UTCTimeZone();
   absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
     pqxx::result r =
-        tx.Exec(kUsageMonth, tenant_id, absl::ToUnixMicros(absl::FromCivil(month, utc)),
-                absl::ToUnixMicros(absl::FromCivil(month + 1, utc)));
-    out.reserve(r.size());
+        tx.Exec(kUsageMonth, tenant_id, absl::ToUnixSeconds(absl::FromCivil(month, utc)),
+                absl::ToUnixSeconds(absl::FromCivil(month + 1, utc)));
+    engine::UsagePartitionBuilder builder(month);
+    builder.Reserve(r.size());
+    auto view = [](const pqxx::field& f) { return absl::string_view(f.c_str(), f.size()); };
     for (const pqxx::row& row : r) {
-      engine::UsageEvent e;
-      e.customer_id = row[0].as<std::string>();
-      e.type = row[1].as<std::string>();
-      e.user_id = row[2].as<std::string>();
-      e.value = row[3].as<double>();
-      e.time = absl::FromUnixMicros(row[4].as<int64_t>());
-      out.push_back(std::move(e));
+      builder.Add(view(row[0]), view(row[1]), view(row[2]), row[3].as<double>(),
+                  row[4].as<uint32_t>());
     }
+    out = std::move(builder).Finish();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  return out;
+  return std::move(*out);
 }
 
 absl::StatusOr<std::vector<engine::Customer>> MetricsStore::Customers(const std::string& tenant_id,

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/engine/events.h"
+#include "server/engine/usage.h"
 #include "server/store/ingest_store.h"
 #include "server/store/pool.h"
 
@@ -28,10 +29,10 @@ class MetricsStore {
                                                                   absl::Time from, absl::Time until,
                                                                   absl::Time deadline);
 
-  // The tenant's usage events with time in the UTC month.
-  absl::StatusOr<std::vector<engine::UsageEvent>> UsageMonth(const std::string& tenant_id,
-                                                             absl::CivilMonth month,
-                                                             absl::Time deadline);
+  // The tenant's usage events with time in the UTC month, as a partition built straight
+  // from the rows (no intermediate events).
+  absl::StatusOr<engine::UsagePartition> UsageMonth(const std::string& tenant_id,
+                                                    absl::CivilMonth month, absl::Time deadline);
 
   // The tenant's subscription events with effective_at in the UTC month.
   absl::StatusOr<std::vector<engine::SubscriptionEvent>> SubscriptionMonth(
