@@ -15,14 +15,16 @@ constexpr Statement kPartitionVersions{
     "FROM partition_versions WHERE tenant_id = $1 AND kind = $2 AND month < $3::date "
     "AND month >= $4::date"};
 
-// Seconds since the month's start ($2, Unix seconds), in time order (the index's order).
+// Seconds since the month's start ($2, Unix seconds), in any order (the builder sorts;
+// an ORDER BY made PostgreSQL sort, which cost more).
 // date_part returns float8; the offset's whole seconds are exact (microseconds are never
 // within float8's error of a second boundary at these magnitudes).
 constexpr Statement kUsageMonth{
     "metrics_usage_month",
     "SELECT customer_id, type, user_id, value, "
     "floor(date_part('epoch', time) - $2::bigint)::bigint FROM usage_events "
-    "WHERE tenant_id = $1 AND time >= to_timestamp($2::bigint) AND time < to_timestamp($3::bigint)"};
+    "WHERE tenant_id = $1 AND time >= to_timestamp($2::bigint) AND time < "
+    "to_timestamp($3::bigint)"};
 
 constexpr Statement kSubscriptionMonth{
     "metrics_subscription_month",
