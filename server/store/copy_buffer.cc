@@ -53,6 +53,17 @@ CopyBuffer& CopyBuffer::Text(absl::string_view value) {
   return *this;
 }
 
+CopyBuffer& CopyBuffer::Bytes(absl::string_view raw) {
+  Separate();
+  static constexpr char kHex[] = "0123456789abcdef";
+  data_ += "\\\\x";  // COPY text escapes the backslash of bytea's \x prefix
+  for (unsigned char c : raw) {
+    data_.push_back(kHex[c >> 4]);
+    data_.push_back(kHex[c & 0xf]);
+  }
+  return *this;
+}
+
 CopyBuffer& CopyBuffer::Raw(absl::string_view value) {
   Separate();
   data_.append(value.data(), value.size());

@@ -19,6 +19,7 @@ class CopyBuffer {
   CopyBuffer& Double(double value);          // shortest exact round-trip form
   CopyBuffer& Timestamp(absl::Time t);       // "YYYY-MM-DD HH:MM:SS.ffffff+00"
   CopyBuffer& Raw(absl::string_view value);  // already valid and escaped
+  CopyBuffer& Bytes(absl::string_view raw);  // a bytea value, hex format
   void EndRow();
 
   bool empty() const { return data_.empty(); }

@@ -62,15 +62,16 @@ constexpr Statement kInsertSubscriptionEvents{
 
 constexpr Statement kInsertUsageEvents{
     "ingest_usage_events",
-    "WITH new_ids AS (INSERT INTO usage_event_ids (tenant_id, source, event_id) "
-    "  SELECT $1, source, event_id FROM (SELECT DISTINCT source, event_id "
-    "  FROM stage_usage_events) d ORDER BY source, event_id "
-    "  ON CONFLICT DO NOTHING RETURNING source, event_id), "
+    "WITH new_ids AS (INSERT INTO usage_event_keys (key) "
+    "  SELECT saasmetrics_usage_key($1, source, event_id) FROM (SELECT DISTINCT source, "
+    "  event_id FROM stage_usage_events) d ORDER BY 1 "
+    "  ON CONFLICT DO NOTHING RETURNING key), "
     "ins AS (INSERT INTO usage_events (tenant_id, time, source, event_id, type, customer_id, "
     "  user_id, value, properties) "
     "  SELECT DISTINCT ON (s.source, s.event_id) $1, " SAAS_TS("s.time_us") ", s.source, "
     "  s.event_id, s.type, s.customer_id, s.user_id, s.value, s.properties::jsonb "
-    "  FROM stage_usage_events s JOIN new_ids USING (source, event_id) "
+    "  FROM stage_usage_events s "
+    "  JOIN new_ids ON new_ids.key = saasmetrics_usage_key($1, s.source, s.event_id) "
     "  ORDER BY s.source, s.event_id, s.ord RETURNING time), " SAAS_BUMP(
         "2", "date_trunc('month', time AT TIME ZONE 'UTC')::date",
         "ins") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump)"};
@@ -120,6 +121,18 @@ constexpr Statement kStatements[] = {kInsertSubscriptionEvents, kInsertUsageEven
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 
 // PostgreSQL array literal of the distinct UTC months ('{2024-01-01,...}').
+// A usage identity's key in usage_event_keys, as saasmetrics_usage_key() builds it
+// (migrations/0002): the three values' bytes separated by a zero byte.
+std::string UsageKey(absl::string_view tenant_id, absl::string_view source,
+                     absl::string_view event_id) {
+  std::string key;
+  key.reserve(tenant_id.size() + source.size() + event_id.size() + 2);
+  key.append(tenant_id.data(), tenant_id.size()).push_back('\0');
+  key.append(source.data(), source.size()).push_back('\0');
+  key.append(event_id.data(), event_id.size());
+  return key;
+}
+
 std::string MonthsArray(const std::vector<absl::Time>& instants) {
   std::set<absl::CivilMonth> months;
   for (absl::Time t : instants) months.insert(absl::ToCivilMonth(t, absl::UTCTimeZone()));
@@ -257,13 +270,13 @@ absl::StatusOr<IngestCounts> IngestStore::CopyNewUsageEvents(
   const std::string months = MonthsArray(instants);
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     // Identities in key order: neighbouring index inserts touch neighbouring pages.
-    std::vector<std::pair<absl::string_view, absl::string_view>> keys;
+    std::vector<std::string> keys;
     keys.reserve(events.size());
-    for (const auto& e : events) keys.emplace_back(e.source, e.id);
+    for (const auto& e : events) keys.push_back(UsageKey(tenant_id, e.source, e.id));
     std::sort(keys.begin(), keys.end());
     CopyBuffer ids;
-    for (const auto& [source, id] : keys) ids.Text(tenant_id).Text(source).Text(id).EndRow();
-    ids.CopyInto(tx.raw(), "usage_event_ids", {"tenant_id", "source", "event_id"});
+    for (const std::string& key : keys) ids.Bytes(key).EndRow();
+    ids.CopyInto(tx.raw(), "usage_event_keys", {"key"});
     CopyBuffer rows;
     for (const auto& e : events) {
       rows.Text(tenant_id).Timestamp(e.time).Text(e.source).Text(e.id).Text(e.type);

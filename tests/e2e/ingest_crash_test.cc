@@ -136,7 +136,7 @@ TEST(IngestCrash, KilledMidStreamRestartedAndResentStoresEveryEventExactlyOnce) 
   EXPECT_EQ(QueryInt(db.conninfo(), "SELECT count(*) FROM usage_events"), total);
   EXPECT_EQ(QueryInt(db.conninfo(), "SELECT count(DISTINCT (source, event_id)) FROM usage_events"),
             total);
-  EXPECT_EQ(QueryInt(db.conninfo(), "SELECT count(*) FROM usage_event_ids"), total);
+  EXPECT_EQ(QueryInt(db.conninfo(), "SELECT count(*) FROM usage_event_keys"), total);
   second.process->Signal(SIGTERM);
   EXPECT_EQ(second.process->Wait(absl::Seconds(20)), 0);
 }

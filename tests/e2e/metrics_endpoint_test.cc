@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "server/store/migrator.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_db.h"
 
@@ -65,7 +66,8 @@ TEST(MetricsEndpoint, ScrapesCleanlyThroughPromtoolAfterTraffic) {
               HasSubstr("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"CreateTenant\""));
   EXPECT_THAT(body, HasSubstr("grpc_code=\"NotFound\",grpc_method=\"GetTenant\""));
   EXPECT_THAT(body, HasSubstr("saasmetrics_database_up 1"));
-  EXPECT_THAT(body, HasSubstr("saasmetrics_schema_version 1"));
+  EXPECT_THAT(body, HasSubstr(absl::StrCat("saasmetrics_schema_version ",
+                                           store::EmbeddedMigrations().back().version)));
   EXPECT_THAT(body, HasSubstr("saasmetrics_db_query_seconds_bucket{statement=\"tenant_insert\""));
   EXPECT_THAT(body, HasSubstr("saasmetrics_cache_bytes"));
   // The pool (default size 8) has served the calls above and holds the connections open.

@@ -254,6 +254,32 @@ TEST_F(IngestTest, UsageIdentityIsSourceAndIdAndPropertiesRoundTrip) {
             2);
 }
 
+TEST_F(IngestTest, TheCopyPathAndTheStagedPathAgreeOnEveryIdentity) {
+  // An all-new batch goes the COPY path (keys encoded by the server); a batch that repeats
+  // an identity goes the staged path (keys encoded by saasmetrics_usage_key() in SQL).
+  // Both must see the other's identities, whatever the characters.
+  const std::vector<std::pair<std::string, std::string>> ids = {
+      {"web", "1"}, {"wéb", "ü-1"}, {"a\tb", "c\\d"}, {"web", "1 "}, {"we", "b1"}};
+  std::vector<v1::UsageEvent> first;
+  for (const auto& [source, id] : ids) first.push_back(Use(id, Day(2024, 1, 1), source));
+  v1::IngestResult r;
+  ASSERT_TRUE(Usage(first, &r).ok());
+  EXPECT_EQ(r.accepted(), 5);
+  std::vector<v1::UsageEvent> again = first;
+  again.push_back(first[0]);  // a repeat within the batch: the staged path
+  again.push_back(Use("new", Day(2024, 2, 1), "wéb"));
+  ASSERT_TRUE(Usage(again, &r).ok());
+  EXPECT_EQ(r.accepted(), 1);
+  EXPECT_EQ(r.duplicates(), 6);
+  ASSERT_TRUE(Usage({Use("new", Day(2024, 3, 1), "wéb")}, &r).ok());  // COPY path, stored by SQL
+  EXPECT_EQ(r.accepted(), 0);
+  EXPECT_EQ(r.duplicates(), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM usage_events"), 6);
+  EXPECT_EQ(Count("SELECT count(*) FROM usage_event_keys k JOIN usage_events e ON k.key = "
+                  "saasmetrics_usage_key(e.tenant_id, e.source, e.event_id)"),
+            6);
+}
+
 TEST_F(IngestTest, CustomersUpsertByIdAndTheLatestUpdatedAtWins) {
   auto customer = [](const std::string& channel, absl::Time updated) {
     v1::Customer c;
@@ -400,7 +426,7 @@ TEST_F(IngestTest, ConcurrentWritersWithOverlappingIdsStoreEachEventOnce) {
   EXPECT_EQ(stored, Count("SELECT count(DISTINCT event_id) FROM usage_events"));
   EXPECT_EQ(stored, accepted.load());
   EXPECT_EQ(accepted + duplicates, kWriters * kBatches * kPerBatch);
-  EXPECT_EQ(stored, Count("SELECT count(*) FROM usage_event_ids"));
+  EXPECT_EQ(stored, Count("SELECT count(*) FROM usage_event_keys"));
 }
 
 }  // namespace

@@ -33,6 +33,38 @@ TEST(Migrate, AppliesEveryEmbeddedMigrationOnceAndRecordsIt) {
   EXPECT_EQ(second->version, first->version);
 }
 
+TEST(Migrate, UsageIdentitiesMoveToOneKeyAndStayUnique) {
+  TestDatabase db;
+  pqxx::connection conn(db.conninfo());
+  ASSERT_TRUE(Migrate(conn, MigrateMode::kAuto, EmbeddedMigrations().first(1)).ok());
+  {
+    pqxx::work txn(conn);
+    txn.exec(
+        "INSERT INTO usage_event_ids VALUES ('acme', 'web', 'e1'), ('acme', 'we', 'be1'), "
+        "('acme', 'wéb', 'ü'), ('beta', 'web', 'e1')");
+    txn.commit();
+  }
+  ASSERT_TRUE(Migrate(conn, MigrateMode::kAuto, EmbeddedMigrations()).ok());
+  EXPECT_EQ(CountRows(db.conninfo(), "SELECT count(*) FROM usage_event_keys"), 4);
+  EXPECT_EQ(CountRows(db.conninfo(),
+                      "SELECT count(*) FROM usage_event_keys WHERE key = "
+                      "saasmetrics_usage_key('acme', 'wéb', 'ü')"),
+            1);
+  EXPECT_EQ(CountRows(db.conninfo(),
+                      "SELECT count(*) FROM pg_tables WHERE tablename = "
+                      "'usage_event_ids'"),
+            0);
+  // The key keeps identities apart that plain concatenation would merge.
+  EXPECT_EQ(CountRows(db.conninfo(),
+                      "SELECT (saasmetrics_usage_key('a', 'web', 'e1') <> "
+                      "saasmetrics_usage_key('a', 'we', 'be1'))::int"),
+            1);
+  pqxx::work txn(conn);
+  EXPECT_THROW(
+      txn.exec("INSERT INTO usage_event_keys VALUES (saasmetrics_usage_key('beta', 'web', 'e1'))"),
+      pqxx::unique_violation);
+}
+
 TEST(Migrate, ConcurrentStartersApplyEachMigrationOnce) {
   TestDatabase db;
   constexpr int kStarters = 4;
