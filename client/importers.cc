@@ -26,6 +26,28 @@ void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_seconds(absl::ToUnixSeconds(t));
 }
 
+// One customer's single-seat monthly subscription changing to `status` at `at`.
+struct MonthlyPlan {
+  std::string subscription_id, customer_id, plan_id, currency;
+  int64_t amount = 0;  // minor units per month
+};
+
+void AddMonthlyEvent(const MonthlyPlan& plan, std::string event_id, absl::Time at,
+                     v1::SubscriptionStatus status, Import* out) {
+  v1::SubscriptionEvent& e = out->events.emplace_back();
+  e.set_event_id(std::move(event_id));
+  e.set_subscription_id(plan.subscription_id);
+  e.set_customer_id(plan.customer_id);
+  SetTime(at, e.mutable_effective_at());
+  e.set_status(status);
+  e.set_plan_id(plan.plan_id);
+  e.set_quantity(1);
+  e.set_unit_amount(plan.amount);
+  e.set_currency(plan.currency);
+  e.set_interval_unit(v1::INTERVAL_UNIT_MONTH);
+  e.set_interval_count(1);
+}
+
 }  // namespace
 
 bool ParseMinorUnits(const std::string& text, int64_t* out) {
@@ -86,22 +108,11 @@ absl::StatusOr<Import> ImportSubscriptionPeriods(const std::string& path,
     if (!ParseMinorUnits(f[4], &amount)) {
       return bad("monthly_amount", absl::StrCat("'", f[4], "' is not an amount like 50 or 49.99"));
     }
-    auto add = [&](const std::string& suffix, absl::Time at, v1::SubscriptionStatus status) {
-      v1::SubscriptionEvent& e = out.events.emplace_back();
-      e.set_event_id(absl::StrCat("subscription-periods-", f[0], "-", suffix));
-      e.set_subscription_id(f[0]);
-      e.set_customer_id(f[1]);
-      SetTime(at, e.mutable_effective_at());
-      e.set_status(status);
-      e.set_plan_id("monthly");
-      e.set_quantity(1);
-      e.set_unit_amount(amount);
-      e.set_currency(currency);
-      e.set_interval_unit(v1::INTERVAL_UNIT_MONTH);
-      e.set_interval_count(1);
-    };
-    add("start", start, v1::SUBSCRIPTION_STATUS_ACTIVE);
-    if (ended) add("end", end, v1::SUBSCRIPTION_STATUS_CANCELED);
+    const MonthlyPlan monthly{f[0], f[1], "monthly", currency, amount};
+    const std::string prefix = absl::StrCat("subscription-periods-", f[0], "-");
+    AddMonthlyEvent(monthly, prefix + "start", start, v1::SUBSCRIPTION_STATUS_ACTIVE, &out);
+    if (ended)
+      AddMonthlyEvent(monthly, prefix + "end", end, v1::SUBSCRIPTION_STATUS_CANCELED, &out);
     auto [it, added] = first_start.try_emplace(f[1], start);
     if (!added && start < it->second) it->second = start;
   }
@@ -175,24 +186,13 @@ absl::StatusOr<Import> ImportTelco(const std::string& path, const std::string& c
     (*c.mutable_attributes())["payment_method"] = cell("PaymentMethod");
     (*c.mutable_attributes())["internet_service"] = cell("InternetService");
 
-    auto add = [&](const char* suffix, absl::Time at, v1::SubscriptionStatus status) {
-      v1::SubscriptionEvent& e = out.events.emplace_back();
-      e.set_event_id(absl::StrCat("telco-", id, "-", suffix));
-      e.set_subscription_id(absl::StrCat("telco-", id));
-      e.set_customer_id(id);
-      SetTime(at, e.mutable_effective_at());
-      e.set_status(status);
-      e.set_plan_id(plan);
-      e.set_quantity(1);
-      e.set_unit_amount(amount);
-      e.set_currency(currency);
-      e.set_interval_unit(v1::INTERVAL_UNIT_MONTH);
-      e.set_interval_count(1);
-    };
-    add("start", start, v1::SUBSCRIPTION_STATUS_ACTIVE);
+    const MonthlyPlan monthly{absl::StrCat("telco-", id), id, plan, currency, amount};
+    const std::string prefix = absl::StrCat("telco-", id, "-");
+    AddMonthlyEvent(monthly, prefix + "start", start, v1::SUBSCRIPTION_STATUS_ACTIVE, &out);
     if (churn == "Yes") {
-      add("cancel", tenure == 0 ? absl::FromCivil(snapshot, utc) : absl::FromCivil(month, utc),
-          v1::SUBSCRIPTION_STATUS_CANCELED);
+      AddMonthlyEvent(monthly, prefix + "cancel",
+                      tenure == 0 ? absl::FromCivil(snapshot, utc) : absl::FromCivil(month, utc),
+                      v1::SUBSCRIPTION_STATUS_CANCELED, &out);
     }
   }
   if (line_no == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": empty file"));
