@@ -26,15 +26,6 @@ std::pair<int, std::string> ItemField(const std::string& field) {
 
 }  // namespace
 
-std::string Thousands(int64_t n) {
-  std::string digits = absl::StrCat(n < 0 ? -n : n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
-
 BatchSender::BatchSender(client::Client& client, int window, std::string label, int64_t total_units,
                          bool progress)
     : client_(client),
@@ -93,7 +84,7 @@ absl::Status BatchSender::Send(v1::IngestBatch batch, Locate locate, int64_t uni
   absl::Status s = stream_.Send(std::move(batch));
   if (!s.ok()) return s;
   sent_ += n;
-  DrawProgress(units_done, false);
+  DrawProgress(units_done);
   return absl::OkStatus();
 }
 
@@ -105,10 +96,10 @@ absl::Status BatchSender::Finish() {
   return rejection_;
 }
 
-void BatchSender::DrawProgress(int64_t units_done, bool force) {
+void BatchSender::DrawProgress(int64_t units_done) {
   if (!progress_) return;
   const absl::Time now = absl::Now();
-  if (!force && now - last_draw_ < absl::Milliseconds(200)) return;
+  if (now - last_draw_ < absl::Milliseconds(200)) return;
   last_draw_ = now;
   const double seconds = std::max(1e-3, absl::ToDoubleSeconds(now - start_));
   std::string line =

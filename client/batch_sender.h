@@ -6,12 +6,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/cli_output.h"
 #include "client/client.h"
 
 namespace saasmetrics::cli {
@@ -46,7 +48,7 @@ class BatchSender {
 
  private:
   void OnAck(const v1::IngestAck& ack);
-  void DrawProgress(int64_t units_done, bool force);
+  void DrawProgress(int64_t units_done);
 
   client::Client& client_;
   std::string label_;
@@ -62,8 +64,5 @@ class BatchSender {
   absl::Status rejection_ ABSL_GUARDED_BY(mu_);
   client::IngestStream stream_;
 };
-
-// "1234567" → "1,234,567".
-std::string Thousands(int64_t n);
 
 }  // namespace saasmetrics::cli

@@ -111,6 +111,15 @@ std::string Money(int64_t minor, int digits) {
   return absl::StrFormat("%s%d.%0*d", sign, abs / scale, digits, abs % scale);
 }
 
+std::string Thousands(int64_t n) {
+  std::string digits = absl::StrCat(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
 std::string Ratio(bool has, double value) { return has ? absl::StrFormat("%.4f", value) : "-"; }
 
 }  // namespace saasmetrics::cli

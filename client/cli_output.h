@@ -37,6 +37,8 @@ bool PrintJson(const google::protobuf::Message& m, Output output);
 int MinorDigits(const std::string& currency);
 // Minor units as a decimal amount in the currency's digits ("-1234.50", "1234" for JPY).
 std::string Money(int64_t minor, int digits = 2);
+// "1234567" → "1,234,567".
+std::string Thousands(int64_t n);
 // A ratio with four decimals, or "-" when absent.
 std::string Ratio(bool has, double value);
 

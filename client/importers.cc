@@ -26,6 +26,31 @@ void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_seconds(absl::ToUnixSeconds(t));
 }
 
+// A dataset's CSV read line by line (CRLF tolerated); Bad() names file, line and column.
+class CsvLines {
+ public:
+  explicit CsvLines(const std::string& path) : path_(path), in_(path) {}
+  absl::Status Opened() const {
+    return in_ ? absl::OkStatus() : absl::NotFoundError(absl::StrCat(path_, ": cannot open"));
+  }
+  bool Next(std::string* line) {
+    if (!std::getline(in_, *line)) return false;
+    ++line_;
+    if (!line->empty() && line->back() == '\r') line->pop_back();
+    return true;
+  }
+  int line() const { return line_; }
+  absl::Status Bad(absl::string_view column, absl::string_view what) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ":", line_, ": column ", column, ": ", what));
+  }
+
+ private:
+  std::string path_;
+  std::ifstream in_;
+  int line_ = 0;
+};
+
 // One customer's single-seat monthly subscription changing to `status` at `at`.
 struct MonthlyPlan {
   std::string subscription_id, customer_id, plan_id, currency;
@@ -72,41 +97,35 @@ bool ParseMinorUnits(const std::string& text, int64_t* out) {
 
 absl::StatusOr<Import> ImportSubscriptionPeriods(const std::string& path,
                                                  const std::string& currency) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  CsvLines csv(path);
+  if (absl::Status opened = csv.Opened(); !opened.ok()) return opened;
   std::string line;
-  int line_no = 0;
-  auto bad = [&](absl::string_view column, absl::string_view what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ":", line_no, ": column ", column, ": ", what));
-  };
   Import out;
   std::map<std::string, absl::Time> first_start;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line_no == 1) {
+  while (csv.Next(&line)) {
+    if (csv.line() == 1) {
       if (line != "subscription_id,customer_id,start_date,end_date,monthly_amount") {
-        return bad("(header)",
-                   "expected subscription_id,customer_id,start_date,end_date,monthly_amount");
+        return csv.Bad("(header)",
+                       "expected subscription_id,customer_id,start_date,end_date,monthly_amount");
       }
       continue;
     }
     if (absl::StripAsciiWhitespace(line).empty()) continue;
     std::vector<std::string> f = absl::StrSplit(line, ',');
-    if (f.size() != 5) return bad("(row)", absl::StrCat("expected 5 fields, got ", f.size()));
-    if (f[0].empty()) return bad("subscription_id", "empty");
-    if (f[1].empty()) return bad("customer_id", "empty");
+    if (f.size() != 5) return csv.Bad("(row)", absl::StrCat("expected 5 fields, got ", f.size()));
+    if (f[0].empty()) return csv.Bad("subscription_id", "empty");
+    if (f[1].empty()) return csv.Bad("customer_id", "empty");
     absl::Time start, end;
     if (!ParseDay(f[2], &start))
-      return bad("start_date", absl::StrCat("'", f[2], "' is not YYYY-MM-DD"));
+      return csv.Bad("start_date", absl::StrCat("'", f[2], "' is not YYYY-MM-DD"));
     const bool ended = !f[3].empty();
     if (ended && !ParseDay(f[3], &end))
-      return bad("end_date", absl::StrCat("'", f[3], "' is not YYYY-MM-DD"));
-    if (ended && end <= start) return bad("end_date", "must be after start_date");
+      return csv.Bad("end_date", absl::StrCat("'", f[3], "' is not YYYY-MM-DD"));
+    if (ended && end <= start) return csv.Bad("end_date", "must be after start_date");
     int64_t amount = 0;
     if (!ParseMinorUnits(f[4], &amount)) {
-      return bad("monthly_amount", absl::StrCat("'", f[4], "' is not an amount like 50 or 49.99"));
+      return csv.Bad("monthly_amount",
+                     absl::StrCat("'", f[4], "' is not an amount like 50 or 49.99"));
     }
     const MonthlyPlan monthly{f[0], f[1], "monthly", currency, amount};
     const std::string prefix = absl::StrCat("subscription-periods-", f[0], "-");
@@ -127,14 +146,9 @@ absl::StatusOr<Import> ImportSubscriptionPeriods(const std::string& path,
 
 absl::StatusOr<Import> ImportTelco(const std::string& path, const std::string& currency,
                                    absl::CivilDay snapshot) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  CsvLines csv(path);
+  if (absl::Status opened = csv.Opened(); !opened.ok()) return opened;
   std::string line;
-  int line_no = 0;
-  auto bad = [&](absl::string_view column, absl::string_view what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ":", line_no, ": column ", column, ": ", what));
-  };
   const absl::CivilMonth month(snapshot);
   const absl::TimeZone utc = absl::UTCTimeZone();
   Import out;
@@ -142,37 +156,35 @@ absl::StatusOr<Import> ImportTelco(const std::string& path, const std::string& c
   const char* const kNeeded[] = {"customerID",      "tenure",         "Contract", "PaymentMethod",
                                  "InternetService", "MonthlyCharges", "Churn"};
   std::set<std::string> seen;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  while (csv.Next(&line)) {
     std::vector<std::string> f = absl::StrSplit(line, ',');
-    if (line_no == 1) {
+    if (csv.line() == 1) {
       for (size_t i = 0; i < f.size(); ++i) col[f[i]] = static_cast<int>(i);
       for (const char* name : kNeeded) {
-        if (!col.count(name)) return bad("(header)", absl::StrCat("no column ", name));
+        if (!col.count(name)) return csv.Bad("(header)", absl::StrCat("no column ", name));
       }
       continue;
     }
     if (absl::StripAsciiWhitespace(line).empty()) continue;
     if (f.size() != col.size()) {
-      return bad("(row)", absl::StrCat("expected ", col.size(), " fields, got ", f.size()));
+      return csv.Bad("(row)", absl::StrCat("expected ", col.size(), " fields, got ", f.size()));
     }
     auto cell = [&](const char* name) -> const std::string& { return f[col[name]]; };
     const std::string& id = cell("customerID");
-    if (id.empty()) return bad("customerID", "empty");
-    if (!seen.insert(id).second) return bad("customerID", absl::StrCat("'", id, "' repeats"));
+    if (id.empty()) return csv.Bad("customerID", "empty");
+    if (!seen.insert(id).second) return csv.Bad("customerID", absl::StrCat("'", id, "' repeats"));
     int tenure = 0;
     if (!absl::SimpleAtoi(cell("tenure"), &tenure) || tenure < 0 || tenure > 1200) {
-      return bad("tenure", absl::StrCat("'", cell("tenure"), "' is not a number of months"));
+      return csv.Bad("tenure", absl::StrCat("'", cell("tenure"), "' is not a number of months"));
     }
     int64_t amount = 0;
     if (!ParseMinorUnits(cell("MonthlyCharges"), &amount)) {
-      return bad("MonthlyCharges",
-                 absl::StrCat("'", cell("MonthlyCharges"), "' is not an amount like 29.85"));
+      return csv.Bad("MonthlyCharges",
+                     absl::StrCat("'", cell("MonthlyCharges"), "' is not an amount like 29.85"));
     }
     const std::string& churn = cell("Churn");
     if (churn != "Yes" && churn != "No") {
-      return bad("Churn", absl::StrCat("'", churn, "' is not Yes or No"));
+      return csv.Bad("Churn", absl::StrCat("'", churn, "' is not Yes or No"));
     }
     const absl::Time start = absl::FromCivil(month - tenure, utc);
     std::string plan = absl::AsciiStrToLower(cell("Contract"));
@@ -195,7 +207,7 @@ absl::StatusOr<Import> ImportTelco(const std::string& path, const std::string& c
                       v1::SUBSCRIPTION_STATUS_CANCELED, &out);
     }
   }
-  if (line_no == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": empty file"));
+  if (csv.line() == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": empty file"));
   return out;
 }
 

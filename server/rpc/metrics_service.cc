@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <limits>
 #include <thread>
 #include <tuple>
@@ -275,27 +276,33 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> MetricsService::Ca
     absl::FunctionRef<absl::StatusOr<Partition>(absl::CivilMonth)> build) {
   std::vector<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>> got(
       versions.size(), absl::InternalError("not loaded"));
+  // Months missing from the cache load a few at a time, so PostgreSQL producing one
+  // month overlaps with this process building another. Helpers start at the first miss,
+  // so a query served from the cache starts no thread.
+  constexpr size_t kParallelLoads = 3;
+  std::atomic<size_t> next{0};
+  std::atomic<bool> started{false};
+  std::vector<std::thread> helpers;  // started and joined by this thread only
+  std::function<void()> drain;
   auto get = [&](size_t i) {
     const store::PartitionVersion& v = versions[i];
     const cache::PartitionKey key{tenant_id, static_cast<int>(kind), engine::MonthIndex(v.month)};
     got[i] =
         cache_.Get(key, v.version, [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+          // Before helpers exist only this thread loads, so the first miss is ours.
+          if (!started.exchange(true)) {
+            for (size_t t = 1; t < std::min(kParallelLoads, versions.size() - i); ++t) {
+              helpers.emplace_back(drain);
+            }
+          }
           absl::StatusOr<Partition> partition = build(v.month);
           if (!partition.ok()) return partition.status();
           return std::make_shared<const Cached<Partition>>(std::move(*partition));
         });
   };
-  // Months missing from the cache load a few at a time, so PostgreSQL producing one
-  // month overlaps with this process building another; cached ones return at once.
-  constexpr size_t kParallelLoads = 3;
-  std::atomic<size_t> next{0};
-  auto drain = [&] {
+  drain = [&] {
     for (size_t i; (i = next++) < versions.size();) get(i);
   };
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < std::min(kParallelLoads, versions.size() / 4 + 1); ++t) {
-    helpers.emplace_back(drain);
-  }
   drain();
   for (std::thread& t : helpers) t.join();
   std::vector<std::shared_ptr<const Partition>> out;

@@ -46,15 +46,35 @@ std::string Scrape(int port) {
   return body;
 }
 
-TEST(MetricsEndpoint, ScrapesCleanlyThroughPromtoolAfterTraffic) {
+// The binary with /metrics on a loopback port, SERVING, and a client to give it traffic.
+class MetricsEndpoint : public ::testing::Test {
+ protected:
+  MetricsEndpoint()
+      : server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
+                "--metrics_address=127.0.0.1:0", "--database_url=" + db.conninfo()}) {}
+
+  void SetUp() override {
+    ASSERT_TRUE(server.WaitForOutput("health SERVING", absl::Seconds(30))) << server.Output();
+    metrics_port = LoggedNumber(server, "metrics_port", absl::Seconds(5));
+    ASSERT_GT(metrics_port, 0) << server.Output();
+    api = std::make_unique<client::Client>(client::ClientOptions{
+        .address =
+            absl::StrCat("127.0.0.1:", LoggedNumber(server, "grpc_port", absl::Seconds(5)))});
+  }
+
+  void TearDown() override {
+    server.Signal(SIGTERM);
+    EXPECT_EQ(server.Wait(absl::Seconds(30)), 0);
+  }
+
   TestDatabase db;
-  Subprocess server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
-                     "--metrics_address=127.0.0.1:0", "--database_url=" + db.conninfo()});
-  ASSERT_TRUE(server.WaitForOutput("health SERVING", absl::Seconds(30))) << server.Output();
-  const int grpc_port = LoggedNumber(server, "grpc_port", absl::Seconds(5));
-  const int metrics_port = LoggedNumber(server, "metrics_port", absl::Seconds(5));
-  ASSERT_GT(metrics_port, 0) << server.Output();
-  client::Client c({.address = absl::StrCat("127.0.0.1:", grpc_port)});
+  Subprocess server;
+  int metrics_port = 0;
+  std::unique_ptr<client::Client> api;
+};
+
+TEST_F(MetricsEndpoint, ScrapesCleanlyThroughPromtoolAfterTraffic) {
+  client::Client& c = *api;
   v1::Tenant t;
   t.set_tenant_id("acme");
   t.set_currency("USD");
@@ -94,19 +114,11 @@ TEST(MetricsEndpoint, ScrapesCleanlyThroughPromtoolAfterTraffic) {
   Subprocess lint({"/bin/sh", "-c", absl::StrCat("promtool check metrics < ", file)});
   EXPECT_EQ(lint.Wait(absl::Seconds(30)), 0) << lint.Output();
   unlink(file.c_str());
-  server.Signal(SIGTERM);
-  EXPECT_EQ(server.Wait(absl::Seconds(30)), 0);
 }
 
 // A real Prometheus server scrapes the service and answers a query about it.
-TEST(MetricsEndpoint, RealPrometheusScrapesTheService) {
-  TestDatabase db;
-  Subprocess server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
-                     "--metrics_address=127.0.0.1:0", "--database_url=" + db.conninfo()});
-  ASSERT_TRUE(server.WaitForOutput("health SERVING", absl::Seconds(30))) << server.Output();
-  const int grpc_port = LoggedNumber(server, "grpc_port", absl::Seconds(5));
-  const int metrics_port = LoggedNumber(server, "metrics_port", absl::Seconds(5));
-  client::Client c({.address = absl::StrCat("127.0.0.1:", grpc_port)});
+TEST_F(MetricsEndpoint, RealPrometheusScrapesTheService) {
+  client::Client& c = *api;
   for (const char* id : {"t1", "t2", "t3"}) {
     v1::Tenant t;
     t.set_tenant_id(id);
@@ -150,8 +162,6 @@ TEST(MetricsEndpoint, RealPrometheusScrapesTheService) {
   prometheus.Signal(SIGTERM);
   prometheus.Wait(absl::Seconds(30));
   Subprocess({"/bin/rm", "-rf", dir}).Wait(absl::Seconds(30));
-  server.Signal(SIGTERM);
-  EXPECT_EQ(server.Wait(absl::Seconds(30)), 0);
 }
 
 }  // namespace
