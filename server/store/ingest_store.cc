@@ -8,7 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "server/engine/dates.h"
 #include "server/engine/periods.h"
-#include "server/store/copy_buffer.h"
+#include "server/store/copy_writer.h"
 #include "server/store/tx.h"
 
 namespace saasmetrics::store {
@@ -120,19 +120,29 @@ constexpr Statement kStatements[] = {kInsertSubscriptionEvents, kInsertUsageEven
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 
-// PostgreSQL array literal of the distinct UTC months ('{2024-01-01,...}').
-// A usage identity's key in usage_event_keys, as saasmetrics_usage_key() builds it
-// (migrations/0002): the three values' bytes separated by a zero byte.
-std::string UsageKey(absl::string_view tenant_id, absl::string_view source,
-                     absl::string_view event_id) {
-  std::string key;
-  key.reserve(tenant_id.size() + source.size() + event_id.size() + 2);
-  key.append(tenant_id.data(), tenant_id.size()).push_back('\0');
-  key.append(source.data(), source.size()).push_back('\0');
-  key.append(event_id.data(), event_id.size());
-  return key;
+// The usage identities' keys in usage_event_keys, as saasmetrics_usage_key() builds them
+// (migrations/0002: the three values' bytes separated by a zero byte), sorted. The keys
+// live in one buffer: `storage` must outlive the views.
+std::vector<absl::string_view> SortedUsageKeys(const std::string& tenant_id,
+                                               const std::vector<engine::UsageEvent>& events,
+                                               std::string& storage) {
+  std::vector<std::pair<size_t, size_t>> spans;  // offset, size
+  spans.reserve(events.size());
+  for (const auto& e : events) {
+    const size_t offset = storage.size();
+    storage.append(tenant_id).push_back('\0');
+    storage.append(e.source).push_back('\0');
+    storage.append(e.id);
+    spans.emplace_back(offset, storage.size() - offset);
+  }
+  std::vector<absl::string_view> keys;
+  keys.reserve(spans.size());
+  for (auto [offset, size] : spans) keys.emplace_back(storage.data() + offset, size);
+  std::sort(keys.begin(), keys.end());
+  return keys;
 }
 
+// PostgreSQL array literal of the distinct UTC months ('{2024-01-01,...}').
 std::string MonthsArray(const std::vector<absl::Time>& instants) {
   std::set<absl::CivilMonth> months;
   for (absl::Time t : instants) months.insert(absl::ToCivilMonth(t, absl::UTCTimeZone()));
@@ -245,19 +255,19 @@ absl::StatusOr<IngestCounts> IngestStore::WriteSubscriptionEvents(
   if (absl::Status s = EnsureMonths("subscription_events", instants, deadline); !s.ok()) return s;
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageSubscriptionEvents));
-    CopyBuffer rows;
+    CopyWriter rows(tx.raw(), "stage_subscription_events",
+                    {"ord", "event_id", "subscription_id", "customer_id", "effective_at_us",
+                     "status", "plan_id", "quantity", "unit_amount", "currency", "interval_unit",
+                     "interval_count", "discount_bps", "discount_amount"});
     for (size_t i = 0; i < events.size(); ++i) {
       const auto& e = events[i];
-      rows.Int(static_cast<int64_t>(i)).Text(e.event_id).Text(e.subscription_id);
-      rows.Text(e.customer_id).Int(Micros(e.effective_at)).Int(static_cast<int>(e.status));
-      rows.Text(e.plan_id).Int(e.quantity).Int(e.unit_amount).Text(e.currency);
-      rows.Int(static_cast<int>(e.interval_unit)).Int(e.interval_count).Int(e.discount_bps);
-      rows.Int(e.discount_amount).EndRow();
+      rows.Int4(static_cast<int32_t>(i)).Text(e.event_id).Text(e.subscription_id);
+      rows.Text(e.customer_id).Int8(Micros(e.effective_at));
+      rows.Int2(static_cast<int16_t>(e.status)).Text(e.plan_id).Int8(e.quantity);
+      rows.Int8(e.unit_amount).Text(e.currency).Int2(static_cast<int16_t>(e.interval_unit));
+      rows.Int4(e.interval_count).Int4(e.discount_bps).Int8(e.discount_amount).EndRow();
     }
-    rows.CopyInto(tx.raw(), "stage_subscription_events",
-                  {"ord", "event_id", "subscription_id", "customer_id", "effective_at_us", "status",
-                   "plan_id", "quantity", "unit_amount", "currency", "interval_unit",
-                   "interval_count", "discount_bps", "discount_amount"});
+    rows.Complete();
     return Accepted(tx, kInsertSubscriptionEvents, tenant_id);
   });
 }
@@ -269,28 +279,23 @@ absl::StatusOr<IngestCounts> IngestStore::CopyNewUsageEvents(
   for (const auto& e : events) instants.push_back(e.time);
   const std::string months = MonthsArray(instants);
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
-    // Identities in key order: neighbouring index inserts touch neighbouring pages.
-    std::vector<std::string> keys;
-    keys.reserve(events.size());
-    for (const auto& e : events) keys.push_back(UsageKey(tenant_id, e.source, e.id));
-    std::sort(keys.begin(), keys.end());
-    CopyBuffer ids;
-    for (const std::string& key : keys) ids.Bytes(key).EndRow();
-    ids.CopyInto(tx.raw(), "usage_event_keys", {"key"});
-    CopyBuffer rows;
-    for (const auto& e : events) {
-      rows.Text(tenant_id).Timestamp(e.time).Text(e.source).Text(e.id).Text(e.type);
-      rows.Text(e.customer_id).Text(e.user_id).Double(e.value);
-      if (e.properties.empty()) {
-        rows.Raw("{}");
-      } else {
-        rows.Text(JsonObject(e.properties));
+    {  // Identities in key order: neighbouring index inserts touch neighbouring pages.
+      std::string storage;
+      CopyWriter ids(tx.raw(), "usage_event_keys", {"key"});
+      for (absl::string_view key : SortedUsageKeys(tenant_id, events, storage)) {
+        ids.Bytea(key).EndRow();
       }
-      rows.EndRow();
+      ids.Complete();
     }
-    rows.CopyInto(tx.raw(), "usage_events",
-                  {"tenant_id", "time", "source", "event_id", "type", "customer_id", "user_id",
-                   "value", "properties"});
+    CopyWriter rows(tx.raw(), "usage_events",
+                    {"tenant_id", "time", "source", "event_id", "type", "customer_id", "user_id",
+                     "value", "properties"});
+    for (const auto& e : events) {
+      rows.Text(tenant_id).TimestampTz(e.time).Text(e.source).Text(e.id).Text(e.type);
+      rows.Text(e.customer_id).Text(e.user_id).Float8(e.value);
+      rows.Jsonb(e.properties.empty() ? "{}" : JsonObject(e.properties)).EndRow();
+    }
+    rows.Complete();
     tx.Exec(kBumpUsageMonths, tenant_id, months);
     return static_cast<int64_t>(events.size());
   });
@@ -304,6 +309,7 @@ absl::StatusOr<IngestCounts> IngestStore::WriteUsageEvents(
   if (absl::Status s = EnsureMonths("usage_events", instants, deadline); !s.ok()) return s;
   // Most batches are all new: try the COPY path unless the batch repeats an identity.
   absl::flat_hash_set<std::pair<absl::string_view, absl::string_view>> seen;
+  seen.reserve(events.size());
   bool repeats = false;
   for (const auto& e : events) repeats |= !seen.emplace(e.source, e.id).second;
   if (!repeats) {
@@ -312,16 +318,16 @@ absl::StatusOr<IngestCounts> IngestStore::WriteUsageEvents(
   }
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageUsageEvents));
-    CopyBuffer rows;
+    CopyWriter rows(tx.raw(), "stage_usage_events",
+                    {"ord", "source", "event_id", "type", "customer_id", "time_us", "user_id",
+                     "value", "properties"});
     for (size_t i = 0; i < events.size(); ++i) {
       const auto& e = events[i];
-      rows.Int(static_cast<int64_t>(i)).Text(e.source).Text(e.id).Text(e.type);
-      rows.Text(e.customer_id).Int(Micros(e.time)).Text(e.user_id).Double(e.value);
+      rows.Int4(static_cast<int32_t>(i)).Text(e.source).Text(e.id).Text(e.type);
+      rows.Text(e.customer_id).Int8(Micros(e.time)).Text(e.user_id).Float8(e.value);
       rows.Text(JsonObject(e.properties)).EndRow();
     }
-    rows.CopyInto(tx.raw(), "stage_usage_events",
-                  {"ord", "source", "event_id", "type", "customer_id", "time_us", "user_id",
-                   "value", "properties"});
+    rows.Complete();
     return Accepted(tx, kInsertUsageEvents, tenant_id);
   });
 }
@@ -331,16 +337,16 @@ absl::StatusOr<IngestCounts> IngestStore::UpsertCustomers(
     absl::Time deadline) {
   return Write(deadline, customers.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageCustomers));
-    CopyBuffer rows;
+    CopyWriter rows(tx.raw(), "stage_customers",
+                    {"ord", "customer_id", "created_at_us", "acquisition_channel", "country",
+                     "attributes", "updated_at_us"});
     for (size_t i = 0; i < customers.size(); ++i) {
       const auto& c = customers[i];
-      rows.Int(static_cast<int64_t>(i)).Text(c.customer_id).Int(Micros(c.created_at));
+      rows.Int4(static_cast<int32_t>(i)).Text(c.customer_id).Int8(Micros(c.created_at));
       rows.Text(c.acquisition_channel).Text(c.country).Text(JsonObject(c.attributes));
-      rows.Int(Micros(c.updated_at)).EndRow();
+      rows.Int8(Micros(c.updated_at)).EndRow();
     }
-    rows.CopyInto(tx.raw(), "stage_customers",
-                  {"ord", "customer_id", "created_at_us", "acquisition_channel", "country",
-                   "attributes", "updated_at_us"});
+    rows.Complete();
     return Accepted(tx, kUpsertCustomers, tenant_id);
   });
 }
@@ -350,15 +356,14 @@ absl::StatusOr<IngestCounts> IngestStore::WriteSpend(
     absl::Time deadline) {
   return Write(deadline, spend.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageSpend));
-    CopyBuffer rows;
+    CopyWriter rows(tx.raw(), "stage_spend",
+                    {"ord", "spend_id", "channel", "start_date", "end_date", "amount", "currency"});
     for (size_t i = 0; i < spend.size(); ++i) {
       const auto& s = spend[i];
-      rows.Int(static_cast<int64_t>(i)).Text(s.spend_id).Text(s.channel);
-      rows.Text(engine::FormatIsoDate(s.start_date)).Text(engine::FormatIsoDate(s.end_date));
-      rows.Int(s.amount).Text(s.currency).EndRow();
+      rows.Int4(static_cast<int32_t>(i)).Text(s.spend_id).Text(s.channel).Date(s.start_date);
+      rows.Date(s.end_date).Int8(s.amount).Text(s.currency).EndRow();
     }
-    rows.CopyInto(tx.raw(), "stage_spend",
-                  {"ord", "spend_id", "channel", "start_date", "end_date", "amount", "currency"});
+    rows.Complete();
     return Accepted(tx, kInsertSpend, tenant_id);
   });
 }
