@@ -2,7 +2,8 @@
 // durable) against, in the same run and on the same PostgreSQL, the same rows loaded
 // with a plain COPY into an identical partitioned table. Prints events/s of both,
 // their ratio, and peak RSS.
-//   ingest_bench [--events=2000000] [--streams=2] [--batch=5000] [benchmark flags]
+//   ingest_bench [--events=2000000] [--streams=2] [--batch=5000] [--window=4] [--rounds=3]
+//                [benchmark flags]
 #include <benchmark/benchmark.h>
 #include <grpcpp/grpcpp.h>
 
@@ -27,6 +28,7 @@ int64_t g_events = 2'000'000;
 int g_streams = 2;
 int g_batch = 5000;
 int g_window = 4;  // batches in flight per stream
+int g_rounds = 3;  // runs of each side; the medians are compared
 
 // Deterministic events over 12 months, 20 types, 5000 customers with skewed activity.
 std::vector<v1::IngestBatch> MakeBatches() {
@@ -125,6 +127,8 @@ int main(int argc, char** argv) {
       (void)absl::SimpleAtoi(a, &g_batch);
     else if (absl::ConsumePrefix(&a, "--window="))
       (void)absl::SimpleAtoi(a, &g_window);
+    else if (absl::ConsumePrefix(&a, "--rounds="))
+      (void)absl::SimpleAtoi(a, &g_rounds);
     else
       rest.push_back(argv[i]);
   }
@@ -156,61 +160,109 @@ int main(int argc, char** argv) {
   fprintf(stderr, "generating %lld events...\n", static_cast<long long>(g_events));
   const std::vector<v1::IngestBatch> batches = MakeBatches();
 
-  double copy_seconds = 0, service_seconds = 0;
-  // CPU seconds spent during each run by: this process, the server, PostgreSQL.
-  struct Cpu {
-    double client = 0, server = 0, postgres = 0;
-  } copy_cpu, service_cpu;
+  // One run of either side: its time, the CPU seconds spent meanwhile by this process,
+  // the server and PostgreSQL, the WAL written and the checkpoints started.
+  struct Run {
+    double seconds = 0, client = 0, server = 0, postgres = 0, wal_mib = 0;
+    int64_t checkpoints = 0;
+    double rate() const { return g_events / seconds; }
+  };
+  std::vector<Run> copy_runs(g_rounds), service_runs(g_rounds);
+  pqxx::connection admin(db.conninfo());
+  auto scalar = [&](const std::string& sql) {
+    return pqxx::nontransaction(admin).exec1(sql)[0].as<double>();
+  };
   const std::string server_pid = std::to_string(server.pid);
-  auto timed = [&](double* out, Cpu* cpu, auto fn) {
-    return [=, &server_pid](benchmark::State& state) {
+  bool lost = false;
+  auto timed = [&](Run* out, std::string tables, auto fn) {
+    return [=, &admin, &scalar, &server_pid, &lost](benchmark::State& state) {
       for (auto _ : state) {
-        const Cpu before{CpuSeconds(), CpuSeconds(server_pid), PostgresCpuSeconds()};
-        absl::Time start = absl::Now();
+        // Every run starts alike: empty tables, and no dirty buffers or WAL left by an
+        // earlier run for the checkpointer to write on this one's time.
+        state.PauseTiming();
+        pqxx::nontransaction(admin).exec("TRUNCATE " + tables);
+        pqxx::nontransaction(admin).exec("CHECKPOINT");
+        const double wal = scalar("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn");
+        const std::string checkpoints_sql =
+            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter";
+        const double checkpoints = scalar(checkpoints_sql);
+        const Run before{0, CpuSeconds(), CpuSeconds(server_pid), PostgresCpuSeconds()};
+        state.ResumeTiming();
+        const absl::Time start = absl::Now();
         fn();
-        *out = absl::ToDoubleSeconds(absl::Now() - start);
-        *cpu = Cpu{CpuSeconds() - before.client, CpuSeconds(server_pid) - before.server,
-                   PostgresCpuSeconds() - before.postgres};
-        state.SetIterationTime(*out);
+        out->seconds = absl::ToDoubleSeconds(absl::Now() - start);
+        out->client = CpuSeconds() - before.client;
+        out->server = CpuSeconds(server_pid) - before.server;
+        out->postgres = PostgresCpuSeconds() - before.postgres;
+        out->wal_mib =
+            (scalar("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn") - wal) / (1 << 20);
+        out->checkpoints = static_cast<int64_t>(scalar(checkpoints_sql) - checkpoints);
+        const std::string table = tables.substr(0, tables.find(','));
+        lost |= scalar("SELECT count(*) FROM " + table) != g_events;
+        state.SetIterationTime(out->seconds);
       }
       state.counters["events_per_s"] =
           benchmark::Counter(static_cast<double>(g_events), benchmark::Counter::kIsRate);
     };
   };
-  benchmark::RegisterBenchmark(
-      "BM_PlainCopy/baseline",
-      timed(&copy_seconds, &copy_cpu, [&] { CopyBatches(db.conninfo(), batches); }))
-      ->Iterations(1)
-      ->UseManualTime()
-      ->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark(
-      "BM_StreamIngest/service",
-      timed(&service_seconds, &service_cpu, [&] { RunStreams(server.address, batches); }))
-      ->Iterations(1)
-      ->UseManualTime()
-      ->Unit(benchmark::kMillisecond);
+  // Rounds alternate which side goes first, so neither always runs on a warmer machine.
+  for (int r = 0; r < g_rounds; ++r) {
+    auto copy = [&] {
+      benchmark::RegisterBenchmark(
+          absl::StrCat("BM_PlainCopy/baseline/round:", r + 1).c_str(),
+          timed(&copy_runs[r], "copy_usage_events", [&] { CopyBatches(db.conninfo(), batches); }))
+          ->Iterations(1)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    };
+    auto service = [&] {
+      benchmark::RegisterBenchmark(absl::StrCat("BM_StreamIngest/service/round:", r + 1).c_str(),
+                                   timed(&service_runs[r], "usage_events, usage_event_keys",
+                                         [&] { RunStreams(server.address, batches); }))
+          ->Iterations(1)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    };
+    if (r % 2 == 0) {
+      copy(), service();
+    } else {
+      service(), copy();
+    }
+  }
   benchmark::RunSpecifiedBenchmarks();
 
-  const int64_t stored = testing::QueryInt(db.conninfo(), "SELECT count(*) FROM usage_events");
-  const double copy_rate = g_events / copy_seconds, service_rate = g_events / service_seconds;
+  auto median = [](std::vector<Run> runs) {
+    std::sort(runs.begin(), runs.end(),
+              [](const Run& a, const Run& b) { return a.seconds < b.seconds; });
+    return runs[runs.size() / 2];
+  };
+  const Run copy_median = median(copy_runs), service_median = median(service_runs);
   printf(
       "\ningest benchmark: %lld usage events, %d streams x %d-event batches (%d in flight), "
-      "%d cores\n",
-      static_cast<long long>(g_events), g_streams, g_batch, g_window,
+      "%d rounds, %d cores\n",
+      static_cast<long long>(g_events), g_streams, g_batch, g_window, g_rounds,
       static_cast<int>(std::thread::hardware_concurrency()));
-  printf("  baseline  plain COPY into an identical table : %10.0f events/s\n", copy_rate);
-  printf("  service   StreamIngest (validated, idempotent): %10.0f events/s\n", service_rate);
-  printf("  ratio     service / plain COPY                : %10.2f  (target >= 0.50)\n",
-         service_rate / copy_rate);
   printf(
-      "  CPU s     baseline: client %.1f, PostgreSQL %.1f | service: client %.1f, server "
-      "%.1f, PostgreSQL %.1f\n",
-      copy_cpu.client, copy_cpu.postgres, service_cpu.client, service_cpu.server,
-      service_cpu.postgres);
-  printf("  stored    %lld of %lld events\n", static_cast<long long>(stored),
-         static_cast<long long>(g_events));
+      "  round  baseline ev/s  service ev/s  ratio | CPU s baseline client/PG, service "
+      "client/server/PG | WAL MiB baseline/service (checkpoints)\n");
+  for (int r = 0; r < g_rounds; ++r) {
+    const Run &c = copy_runs[r], &s = service_runs[r];
+    printf(
+        "  %5d %14.0f %13.0f %6.2f | %4.1f/%4.1f  %4.1f/%4.1f/%4.1f | %4.0f (%lld) / %4.0f "
+        "(%lld)\n",
+        r + 1, c.rate(), s.rate(), s.rate() / c.rate(), c.client, c.postgres, s.client, s.server,
+        s.postgres, c.wal_mib, static_cast<long long>(c.checkpoints), s.wal_mib,
+        static_cast<long long>(s.checkpoints));
+  }
+  printf("  baseline  plain COPY into an identical table : %10.0f events/s (median)\n",
+         copy_median.rate());
+  printf("  service   StreamIngest (validated, idempotent): %10.0f events/s (median)\n",
+         service_median.rate());
+  printf("  ratio     service / plain COPY                : %10.2f  (target >= 0.50)\n",
+         service_median.rate() / copy_median.rate());
+  printf("  stored    %s\n", lost ? "EVENTS MISSING in some run" : "every event, every run");
   printf("  peak RSS  server %.0f MiB, benchmark process %.0f MiB\n",
          PeakRssMiB(std::to_string(server.pid)), PeakRssMiB());
   benchmark::Shutdown();
-  return stored == g_events ? 0 : 1;
+  return lost ? 1 : 0;
 }

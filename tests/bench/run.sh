@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks (not part of the test suite): builds, starts a throwaway PostgreSQL like the
 # tests do, runs the benchmark, and removes the database server afterwards.
-#   tests/bench/run.sh ingest [--events=2000000] [--streams=2] [--batch=5000] [--window=4]
+#   tests/bench/run.sh ingest [--events=2000000] [--streams=2] [--batch=5000] [--window=4] [--rounds=3]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
