@@ -186,6 +186,29 @@ TEST_F(CopyWriterTest, ALostConnectionIsABrokenConnection) {
       pqxx::broken_connection);
 }
 
+TEST_F(CopyWriterTest, TheStatementTimeoutCancelsACopy) {
+  {
+    pqxx::work txn(conn_);
+    txn.exec(
+        "CREATE FUNCTION slow() RETURNS bool LANGUAGE plpgsql AS "
+        "'BEGIN PERFORM pg_sleep(0.02); RETURN true; END'");
+    txn.exec("CREATE TABLE slow_rows (i bigint CHECK (slow()))");
+    txn.commit();
+  }
+  pqxx::work txn(conn_);
+  txn.exec("SET LOCAL statement_timeout = 200");
+  CopyWriter copy(txn, "slow_rows", {"i"});
+  for (int i = 0; i < 100; ++i) copy.Int8(i).EndRow();  // 2 s of checks
+  try {
+    copy.Complete();
+    FAIL() << "expected a cancellation";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "57014") << e.what();  // query_canceled: DEADLINE_EXCEEDED
+  }
+  txn.abort();
+  EXPECT_EQ(Count("slow_rows"), 0);
+}
+
 TEST_F(CopyWriterTest, BadValuesAreDataExceptions) {
   struct Case {
     const char* name;
