@@ -238,22 +238,25 @@ struct IngestStream::State {
   // Waits until `ready` holds or the reader finished; DEADLINE_EXCEEDED (and the stream
   // cancelled) when the server acknowledged nothing for the client's timeout.
   absl::Status Await(const std::function<bool()>& ready) {
+    if (WaitForProgress(ready)) return absl::OkStatus();
+    Close(true);  // outside the lock: the reader takes it to finish
+    absl::MutexLock lock(&mu);
+    failed = absl::DeadlineExceededError(
+        absl::StrCat("server at ", client.options().address, " acknowledged no batch within ",
+                     absl::FormatDuration(client.options().timeout)));
+    return failed;
+  }
+
+  // True once `ready` holds or the reader finished; false after the client's timeout
+  // with no ack. Every ack moves the deadline: a long wait is fine while acks arrive.
+  bool WaitForProgress(const std::function<bool()>& ready) {
     absl::MutexLock lock(&mu);
     auto cond = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu) { return reader_done || ready(); };
     while (!cond()) {
-      const absl::Time deadline = last_progress + client.options().timeout;
-      if (!mu.AwaitWithDeadline(absl::Condition(&cond), deadline) && absl::Now() >= deadline &&
-          !cond()) {
-        mu.Unlock();
-        Close(true);
-        mu.Lock();
-        failed = absl::DeadlineExceededError(
-            absl::StrCat("server at ", client.options().address, " acknowledged no batch within ",
-                         absl::FormatDuration(client.options().timeout)));
-        return failed;
-      }
+      mu.AwaitWithDeadline(absl::Condition(&cond), last_progress + client.options().timeout);
+      if (!cond() && absl::Now() >= last_progress + client.options().timeout) return false;
     }
-    return absl::OkStatus();
+    return true;
   }
 
   // The reader finished: if the stream broke with UNAVAILABLE, reopen it and resend every

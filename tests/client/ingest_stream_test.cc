@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <pqxx/pqxx>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "client/client.h"
 #include "server/rpc/convert.h"
 #include "tests/support/subprocess.h"
@@ -79,6 +83,96 @@ TEST(IngestStream, KeepsBatchesInFlightAndReportsEveryAckInOrder) {
   EXPECT_EQ(acks.acks[21].result().duplicates(), kPerBatch);
   EXPECT_EQ(acks.acks[22].result().accepted(), kPerBatch);
   EXPECT_EQ(QueryInt(server.db().conninfo(), "SELECT count(*) FROM usage_events"), 21 * kPerBatch);
+}
+
+// All of a batch's events in month `b` + 1 of 2024.
+v1::IngestBatch MonthBatch(int b) {
+  v1::IngestBatch batch = UsageBatch(b);
+  for (v1::UsageEvent& e : *batch.mutable_usage_events()->mutable_events()) {
+    rpc::ToProto(absl::FromCivil(absl::CivilDay(2024, 1 + b, 1), absl::UTCTimeZone()),
+                 e.mutable_time());
+  }
+  return batch;
+}
+
+std::string Month(int b) { return absl::StrFormat("2024-%02d-01", 1 + b); }
+
+TEST(IngestStream, AServerThatStopsAnsweringFailsAfterTheTimeout) {
+  TestDatabase db;
+  const int port = FreePort();
+  Subprocess server({BinaryPath("saasmetrics"), absl::StrCat("--grpc_address=127.0.0.1:", port),
+                     "--metrics_address=", "--database_url=" + db.conninfo()});
+  ASSERT_TRUE(server.WaitForOutput("health SERVING", absl::Seconds(30))) << server.Output();
+  client::Client c({.address = absl::StrCat("127.0.0.1:", port), .timeout = absl::Seconds(1)});
+  CreateTenant(c);
+  server.Signal(SIGSTOP);  // alive, connected, silent
+  client::IngestStream stream(c, 2, [](const v1::IngestAck&) {});
+  const absl::Time start = absl::Now();
+  absl::Status s;
+  for (int b = 0; b < 3 && s.ok(); ++b) s = stream.Send(UsageBatch(b));
+  if (s.ok()) s = stream.Finish();
+  const absl::Duration took = absl::Now() - start;
+  server.Signal(SIGCONT);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr(
+                  absl::StrCat("server at 127.0.0.1:", port, " acknowledged no batch within 1s")));
+  EXPECT_GE(took, absl::Seconds(1));
+  EXPECT_LT(took, absl::Seconds(10));
+  EXPECT_EQ(stream.Finish().code(), s.code());  // the failure sticks
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);
+}
+
+TEST(IngestStream, AcksArrivingWithinTheTimeoutKeepALongerWaitAlive) {
+  TestServer server;
+  CreateTenant(server.client());
+  const std::string& conninfo = server.db().conninfo();
+  constexpr int kBatches = 5;
+  // Batch b lands in month b alone, and a transaction of the test's holds that month's
+  // partition-version row, so the batch commits only when the lock goes: acks arrive
+  // 400 ms apart, 2 s in all, against a 1 s timeout.
+  {
+    pqxx::connection conn(conninfo);
+    pqxx::work txn(conn);
+    for (int b = 0; b < kBatches; ++b) {
+      txn.exec_params(
+          "INSERT INTO partition_versions (tenant_id, kind, month, version) "
+          "VALUES ('acme', 2, $1::date, 1)",
+          Month(b));
+    }
+    txn.commit();
+  }
+  std::vector<std::unique_ptr<pqxx::connection>> conns;
+  std::vector<std::unique_ptr<pqxx::work>> locks;
+  for (int b = 0; b < kBatches; ++b) {
+    conns.push_back(std::make_unique<pqxx::connection>(conninfo));
+    locks.push_back(std::make_unique<pqxx::work>(*conns.back()));
+    locks.back()->exec_params(
+        "SELECT 1 FROM partition_versions WHERE tenant_id = 'acme' AND kind = 2 "
+        "AND month = $1::date FOR UPDATE",
+        Month(b));
+  }
+  std::thread releaser([&] {
+    for (auto& lock : locks) {
+      absl::SleepFor(absl::Milliseconds(400));
+      lock->commit();
+    }
+  });
+  client::Client c({.address = server.address(), .timeout = absl::Seconds(1)});
+  Acks acks;
+  const absl::Time start = absl::Now();
+  absl::Status s;
+  {
+    client::IngestStream stream(c, 8, [&](const v1::IngestAck& a) { acks.Add(a); });
+    for (int b = 0; b < kBatches && s.ok(); ++b) s = stream.Send(MonthBatch(b));
+    if (s.ok()) s = stream.Finish();
+  }
+  releaser.join();
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(1900));  // outlasted the timeout
+  EXPECT_EQ(acks.acks.size(), static_cast<size_t>(kBatches));
+  EXPECT_EQ(QueryInt(conninfo, "SELECT count(*) FROM usage_events"), kBatches * kPerBatch);
 }
 
 TEST(IngestStream, AServerGoneForGoodFailsWithItsAddress) {
