@@ -100,29 +100,16 @@ void CopyWriter::BeginValue(uint32_t size) {
   AppendBigEndian(size, 4);
 }
 
-CopyWriter& CopyWriter::Int2(int16_t value) {
-  BeginValue(2);
-  AppendBigEndian(static_cast<uint16_t>(value), 2);
+CopyWriter& CopyWriter::Fixed(uint64_t bits, int bytes) {
+  BeginValue(bytes);
+  AppendBigEndian(bits, bytes);
   return *this;
 }
 
-CopyWriter& CopyWriter::Int4(int32_t value) {
-  BeginValue(4);
-  AppendBigEndian(static_cast<uint32_t>(value), 4);
-  return *this;
-}
-
-CopyWriter& CopyWriter::Int8(int64_t value) {
-  BeginValue(8);
-  AppendBigEndian(static_cast<uint64_t>(value), 8);
-  return *this;
-}
-
-CopyWriter& CopyWriter::Float8(double value) {
-  BeginValue(8);
-  AppendBigEndian(std::bit_cast<uint64_t>(value), 8);
-  return *this;
-}
+CopyWriter& CopyWriter::Int2(int16_t value) { return Fixed(static_cast<uint16_t>(value), 2); }
+CopyWriter& CopyWriter::Int4(int32_t value) { return Fixed(static_cast<uint32_t>(value), 4); }
+CopyWriter& CopyWriter::Int8(int64_t value) { return Fixed(static_cast<uint64_t>(value), 8); }
+CopyWriter& CopyWriter::Float8(double value) { return Fixed(std::bit_cast<uint64_t>(value), 8); }
 
 CopyWriter& CopyWriter::Text(absl::string_view utf8) {
   BeginValue(static_cast<uint32_t>(utf8.size()));
@@ -140,15 +127,11 @@ CopyWriter& CopyWriter::Jsonb(absl::string_view json) {
 }
 
 CopyWriter& CopyWriter::TimestampTz(absl::Time t) {
-  BeginValue(8);
-  AppendBigEndian(static_cast<uint64_t>(absl::ToUnixMicros(t) - kPostgresEpochMicros), 8);
-  return *this;
+  return Int8(absl::ToUnixMicros(t) - kPostgresEpochMicros);  // int8 on the wire
 }
 
 CopyWriter& CopyWriter::Date(absl::CivilDay day) {
-  BeginValue(4);
-  AppendBigEndian(static_cast<uint32_t>(static_cast<int32_t>(day - kPostgresEpochDay)), 4);
-  return *this;
+  return Int4(static_cast<int32_t>(day - kPostgresEpochDay));  // int4 on the wire
 }
 
 void CopyWriter::EndRow() {

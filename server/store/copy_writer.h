@@ -51,6 +51,7 @@ class CopyWriter {
   void Complete();
 
  private:
+  CopyWriter& Fixed(uint64_t bits, int bytes);  // a fixed-width value, big-endian
   void BeginValue(uint32_t size);
   void Append(const void* data, size_t size);
   void AppendBigEndian(uint64_t value, int bytes);
