@@ -6,8 +6,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/engine/dates.h"
-#include "server/engine/periods.h"
 #include "server/store/copy_writer.h"
 #include "server/store/tx.h"
 
@@ -142,10 +140,26 @@ std::vector<absl::string_view> SortedUsageKeys(const std::string& tenant_id,
   return keys;
 }
 
-// PostgreSQL array literal of the distinct UTC months ('{2024-01-01,...}').
-std::string MonthsArray(const std::vector<absl::Time>& instants) {
+// The distinct UTC months of the items' times (`time_of(item)`), ascending. Batches
+// mostly run in time order, so a month's bounds answer most items without a time-zone
+// conversion.
+template <typename Item, typename TimeOf>
+std::vector<absl::CivilMonth> UtcMonths(const std::vector<Item>& items, TimeOf time_of) {
   std::set<absl::CivilMonth> months;
-  for (absl::Time t : instants) months.insert(absl::ToCivilMonth(t, absl::UTCTimeZone()));
+  absl::Time begin = absl::InfiniteFuture(), end = absl::InfiniteFuture();
+  for (const Item& item : items) {
+    const absl::Time t = time_of(item);
+    if (t >= begin && t < end) continue;
+    const absl::CivilMonth m = absl::ToCivilMonth(t, absl::UTCTimeZone());
+    months.insert(m);
+    begin = absl::FromCivil(m, absl::UTCTimeZone());
+    end = absl::FromCivil(m + 1, absl::UTCTimeZone());
+  }
+  return {months.begin(), months.end()};
+}
+
+// PostgreSQL array literal of the months ('{2024-01-01,...}').
+std::string MonthsArray(const std::vector<absl::CivilMonth>& months) {
   std::string out = "{";
   for (absl::CivilMonth m : months) {
     if (out.size() > 1) out.push_back(',');
@@ -206,14 +220,9 @@ std::string JsonObject(const engine::StringPairs& pairs) {
 }
 
 absl::Status IngestStore::EnsureMonths(const std::string& table,
-                                       const std::vector<absl::Time>& instants,
+                                       const std::vector<absl::CivilMonth>& months,
                                        absl::Time deadline) {
-  absl::flat_hash_set<int64_t> months;  // engine::MonthIndex
-  for (absl::Time t : instants) {
-    months.insert(engine::MonthIndex(absl::ToCivilMonth(t, absl::UTCTimeZone())));
-  }
-  for (int64_t index : months) {
-    const absl::CivilMonth month = engine::MonthFromIndex(index);
+  for (absl::CivilMonth month : months) {
     std::string key = absl::StrFormat("%s_y%04dm%02d", table, month.year(), month.month());
     {
       absl::MutexLock lock(&mu_);
@@ -250,9 +259,8 @@ absl::StatusOr<IngestCounts> IngestStore::Write(
 absl::StatusOr<IngestCounts> IngestStore::WriteSubscriptionEvents(
     const std::string& tenant_id, const std::vector<engine::SubscriptionEvent>& events,
     absl::Time deadline) {
-  std::vector<absl::Time> instants;
-  for (const auto& e : events) instants.push_back(e.effective_at);
-  if (absl::Status s = EnsureMonths("subscription_events", instants, deadline); !s.ok()) return s;
+  const auto months = UtcMonths(events, [](const auto& e) { return e.effective_at; });
+  if (absl::Status s = EnsureMonths("subscription_events", months, deadline); !s.ok()) return s;
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageSubscriptionEvents));
     CopyWriter rows(tx.raw(), "stage_subscription_events",
@@ -274,10 +282,8 @@ absl::StatusOr<IngestCounts> IngestStore::WriteSubscriptionEvents(
 
 absl::StatusOr<IngestCounts> IngestStore::CopyNewUsageEvents(
     const std::string& tenant_id, const std::vector<engine::UsageEvent>& events,
-    absl::Time deadline) {
-  std::vector<absl::Time> instants;
-  for (const auto& e : events) instants.push_back(e.time);
-  const std::string months = MonthsArray(instants);
+    const std::vector<absl::CivilMonth>& months, absl::Time deadline) {
+  const std::string months_array = MonthsArray(months);
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     {  // Identities in key order: neighbouring index inserts touch neighbouring pages.
       std::string storage;
@@ -293,10 +299,10 @@ absl::StatusOr<IngestCounts> IngestStore::CopyNewUsageEvents(
     for (const auto& e : events) {
       rows.Text(tenant_id).TimestampTz(e.time).Text(e.source).Text(e.id).Text(e.type);
       rows.Text(e.customer_id).Text(e.user_id).Float8(e.value);
-      rows.Jsonb(e.properties.empty() ? "{}" : JsonObject(e.properties)).EndRow();
+      rows.Jsonb(JsonObject(e.properties)).EndRow();
     }
     rows.Complete();
-    tx.Exec(kBumpUsageMonths, tenant_id, months);
+    tx.Exec(kBumpUsageMonths, tenant_id, months_array);
     return static_cast<int64_t>(events.size());
   });
 }
@@ -304,16 +310,15 @@ absl::StatusOr<IngestCounts> IngestStore::CopyNewUsageEvents(
 absl::StatusOr<IngestCounts> IngestStore::WriteUsageEvents(
     const std::string& tenant_id, const std::vector<engine::UsageEvent>& events,
     absl::Time deadline) {
-  std::vector<absl::Time> instants;
-  for (const auto& e : events) instants.push_back(e.time);
-  if (absl::Status s = EnsureMonths("usage_events", instants, deadline); !s.ok()) return s;
+  const auto months = UtcMonths(events, [](const auto& e) { return e.time; });
+  if (absl::Status s = EnsureMonths("usage_events", months, deadline); !s.ok()) return s;
   // Most batches are all new: try the COPY path unless the batch repeats an identity.
   absl::flat_hash_set<std::pair<absl::string_view, absl::string_view>> seen;
   seen.reserve(events.size());
   bool repeats = false;
   for (const auto& e : events) repeats |= !seen.emplace(e.source, e.id).second;
   if (!repeats) {
-    absl::StatusOr<IngestCounts> copied = CopyNewUsageEvents(tenant_id, events, deadline);
+    absl::StatusOr<IngestCounts> copied = CopyNewUsageEvents(tenant_id, events, months, deadline);
     if (!absl::IsAlreadyExists(copied.status())) return copied;
   }
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {

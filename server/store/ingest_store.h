@@ -51,14 +51,15 @@ class IngestStore {
   static std::span<const Statement> Statements();
 
  private:
-  // Creates the monthly partitions of `table` the instants fall in, each in its own
-  // short transaction (DDL must not hold locks for a whole batch).
-  absl::Status EnsureMonths(const std::string& table, const std::vector<absl::Time>& instants,
+  // Creates the monthly partitions of `table` for `months`, each in its own short
+  // transaction (DDL must not hold locks for a whole batch).
+  absl::Status EnsureMonths(const std::string& table, const std::vector<absl::CivilMonth>& months,
                             absl::Time deadline);
   // The common case of a batch of new events: COPY identities and events straight into
   // their tables. ALREADY_EXISTS when any identity is stored already (nothing written).
   absl::StatusOr<IngestCounts> CopyNewUsageEvents(const std::string& tenant_id,
                                                   const std::vector<engine::UsageEvent>& events,
+                                                  const std::vector<absl::CivilMonth>& months,
                                                   absl::Time deadline);
   // Runs a batch transaction, retrying it when PostgreSQL aborted it (deadlock).
   absl::StatusOr<IngestCounts> Write(absl::Time deadline, size_t items,
