@@ -64,7 +64,16 @@ ABSL_FLAG(bool, migrate_only, false,
 ABSL_FLAG(int, db_pool_size, kDefaults.db_pool_size, "PostgreSQL connections in the pool.");
 ABSL_FLAG(int, db_connect_timeout, kDefaults.db_connect_timeout_seconds,
           "Seconds to wait for a PostgreSQL connection to open.");
-ABSL_FLAG(int, worker_threads, kDefaults.worker_threads, "Threads that run handler work.");
+ABSL_FLAG(int, worker_threads, kDefaults.worker_threads,
+          "Threads that run query and admin handlers.");
+ABSL_FLAG(int, ingest_threads, kDefaults.ingest_threads,
+          "Threads that run ingest batches (a pool of their own, so ingest and queries do not "
+          "starve each other).");
+ABSL_FLAG(int, loader_threads, kDefaults.loader_threads,
+          "Threads that load missing partitions for queries, shared by all of them.");
+ABSL_FLAG(int, max_queued_calls, kDefaults.max_queued_calls,
+          "Calls that may wait for a thread, per pool; more are refused with "
+          "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_batch_items, kDefaults.max_batch_items,
           "Most items one ingest batch may carry; more is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_batch_bytes, kDefaults.max_batch_bytes,
@@ -112,6 +121,9 @@ int main(int argc, char** argv) {
   config.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
   config.db_connect_timeout_seconds = absl::GetFlag(FLAGS_db_connect_timeout);
   config.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  config.ingest_threads = absl::GetFlag(FLAGS_ingest_threads);
+  config.loader_threads = absl::GetFlag(FLAGS_loader_threads);
+  config.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
   config.default_deadline = absl::GetFlag(FLAGS_default_deadline);
   config.max_batch_items = absl::GetFlag(FLAGS_max_batch_items);
   config.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);

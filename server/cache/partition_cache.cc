@@ -1,5 +1,8 @@
 #include "server/cache/partition_cache.h"
 
+#include <exception>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace saasmetrics::cache {
@@ -9,7 +12,8 @@ PartitionCache::PartitionCache(size_t budget_bytes, CacheObserver observer)
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> PartitionCache::Get(const PartitionKey& key,
                                                                     int64_t version,
-                                                                    const Loader& load) {
+                                                                    const Loader& load,
+                                                                    absl::Time deadline) {
   std::shared_ptr<Load> pending;
   bool mine = false;
   {
@@ -31,12 +35,26 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> PartitionCache::Get(const Partit
   }
   if (!mine) {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](Load* l) { return l->done; }, pending.get()));
+    const absl::Condition done(
+        +[](Load* l) { return l->done; }, pending.get());
+    if (!mu_.AwaitWithDeadline(done, deadline)) {
+      return absl::DeadlineExceededError(
+          "deadline passed while waiting for another call's load of the same partition");
+    }
     return pending->result;
   }
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::shared_ptr<const Snapshot>> result = load();
+  absl::StatusOr<std::shared_ptr<const Snapshot>> result;
+  // Waiters must be completed on every path: a loader that throws fails them all.
+  try {
+    result = load();
+  } catch (const std::exception& e) {
+    result = absl::InternalError(absl::StrCat("partition load failed: ", e.what()));
+  } catch (...) {
+    result = absl::InternalError("partition load failed with an unknown exception");
+  }
+  if (result.ok() && *result == nullptr)
+    result = absl::InternalError("partition load gave nothing");
   if (observer_.loaded) observer_.loaded(absl::Now() - start);
   absl::MutexLock lock(&mu_);
   pending->result = result;
@@ -45,6 +63,13 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> PartitionCache::Get(const Partit
   if (it != loading_.end() && it->second == pending) loading_.erase(it);
   if (result.ok()) InsertLocked(key, version, *result);
   return result;
+}
+
+std::optional<PartitionCache::Held> PartitionCache::Peek(const PartitionKey& key) const {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return std::nullopt;
+  return Held{it->second.version, it->second.snapshot};
 }
 
 void PartitionCache::InsertLocked(const PartitionKey& key, int64_t version,

@@ -10,6 +10,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -52,10 +53,21 @@ class PartitionCache {
   PartitionCache(size_t budget_bytes, CacheObserver observer = {});
 
   // The snapshot of `key` at `version`: cached, or loaded by `load` (once, however many
-  // callers ask at the same time). A failed load is returned to every waiter and not
-  // cached.
+  // callers ask at the same time). A failed load — an error status or an exception — is
+  // returned to every waiter and not cached. A caller that waits for another's load gives
+  // up at its own `deadline` (DEADLINE_EXCEEDED); the load goes on for the others.
   absl::StatusOr<std::shared_ptr<const Snapshot>> Get(const PartitionKey& key, int64_t version,
-                                                      const Loader& load);
+                                                      const Loader& load,
+                                                      absl::Time deadline = absl::InfiniteFuture());
+
+  // Whatever snapshot `key` holds now, of any version (for incremental rebuilds), without
+  // counting a hit or a miss or touching the LRU order.
+  struct Held {
+    int64_t version = 0;
+    std::shared_ptr<const Snapshot> snapshot;
+  };
+  std::optional<Held> Peek(const PartitionKey& key) const;
+  size_t budget() const { return budget_; }
 
   size_t bytes() const;
   size_t entries() const;

@@ -15,21 +15,24 @@ int32_t Ledger::CustomerIndex(const std::string& id) {
   return it->second;
 }
 
+int32_t Ledger::SubscriptionIndex(int32_t customer, absl::string_view id) {
+  auto [it, added] = subscription_index.try_emplace(std::make_pair(customer, std::string(id)),
+                                                    static_cast<int32_t>(subscription_ids.size()));
+  if (added) subscription_ids.emplace_back(id);
+  return it->second;
+}
+
 Ledger BuildLedger(const std::vector<SubscriptionEvent>& events) {
   Ledger ledger;
-  // A subscription id names one subscription of one customer.
-  absl::flat_hash_map<std::pair<int32_t, std::string>, int32_t> subscriptions;
   ledger.events.reserve(events.size());
   for (const SubscriptionEvent& e : events) {
     const int32_t customer = ledger.CustomerIndex(e.customer_id);
-    auto [it, added] = subscriptions.try_emplace(std::make_pair(customer, e.subscription_id),
-                                                 static_cast<int32_t>(subscriptions.size()));
-    if (added) ledger.subscription_ids.push_back(e.subscription_id);
+    const int32_t subscription = ledger.SubscriptionIndex(customer, e.subscription_id);
     auto& plans = ledger.customer_plans[customer];
     if (!e.plan_id.empty() && std::find(plans.begin(), plans.end(), e.plan_id) == plans.end()) {
       plans.push_back(e.plan_id);
     }
-    ledger.events.push_back({absl::ToUnixMicros(e.effective_at), e.seq, customer, it->second,
+    ledger.events.push_back({absl::ToUnixMicros(e.effective_at), e.seq, customer, subscription,
                              StateMrr(e), e.status == SubscriptionStatus::kPaused});
   }
   return ledger;

@@ -15,11 +15,15 @@ struct Ledger {
   std::vector<std::string> customer_ids;  // dense id → external id
   absl::flat_hash_map<std::string, int32_t> customer_index;
   std::vector<std::string> subscription_ids;  // dense id → external id
+  // (dense customer, external subscription id) → dense subscription id: a subscription id
+  // names one subscription of one customer.
+  absl::flat_hash_map<std::pair<int32_t, std::string>, int32_t> subscription_index;
   std::vector<LedgerEvent> events;
   // Per dense customer: the plans its subscription events named.
   std::vector<std::vector<std::string>> customer_plans;
 
-  int32_t CustomerIndex(const std::string& id);  // adds unknown ids
+  int32_t CustomerIndex(const std::string& id);                       // adds unknown ids
+  int32_t SubscriptionIndex(int32_t customer, absl::string_view id);  // adds unknown ones
 };
 
 Ledger BuildLedger(const std::vector<SubscriptionEvent>& events);

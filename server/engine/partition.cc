@@ -84,37 +84,34 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
 Ledger MergePartitions(const std::vector<std::shared_ptr<const SubscriptionPartition>>& partitions,
                        int64_t until_us) {
   Ledger ledger;
-  absl::flat_hash_map<std::pair<int32_t, std::string>, int32_t> subscriptions;
   size_t total = 0;
   for (const auto& p : partitions) total += p->events();
   ledger.events.reserve(total);
-  for (const auto& p : partitions) {
-    std::vector<int32_t> customer(p->customers.size());
-    for (size_t c = 0; c < p->customers.size(); ++c) {
-      customer[c] = ledger.CustomerIndex(std::string(p->customers[c]));
-    }
-    std::vector<int32_t> subscription(p->subscriptions.size());
-    for (size_t s = 0; s < p->subscriptions.size(); ++s) {
-      const int32_t c = customer[p->subscription_customer[s]];
-      auto [it, added] =
-          subscriptions.try_emplace(std::make_pair(c, std::string(p->subscriptions[s])),
-                                    static_cast<int32_t>(subscriptions.size()));
-      if (added) ledger.subscription_ids.emplace_back(p->subscriptions[s]);
-      subscription[s] = it->second;
-    }
-    for (size_t i = 0; i < p->events() && p->at_us[i] < until_us; ++i) {
-      const int32_t local = p->subscription[i];
-      const int32_t c = customer[p->subscription_customer[local]];
-      ledger.events.push_back({p->at_us[i], static_cast<int64_t>(i), c, subscription[local],
-                               p->mrr[i], p->paused[i] != 0});
-      if (p->plan[i] >= 0) {
-        auto& plans = ledger.customer_plans[c];
-        const absl::string_view plan = p->plans[p->plan[i]];
-        if (std::find(plans.begin(), plans.end(), plan) == plans.end()) plans.emplace_back(plan);
-      }
+  for (const auto& p : partitions) AppendPartition(*p, until_us, ledger);
+  return ledger;
+}
+
+void AppendPartition(const SubscriptionPartition& p, int64_t until_us, Ledger& ledger) {
+  std::vector<int32_t> customer(p.customers.size());
+  for (size_t c = 0; c < p.customers.size(); ++c) {
+    customer[c] = ledger.CustomerIndex(std::string(p.customers[c]));
+  }
+  std::vector<int32_t> subscription(p.subscriptions.size());
+  for (size_t s = 0; s < p.subscriptions.size(); ++s) {
+    subscription[s] =
+        ledger.SubscriptionIndex(customer[p.subscription_customer[s]], p.subscriptions[s]);
+  }
+  for (size_t i = 0; i < p.events() && p.at_us[i] < until_us; ++i) {
+    const int32_t local = p.subscription[i];
+    const int32_t c = customer[p.subscription_customer[local]];
+    ledger.events.push_back(
+        {p.at_us[i], static_cast<int64_t>(i), c, subscription[local], p.mrr[i], p.paused[i] != 0});
+    if (p.plan[i] >= 0) {
+      auto& plans = ledger.customer_plans[c];
+      const absl::string_view plan = p.plans[p.plan[i]];
+      if (std::find(plans.begin(), plans.end(), plan) == plans.end()) plans.emplace_back(plan);
     }
   }
-  return ledger;
 }
 
 }  // namespace saasmetrics::engine

@@ -59,4 +59,8 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
 Ledger MergePartitions(const std::vector<std::shared_ptr<const SubscriptionPartition>>& partitions,
                        int64_t until_us);
 
+// Appends `p`'s events with at_us < until_us to `ledger`, adding the customers,
+// subscriptions and plans it has not seen.
+void AppendPartition(const SubscriptionPartition& p, int64_t until_us, Ledger& ledger);
+
 }  // namespace saasmetrics::engine

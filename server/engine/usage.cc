@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <numeric>
+#include <tuple>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 
 namespace saasmetrics::engine {
 namespace {
@@ -57,7 +59,10 @@ int32_t UsagePartitionBuilder::Intern(absl::flat_hash_map<std::string, int32_t>&
 
 void UsagePartitionBuilder::Add(absl::string_view customer, absl::string_view type,
                                 absl::string_view user, double value, uint32_t second) {
-  if (!p_.second.empty() && second < p_.second.back()) ordered_ = false;
+  if (!p_.second.empty()) {
+    ordered_ = ordered_ && second >= p_.second.back();
+    tied_ = tied_ || second == p_.second.back();
+  }
   p_.second.push_back(second);
   p_.customer.push_back(Intern(customers_, p_.customers, customer));
   p_.type.push_back(Intern(types_, p_.types, type));
@@ -66,11 +71,29 @@ void UsagePartitionBuilder::Add(absl::string_view customer, absl::string_view ty
 }
 
 UsagePartition UsagePartitionBuilder::Finish() && {
-  if (!ordered_) {
+  if (!ordered_ || tied_) {
     std::vector<size_t> order(p_.second.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return p_.second[a] < p_.second[b]; });
+    if (!ordered_) {
+      std::sort(order.begin(), order.end(),
+                [&](size_t a, size_t b) { return p_.second[a] < p_.second[b]; });
+    }
+    // Events of one second in an order of their content, not of the rows' arrival, so that
+    // a reload (or another replica) sums values in the same order to the last bit.
+    auto content = [&](size_t i) {
+      return std::make_tuple(p_.customers[p_.customer[i]], p_.types[p_.type[i]],
+                             p_.user[i] < 0 ? absl::string_view() : p_.users[p_.user[i]],
+                             p_.user[i] >= 0, p_.value[i]);
+    };
+    for (size_t begin = 0; begin < order.size();) {
+      size_t end = begin + 1;
+      while (end < order.size() && p_.second[order[end]] == p_.second[order[begin]]) ++end;
+      if (end - begin > 1) {
+        std::sort(order.begin() + begin, order.begin() + end,
+                  [&](size_t a, size_t b) { return content(a) < content(b); });
+      }
+      begin = end;
+    }
     auto permute = [&](auto& column) {
       std::remove_reference_t<decltype(column)> sorted;
       sorted.reserve(column.size());
@@ -110,13 +133,14 @@ size_t UsageIndex::bytes() const {
   size_t b = sizeof(*this) + customer_ids.capacity() * sizeof(std::string);
   for (const auto& id : customer_ids) b += id.capacity() > 15 ? id.capacity() + 1 : 0;
   for (const auto& v : local_to_dense) b += sizeof(v) + v.capacity() * sizeof(int32_t);
-  return b;
+  return b + months.capacity() * sizeof(absl::CivilMonth);
 }
 
 UsageIndex BuildUsageIndex(const UsagePartitions& partitions) {
   UsageIndex index;
   absl::flat_hash_map<std::string, int32_t> dense;
   for (const auto& p : partitions) {
+    index.months.push_back(p->month);
     std::vector<int32_t>& map = index.local_to_dense.emplace_back(p->customers.size());
     for (size_t c = 0; c < p->customers.size(); ++c) {
       auto [it, added] = dense.try_emplace(std::string(p->customers[c]),
@@ -128,10 +152,28 @@ UsageIndex BuildUsageIndex(const UsagePartitions& partitions) {
   return index;
 }
 
-std::vector<int64_t> ActiveCustomers(const UsagePartitions& partitions, const UsageIndex& index,
-                                     const std::vector<Period>& periods, absl::TimeZone tz,
-                                     const std::vector<std::string>& types,
-                                     const CustomerSet& selected) {
+absl::Status CheckUsageIndex(const UsagePartitions& partitions, const UsageIndex& index) {
+  if (index.months.size() != partitions.size() ||
+      index.local_to_dense.size() != partitions.size()) {
+    return absl::InternalError(absl::StrCat("usage index covers ", index.months.size(),
+                                            " partitions, the query has ", partitions.size()));
+  }
+  for (size_t i = 0; i < partitions.size(); ++i) {
+    const UsagePartition& p = *partitions[i];
+    if (index.months[i] != p.month || index.local_to_dense[i].size() != p.customers.size()) {
+      return absl::InternalError(absl::StrCat(
+          "usage index entry ", i, " is month ", absl::FormatCivilTime(index.months[i]), " with ",
+          index.local_to_dense[i].size(), " customers; the partition is ",
+          absl::FormatCivilTime(p.month), " with ", p.customers.size()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int64_t>> ActiveCustomers(
+    const UsagePartitions& partitions, const UsageIndex& index, const std::vector<Period>& periods,
+    absl::TimeZone tz, const std::vector<std::string>& types, const CustomerSet& selected) {
+  if (absl::Status s = CheckUsageIndex(partitions, index); !s.ok()) return s;
   std::vector<bool> selected_dense(index.customer_ids.size(), !selected.has_value());
   if (selected.has_value()) {
     for (size_t c = 0; c < index.customer_ids.size(); ++c) {

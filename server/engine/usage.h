@@ -10,6 +10,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -43,7 +45,8 @@ class UsagePartitionBuilder {
   // `second`: seconds since the month's start (UTC); `user` empty for none.
   void Add(absl::string_view customer, absl::string_view type, absl::string_view user, double value,
            uint32_t second);
-  // Orders the events by time (stable: same-second events keep the order they came in).
+  // Orders the events by time, and events of one second by their content (customer, type,
+  // user, value): the partition is the same whatever order the rows came in.
   UsagePartition Finish() &&;
 
  private:
@@ -52,6 +55,7 @@ class UsagePartitionBuilder {
   UsagePartition p_;
   absl::flat_hash_map<std::string, int32_t> customers_, types_, users_;
   bool ordered_ = true;  // events came in time order so far
+  bool tied_ = false;    // two adjacent events share a second (only checked while ordered)
 };
 
 UsagePartition BuildUsagePartition(absl::CivilMonth month, const std::vector<UsageEvent>& events);
@@ -63,19 +67,27 @@ using CustomerSet = std::optional<absl::flat_hash_set<std::string>>;
 
 // Tenant-wide dense ids for the customers of a set of partitions: built once per set
 // (and cached), so metrics count with bitmaps instead of hashing ids per event.
+// `local_to_dense` is positional, so the index records the months (and local customer
+// counts) it was built over, and every use checks them: applied to partitions in another
+// order or of another load, it fails instead of reading out of bounds.
 struct UsageIndex {
   std::vector<std::string> customer_ids;             // dense id → external id
+  std::vector<absl::CivilMonth> months;              // per partition, the month it indexes
   std::vector<std::vector<int32_t>> local_to_dense;  // per partition, per local customer
   size_t bytes() const;
 };
 
 UsageIndex BuildUsageIndex(const UsagePartitions& partitions);
 
-// Customers with at least one event (of `types`, if any) in each period.
-std::vector<int64_t> ActiveCustomers(const UsagePartitions& partitions, const UsageIndex& index,
-                                     const std::vector<Period>& periods, absl::TimeZone tz,
-                                     const std::vector<std::string>& types,
-                                     const CustomerSet& customers);
+// OK when `index` was built over exactly `partitions` (same months, same order, same local
+// customer dictionaries' sizes); INTERNAL naming the first difference otherwise.
+absl::Status CheckUsageIndex(const UsagePartitions& partitions, const UsageIndex& index);
+
+// Customers with at least one event (of `types`, if any) in each period. INTERNAL when
+// `index` does not fit `partitions` (CheckUsageIndex).
+absl::StatusOr<std::vector<int64_t>> ActiveCustomers(
+    const UsagePartitions& partitions, const UsageIndex& index, const std::vector<Period>& periods,
+    absl::TimeZone tz, const std::vector<std::string>& types, const CustomerSet& customers);
 
 struct ActivationPoint {
   Period period;

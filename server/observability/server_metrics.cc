@@ -39,6 +39,10 @@ ServerMetrics::ServerMetrics()
                       .Name("saasmetrics_duplicate_events_total")
                       .Help("Items skipped because their identity was already stored, by kind.")
                       .Register(*registry_)),
+      shed_(prometheus::BuildCounter()
+                .Name("saasmetrics_calls_shed_total")
+                .Help("Calls refused with RESOURCE_EXHAUSTED because their pool's queue was full.")
+                .Register(*registry_)),
       cache_hits_(prometheus::BuildCounter()
                       .Name("saasmetrics_cache_hits_total")
                       .Help("Partition lookups served from the cache.")
@@ -110,6 +114,10 @@ void ServerMetrics::RpcHandled(absl::string_view service, absl::string_view meth
 void ServerMetrics::QueryDone(absl::string_view statement, absl::Duration elapsed) {
   query_seconds_.Add({{"statement", std::string(statement)}}, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(elapsed));
+}
+
+void ServerMetrics::Shed(absl::string_view pool) {
+  shed_.Add({{"pool", std::string(pool)}}).Increment();
 }
 
 void ServerMetrics::Ingested(absl::string_view kind, int64_t accepted, int64_t duplicates) {

@@ -31,6 +31,8 @@ class ServerMetrics {
   // saasmetrics_ingested_events_total / saasmetrics_duplicate_events_total by kind.
   void Ingested(absl::string_view kind, int64_t accepted, int64_t duplicates);
   void QueryDone(absl::string_view statement, absl::Duration elapsed);
+  // saasmetrics_calls_shed_total by pool: calls refused because the pool's queue was full.
+  void Shed(absl::string_view pool);
   void SetDatabaseUp(bool up);
   void SetSchemaVersion(int version);
 
@@ -52,6 +54,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Histogram>& query_seconds_;
   prometheus::Family<prometheus::Counter>& ingested_;
   prometheus::Family<prometheus::Counter>& duplicates_;
+  prometheus::Family<prometheus::Counter>& shed_;
   prometheus::Counter& cache_hits_;
   prometheus::Counter& cache_misses_;
   prometheus::Counter& cache_evictions_;

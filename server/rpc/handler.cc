@@ -43,6 +43,12 @@ absl::string_view CodeName(grpc::StatusCode code) {
   }
 }
 
+grpc::Status Overloaded(absl::string_view pool) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat("the server's ", pool,
+                                   " queue is full; retry with backoff (--max_queued_calls)"));
+}
+
 absl::Time CallDeadline(const grpc::CallbackServerContext* ctx, absl::Duration default_deadline) {
   const auto d = ctx->deadline();
   const absl::Time fallback = absl::Now() + default_deadline;

@@ -26,7 +26,7 @@ class IngestStream : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestA
       Done(grpc::Status::OK);
       return;
     }
-    env_.executor->Submit([this] {
+    const bool queued = env_.executor->TrySubmit([this] {
       ack_.Clear();
       ack_.set_batch_id(batch_.batch_id());
       grpc::Status s =
@@ -34,6 +34,10 @@ class IngestStream : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestA
       if (!s.ok()) SetError(s);
       StartWrite(&ack_);
     });
+    if (!queued) {  // the client resends unacked batches on a new stream
+      env_.metrics->Shed(env_.pool);
+      Done(Overloaded(env_.pool));
+    }
   }
 
   void OnWriteDone(bool ok) override {

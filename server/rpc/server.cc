@@ -11,8 +11,9 @@
 #include "server/observability/collectors.h"
 #include "server/observability/log.h"
 #include "server/observability/server_metrics.h"
+#include "server/query/reader.h"
+#include "server/query/thread_pool.h"
 #include "server/rpc/admin_service.h"
-#include "server/rpc/executor.h"
 #include "server/rpc/ingest_service.h"
 #include "server/rpc/metrics_service.h"
 #include "server/store/database_supervisor.h"
@@ -63,6 +64,15 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.worker_threads < 1 || c.worker_threads > 1000) {
     return bad("worker_threads", c.worker_threads, "must be between 1 and 1000");
   }
+  if (c.ingest_threads < 1 || c.ingest_threads > 1000) {
+    return bad("ingest_threads", c.ingest_threads, "must be between 1 and 1000");
+  }
+  if (c.loader_threads < 0 || c.loader_threads > 1000) {
+    return bad("loader_threads", c.loader_threads, "must be between 0 and 1000");
+  }
+  if (c.max_queued_calls < 1 || c.max_queued_calls > 1000000) {
+    return bad("max_queued_calls", c.max_queued_calls, "must be between 1 and 1000000");
+  }
   if (c.db_connect_timeout_seconds < 1 || c.db_connect_timeout_seconds > 600) {
     return bad("db_connect_timeout", c.db_connect_timeout_seconds,
                "must be between 1 and 600 seconds");
@@ -97,7 +107,8 @@ struct Server::Impl {
   std::unique_ptr<store::MetricsStore> metrics_store;
   std::unique_ptr<store::PqlRuleStore> pql_rules;
   std::unique_ptr<cache::PartitionCache> cache;
-  std::unique_ptr<Executor> executor;
+  std::unique_ptr<query::ThreadPool> query_pool, ingest_pool, loader_pool;
+  std::unique_ptr<query::Reader> reader;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<IngestService> ingest;
   std::unique_ptr<MetricsService> metrics_service;
@@ -127,7 +138,10 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() {
   Shutdown(absl::ZeroDuration());
   impl_->supervisor.reset();
-  impl_->executor.reset();  // runs what is queued (finishing those calls), then joins
+  // Each runs what is queued (finishing those calls), then joins.
+  impl_->ingest_pool.reset();
+  impl_->query_pool.reset();
+  impl_->loader_pool.reset();
 }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
@@ -166,16 +180,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.ingest_store = std::make_unique<store::IngestStore>(*m.pool);
   m.metrics_store = std::make_unique<store::MetricsStore>(*m.pool);
   m.pql_rules = std::make_unique<store::PqlRuleStore>(*m.pool);
-  m.executor = std::make_unique<Executor>(config.worker_threads);
-  HandlerEnv env{m.executor.get(), &m.metrics, config.default_deadline};
-  m.admin = std::make_unique<AdminService>(env, *m.tenants, *m.pql_rules);
+  const size_t queue = static_cast<size_t>(config.max_queued_calls);
+  m.query_pool = std::make_unique<query::ThreadPool>(config.worker_threads, queue);
+  m.ingest_pool = std::make_unique<query::ThreadPool>(config.ingest_threads, queue);
+  m.loader_pool = std::make_unique<query::ThreadPool>(config.loader_threads, queue);
+  const HandlerEnv query_env{m.query_pool.get(), "query", &m.metrics, config.default_deadline};
+  const HandlerEnv ingest_env{m.ingest_pool.get(), "ingest", &m.metrics, config.default_deadline};
+  m.admin = std::make_unique<AdminService>(query_env, *m.tenants, *m.pql_rules);
   m.ingest = std::make_unique<IngestService>(
-      env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants, *m.ingest_store);
+      ingest_env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants,
+      *m.ingest_store);
   m.cache = std::make_unique<cache::PartitionCache>(static_cast<size_t>(config.cache_bytes),
                                                     CacheObserverFrom(m.metrics.CacheHooksFor()));
-  m.metrics_service =
-      std::make_unique<MetricsService>(env, MetricsLimits{.max_query_days = config.max_query_days},
-                                       *m.tenants, *m.metrics_store, *m.pql_rules, *m.cache);
+  m.reader =
+      std::make_unique<query::Reader>(query::ReaderLimits{.max_query_days = config.max_query_days},
+                                      *m.tenants, *m.metrics_store, *m.cache, *m.loader_pool);
+  m.metrics_service = std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

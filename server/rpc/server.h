@@ -20,7 +20,11 @@ struct ServerConfig {
   store::MigrateMode migrate = store::MigrateMode::kAuto;
   int db_pool_size = 8;
   int db_connect_timeout_seconds = 5;
-  int worker_threads = 8;
+  int worker_threads = 8;      // threads running query and admin handlers
+  int ingest_threads = 4;      // threads running ingest batches: ingest and queries never wait
+                               // for each other's threads
+  int loader_threads = 4;      // threads loading missing partitions for queries
+  int max_queued_calls = 256;  // calls waiting for a thread, per pool, before shedding
   absl::Duration default_deadline = absl::Seconds(30);
   absl::Duration db_probe_interval = absl::Seconds(1);
   absl::Duration db_max_backoff = absl::Seconds(5);

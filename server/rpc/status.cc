@@ -8,6 +8,7 @@ namespace saasmetrics::rpc {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  if (engine::Violations v = engine::ViolationsOf(status); !v.empty()) return InvalidArgument(v);
   // absl::StatusCode and grpc::StatusCode share the canonical numbering.
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
@@ -19,10 +20,7 @@ grpc::Status InvalidArgument(const engine::Violations& violations) {
     fv->set_field(v.field);
     fv->set_description(v.description);
   }
-  std::string message = violations.empty()
-                            ? std::string("invalid request")
-                            : absl::StrCat(violations[0].field, ": ", violations[0].description);
-  if (violations.size() > 1) absl::StrAppend(&message, " (and ", violations.size() - 1, " more)");
+  const std::string message(engine::InvalidArgumentError(violations).message());
   google::rpc::Status details;
   details.set_code(grpc::StatusCode::INVALID_ARGUMENT);
   details.set_message(message);

@@ -9,11 +9,14 @@
 namespace saasmetrics::store {
 namespace {
 
+// Ordered by month: derived snapshots combine partitions by position, and without ORDER BY
+// the row order changes with the plan (a prepared statement's custom plans scan the heap,
+// its generic plan the primary key), with updates, and across replicas (issue 20).
 constexpr Statement kPartitionVersions{
     "metrics_partition_versions",
     "SELECT extract(year FROM month)::int, extract(month FROM month)::int, version "
     "FROM partition_versions WHERE tenant_id = $1 AND kind = $2 AND month < $3::date "
-    "AND month >= $4::date"};
+    "AND month >= $4::date ORDER BY month"};
 
 // Seconds since the month's start ($2, Unix seconds), in any order (the builder sorts;
 // an ORDER BY made PostgreSQL sort, which cost more).

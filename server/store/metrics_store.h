@@ -23,7 +23,8 @@ class MetricsStore {
  public:
   explicit MetricsStore(ConnectionPool& pool) : pool_(pool) {}
 
-  // The version of every partition of `kind` whose month overlaps [from, until).
+  // The version of every partition of `kind` whose month overlaps [from, until), in month
+  // order.
   absl::StatusOr<std::vector<PartitionVersion>> PartitionVersions(const std::string& tenant_id,
                                                                   PartitionKind kind,
                                                                   absl::Time from, absl::Time until,

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 
 namespace saasmetrics::cache {
 namespace {
@@ -49,8 +51,14 @@ TEST(PartitionCache, HitsWhileTheVersionIsCurrentAndReloadsWhenItChanges) {
   EXPECT_EQ(cache.bytes(), 10u);
 }
 
+// Blocks until `n` callers have missed (each has then joined or started the load).
+void AwaitMisses(const std::atomic<int>& misses, int n) {
+  while (misses < n) absl::SleepFor(absl::Milliseconds(1));
+}
+
 TEST(PartitionCache, ConcurrentRequestsShareOneLoad) {
-  PartitionCache cache(1000);
+  std::atomic<int> misses{0};
+  PartitionCache cache(1000, {.miss = [&] { ++misses; }});
   std::atomic<int> calls{0};
   absl::Notification release;
   auto slow = [&]() -> absl::StatusOr<std::shared_ptr<const Snapshot>> {
@@ -63,7 +71,8 @@ TEST(PartitionCache, ConcurrentRequestsShareOneLoad) {
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&] { ok += Tag(cache.Get(Key(1), 1, slow)) == 42; });
   }
-  absl::SleepFor(absl::Milliseconds(100));
+  // The load is held until every caller is in: unshared loads would each count a call.
+  AwaitMisses(misses, 8);
   release.Notify();
   for (auto& t : threads) t.join();
   EXPECT_EQ(calls, 1);
@@ -109,6 +118,69 @@ TEST(PartitionCache, ReadersKeepTheirSnapshotAcrossEviction) {
   auto held = cache.Get(Key(1), 1, Loads(40, 1));
   ASSERT_TRUE(cache.Get(Key(2), 1, Loads(40, 2)).ok());  // evicts key 1
   EXPECT_EQ(Tag(held), 1);                               // still valid for whoever holds it
+}
+
+TEST(PartitionCache, ALoaderThatThrowsFailsEveryWaiterAndIsNotCached) {
+  std::atomic<int> misses{0};
+  PartitionCache cache(1000, {.miss = [&] { ++misses; }});
+  absl::Notification release;
+  auto throwing = [&]() -> absl::StatusOr<std::shared_ptr<const Snapshot>> {
+    release.WaitForNotification();
+    throw std::runtime_error("connection lost mid-COPY");
+  };
+  std::vector<std::thread> threads;
+  std::atomic<int> internal{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto got = cache.Get(Key(1), 1, throwing);
+      internal += got.status().code() == absl::StatusCode::kInternal &&
+                  got.status().message().find("connection lost") != std::string::npos;
+    });
+  }
+  AwaitMisses(misses, 4);
+  release.Notify();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(internal, 4) << "every waiter completes with the loader's error";
+  EXPECT_EQ(cache.entries(), 0u);
+  EXPECT_EQ(Tag(cache.Get(Key(1), 1, Loads(10, 5))), 5) << "the next caller loads again";
+}
+
+TEST(PartitionCache, AWaiterGivesUpAtItsOwnDeadlineWhileTheLoadGoesOn) {
+  std::atomic<int> misses{0};
+  PartitionCache cache(1000, {.miss = [&] { ++misses; }});
+  absl::Notification release;
+  auto slow = [&]() -> absl::StatusOr<std::shared_ptr<const Snapshot>> {
+    release.WaitForNotification();
+    return std::make_shared<const Blob>(10, 7);
+  };
+  std::thread loader([&] { EXPECT_EQ(Tag(cache.Get(Key(1), 1, slow)), 7); });
+  AwaitMisses(misses, 1);
+  const absl::Time start = absl::Now();
+  auto waiter = cache.Get(Key(1), 1, Loads(10, 99), absl::Now() + absl::Milliseconds(50));
+  EXPECT_EQ(waiter.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  release.Notify();
+  loader.join();
+  EXPECT_EQ(Tag(cache.Get(Key(1), 1, Loads(10, 99))), 7) << "the slow load was kept";
+}
+
+TEST(PartitionCache, TwoVersionsOfOneKeyLoadAtOnceAndTheNewerStays) {
+  std::atomic<int> misses{0};
+  PartitionCache cache(1000, {.miss = [&] { ++misses; }});
+  absl::Notification release;
+  auto old_load = [&]() -> absl::StatusOr<std::shared_ptr<const Snapshot>> {
+    release.WaitForNotification();
+    return std::make_shared<const Blob>(10, 1);
+  };
+  std::thread slow_old([&] { EXPECT_EQ(Tag(cache.Get(Key(1), 1, old_load)), 1); });
+  AwaitMisses(misses, 1);
+  // Version 2 loads while version 1 is still loading: neither waits for the other.
+  EXPECT_EQ(Tag(cache.Get(Key(1), 2, Loads(10, 2))), 2);
+  release.Notify();
+  slow_old.join();
+  // The older load finished last but does not replace the newer snapshot.
+  EXPECT_EQ(Tag(cache.Get(Key(1), 2, Loads(10, 3))), 2);
+  EXPECT_EQ(cache.entries(), 1u);
 }
 
 }  // namespace

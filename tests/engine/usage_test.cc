@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 
@@ -53,7 +54,8 @@ TEST(Usage, ActiveCustomersAndActivationMatchABruteForceCount) {
     for (int c = 0; c < 30; c += 2) selected.insert(absl::StrCat("c", c));
 
     const UsageIndex index = BuildUsageIndex(parts);
-    const std::vector<int64_t> active = ActiveCustomers(parts, index, periods, tz, types, selected);
+    const std::vector<int64_t> active =
+        ActiveCustomers(parts, index, periods, tz, types, selected).value();
     for (size_t p = 0; p < periods.size(); ++p) {
       std::set<std::string> want;
       for (const auto& e : events) {
@@ -65,7 +67,7 @@ TEST(Usage, ActiveCustomersAndActivationMatchABruteForceCount) {
       }
       EXPECT_EQ(active[p], static_cast<int64_t>(want.size())) << "period " << p;
     }
-    EXPECT_EQ(ActiveCustomers(parts, index, periods, tz, {}, std::nullopt).size(), periods.size());
+    EXPECT_EQ(ActiveCustomers(parts, index, periods, tz, {}, std::nullopt)->size(), periods.size());
 
     std::vector<Customer> customers;
     for (int c = 0; c < 30; ++c) {
@@ -112,6 +114,65 @@ TEST(UsagePartition, CostsAtMost32BytesPerEvent) {
   EXPECT_LE(per_event, 32.0) << per_event;
   EXPECT_GE(per_event, 24.0) << "bytes() must count the columns honestly";
   EXPECT_EQ(p.time(7), events[7].time);
+}
+
+TEST(UsageIndex, AppliedToPartitionsInAnotherOrderFailsInsteadOfReadingOutOfBounds) {
+  std::mt19937_64 rng(11);
+  const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 1, 1), absl::UTCTimeZone());
+  const UsagePartitions parts = ByMonth(RandomUsage(rng, from, 90, 600));
+  ASSERT_EQ(parts.size(), 3u);
+  const UsageIndex index = BuildUsageIndex(parts);
+  EXPECT_TRUE(CheckUsageIndex(parts, index).ok());
+  const std::vector<Period> periods =
+      CutPeriods(absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 3, 31), Interval::kMonth);
+
+  const UsagePartitions reversed(parts.rbegin(), parts.rend());
+  const auto wrong = ActiveCustomers(reversed, index, periods, absl::UTCTimeZone(), {}, {});
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(wrong.status().message().find("2024-03"), std::string::npos) << wrong.status();
+  const UsagePartitions fewer(parts.begin(), parts.begin() + 2);
+  EXPECT_EQ(ActiveCustomers(fewer, index, periods, absl::UTCTimeZone(), {}, {}).status().code(),
+            absl::StatusCode::kInternal);
+  // Same months, but another load of one of them (more customers): also refused.
+  std::vector<UsageEvent> more = RandomUsage(rng, from, 28, 50);
+  for (auto& e : more) e.customer_id += "-new";
+  UsagePartitions reloaded = parts;
+  reloaded[0] =
+      std::make_shared<const UsagePartition>(BuildUsagePartition(absl::CivilMonth(2024, 1), more));
+  EXPECT_FALSE(CheckUsageIndex(reloaded, index).ok());
+  // The index of the reordered set answers the same as the original.
+  EXPECT_EQ(
+      *ActiveCustomers(reversed, BuildUsageIndex(reversed), periods, absl::UTCTimeZone(), {}, {}),
+      *ActiveCustomers(parts, index, periods, absl::UTCTimeZone(), {}, {}));
+}
+
+TEST(UsagePartition, IsTheSameWhateverOrderItsRowsArriveIn) {
+  std::mt19937_64 rng(5);
+  const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 5, 1), absl::UTCTimeZone());
+  // Few distinct seconds: most events share a second with others.
+  std::vector<UsageEvent> events = RandomUsage(rng, from, 1, 300);
+  for (auto& e : events) e.time = from + absl::Seconds(absl::ToInt64Seconds(e.time - from) % 7);
+  for (auto& e : events) e.value = static_cast<double>(rng() % 1000) / 7.0;
+  auto content = [](const UsagePartition& p) {
+    std::vector<std::tuple<uint32_t, std::string, std::string, std::string, double>> out;
+    for (size_t i = 0; i < p.events(); ++i) {
+      out.emplace_back(p.second[i], p.customers[p.customer[i]], p.types[p.type[i]],
+                       p.user[i] < 0 ? "" : std::string(p.users[p.user[i]]), p.value[i]);
+    }
+    return out;
+  };
+  const auto want = content(BuildUsagePartition(absl::CivilMonth(2024, 5), events));
+  for (int round = 0; round < 20; ++round) {
+    std::shuffle(events.begin(), events.end(), rng);
+    EXPECT_EQ(content(BuildUsagePartition(absl::CivilMonth(2024, 5), events)), want);
+    // Straight from rows, in arrival order, as the store builds it.
+    UsagePartitionBuilder b(absl::CivilMonth(2024, 5));
+    for (const auto& e : events) {
+      b.Add(e.customer_id, e.type, e.user_id, e.value,
+            static_cast<uint32_t>(absl::ToInt64Seconds(e.time - from)));
+    }
+    EXPECT_EQ(content(std::move(b).Finish()), want);
+  }
 }
 
 }  // namespace

@@ -1,13 +1,16 @@
 #include "tests/support/subprocess.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -48,7 +51,7 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std:
 
 Subprocess::~Subprocess() {
   if (running()) {
-    kill(pid_, SIGKILL);
+    Signal(SIGKILL);
     Wait(absl::Seconds(10));
   }
   unlink(log_path_.c_str());
@@ -63,7 +66,7 @@ std::string Subprocess::Output() const {
 
 bool Subprocess::WaitForOutput(const std::string& text, absl::Duration timeout) const {
   const absl::Time give_up = absl::Now() + timeout;
-  while (absl::Now() < give_up) {
+  while (absl::Now() < give_up && running()) {
     if (absl::StrContains(Output(), text)) return true;
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -71,15 +74,24 @@ bool Subprocess::WaitForOutput(const std::string& text, absl::Duration timeout) 
 }
 
 void Subprocess::Signal(int sig) {
-  if (pid_ > 0) kill(pid_, sig);
+  if (pid_ <= 0) return;
+  sent_.push_back(sig);
+  kill(pid_, sig);
 }
 
-bool Subprocess::running() {
+bool Subprocess::running() const {
   if (pid_ <= 0 || exit_code_ >= 0) return false;
   int status = 0;
   pid_t r = waitpid(pid_, &status, WNOHANG);
   if (r == 0) return true;
   exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (WIFSIGNALED(status) &&
+      std::find(sent_.begin(), sent_.end(), WTERMSIG(status)) == sent_.end()) {
+    const std::string out = Output();
+    ADD_FAILURE() << "process " << pid_ << " died of signal " << WTERMSIG(status) << " ("
+                  << strsignal(WTERMSIG(status)) << "); the end of its output:\n"
+                  << out.substr(out.size() > 4000 ? out.size() - 4000 : 0);
+  }
   return false;
 }
 

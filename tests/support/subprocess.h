@@ -1,4 +1,7 @@
 // A child process with its stderr and stdout captured to a file, for end-to-end tests.
+// A child that dies of a signal the test did not send it (a crash: SIGSEGV, SIGABRT, …)
+// fails the running test with the signal's name and the end of its output, so a dead
+// server never reads as a timeout.
 #pragma once
 
 #include <sys/types.h>
@@ -24,12 +27,13 @@ class Subprocess {
   void Signal(int sig);
   // Waits for exit; returns the exit code, 128+signal if killed, -1 on timeout.
   int Wait(absl::Duration timeout);
-  bool running();
+  bool running() const;
   pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
-  int exit_code_ = -1;
+  mutable int exit_code_ = -1;
+  std::vector<int> sent_;  // signals the test sent: their deaths are expected
   std::string log_path_;
 };
 

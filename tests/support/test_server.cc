@@ -13,7 +13,8 @@ TestServer::TestServer(rpc::ServerConfig config) {
   // ask for one with a non-default address.
   if (config.metrics_address == rpc::ServerConfig{}.metrics_address) config.metrics_address = "";
   config.database_url = db_.conninfo();
-  config.db_pool_size = 4;
+  // Tests that need the plan switch of a prepared statement ask for one connection.
+  if (config.db_pool_size == rpc::ServerConfig{}.db_pool_size) config.db_pool_size = 4;
   config.worker_threads = 4;
   config.db_probe_interval = absl::Milliseconds(200);
   auto server = rpc::Server::Start(config);

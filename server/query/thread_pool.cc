@@ -1,12 +1,12 @@
-#include "server/rpc/executor.h"
+#include "server/query/thread_pool.h"
 
-namespace saasmetrics::rpc {
+namespace saasmetrics::query {
 
-Executor::Executor(int threads) {
+ThreadPool::ThreadPool(int threads, size_t max_queued) : max_queued_(max_queued) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
 }
 
-Executor::~Executor() {
+ThreadPool::~ThreadPool() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
@@ -14,12 +14,19 @@ Executor::~Executor() {
   for (std::thread& t : threads_) t.join();
 }
 
-void Executor::Submit(std::function<void()> task) {
+bool ThreadPool::TrySubmit(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
+  if (stop_ || queue_.size() >= max_queued_) return false;
   queue_.push_back(std::move(task));
+  return true;
 }
 
-void Executor::Work() {
+size_t ThreadPool::queued() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
+}
+
+void ThreadPool::Work() {
   while (true) {
     std::function<void()> task;
     {
@@ -34,4 +41,4 @@ void Executor::Work() {
   }
 }
 
-}  // namespace saasmetrics::rpc
+}  // namespace saasmetrics::query

@@ -1,0 +1,380 @@
+#include "server/query/reader.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/engine/dates.h"
+#include "server/engine/partition.h"
+#include "server/query/history.h"
+
+namespace saasmetrics::query {
+namespace {
+
+// Anything with bytes(), as the cache holds it.
+template <typename T>
+class Cached : public cache::Snapshot {
+ public:
+  explicit Cached(T v) : value(std::move(v)) {}
+  size_t bytes() const override { return value.bytes(); }
+  const T value;
+};
+
+// A value held by a cache snapshot, sharing the snapshot's lifetime (aliasing).
+template <typename T>
+std::shared_ptr<const T> Held(const std::shared_ptr<const cache::Snapshot>& snapshot) {
+  return std::shared_ptr<const T>(snapshot, &static_cast<const Cached<T>&>(*snapshot).value);
+}
+
+struct CustomerList {
+  std::vector<engine::Customer> customers;
+  size_t bytes() const {
+    size_t b = sizeof(*this) + customers.capacity() * sizeof(engine::Customer);
+    for (const engine::Customer& c : customers) {
+      b += c.customer_id.capacity() + c.acquisition_channel.capacity() + c.country.capacity();
+      for (const auto& [k, v] : c.attributes) b += sizeof(k) * 2 + k.capacity() + v.capacity();
+    }
+    return b;
+  }
+};
+
+struct SpendList {
+  std::vector<engine::AcquisitionSpend> rows;
+  size_t bytes() const {
+    size_t b = sizeof(*this) + rows.capacity() * sizeof(engine::AcquisitionSpend);
+    for (const auto& r : rows) b += r.spend_id.capacity() + r.channel.capacity();
+    return b;
+  }
+};
+
+int64_t Sum(const std::vector<store::PartitionVersion>& versions) {
+  int64_t sum = 0;
+  for (const store::PartitionVersion& v : versions) sum += v.version;
+  return sum;
+}
+
+// The single version of a tenant-wide partition (customers, spend); 0 while none exists.
+absl::StatusOr<int64_t> TenantWideVersion(store::MetricsStore& store, const std::string& tenant_id,
+                                          store::PartitionKind kind, absl::Time deadline) {
+  absl::StatusOr<std::vector<store::PartitionVersion>> v = store.PartitionVersions(
+      tenant_id, kind, absl::InfinitePast(), absl::InfiniteFuture(), deadline);
+  if (!v.ok()) return v.status();
+  return Sum(*v);
+}
+
+}  // namespace
+
+absl::Status Reader::CheckAnswerSize(int64_t cells, absl::string_view what) const {
+  if (cells <= limits_.max_answer_cells) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the answer would have ", cells, " ", what, "; the limit is ",
+                   limits_.max_answer_cells, ": narrow the date range or use a longer interval"));
+}
+
+absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const Context& ctx) {
+  Query q;
+  engine::Violations violations;
+  const std::string& p = spec.prefix;
+  engine::ValidateTenantId(spec.tenant_id, absl::StrCat(p, ".tenant_id"), violations);
+  const bool start_ok = engine::ParseIsoDate(spec.start_date, &q.start);
+  const bool end_ok = engine::ParseIsoDate(spec.end_date, &q.end);
+  if (!start_ok) {
+    violations.push_back({absl::StrCat(p, ".start_date"),
+                          absl::StrCat("'", spec.start_date, "' is not a date YYYY-MM-DD")});
+  }
+  if (!end_ok) {
+    violations.push_back({absl::StrCat(p, ".end_date"),
+                          absl::StrCat("'", spec.end_date, "' is not a date YYYY-MM-DD")});
+  }
+  if (start_ok && end_ok) {
+    if (q.end < q.start) {
+      violations.push_back({absl::StrCat(p, ".end_date"),
+                            absl::StrCat("must not be before start_date (", spec.start_date, ")")});
+    } else if (q.end - q.start + 1 > limits_.max_query_days) {
+      violations.push_back(
+          {absl::StrCat(p, ".end_date"),
+           absl::StrCat("the range spans ", q.end - q.start + 1, " days; the limit is ",
+                        limits_.max_query_days, " (--max_query_days)")});
+    }
+  }
+  if (spec.interval >= static_cast<int>(engine::Interval::kDay) &&
+      spec.interval <= static_cast<int>(engine::Interval::kYear)) {
+    q.interval = static_cast<engine::Interval>(spec.interval);
+  } else if (needs.interval || spec.interval != 0) {
+    violations.push_back({absl::StrCat(p, ".interval"),
+                          spec.interval == 0
+                              ? std::string("is required (DAY, WEEK, MONTH, QUARTER or YEAR)")
+                              : absl::StrCat("unknown value ", spec.interval)});
+  }
+  for (size_t i = 0; i < spec.filters.size(); ++i) {
+    engine::CustomerFilter f;
+    std::string error = engine::ParseFilter(spec.filters[i], &f);
+    if (!error.empty()) {
+      violations.push_back({absl::StrCat(p, ".filter[", i, "]"), error});
+    } else {
+      q.filters.push_back(std::move(f));
+    }
+  }
+  if (!violations.empty()) return engine::InvalidArgumentError(violations);
+
+  absl::StatusOr<engine::Tenant> tenant = tenants_.Get(spec.tenant_id, ctx.deadline);
+  if (!tenant.ok()) return tenant.status();
+  q.tenant = *tenant;
+  if (!absl::LoadTimeZone(tenant->timezone, &q.tz)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("tenant time zone '", tenant->timezone, "' is unknown"));
+  }
+  q.periods = engine::CutPeriods(q.start, q.end, q.interval);
+  if (static_cast<int>(q.periods.size()) > limits_.max_periods) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the answer would have ", q.periods.size(), " periods; the limit is ",
+                     limits_.max_periods, ": narrow the date range or use a longer interval"));
+  }
+
+  static const auto kNone = std::make_shared<const std::vector<engine::Customer>>();
+  q.customers = kNone;
+  if (!q.filters.empty() || needs.customers) {
+    absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> loaded =
+        Customers(spec.tenant_id, ctx);
+    if (!loaded.ok()) return loaded.status();
+    q.customers = std::move(*loaded);
+  }
+  static const engine::Ledger kNoLedger;
+  static const std::vector<engine::Movement> kNoMovements;
+  const bool plan_filter = std::any_of(q.filters.begin(), q.filters.end(),
+                                       [](const auto& f) { return f.field == "plan"; });
+  if (!needs.history && !plan_filter) {
+    q.ledger = &kNoLedger;
+    q.movements = &kNoMovements;
+  } else if (absl::Status s = LoadHistory(spec.tenant_id, ctx, q); !s.ok()) {
+    return s;
+  }
+  if (!q.filters.empty()) {
+    q.selected = engine::SelectCustomerIds(*q.ledger, *q.customers, q.filters);
+  }
+  return q;
+}
+
+absl::Status Reader::LoadHistory(const std::string& tenant_id, const Context& ctx, Query& q) {
+  absl::StatusOr<std::vector<store::PartitionVersion>> versions =
+      store_.PartitionVersions(tenant_id, store::PartitionKind::kSubscriptionEvents,
+                               absl::InfinitePast(), absl::InfiniteFuture(), ctx.deadline);
+  if (!versions.ok()) return versions.status();
+  absl::StatusOr<std::vector<std::shared_ptr<const engine::SubscriptionPartition>>> partitions =
+      CachedMonths<engine::SubscriptionPartition>(
+          tenant_id, CacheKind::kSubscriptionMonth, *versions,
+          [this, tenant_id](absl::CivilMonth month,
+                            absl::Time deadline) -> absl::StatusOr<engine::SubscriptionPartition> {
+            auto events = store_.SubscriptionMonth(tenant_id, month, deadline);
+            if (!events.ok()) return events.status();
+            return engine::BuildSubscriptionPartition(month, *events);
+          },
+          ctx);
+  if (!partitions.ok()) return partitions.status();
+  // The derived history is current while the sum of the partition versions is unchanged
+  // (versions only grow and months are never removed, so any write changes the sum). A
+  // stale one is brought up to date from the months that changed (history.h).
+  const cache::PartitionKey key{absl::StrCat(tenant_id, "@", q.tenant.timezone),
+                                static_cast<int>(CacheKind::kHistory), 0};
+  const int64_t version = Sum(*versions);
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> history = cache_.Get(
+      key, version,
+      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+        std::shared_ptr<const History> previous;
+        if (std::optional<cache::PartitionCache::Held> held = cache_.Peek(key); held.has_value()) {
+          previous = std::dynamic_pointer_cast<const History>(held->snapshot);
+        }
+        absl::StatusOr<History> h =
+            previous != nullptr
+                ? UpdateHistory(*previous, *versions, *partitions, q.tz, ctx.StopFlag())
+                : BuildHistory(*versions, *partitions, q.tz, ctx.StopFlag());
+        if (!h.ok()) return h.status();
+        return std::make_shared<const History>(std::move(*h));
+      },
+      ctx.deadline);
+  if (!history.ok()) return history.status();
+  const auto& h = static_cast<const History&>(**history);
+  q.history = *history;
+  q.ledger = &h.ledger;
+  if (q.filters.empty()) {
+    q.movements = &h.movements;
+    return absl::OkStatus();
+  }
+  const std::vector<bool> include = engine::SelectCustomers(h.ledger, *q.customers, q.filters);
+  auto filtered = std::make_shared<std::vector<engine::Movement>>();
+  for (const engine::Movement& m : h.movements) {
+    if (include[m.customer]) filtered->push_back(m);
+  }
+  q.filtered = std::move(filtered);
+  q.movements = q.filtered.get();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time from,
+                                        absl::Time until, bool index, const Context& ctx) {
+  absl::StatusOr<std::vector<store::PartitionVersion>> versions = store_.PartitionVersions(
+      tenant_id, store::PartitionKind::kUsageEvents, from, until, ctx.deadline);
+  if (!versions.ok()) return versions.status();
+  absl::StatusOr<engine::UsagePartitions> partitions = CachedMonths<engine::UsagePartition>(
+      tenant_id, CacheKind::kUsageMonth, *versions,
+      [this, tenant_id](absl::CivilMonth month, absl::Time deadline) {
+        return store_.UsageMonth(tenant_id, month, deadline);
+      },
+      ctx);
+  if (!partitions.ok()) return partitions.status();
+  UsageView view{std::move(*partitions), nullptr};
+  if (!index) return view;
+  // The index of exactly these partitions: the month range names the set, the sum of their
+  // versions changes with any write or new month in it, and the index checks its months
+  // against the partitions at every use (engine::CheckUsageIndex).
+  auto month_index = [](absl::Time t) {
+    return engine::MonthIndex(absl::ToCivilMonth(t, absl::UTCTimeZone()));
+  };
+  const cache::PartitionKey key{tenant_id, static_cast<int>(CacheKind::kUsageIndex),
+                                month_index(from) * 1000000 + month_index(until)};
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> built = cache_.Get(
+      key, Sum(*versions),
+      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+        return std::make_shared<const Cached<engine::UsageIndex>>(
+            engine::BuildUsageIndex(view.partitions));
+      },
+      ctx.deadline);
+  if (!built.ok()) return built.status();
+  view.index = Held<engine::UsageIndex>(*built);
+  if (absl::Status s = engine::CheckUsageIndex(view.partitions, *view.index); !s.ok()) return s;
+  return view;
+}
+
+absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Reader::Customers(
+    const std::string& tenant_id, const Context& ctx) {
+  absl::StatusOr<int64_t> version =
+      TenantWideVersion(store_, tenant_id, store::PartitionKind::kCustomers, ctx.deadline);
+  if (!version.ok()) return version.status();
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = cache_.Get(
+      {tenant_id, static_cast<int>(CacheKind::kCustomers), 0}, *version,
+      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+        absl::StatusOr<std::vector<engine::Customer>> loaded =
+            store_.Customers(tenant_id, ctx.deadline);
+        if (!loaded.ok()) return loaded.status();
+        return std::make_shared<const Cached<CustomerList>>(CustomerList{std::move(*loaded)});
+      },
+      ctx.deadline);
+  if (!got.ok()) return got.status();
+  const std::shared_ptr<const CustomerList> list = Held<CustomerList>(*got);
+  return std::shared_ptr<const std::vector<engine::Customer>>(list, &list->customers);
+}
+
+absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Reader::Spend(
+    const std::string& tenant_id, const Context& ctx) {
+  absl::StatusOr<int64_t> version =
+      TenantWideVersion(store_, tenant_id, store::PartitionKind::kAcquisitionSpend, ctx.deadline);
+  if (!version.ok()) return version.status();
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = cache_.Get(
+      {tenant_id, static_cast<int>(CacheKind::kSpend), 0}, *version,
+      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+        absl::StatusOr<std::vector<engine::AcquisitionSpend>> loaded =
+            store_.Spend(tenant_id, ctx.deadline);
+        if (!loaded.ok()) return loaded.status();
+        return std::make_shared<const Cached<SpendList>>(SpendList{std::move(*loaded)});
+      },
+      ctx.deadline);
+  if (!got.ok()) return got.status();
+  const std::shared_ptr<const SpendList> list = Held<SpendList>(*got);
+  return std::shared_ptr<const std::vector<engine::AcquisitionSpend>>(list, &list->rows);
+}
+
+template <typename Partition>
+absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMonths(
+    const std::string& tenant_id, CacheKind kind,
+    const std::vector<store::PartitionVersion>& versions,
+    std::function<absl::StatusOr<Partition>(absl::CivilMonth, absl::Time)> build,
+    const Context& ctx) {
+  // What a month's Get needs, owned jointly by this call and the loader tasks it submits,
+  // so a task that starts after the call returned (or failed) touches nothing of its stack.
+  struct Shared {
+    cache::PartitionCache* cache;
+    std::string tenant_id;
+    int kind;
+    std::vector<store::PartitionVersion> versions;
+    std::function<absl::StatusOr<Partition>(absl::CivilMonth, absl::Time)> build;
+    absl::Time deadline;
+    absl::Mutex mu;
+    std::vector<std::optional<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>>> got;
+    size_t next = 0;  // the next month nobody has started
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->cache = &cache_;
+  shared->tenant_id = tenant_id;
+  shared->kind = static_cast<int>(kind);
+  shared->versions = versions;
+  shared->build = std::move(build);
+  shared->deadline = ctx.deadline;
+  shared->got.resize(versions.size());
+  auto get = [](Shared& s, size_t i) {
+    const store::PartitionVersion& v = s.versions[i];
+    const cache::PartitionKey key{s.tenant_id, s.kind, engine::MonthIndex(v.month)};
+    return s.cache->Get(
+        key, v.version,
+        [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+          absl::StatusOr<Partition> partition = s.build(v.month, s.deadline);
+          if (!partition.ok()) return partition.status();
+          return std::make_shared<const Cached<Partition>>(std::move(*partition));
+        },
+        s.deadline);
+  };
+  // Takes months in order until none is left; true if it did any.
+  auto drain = [get](Shared& s) {
+    while (true) {
+      size_t i;
+      {
+        absl::MutexLock lock(&s.mu);
+        if (s.next >= s.versions.size()) return;
+        i = s.next++;
+      }
+      auto result = get(s, i);
+      absl::MutexLock lock(&s.mu);
+      s.got[i] = std::move(result);
+    }
+  };
+  // Helpers only once a month is missing: a query served from the cache submits nothing.
+  size_t first_missing = versions.size();
+  for (size_t i = 0; i < versions.size(); ++i) {
+    auto held =
+        cache_.Peek({tenant_id, static_cast<int>(kind), engine::MonthIndex(versions[i].month)});
+    if (!held.has_value() || held->version != versions[i].version) {
+      first_missing = i;
+      break;
+    }
+  }
+  if (first_missing < versions.size()) {
+    const size_t helpers =
+        std::min<size_t>(limits_.parallel_loads - 1, versions.size() - first_missing - 1);
+    for (size_t t = 0; t < helpers; ++t) {
+      // A refused helper (pool busy) only means this call loads more months itself.
+      loaders_.TrySubmit([shared, drain] { drain(*shared); });
+    }
+  }
+  drain(*shared);
+  // Months a helper took are finished by it (each waits within the deadline).
+  {
+    absl::MutexLock lock(&shared->mu);
+    auto all_done = [&]() ABSL_SHARED_LOCKS_REQUIRED(shared->mu) {
+      return std::all_of(shared->got.begin(), shared->got.end(),
+                         [](const auto& g) { return g.has_value(); });
+    };
+    if (!shared->mu.AwaitWithDeadline(absl::Condition(&all_done), ctx.deadline)) {
+      return absl::DeadlineExceededError("deadline passed while partitions were loading");
+    }
+  }
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  std::vector<std::shared_ptr<const Partition>> out;
+  out.reserve(versions.size());
+  for (auto& snapshot : shared->got) {
+    if (!snapshot->ok()) return snapshot->status();
+    out.push_back(Held<Partition>(**snapshot));
+  }
+  return out;
+}
+
+}  // namespace saasmetrics::query

@@ -1,0 +1,137 @@
+// The query layer: validates what a metric request asks, plans the partitions it needs,
+// takes them from the cache or loads them (on the shared loader pool), keeps the derived
+// snapshots (the merged subscription history with its movements, usage indexes), and
+// hands the engine what it computes on. No gRPC here: errors are absl::Status, and
+// INVALID_ARGUMENT carries field violations (engine::InvalidArgumentError).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/cache/partition_cache.h"
+#include "server/engine/events.h"
+#include "server/engine/filters.h"
+#include "server/engine/ledger.h"
+#include "server/engine/periods.h"
+#include "server/engine/tenant.h"
+#include "server/engine/usage.h"
+#include "server/query/context.h"
+#include "server/query/thread_pool.h"
+#include "server/store/metrics_store.h"
+#include "server/store/tenant_store.h"
+
+namespace saasmetrics::query {
+
+// Everything the cache holds, by kind. Partition kinds share store::PartitionKind's values.
+enum class CacheKind : int {
+  kSubscriptionMonth = 1,
+  kUsageMonth = 2,
+  kCustomers = 3,
+  kSpend = 4,
+  kHistory = 100,     // a tenant's merged subscription history and movements, per time zone
+  kUsageIndex = 101,  // dense customer ids over a range of usage months
+};
+
+// What a metric request asks, as the client wrote it; Prepare validates it. Violations
+// name fields under `prefix` ("query.start_date").
+struct QuerySpec {
+  std::string tenant_id;
+  std::string start_date, end_date;  // inclusive, YYYY-MM-DD in the tenant's zone
+  int interval = 0;                  // engine::Interval; 0: unspecified
+  std::vector<std::string> filters;  // "field=value[,value…]"
+  std::string prefix = "query";
+};
+
+// What a metric computes on, beyond the tenant and its periods.
+struct Needs {
+  bool interval = true;    // an interval is required
+  bool history = true;     // subscription history (a plan filter loads it regardless)
+  bool customers = false;  // the customer table even without filters
+};
+
+struct ReaderLimits {
+  int max_query_days = 3700;  // about ten years
+  // Most periods (series entries, or cohort rows) one answer may have.
+  int max_periods = 3700;
+  // Most cells (cohorts × offsets, entries × channels, …) one answer may have: about
+  // 100 MB of response at the largest.
+  int64_t max_answer_cells = 2000000;
+  int parallel_loads = 3;  // months one query loads at once when they are missing
+};
+
+// A validated query, with what every metric computes from. Holds shared snapshots, so
+// what it points to stays valid while it lives, whatever the cache evicts.
+struct Query {
+  engine::Tenant tenant;
+  absl::TimeZone tz;
+  absl::CivilDay start, end;
+  engine::Interval interval = engine::Interval::kMonth;
+  std::vector<engine::CustomerFilter> filters;
+  std::vector<engine::Period> periods;
+  std::shared_ptr<const void> history;  // keeps `ledger` and the movements alive
+  const engine::Ledger* ledger = nullptr;
+  // The history's movements of the selected customers (ordered by customer, then day).
+  // Consumers ignore days after their last period.
+  const std::vector<engine::Movement>* movements = nullptr;
+  // What `movements` points to under filters (on the heap: a Query is moved around).
+  std::shared_ptr<const std::vector<engine::Movement>> filtered;
+  std::shared_ptr<const std::vector<engine::Customer>> customers;  // never null
+  // The customers the filters select, as external ids (nullopt: no filters).
+  engine::CustomerSet selected;
+};
+
+// Usage partitions of a range, in month order, with their dense-id index when asked.
+struct UsageView {
+  engine::UsagePartitions partitions;
+  std::shared_ptr<const engine::UsageIndex> index;  // null unless asked for
+};
+
+class Reader {
+ public:
+  Reader(ReaderLimits limits, store::TenantStore& tenants, store::MetricsStore& store,
+         cache::PartitionCache& cache, ThreadPool& loaders)
+      : limits_(limits), tenants_(tenants), store_(store), cache_(cache), loaders_(loaders) {}
+
+  const ReaderLimits& limits() const { return limits_; }
+
+  // Validates `spec`, reads the tenant, and loads what `needs` asks.
+  absl::StatusOr<Query> Prepare(const QuerySpec& spec, Needs needs, const Context& ctx);
+
+  // The usage partitions overlapping [from, until), each current per its version, in month
+  // order; with `index`, the cached dense-id index of exactly those partitions.
+  absl::StatusOr<UsageView> Usage(const std::string& tenant_id, absl::Time from, absl::Time until,
+                                  bool index, const Context& ctx);
+
+  // The tenant's acquisition spend, cached by version.
+  absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Spend(
+      const std::string& tenant_id, const Context& ctx);
+
+  // RESOURCE_EXHAUSTED naming the limit and what to narrow when `cells` exceeds the answer
+  // budget; `what` says what the cells are ("cohort cells").
+  absl::Status CheckAnswerSize(int64_t cells, absl::string_view what) const;
+
+ private:
+  absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Customers(
+      const std::string& tenant_id, const Context& ctx);
+  absl::Status LoadHistory(const std::string& tenant_id, const Context& ctx, Query& q);
+  // Every month of `versions` as a cached partition, missing ones loaded a few at a time on
+  // the loader pool.
+  template <typename Partition>
+  absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> CachedMonths(
+      const std::string& tenant_id, CacheKind kind,
+      const std::vector<store::PartitionVersion>& versions,
+      std::function<absl::StatusOr<Partition>(absl::CivilMonth, absl::Time)> build,
+      const Context& ctx);
+
+  ReaderLimits limits_;
+  store::TenantStore& tenants_;
+  store::MetricsStore& store_;
+  cache::PartitionCache& cache_;
+  ThreadPool& loaders_;
+};
+
+}  // namespace saasmetrics::query
