@@ -97,7 +97,8 @@ std::vector<UnitEconomics> ComputeUnitEconomics(const std::vector<Movement>& mov
                                                 const std::vector<Period>& periods,
                                                 const std::vector<std::string>& channel_of,
                                                 const std::vector<SpendRow>& spend,
-                                                double gross_margin, int churn_window_months) {
+                                                double gross_margin, int churn_window_months,
+                                                const std::vector<PauseChange>* pauses) {
   std::vector<UnitEconomics> out(periods.size());
   const MrrSeries mrr = ComputeMrrSeries(movements, periods);
   std::set<std::string> channels;
@@ -127,27 +128,34 @@ std::vector<UnitEconomics> ComputeUnitEconomics(const std::vector<Movement>& mov
       const absl::CivilMonth m = month - i;
       window.push_back({absl::CivilDay(m), absl::CivilDay(m + 1) - 1});
     }
-    double sum = 0;
+    // Exact quotients in long double (64-bit mantissa: every int64 total is exact), each
+    // derived value rounded once at the end.
+    long double churn_sum = 0;
     int defined = 0;
-    for (const ChurnPoint& c : ComputeChurnSeries(movements, window)) {
-      if (auto rate = c.customer_churn_rate()) {
-        sum += *rate;
+    for (const ChurnPoint& c : ComputeChurnSeries(movements, window, pauses)) {
+      if (c.customers_at_start > 0) {
+        churn_sum += static_cast<long double>(c.churned) / c.customers_at_start;
         ++defined;
       }
     }
-    const double mean_churn = defined == 0 ? 0 : sum / defined;
-    if (u.arpa.has_value() && mean_churn > 0) {
-      u.ltv = static_cast<int64_t>(
-          std::llround(static_cast<double>(*u.arpa) * gross_margin / mean_churn));
+    const long double mean_churn = defined == 0 ? 0 : churn_sum / defined;
+    const MrrPoint& at_end = mrr.points[p];
+    std::optional<long double> ltv;
+    if (at_end.paying > 0 && mean_churn > 0) {
+      ltv = static_cast<long double>(at_end.mrr) / at_end.paying * gross_margin / mean_churn;
+      u.ltv = static_cast<int64_t>(std::llroundl(*ltv));
     }
     u.spend = SpendIn(spend, periods[p]);
     if (u.new_customers > 0) u.cac = DivideRoundHalfAway(u.spend, u.new_customers);
-    if (u.ltv && u.cac && *u.cac > 0) {
-      u.ltv_to_cac = static_cast<double>(*u.ltv) / static_cast<double>(*u.cac);
+    if (ltv.has_value() && u.new_customers > 0 && u.spend > 0) {
+      const long double cac = static_cast<long double>(u.spend) / u.new_customers;
+      u.ltv_to_cac = static_cast<double>(*ltv / cac);
     }
-    if (u.cac && u.asp && *u.asp > 0) {
+    if (u.new_customers > 0 && u.new_business_mrr > 0) {
+      // CAC ÷ (ASP × margin) = (spend ÷ n) ÷ (new-business MRR ÷ n × margin).
       u.cac_payback_months =
-          static_cast<double>(*u.cac) / (static_cast<double>(*u.asp) * gross_margin);
+          static_cast<double>(static_cast<long double>(u.spend) /
+                              (u.new_business_mrr * static_cast<long double>(gross_margin)));
     }
     for (const std::string& channel : channels) {
       UnitEconomics::Channel c;

@@ -70,11 +70,15 @@ struct UnitEconomics {
 // `channel_of[c]`: acquisition channel of dense customer c. LTV's churn is the mean
 // customer churn rate of the `churn_window_months` complete calendar months before the
 // month of each period's first day (months without paying customers at their start
-// are left out of the mean); absent when that mean is 0 or undefined.
+// are left out of the mean); absent when that mean is 0 or undefined. LTV, LTV/CAC and
+// payback are computed from the exact totals (MRR ÷ paying customers, spend ÷ new
+// customers, …) and rounded once; ARPA, ASP and CAC are reported rounded. `pauses` as for
+// ComputeChurnSeries.
 std::vector<UnitEconomics> ComputeUnitEconomics(const std::vector<Movement>& movements,
                                                 const std::vector<Period>& periods,
                                                 const std::vector<std::string>& channel_of,
                                                 const std::vector<SpendRow>& spend,
-                                                double gross_margin, int churn_window_months);
+                                                double gross_margin, int churn_window_months,
+                                                const std::vector<PauseChange>* pauses = nullptr);
 
 }  // namespace saasmetrics::engine

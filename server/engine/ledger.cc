@@ -1,8 +1,10 @@
 #include "server/engine/ledger.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "server/engine/mrr.h"
+#include "server/engine/periods.h"
 
 namespace saasmetrics::engine {
 
@@ -36,6 +38,35 @@ Ledger BuildLedger(const std::vector<SubscriptionEvent>& events) {
                              StateMrr(e), e.status == SubscriptionStatus::kPaused});
   }
   return ledger;
+}
+
+std::vector<int32_t> ChangedSubscriptions(const std::vector<LedgerEvent>& customer_events,
+                                          absl::CivilDay day, absl::TimeZone tz) {
+  const int64_t start_us = absl::ToUnixMicros(DayStart(day, tz));
+  const int64_t end_us = absl::ToUnixMicros(DayStart(day + 1, tz));
+  // Per subscription: the latest event (by time, then ingest order) before each bound.
+  struct Latest {
+    const LedgerEvent* at_start = nullptr;
+    const LedgerEvent* at_end = nullptr;
+  };
+  absl::flat_hash_map<int32_t, Latest> by_subscription;
+  auto later = [](const LedgerEvent* cur, const LedgerEvent& e) {
+    return cur == nullptr || std::tie(e.at_us, e.seq) > std::tie(cur->at_us, cur->seq);
+  };
+  for (const LedgerEvent& e : customer_events) {
+    if (e.at_us >= end_us) continue;
+    Latest& l = by_subscription[e.subscription];
+    if (later(l.at_end, e)) l.at_end = &e;
+    if (e.at_us < start_us && later(l.at_start, e)) l.at_start = &e;
+  }
+  std::vector<int32_t> out;
+  for (const auto& [subscription, l] : by_subscription) {
+    const int64_t before = l.at_start == nullptr ? 0 : l.at_start->mrr;
+    const int64_t after = l.at_end == nullptr ? 0 : l.at_end->mrr;
+    if (before != after) out.push_back(subscription);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace saasmetrics::engine

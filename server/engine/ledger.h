@@ -28,4 +28,10 @@ struct Ledger {
 
 Ledger BuildLedger(const std::vector<SubscriptionEvent>& events);
 
+// Drill-down (METRICS.md "Movements"): of one customer's events (any order), the dense ids
+// of the subscriptions whose MRR at the end of `day` (in `tz`) differs from the start of
+// the day, ascending.
+std::vector<int32_t> ChangedSubscriptions(const std::vector<LedgerEvent>& customer_events,
+                                          absl::CivilDay day, absl::TimeZone tz);
+
 }  // namespace saasmetrics::engine

@@ -77,7 +77,11 @@ MrrSeries ComputeMrrSeries(const std::vector<Movement>& movements,
 }
 
 std::vector<ChurnPoint> ComputeChurnSeries(const std::vector<Movement>& movements,
-                                           const std::vector<Period>& periods) {
+                                           const std::vector<Period>& periods,
+                                           const std::vector<PauseChange>* pauses) {
+  static const std::vector<PauseChange> kNone;
+  const std::vector<PauseChange>& pause = pauses == nullptr ? kNone : *pauses;
+  size_t k = 0;  // into `pause`, which is ordered by customer like `movements`
   std::vector<ChurnPoint> out(periods.size());
   for (size_t i = 0; i < periods.size(); ++i) out[i].period = periods[i];
   if (periods.empty()) return out;
@@ -89,6 +93,9 @@ std::vector<ChurnPoint> ComputeChurnSeries(const std::vector<Movement>& movement
     while (end < movements.size() && movements[end].customer == customer) ++end;
     int64_t mrr = 0;
     size_t j = i;
+    while (k < pause.size() && pause[k].customer < customer) ++k;
+    size_t pk = k;
+    bool paused = false;
     for (size_t p = 0; p < periods.size(); ++p) {
       for (; j < end && movements[j].day < periods[p].first; ++j) mrr = movements[j].after;
       const int64_t at_start = mrr;
@@ -96,10 +103,15 @@ std::vector<ChurnPoint> ComputeChurnSeries(const std::vector<Movement>& movement
         out[p].movements.Add(movements[j]);
         mrr = movements[j].after;
       }
+      for (;
+           pk < pause.size() && pause[pk].customer == customer && pause[pk].day <= periods[p].last;
+           ++pk) {
+        paused = pause[pk].paused;
+      }
       if (at_start > 0) {
         ChurnPoint& c = out[p];
         ++c.customers_at_start;
-        c.churned += mrr == 0;
+        c.churned += mrr == 0 && !paused;
         c.mrr_at_start += at_start;
         c.retained_mrr += mrr;
         c.floor_mrr += std::min(mrr, at_start);

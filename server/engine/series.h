@@ -57,7 +57,10 @@ struct ChurnPoint {
   std::optional<double> quick_ratio() const;
 };
 
+// `pauses` (ordered by customer, then day, as MrrTimeline gives them): a customer paused
+// at a period's end is not churned. Without them, every customer at MRR 0 is.
 std::vector<ChurnPoint> ComputeChurnSeries(const std::vector<Movement>& movements,
-                                           const std::vector<Period>& periods);
+                                           const std::vector<Period>& periods,
+                                           const std::vector<PauseChange>* pauses = nullptr);
 
 }  // namespace saasmetrics::engine

@@ -54,13 +54,15 @@ MovementType Classify(int64_t before, int64_t after, bool paid_before, int32_t p
 }  // namespace
 
 std::vector<Movement> MrrTimeline::Movements(absl::TimeZone tz, absl::CivilDay last_day,
-                                             const std::vector<bool>* include) const {
+                                             const std::vector<bool>* include,
+                                             std::vector<PauseChange>* pauses) const {
   std::vector<Movement> out;
   for (int32_t c = 0; c < customers(); ++c) {
     if (include != nullptr && !(*include)[c]) continue;
     int64_t mrr = 0;
     int32_t paused = 0;
     bool paid_before = false;
+    bool customer_paused = false;
     for (uint32_t i = offsets_[c]; i < offsets_[c + 1];) {
       const absl::Time at = absl::FromUnixMicros(changes_[i].at_us);
       const absl::CivilDay day = absl::ToCivilDay(at, tz);
@@ -78,6 +80,12 @@ std::vector<Movement> MrrTimeline::Movements(absl::TimeZone tz, absl::CivilDay l
         out.push_back({day, c, Classify(before, mrr, paid_before, paused_start, paused),
                        mrr - before, before, mrr});
       }
+      // paid_before still says whether MRR was > 0 at an earlier day's end.
+      const bool now_paused = mrr == 0 && paid_before && paused > 0;
+      if (pauses != nullptr && now_paused != customer_paused) {
+        pauses->push_back({day, c, now_paused});
+      }
+      customer_paused = now_paused;
       paid_before |= mrr > 0;
     }
   }

@@ -40,6 +40,16 @@ struct Movement {
   bool operator==(const Movement&) const = default;
 };
 
+// A customer becoming paused, or ceasing to be, at the end of `day` (METRICS.md: paused =
+// MRR 0, MRR > 0 at an earlier day's end, and at least one subscription paused). It can
+// change without any MRR movement (a paused subscription canceled), so it is its own list.
+struct PauseChange {
+  absl::CivilDay day;
+  int32_t customer = 0;
+  bool paused = false;
+  bool operator==(const PauseChange&) const = default;
+};
+
 class MrrTimeline {
  public:
   // `events` in any order; `customers` is one past the largest dense customer id.
@@ -47,9 +57,11 @@ class MrrTimeline {
 
   // Every movement on days up to `last_day` in `tz`, from the start of history (whether
   // a customer paid before decides new business against reactivation). Ordered by
-  // customer, then day. `include`, when given, selects customers by dense id.
+  // customer, then day. `include`, when given, selects customers by dense id. `pauses`,
+  // when given, receives every change of the paused state (ordered the same way).
   std::vector<Movement> Movements(absl::TimeZone tz, absl::CivilDay last_day,
-                                  const std::vector<bool>* include = nullptr) const;
+                                  const std::vector<bool>* include = nullptr,
+                                  std::vector<PauseChange>* pauses = nullptr) const;
 
   int32_t customers() const { return static_cast<int32_t>(offsets_.size()) - 1; }
 

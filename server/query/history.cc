@@ -20,8 +20,28 @@ absl::CivilDay LastDay(const engine::Ledger& ledger, absl::TimeZone tz) {
   return absl::ToCivilDay(absl::FromUnixMicros(last_us), tz);
 }
 
-bool ByCustomerThenDay(const engine::Movement& a, const engine::Movement& b) {
-  return std::tie(a.customer, a.day) < std::tie(b.customer, b.day);
+// `previous` without the affected customers, merged with `fresh` (theirs, recomputed);
+// both ordered by customer, then day, and so is the result.
+template <typename T>
+std::vector<T> MergeAffected(const std::vector<T>& previous, const std::vector<T>& fresh,
+                             const std::vector<bool>& affected) {
+  auto before = [](const T& a, const T& b) {
+    return std::tie(a.customer, a.day) < std::tie(b.customer, b.day);
+  };
+  std::vector<T> out;
+  out.reserve(previous.size() + fresh.size());
+  auto kept = previous.begin();
+  auto added = fresh.begin();
+  while (kept != previous.end() || added != fresh.end()) {
+    if (kept != previous.end() && affected[kept->customer]) {
+      ++kept;
+    } else if (added == fresh.end() || (kept != previous.end() && before(*kept, *added))) {
+      out.push_back(*kept++);
+    } else {
+      out.push_back(*added++);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -29,6 +49,7 @@ bool ByCustomerThenDay(const engine::Movement& a, const engine::Movement& b) {
 size_t History::bytes() const {
   size_t b = sizeof(*this) + ledger.events.capacity() * sizeof(engine::LedgerEvent) +
              movements.capacity() * sizeof(engine::Movement) +
+             pauses.capacity() * sizeof(engine::PauseChange) +
              versions.capacity() * sizeof(store::PartitionVersion) +
              month_begin.capacity() * sizeof(size_t);
   // Strings, and the hash maps' slots (key, value and control byte).
@@ -55,7 +76,7 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
   const engine::MrrTimeline timeline = engine::MrrTimeline::Build(
       h.ledger.events, static_cast<int32_t>(h.ledger.customer_ids.size()));
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
-  h.movements = timeline.Movements(tz, LastDay(h.ledger, tz));
+  h.movements = timeline.Movements(tz, LastDay(h.ledger, tz), nullptr, &h.pauses);
   return h;
 }
 
@@ -129,22 +150,12 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   }
   const engine::MrrTimeline timeline = engine::MrrTimeline::Build(
       std::move(events), static_cast<int32_t>(h.ledger.customer_ids.size()));
+  std::vector<engine::PauseChange> fresh_pauses;
   const std::vector<engine::Movement> fresh =
-      timeline.Movements(tz, LastDay(h.ledger, tz), &affected);
+      timeline.Movements(tz, LastDay(h.ledger, tz), &affected, &fresh_pauses);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
-  h.movements.reserve(previous.movements.size() + fresh.size());
-  auto kept = previous.movements.begin();
-  auto added = fresh.begin();
-  while (kept != previous.movements.end() || added != fresh.end()) {
-    if (kept != previous.movements.end() && affected[kept->customer]) {
-      ++kept;
-    } else if (added == fresh.end() ||
-               (kept != previous.movements.end() && ByCustomerThenDay(*kept, *added))) {
-      h.movements.push_back(*kept++);
-    } else {
-      h.movements.push_back(*added++);
-    }
-  }
+  h.movements = MergeAffected(previous.movements, fresh, affected);
+  h.pauses = MergeAffected(previous.pauses, fresh_pauses, affected);
   return h;
 }
 

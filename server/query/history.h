@@ -28,6 +28,7 @@ using SubscriptionPartitions = std::vector<std::shared_ptr<const engine::Subscri
 struct History : cache::Snapshot {
   engine::Ledger ledger;
   std::vector<engine::Movement> movements;  // ordered by customer, then day
+  std::vector<engine::PauseChange> pauses;  // likewise
   // The months (in order) and versions it was built from; ledger.events of versions[i] are
   // [month_begin[i], month_begin[i + 1]).
   std::vector<store::PartitionVersion> versions;

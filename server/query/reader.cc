@@ -144,9 +144,11 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
   static const std::vector<engine::Movement> kNoMovements;
   const bool plan_filter = std::any_of(q.filters.begin(), q.filters.end(),
                                        [](const auto& f) { return f.field == "plan"; });
+  static const std::vector<engine::PauseChange> kNoPauses;
   if (!needs.history && !plan_filter) {
     q.ledger = &kNoLedger;
     q.movements = &kNoMovements;
+    q.pauses = &kNoPauses;
   } else if (absl::Status s = LoadHistory(spec.tenant_id, ctx, q); !s.ok()) {
     return s;
   }
@@ -199,6 +201,7 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, const Context& ct
   q.ledger = &h.ledger;
   if (q.filters.empty()) {
     q.movements = &h.movements;
+    q.pauses = &h.pauses;
     return absl::OkStatus();
   }
   const std::vector<bool> include = engine::SelectCustomers(h.ledger, *q.customers, q.filters);
@@ -206,8 +209,14 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, const Context& ct
   for (const engine::Movement& m : h.movements) {
     if (include[m.customer]) filtered->push_back(m);
   }
+  auto filtered_pauses = std::make_shared<std::vector<engine::PauseChange>>();
+  for (const engine::PauseChange& p : h.pauses) {
+    if (include[p.customer]) filtered_pauses->push_back(p);
+  }
   q.filtered = std::move(filtered);
   q.movements = q.filtered.get();
+  q.filtered_pauses = std::move(filtered_pauses);
+  q.pauses = q.filtered_pauses.get();
   return absl::OkStatus();
 }
 

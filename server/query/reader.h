@@ -77,8 +77,11 @@ struct Query {
   // The history's movements of the selected customers (ordered by customer, then day).
   // Consumers ignore days after their last period.
   const std::vector<engine::Movement>* movements = nullptr;
-  // What `movements` points to under filters (on the heap: a Query is moved around).
+  // Changes of the selected customers' paused state (a paused customer is not churned).
+  const std::vector<engine::PauseChange>* pauses = nullptr;
+  // What `movements` and `pauses` point to under filters (on the heap: a Query is moved).
   std::shared_ptr<const std::vector<engine::Movement>> filtered;
+  std::shared_ptr<const std::vector<engine::PauseChange>> filtered_pauses;
   std::shared_ptr<const std::vector<engine::Customer>> customers;  // never null
   // The customers the filters select, as external ids (nullopt: no filters).
   engine::CustomerSet selected;

@@ -97,7 +97,8 @@ grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* 
         SpecFrom(req->query()), {.interval = true, .history = true, .customers = false}, ctx);
     if (!prepared.ok()) return ToGrpcStatus(prepared.status());
     const query::Query& q = *prepared;
-    for (const engine::ChurnPoint& c : engine::ComputeChurnSeries(*q.movements, q.periods)) {
+    for (const engine::ChurnPoint& c :
+         engine::ComputeChurnSeries(*q.movements, q.periods, q.pauses)) {
       v1::ChurnEntry* e = resp->add_entries();
       e->set_date(engine::FormatIsoDate(c.period.last));
       e->set_customers_at_start(c.customers_at_start);
@@ -305,8 +306,9 @@ grpc::ServerUnaryReactor* MetricsService::GetUnitEconomics(grpc::CallbackServerC
           return ToGrpcStatus(s);
         }
         resp->set_currency(q.tenant.currency);
-        for (const engine::UnitEconomics& u : engine::ComputeUnitEconomics(
-                 *q.movements, q.periods, channels, rows, q.tenant.gross_margin, window)) {
+        for (const engine::UnitEconomics& u :
+             engine::ComputeUnitEconomics(*q.movements, q.periods, channels, rows,
+                                          q.tenant.gross_margin, window, q.pauses)) {
           v1::UnitEconomicsEntry* e = resp->add_entries();
           e->set_date(engine::FormatIsoDate(u.period.last));
           e->set_new_customers(u.new_customers);
@@ -385,15 +387,15 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
         }
         const int page_size =
             req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
-        // The subscriptions whose events fall on a movement's day, for drill-down: only the
-        // page's customers need theirs.
-        absl::flat_hash_map<int32_t, std::vector<const engine::LedgerEvent*>> by_customer;
+        // Drill-down: each listed customer's events, then the subscriptions whose MRR
+        // changed on the movement's day. Only the page's customers need theirs.
+        absl::flat_hash_map<int32_t, std::vector<engine::LedgerEvent>> by_customer;
         for (auto m = first; m != selected.end() && m - first < page_size; ++m) {
           by_customer[(*m)->customer];
         }
         for (const engine::LedgerEvent& e : q.ledger->events) {
           auto c = by_customer.find(e.customer);
-          if (c != by_customer.end()) c->second.push_back(&e);
+          if (c != by_customer.end()) c->second.push_back(e);
         }
         auto it = first;
         for (; it != selected.end() && resp->movements_size() < page_size; ++it) {
@@ -406,10 +408,8 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
           out->set_mrr_before(m.before);
           out->set_mrr_after(m.after);
           std::vector<std::string> subs;
-          for (const engine::LedgerEvent* e : by_customer.at(m.customer)) {
-            if (absl::ToCivilDay(absl::FromUnixMicros(e->at_us), q.tz) != m.day) continue;
-            const std::string& id = q.ledger->subscription_ids[e->subscription];
-            if (std::find(subs.begin(), subs.end(), id) == subs.end()) subs.push_back(id);
+          for (int32_t s : engine::ChangedSubscriptions(by_customer.at(m.customer), m.day, q.tz)) {
+            subs.push_back(q.ledger->subscription_ids[s]);
           }
           std::sort(subs.begin(), subs.end());
           for (auto& s : subs) out->add_subscription_ids(s);

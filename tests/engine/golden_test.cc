@@ -6,7 +6,7 @@
 //   event <customer> <subscription> <effective_at> <status> <unit>/<count> qty=Q amount=A
 //         [bps=B] [off=O] [plan=P]
 //   expect:
-//   <the output lines below>
+//   <the output lines below; a movement line ends with the drill-down's subscriptions>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -137,10 +137,11 @@ std::vector<std::string> Render(const Golden& g) {
   Ledger ledger = BuildLedger(g.events);
   MrrTimeline timeline =
       MrrTimeline::Build(ledger.events, static_cast<int32_t>(ledger.customer_ids.size()));
-  const std::vector<Movement> movements = timeline.Movements(g.tz, g.end);
+  std::vector<PauseChange> pauses;
+  const std::vector<Movement> movements = timeline.Movements(g.tz, g.end, nullptr, &pauses);
   const std::vector<Period> periods = CutPeriods(g.start, g.end, g.interval);
   const MrrSeries mrr = ComputeMrrSeries(movements, periods);
-  const std::vector<ChurnPoint> churn = ComputeChurnSeries(movements, periods);
+  const std::vector<ChurnPoint> churn = ComputeChurnSeries(movements, periods, &pauses);
   std::vector<std::string> out;
   out.push_back(absl::StrCat("start mrr=", mrr.start_mrr, " customers=", mrr.start_paying));
   for (const MrrPoint& p : mrr.points) {
@@ -160,9 +161,19 @@ std::vector<std::string> Render(const Golden& g) {
   }
   for (const Movement& m : movements) {
     if (m.day < g.start) continue;
+    std::vector<LedgerEvent> events;
+    for (const LedgerEvent& e : ledger.events) {
+      if (e.customer == m.customer) events.push_back(e);
+    }
+    std::vector<std::string> subs;
+    for (int32_t s : ChangedSubscriptions(events, m.day, g.tz)) {
+      subs.push_back(ledger.subscription_ids[s]);
+    }
+    std::sort(subs.begin(), subs.end());
     out.push_back(absl::StrCat("movement ", FormatIsoDate(m.day), " ",
                                ledger.customer_ids[m.customer], " ", TypeName(m.type), " ",
-                               m.amount > 0 ? "+" : "", m.amount));
+                               m.amount > 0 ? "+" : "", m.amount, " [", absl::StrJoin(subs, ","),
+                               "]"));
   }
   return out;
 }

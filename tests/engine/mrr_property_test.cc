@@ -90,7 +90,8 @@ TEST_P(EngineVsReference, MovementsAndSeriesMatchOnRandomHistories) {
     Ledger ledger = BuildLedger(events);
     MrrTimeline timeline =
         MrrTimeline::Build(ledger.events, static_cast<int32_t>(ledger.customer_ids.size()));
-    const std::vector<Movement> movements = timeline.Movements(tz, end);
+    std::vector<PauseChange> pauses;
+    const std::vector<Movement> movements = timeline.Movements(tz, end, nullptr, &pauses);
 
     // Movements, one by one.
     std::vector<reference::RefMovement> expected = reference::Movements(events, tz, end);
@@ -166,7 +167,7 @@ TEST_P(EngineVsReference, MovementsAndSeriesMatchOnRandomHistories) {
 
     // Series.
     const MrrSeries mrr = ComputeMrrSeries(movements, periods);
-    const std::vector<ChurnPoint> churn = ComputeChurnSeries(movements, periods);
+    const std::vector<ChurnPoint> churn = ComputeChurnSeries(movements, periods, &pauses);
     const std::vector<reference::RefPeriod> ref = reference::Series(events, tz, periods);
     ASSERT_EQ(mrr.points.size(), ref.size());
     EXPECT_EQ(mrr.start_mrr, ref.front().mrr_start);

@@ -71,13 +71,16 @@ std::vector<RefPeriod> Series(const std::vector<SubscriptionEvent>& events, absl
     RefPeriod r;
     for (const std::string& c : customers) {
       const int64_t s = StateBefore(events, c, engine::DayStart(p.first, tz)).mrr;
-      const int64_t e = StateBefore(events, c, engine::DayStart(p.last + 1, tz)).mrr;
+      const CustomerState end = StateBefore(events, c, engine::DayStart(p.last + 1, tz));
+      const int64_t e = end.mrr;
       r.mrr_start += s;
       r.mrr_end += e;
       r.paying_end += e > 0;
       if (s > 0) {
         ++r.customers_at_start;
-        r.churned += e == 0;
+        // Paying at s, so it had MRR before: at MRR 0 with a paused subscription it is
+        // paused, not churned.
+        r.churned += e == 0 && !end.any_paused;
         r.retained += e;
         r.floor += std::min(s, e);
       }

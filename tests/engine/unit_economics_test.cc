@@ -66,12 +66,15 @@ TEST(UnitEconomics, HandComputedJanuary) {
   const UnitEconomics u = ComputeUnitEconomics(s.movements, periods, s.channels, spend, 0.8, 6)[0];
   EXPECT_EQ(u.new_customers, 2);
   EXPECT_EQ(u.asp, 2000);   // (3000 + 1000) / 2
-  EXPECT_EQ(u.arpa, 1333);  // 8000 / 6, rounded
-  // 1333 x 0.8 / 0.1409392 = 7566.4
-  EXPECT_EQ(u.ltv, 7566);
+  EXPECT_EQ(u.arpa, 1333);  // 8000 / 6, rounded for display only
+  // From exact totals, rounded once: (8000 / 6) x 0.8 / 0.1409392 = 7568.27 (the rounded
+  // ARPA would give 1333 x 0.8 / 0.1409392 = 7566.4).
+  const double mean_churn = (1.0 / 10 + 1.0 / 9 + 1.0 / 8 + 1.0 / 7 + 1.0 / 6 + 1.0 / 5) / 6;
+  EXPECT_NEAR(mean_churn, 0.1409392, 1e-6);
+  EXPECT_EQ(u.ltv, std::llround(8000.0 / 6 * 0.8 / mean_churn));
   EXPECT_EQ(u.spend, 7700);  // 6200 + 3000 x 15/30
   EXPECT_EQ(u.cac, 3850);
-  EXPECT_NEAR(*u.ltv_to_cac, 7566.0 / 3850.0, 1e-12);
+  EXPECT_NEAR(*u.ltv_to_cac, (8000.0 / 6 * 0.8 / mean_churn) / (7700.0 / 2), 1e-12);
   EXPECT_NEAR(*u.cac_payback_months, 3850.0 / (2000 * 0.8), 1e-12);
   ASSERT_EQ(u.channels.size(), 2u);
   EXPECT_EQ(u.channels[0].channel, "ads");
@@ -93,6 +96,53 @@ TEST(UnitEconomics, AbsentWhenUndefined) {
   EXPECT_FALSE(u.ltv.has_value()) << "June's churn is 0 and earlier months have no customers";
   EXPECT_FALSE(u.ltv_to_cac.has_value());
   EXPECT_FALSE(u.cac_payback_months.has_value());
+}
+
+// METRICS.md's example: ARPA 3001/3 with a mean churn of 1/2 gives LTV 2001 (from the exact
+// ARPA), not 2000 (from the rounded one).
+TEST(UnitEconomics, LtvIsRoundedOnceFromExactTotals) {
+  std::vector<SubscriptionEvent> events = {
+      Event("a", absl::CivilDay(2023, 11, 1), SubscriptionStatus::kActive, 1000, 1),
+      Event("b", absl::CivilDay(2023, 11, 1), SubscriptionStatus::kActive, 1000, 2),
+      Event("b", absl::CivilDay(2023, 12, 10), SubscriptionStatus::kCanceled, 1000, 3),
+      Event("c", absl::CivilDay(2024, 1, 5), SubscriptionStatus::kActive, 1000, 4),
+      Event("d", absl::CivilDay(2024, 1, 5), SubscriptionStatus::kActive, 1001, 5),
+  };
+  const Ledger ledger = BuildLedger(events);
+  const MrrTimeline t = MrrTimeline::Build(ledger.events, ledger.customer_ids.size());
+  const std::vector<Movement> movements =
+      t.Movements(absl::UTCTimeZone(), absl::CivilDay(2024, 1, 31));
+  const std::vector<Period> january = {{absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 31)}};
+  const UnitEconomics u = ComputeUnitEconomics(movements, january, {}, {}, 1.0, 1)[0];
+  EXPECT_EQ(u.arpa, 1000);  // 3001 / 3, rounded for display
+  EXPECT_EQ(u.ltv, 2001);   // (3001 / 3) / (1 / 2) = 2000.67
+}
+
+// A pause is neither churn nor paying; a customer paused at a month's end is not churned,
+// so LTV's churn window does not count it.
+TEST(UnitEconomics, APausedCustomerIsNotChurnedInLtvsWindow) {
+  std::vector<SubscriptionEvent> events = {
+      Event("a", absl::CivilDay(2023, 11, 1), SubscriptionStatus::kActive, 1000, 1),
+      Event("b", absl::CivilDay(2023, 11, 1), SubscriptionStatus::kActive, 1000, 2),
+      Event("c", absl::CivilDay(2023, 11, 1), SubscriptionStatus::kActive, 1000, 3),
+      Event("b", absl::CivilDay(2023, 12, 10), SubscriptionStatus::kPaused, 1000, 4),
+      Event("c", absl::CivilDay(2023, 12, 12), SubscriptionStatus::kCanceled, 1000, 5),
+  };
+  const Ledger ledger = BuildLedger(events);
+  const MrrTimeline t = MrrTimeline::Build(ledger.events, ledger.customer_ids.size());
+  std::vector<PauseChange> pauses;
+  const std::vector<Movement> movements =
+      t.Movements(absl::UTCTimeZone(), absl::CivilDay(2024, 1, 31), nullptr, &pauses);
+  ASSERT_EQ(pauses.size(), 1u);
+  EXPECT_EQ(pauses[0].day, absl::CivilDay(2023, 12, 10));
+  const std::vector<Period> december = {
+      {absl::CivilDay(2023, 12, 1), absl::CivilDay(2023, 12, 31)}};
+  const ChurnPoint churn = ComputeChurnSeries(movements, december, &pauses)[0];
+  EXPECT_EQ(churn.customers_at_start, 3);
+  EXPECT_EQ(churn.churned, 1) << "c churned; b is paused";
+  const std::vector<Period> january = {{absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 31)}};
+  const UnitEconomics u = ComputeUnitEconomics(movements, january, {}, {}, 1.0, 1, &pauses)[0];
+  EXPECT_EQ(u.ltv, 3000);  // ARPA 1000 / (1/3)
 }
 
 TEST(SpendIn, SpreadsEachRowEvenlyOverItsDays) {
