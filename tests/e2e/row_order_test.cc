@@ -10,7 +10,6 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "client/client.h"
 #include "server/rpc/convert.h"
 #include "tests/support/subprocess.h"
@@ -19,12 +18,13 @@
 namespace saasmetrics::testing {
 namespace {
 
-constexpr int kMonths = 6;
+// Ten years of monthly usage: with this many of the tenant's rows, the first (custom) plans
+// are bitmap heap scans — rows in storage order — and the generic plan an index scan.
+constexpr int kMonths = 120;
 
-// Customers active in month k (0-based from 2024-01): month k has 40·(kMonths−k) distinct
-// customers, so months differ in size and in who they contain, and any index applied to the
-// wrong month reads ids out of its range.
-int CustomersIn(int k) { return 40 * (kMonths - k); }
+// Customers active in month k (0-based from 2010-01): months differ in size and in who they
+// contain, so any index applied to the wrong month reads ids out of its range.
+int CustomersIn(int k) { return 3 + (k * 7) % 40; }
 std::string CustomerId(int k, int i) {
   return i % 3 == 0 ? absl::StrCat("shared-", i) : absl::StrCat("m", k, "-c", i);
 }
@@ -41,8 +41,26 @@ TEST(RowOrder, ActiveCustomersSurviveThePlanSwitchWithOnePooledConnection) {
   t.set_currency("USD");
   ASSERT_TRUE(c.CreateTenant(t).ok());
 
-  // Other tenants' partitions, analysed, so that a generic plan prefers the primary key's
-  // index (month order) while the first custom plans scan the heap (storage order).
+  // Months ingested newest first: stored newest first.
+  std::vector<int64_t> expected(kMonths);
+  for (int k = kMonths - 1; k >= 0; --k) {
+    v1::IngestUsageEventsRequest req;
+    req.set_tenant_id("acme");
+    const absl::CivilMonth month = absl::CivilMonth(2010, 1) + k;
+    for (int i = 0; i < CustomersIn(k); ++i) {
+      v1::UsageEvent* e = req.add_events();
+      e->set_id(absl::StrCat(k, "-", i));
+      e->set_source("app");
+      e->set_type("login");
+      e->set_subject(CustomerId(k, i));
+      rpc::ToProto(absl::FromCivil(absl::CivilDay(month) + i % 28, absl::UTCTimeZone()),
+                   e->mutable_time());
+    }
+    ASSERT_TRUE(c.IngestUsageEvents(req).ok());
+    expected[k] = CustomersIn(k);
+  }
+  // Other tenants' partitions, and statistics that know them and this tenant's, as
+  // autovacuum would gather them.
   {
     pqxx::connection conn(db.conninfo());
     pqxx::work w(conn);
@@ -54,28 +72,10 @@ TEST(RowOrder, ActiveCustomersSurviveThePlanSwitchWithOnePooledConnection) {
     pqxx::nontransaction(conn).exec("ANALYZE partition_versions");
   }
 
-  // Months ingested newest first: stored newest first.
-  std::vector<int64_t> expected(kMonths);
-  for (int k = kMonths - 1; k >= 0; --k) {
-    v1::IngestUsageEventsRequest req;
-    req.set_tenant_id("acme");
-    for (int i = 0; i < CustomersIn(k); ++i) {
-      v1::UsageEvent* e = req.add_events();
-      e->set_id(absl::StrCat(k, "-", i));
-      e->set_source("app");
-      e->set_type("login");
-      e->set_subject(CustomerId(k, i));
-      rpc::ToProto(absl::FromCivil(absl::CivilDay(2024, 1 + k, 1 + i % 28), absl::UTCTimeZone()),
-                   e->mutable_time());
-    }
-    ASSERT_TRUE(c.IngestUsageEvents(req).ok());
-    expected[k] = CustomersIn(k);
-  }
-
   v1::GetActiveCustomersRequest req;
   req.mutable_query()->set_tenant_id("acme");
-  req.mutable_query()->set_start_date("2024-01-01");
-  req.mutable_query()->set_end_date(absl::StrFormat("2024-%02d-30", kMonths));
+  req.mutable_query()->set_start_date("2010-01-01");
+  req.mutable_query()->set_end_date("2019-12-31");
   req.mutable_query()->set_interval(v1::INTERVAL_MONTH);
   for (int call = 1; call <= 10; ++call) {
     absl::StatusOr<v1::GetActiveCustomersResponse> resp = c.GetActiveCustomers(req);

@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "saasmetrics/v1/admin.grpc.pb.h"
@@ -235,12 +236,30 @@ TEST_F(AdminServiceTest, TheClientLibraryRoundTripsAndReportsViolations) {
   EXPECT_THAT(bad.status().message(), HasSubstr("\n  tenant.currency: 'yen' is not an ISO 4217"));
 }
 
+// The deadline reaches the server and bounds its work there: a call blocked in the
+// database ends with DEADLINE_EXCEEDED, and the server's statement is cancelled with it
+// (no backend is left waiting on the lock).
 TEST_F(AdminServiceTest, ClientDeadlineIsHonoured) {
+  pqxx::connection locker(server_.db().conninfo());
+  pqxx::work lock(locker);
+  lock.exec("LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE");
+  auto waiting = [&] {
+    pqxx::connection probe(server_.db().conninfo());
+    pqxx::read_transaction t(probe);
+    return t.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0]
+        .as<int>();
+  };
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() - std::chrono::seconds(1));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   v1::ListTenantsResponse resp;
+  const absl::Time start = absl::Now();
   grpc::Status s = stub_->ListTenants(&ctx, {}, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  int still = 1;
+  for (int i = 0; i < 100 && (still = waiting()) > 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(still, 0) << "the server's statement outlived the call's deadline";
+  lock.commit();
 }
 
 }  // namespace
@@ -257,16 +276,14 @@ TEST(GracefulShutdown, DrainsInFlightCalls) {
   pqxx::work lock(locker);
   lock.exec("LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE");
 
-  grpc::Status call_status = grpc::Status(grpc::StatusCode::UNKNOWN, "not finished");
+  absl::Status call_status;  // written by `call` before it notifies `finished`
+  absl::Notification finished;
   std::thread call([&] {
     v1::Tenant t;
     t.set_tenant_id("late");
     t.set_currency("USD");
-    auto created = server->client().CreateTenant(t);
-    call_status = created.ok()
-                      ? grpc::Status::OK
-                      : grpc::Status(static_cast<grpc::StatusCode>(created.status().code()),
-                                     std::string(created.status().message()));
+    call_status = server->client().CreateTenant(t).status();
+    finished.Notify();
   });
   // Wait until the call is blocked on the lock inside PostgreSQL.
   for (int i = 0; i < 200; ++i) {
@@ -279,12 +296,13 @@ TEST(GracefulShutdown, DrainsInFlightCalls) {
     absl::SleepFor(absl::Milliseconds(25));
   }
   std::thread shutdown([&] { server->server().Shutdown(absl::Seconds(20)); });
-  absl::SleepFor(absl::Milliseconds(300));
-  EXPECT_EQ(call_status.error_message(), "not finished") << "the call ended before the lock went";
+  EXPECT_FALSE(finished.WaitForNotificationWithTimeout(absl::Milliseconds(300)))
+      << "the call ended before the lock went: " << call_status;
   lock.commit();  // releases the lock: the in-flight call can finish
   shutdown.join();
   call.join();
-  EXPECT_TRUE(call_status.ok()) << call_status.error_message();
+  ASSERT_TRUE(finished.HasBeenNotified());
+  EXPECT_TRUE(call_status.ok()) << call_status;
 }
 
 }  // namespace

@@ -22,6 +22,8 @@ struct Sent {
   std::map<absl::CivilMonth, std::set<std::string>> active;  // UTC month → customers
 };
 
+// Other tenants' partitions, and statistics that know them and the tenant's own, as
+// autovacuum would gather them.
 void AnalyzedOtherTenants(const std::string& conninfo) {
   pqxx::connection conn(conninfo);
   pqxx::work w(conn);
@@ -34,7 +36,9 @@ void AnalyzedOtherTenants(const std::string& conninfo) {
 }
 
 TEST(RowOrderProperty, EveryAnswerIsTheSameAcrossThePlanSwitchAndIngestOrder) {
-  for (uint64_t seed : {1, 2, 3}) {
+  constexpr int kSpan = 110;  // months from 2015-01: enough of the tenant's rows that the
+                              // first plans scan the heap and the generic plan the index
+  for (uint64_t seed : {1, 2}) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     std::mt19937_64 rng(seed);
     testing::TestServer server(rpc::ServerConfig{.db_pool_size = 1});
@@ -44,25 +48,24 @@ TEST(RowOrderProperty, EveryAnswerIsTheSameAcrossThePlanSwitchAndIngestOrder) {
     t.set_currency("USD");
     t.set_timezone("America/New_York");  // local months straddle UTC months
     ASSERT_TRUE(c.CreateTenant(t).ok());
-    AnalyzedOtherTenants(server.db().conninfo());
 
-    // A random subset of 14 months, ingested in random order, usage and subscriptions.
+    // A random subset of the months, ingested in random order, usage and subscriptions.
     std::vector<int> months;
-    for (int m = 0; m < 14; ++m) {
-      if (rng() % 3 != 0) months.push_back(m);
+    for (int m = 0; m < kSpan; ++m) {
+      if (rng() % 4 != 0) months.push_back(m);
     }
     std::shuffle(months.begin(), months.end(), rng);
     Sent sent;
     int event = 0;
     for (int m : months) {
-      const absl::CivilMonth month = absl::CivilMonth(2023, 1) + m;
+      const absl::CivilMonth month = absl::CivilMonth(2015, 1) + m;
       v1::IngestUsageEventsRequest usage;
       usage.set_tenant_id("acme");
       v1::IngestSubscriptionEventsRequest subs;
       subs.set_tenant_id("acme");
-      const int n = 20 + static_cast<int>(rng() % 200);
+      const int n = 5 + static_cast<int>(rng() % 40);
       for (int i = 0; i < n; ++i) {
-        const std::string customer = absl::StrCat("c", rng() % 150);
+        const std::string customer = absl::StrCat("c", rng() % 60);
         const absl::Time at = absl::FromCivil(month, absl::UTCTimeZone()) +
                               absl::Seconds(static_cast<int64_t>(rng() % (27 * 86400)));
         v1::UsageEvent* e = usage.add_events();
@@ -94,6 +97,7 @@ TEST(RowOrderProperty, EveryAnswerIsTheSameAcrossThePlanSwitchAndIngestOrder) {
         ASSERT_TRUE(c.IngestSubscriptionEvents(subs).ok());
       }
     }
+    AnalyzedOtherTenants(server.db().conninfo());
     v1::CreatePqlRuleRequest rule;
     rule.set_tenant_id("acme");
     rule.mutable_rule()->set_rule_id("engaged");
@@ -106,7 +110,7 @@ TEST(RowOrderProperty, EveryAnswerIsTheSameAcrossThePlanSwitchAndIngestOrder) {
 
     v1::MetricsQuery q;
     q.set_tenant_id("acme");
-    q.set_start_date("2023-01-01");
+    q.set_start_date("2015-01-01");
     q.set_end_date("2024-02-29");
     q.set_interval(v1::INTERVAL_MONTH);
     v1::GetActiveCustomersRequest active;
@@ -152,9 +156,9 @@ TEST(RowOrderProperty, EveryAnswerIsTheSameAcrossThePlanSwitchAndIngestOrder) {
     for (int round = 0; round < 7; ++round) {
       auto a = c.GetActiveCustomers(active);
       ASSERT_TRUE(a.ok()) << a.status();
-      ASSERT_EQ(a->entries_size(), 14);
-      for (int m = 0; m < 14; ++m) {
-        const absl::CivilMonth month = absl::CivilMonth(2023, 1) + m;
+      ASSERT_EQ(a->entries_size(), kSpan);
+      for (int m = 0; m < kSpan; ++m) {
+        const absl::CivilMonth month = absl::CivilMonth(2015, 1) + m;
         const auto it = sent.active.find(month);
         EXPECT_EQ(a->entries(m).active_customers(),
                   it == sent.active.end() ? 0 : static_cast<int64_t>(it->second.size()))

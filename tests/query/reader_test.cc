@@ -1,0 +1,231 @@
+// The query layer against a real PostgreSQL, without gRPC: validation, planning, the
+// cache, incremental history after a late write, bounded answers and cancellation.
+#include "server/query/reader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine/series.h"
+#include "server/store/ingest_store.h"
+#include "server/store/migrate.h"
+#include "tests/support/test_db.h"
+
+namespace saasmetrics::query {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<store::Statement> Statements() {
+  std::vector<store::Statement> out;
+  for (const auto& s : store::TenantStore::Statements()) out.push_back(s);
+  for (const auto& s : store::IngestStore::Statements()) out.push_back(s);
+  for (const auto& s : store::MetricsStore::Statements()) out.push_back(s);
+  return out;
+}
+
+engine::SubscriptionEvent Sub(const std::string& id, const std::string& customer,
+                              absl::CivilDay day, int64_t amount) {
+  engine::SubscriptionEvent e;
+  e.event_id = id;
+  e.customer_id = customer;
+  e.subscription_id = "s1";
+  e.effective_at = absl::FromCivil(day, absl::UTCTimeZone()) + absl::Hours(12);
+  e.status =
+      amount > 0 ? engine::SubscriptionStatus::kActive : engine::SubscriptionStatus::kCanceled;
+  e.plan_id = "pro";
+  e.quantity = 1;
+  e.unit_amount = amount > 0 ? amount : 100;
+  e.currency = "USD";
+  e.interval_unit = engine::IntervalUnit::kMonth;
+  e.interval_count = 1;
+  return e;
+}
+
+class ReaderTest : public ::testing::Test {
+ protected:
+  ReaderTest()
+      : pool_({.conninfo = db_.conninfo(), .size = 3, .statements = Statements()}),
+        tenants_(pool_),
+        ingest_(pool_),
+        store_(pool_),
+        cache_(64 << 20, {.miss = [this] { ++misses_; }}),
+        loaders_(2, 16) {
+    pqxx::connection conn(db_.conninfo());
+    auto migrated = store::Migrate(conn, store::MigrateMode::kAuto, store::EmbeddedMigrations());
+    EXPECT_TRUE(migrated.ok()) << migrated.status();
+    EXPECT_TRUE(
+        tenants_.Create({.tenant_id = "acme", .currency = "USD", .timezone = "UTC"}, Deadline())
+            .ok());
+  }
+  static absl::Time Deadline() { return absl::Now() + absl::Seconds(20); }
+  Reader MakeReader(ReaderLimits limits = {}) {
+    return Reader(limits, tenants_, store_, cache_, loaders_);
+  }
+  void Write(const std::vector<engine::SubscriptionEvent>& events) {
+    ASSERT_TRUE(ingest_.WriteSubscriptionEvents("acme", events, Deadline()).ok());
+  }
+  static QuerySpec Spec(const std::string& start, const std::string& end, int interval = 3) {
+    return {.tenant_id = "acme", .start_date = start, .end_date = end, .interval = interval};
+  }
+  std::vector<int64_t> MonthlyMrr(Reader& reader, const std::string& start,
+                                  const std::string& end) {
+    absl::StatusOr<Query> q = reader.Prepare(Spec(start, end), {}, Context{.deadline = Deadline()});
+    EXPECT_TRUE(q.ok()) << q.status();
+    if (!q.ok()) return {};
+    std::vector<int64_t> out;
+    for (const auto& p : engine::ComputeMrrSeries(*q->movements, q->periods).points) {
+      out.push_back(p.mrr);
+    }
+    return out;
+  }
+
+  testing::TestDatabase db_;
+  store::ConnectionPool pool_;
+  store::TenantStore tenants_;
+  store::IngestStore ingest_;
+  store::MetricsStore store_;
+  std::atomic<int> misses_{0};
+  cache::PartitionCache cache_;
+  ThreadPool loaders_;
+};
+
+TEST_F(ReaderTest, AnInvalidSpecNamesEveryViolatedField) {
+  Reader reader = MakeReader();
+  QuerySpec spec{.tenant_id = "Not A Tenant",
+                 .start_date = "2024-13-01",
+                 .end_date = "yesterday",
+                 .interval = 9,
+                 .filters = {"plan=pro", "nonsense"}};
+  absl::StatusOr<Query> q = reader.Prepare(spec, {}, Context{.deadline = Deadline()});
+  ASSERT_EQ(q.status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> fields;
+  for (const auto& v : engine::ViolationsOf(q.status())) fields.push_back(v.field);
+  EXPECT_THAT(fields,
+              ::testing::ElementsAre("query.tenant_id", "query.start_date", "query.end_date",
+                                     "query.interval", "query.filter[1]"));
+  EXPECT_THAT(q.status().message(), HasSubstr("(and 4 more)"));
+
+  spec = Spec("2024-02-01", "2024-01-01");
+  EXPECT_THAT(reader.Prepare(spec, {}, {}).status().message(),
+              HasSubstr("query.end_date: must not be before start_date"));
+  EXPECT_EQ(reader.Prepare(Spec("2024-01-01", "2024-01-31", 0), {}, {}).status().code(),
+            absl::StatusCode::kInvalidArgument)
+      << "an interval is required unless the metric says otherwise";
+  EXPECT_TRUE(reader.Prepare(Spec("2024-01-01", "2024-01-31", 0), {.interval = false}, {}).ok());
+}
+
+TEST_F(ReaderTest, AnUnknownTenantIsNotFound) {
+  Reader reader = MakeReader();
+  QuerySpec spec = Spec("2024-01-01", "2024-01-31");
+  spec.tenant_id = "globex";
+  EXPECT_EQ(reader.Prepare(spec, {}, {}).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ReaderTest, AnOversizedAnswerIsRefusedBeforeItsMemoryIsSpent) {
+  Reader reader = MakeReader({.max_periods = 400, .max_answer_cells = 1000});
+  absl::StatusOr<Query> q =
+      reader.Prepare(Spec("2015-01-01", "2024-12-31", 1), {}, Context{.deadline = Deadline()});
+  EXPECT_EQ(q.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(q.status().message(), HasSubstr("3653 periods; the limit is 400"));
+  EXPECT_THAT(q.status().message(), HasSubstr("longer interval"));
+  EXPECT_EQ(misses_, 0) << "refused before anything was loaded";
+  EXPECT_THAT(reader.CheckAnswerSize(1001, "cohort cells").message(),
+              HasSubstr("1001 cohort cells; the limit is 1000"));
+  EXPECT_TRUE(reader.CheckAnswerSize(1000, "cohort cells").ok());
+}
+
+TEST_F(ReaderTest, ACancelledOrLateQueryStopsWithItsCode) {
+  Write({Sub("e1", "c1", absl::CivilDay(2024, 1, 10), 1000)});
+  Reader reader = MakeReader();
+  absl::StatusOr<Query> cancelled =
+      reader.Prepare(Spec("2024-01-01", "2024-01-31"), {},
+                     Context{.deadline = Deadline(), .cancelled = [] { return true; }});
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled);
+  absl::StatusOr<Query> late = reader.Prepare(Spec("2024-01-01", "2024-01-31"), {},
+                                              Context{.deadline = absl::Now() - absl::Seconds(1)});
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(MonthlyMrr(reader, "2024-01-01", "2024-01-31"), std::vector<int64_t>{1000})
+      << "and nothing was left half-built";
+}
+
+TEST_F(ReaderTest, ALateWriteUpdatesTheHistoryAndReloadsOnlyItsMonth) {
+  std::vector<engine::SubscriptionEvent> events;
+  for (int m = 1; m <= 6; ++m) {
+    for (int c = 0; c < 5; ++c) {
+      events.push_back(Sub(absl::StrCat("e", m, "-", c), absl::StrCat("c", c, "-", m),
+                           absl::CivilDay(2024, m, 3 + c), 100 * (c + 1)));
+    }
+  }
+  Write(events);
+  Reader reader = MakeReader();
+  const std::vector<int64_t> before = MonthlyMrr(reader, "2024-01-01", "2024-06-30");
+  EXPECT_EQ(before, (std::vector<int64_t>{1500, 3000, 4500, 6000, 7500, 9000}));
+  const int cold_misses = misses_;
+  EXPECT_EQ(MonthlyMrr(reader, "2024-01-01", "2024-06-30"), before);
+  EXPECT_EQ(misses_, cold_misses) << "warm: served from the cache";
+
+  // A late event in February: one month's partition and the history are stale.
+  Write({Sub("late", "c0-1", absl::CivilDay(2024, 2, 20), 0)});
+  EXPECT_EQ(MonthlyMrr(reader, "2024-01-01", "2024-06-30"),
+            (std::vector<int64_t>{1500, 2900, 4400, 5900, 7400, 8900}));
+  EXPECT_EQ(misses_, cold_misses + 2) << "February's partition and the history, nothing else";
+  // The incremental history answers as a fresh build does.
+  cache::PartitionCache fresh_cache(64 << 20);
+  Reader fresh(ReaderLimits{}, tenants_, store_, fresh_cache, loaders_);
+  EXPECT_EQ(MonthlyMrr(fresh, "2024-01-01", "2024-06-30"),
+            MonthlyMrr(reader, "2024-01-01", "2024-06-30"));
+}
+
+TEST_F(ReaderTest, CustomersAndSpendAreCachedByVersion) {
+  Reader reader = MakeReader();
+  ASSERT_TRUE(ingest_
+                  .UpsertCustomers("acme",
+                                   {{.customer_id = "c1",
+                                     .created_at = absl::FromUnixSeconds(1700000000),
+                                     .acquisition_channel = "ads",
+                                     .updated_at = absl::FromUnixSeconds(1700000000)}},
+                                   Deadline())
+                  .ok());
+  const Context ctx{.deadline = Deadline()};
+  auto first = reader.Prepare(Spec("2024-01-01", "2024-01-31"), {.customers = true}, ctx);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->customers->size(), 1u);
+  const int after_first = misses_;
+  auto second = reader.Prepare(Spec("2024-01-01", "2024-01-31"), {.customers = true}, ctx);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(misses_, after_first);
+  EXPECT_EQ(second->customers.get(), first->customers.get()) << "the same cached list";
+
+  ASSERT_TRUE(ingest_
+                  .UpsertCustomers("acme",
+                                   {{.customer_id = "c2",
+                                     .created_at = absl::FromUnixSeconds(1700000000),
+                                     .updated_at = absl::FromUnixSeconds(1700000000)}},
+                                   Deadline())
+                  .ok());
+  auto third = reader.Prepare(Spec("2024-01-01", "2024-01-31"), {.customers = true}, ctx);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->customers->size(), 2u) << "a new version reloads";
+
+  ASSERT_TRUE(ingest_
+                  .WriteSpend("acme",
+                              {{.spend_id = "s1",
+                                .channel = "ads",
+                                .start_date = absl::CivilDay(2024, 1, 1),
+                                .end_date = absl::CivilDay(2024, 1, 31),
+                                .amount = 5000,
+                                .currency = "USD"}},
+                              Deadline())
+                  .ok());
+  auto spend = reader.Spend("acme", ctx);
+  ASSERT_TRUE(spend.ok());
+  ASSERT_EQ((*spend)->size(), 1u);
+  EXPECT_EQ((*spend)->front().amount, 5000);
+  EXPECT_EQ(reader.Spend("acme", ctx)->get(), spend->get());
+}
+
+}  // namespace
+}  // namespace saasmetrics::query
