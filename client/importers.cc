@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "client/records.h"
 
 namespace saasmetrics::client {
 namespace {
@@ -40,6 +41,14 @@ class CsvLines {
     return true;
   }
   int line() const { return line_; }
+  // The line's cells by the one CSV reader of the client (RFC 4180 quotes, as `saasctl
+  // ingest` reads them).
+  absl::StatusOr<std::vector<std::string>> Cells(const std::string& line) const {
+    int column = 0;
+    absl::StatusOr<std::vector<std::string>> cells = SplitCsvLine(line, &column);
+    if (!cells.ok()) return Bad(absl::StrCat(column), cells.status().message());
+    return cells;
+  }
   absl::Status Bad(absl::string_view column, absl::string_view what) const {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ":", line_, ": column ", column, ": ", what));
@@ -111,7 +120,9 @@ absl::StatusOr<Import> ImportSubscriptionPeriods(const std::string& path,
       continue;
     }
     if (absl::StripAsciiWhitespace(line).empty()) continue;
-    std::vector<std::string> f = absl::StrSplit(line, ',');
+    absl::StatusOr<std::vector<std::string>> cells = csv.Cells(line);
+    if (!cells.ok()) return cells.status();
+    const std::vector<std::string>& f = *cells;
     if (f.size() != 5) return csv.Bad("(row)", absl::StrCat("expected 5 fields, got ", f.size()));
     if (f[0].empty()) return csv.Bad("subscription_id", "empty");
     if (f[1].empty()) return csv.Bad("customer_id", "empty");
@@ -157,7 +168,9 @@ absl::StatusOr<Import> ImportTelco(const std::string& path, const std::string& c
                                  "InternetService", "MonthlyCharges", "Churn"};
   std::set<std::string> seen;
   while (csv.Next(&line)) {
-    std::vector<std::string> f = absl::StrSplit(line, ',');
+    absl::StatusOr<std::vector<std::string>> cells = csv.Cells(line);
+    if (!cells.ok()) return cells.status();
+    const std::vector<std::string>& f = *cells;
     if (csv.line() == 1) {
       for (size_t i = 0; i < f.size(); ++i) col[f[i]] = static_cast<int>(i);
       for (const char* name : kNeeded) {

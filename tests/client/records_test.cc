@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "client/importers.h"
 #include "tests/support/temp_file.h"
 
 namespace saasmetrics::client {
@@ -134,6 +135,34 @@ TEST(RecordReader, NamesAMissingFileAndAnUnknownFormat) {
               HasSubstr("pass --format=csv|ndjson"));
   EXPECT_FALSE(ParseRecordKind("events").ok());
   EXPECT_EQ(*ParseRecordKind("spend"), RecordKind::kAcquisitionSpend);
+}
+
+}  // namespace
+}  // namespace saasmetrics::client
+
+namespace saasmetrics::client {
+namespace {
+
+// The dataset importers read CSV with the same reader as `saasctl ingest`: a quoted cell
+// may hold a comma, and an unterminated quote names its line and column.
+TEST(Importers, QuotedCellsAreOneCellAndAnOpenQuoteIsNamed) {
+  testing::TempFile good(".csv",
+                         "subscription_id,customer_id,start_date,end_date,monthly_amount\n"
+                         "s1,\"acme, inc.\",2024-01-01,,49.99\n");
+  absl::StatusOr<Import> imported = ImportSubscriptionPeriods(good.path(), "USD");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_EQ(imported->customers.size(), 1u);
+  EXPECT_EQ(imported->customers[0].customer_id(), "acme, inc.");
+  ASSERT_EQ(imported->events.size(), 1u);
+  EXPECT_EQ(imported->events[0].unit_amount(), 4999);
+
+  testing::TempFile bad(".csv",
+                        "subscription_id,customer_id,start_date,end_date,monthly_amount\n"
+                        "s1,\"acme,2024-01-01,,49.99\n");
+  absl::StatusOr<Import> refused = ImportSubscriptionPeriods(bad.path(), "USD");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr(absl::StrCat(bad.path(), ":2: column 2: the quote")));
 }
 
 }  // namespace

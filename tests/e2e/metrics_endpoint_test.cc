@@ -6,11 +6,14 @@
 
 #include <cmath>
 #include <fstream>
+#include <pqxx/pqxx>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "saasmetrics/v1/metrics.grpc.pb.h"
 #include "server/store/migrator.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_db.h"
@@ -114,6 +117,78 @@ TEST_F(MetricsEndpoint, ScrapesCleanlyThroughPromtoolAfterTraffic) {
   Subprocess lint({"/bin/sh", "-c", absl::StrCat("promtool check metrics < ", file)});
   EXPECT_EQ(lint.Wait(absl::Seconds(30)), 0) << lint.Output();
   unlink(file.c_str());
+}
+
+// Overload: one worker and one queue place. With the worker blocked in PostgreSQL and a
+// call queued, a further call is refused at once with RESOURCE_EXHAUSTED and counted; a
+// call the client abandons is recorded as Canceled once its work ends.
+TEST(Overload, AFullQueueShedsCallsAndAnAbandonedCallIsRecordedAsCancelled) {
+  TestDatabase db;
+  Subprocess server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
+                     "--metrics_address=127.0.0.1:0", "--worker_threads=1", "--max_queued_calls=1",
+                     "--database_url=" + db.conninfo()});
+  ASSERT_TRUE(server.WaitForOutput("health SERVING", absl::Seconds(30))) << server.Output();
+  const int metrics_port = LoggedNumber(server, "metrics_port", absl::Seconds(5));
+  const std::string address =
+      absl::StrCat("127.0.0.1:", LoggedNumber(server, "grpc_port", absl::Seconds(5)));
+  client::Client c({.address = address});
+  v1::Tenant t;
+  t.set_tenant_id("acme");
+  t.set_currency("USD");
+  ASSERT_TRUE(c.CreateTenant(t).ok());
+
+  pqxx::connection locker(db.conninfo());
+  pqxx::work lock(locker);
+  lock.exec("LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE");
+  auto blocked = [&] {
+    pqxx::connection probe(db.conninfo());
+    pqxx::read_transaction r(probe);
+    return r.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0]
+        .as<int>();
+  };
+  // The abandoned call takes the one worker and blocks on the lock.
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = v1::MetricsService::NewStub(channel);
+  grpc::ClientContext abandoned;
+  v1::GetMrrRequest mrr;
+  mrr.mutable_query()->set_tenant_id("acme");
+  mrr.mutable_query()->set_start_date("2024-01-01");
+  mrr.mutable_query()->set_end_date("2024-01-31");
+  mrr.mutable_query()->set_interval(v1::INTERVAL_MONTH);
+  v1::GetMrrResponse mrr_resp;
+  grpc::Status abandoned_status;
+  std::thread first([&] { abandoned_status = stub->GetMrr(&abandoned, mrr, &mrr_resp); });
+  for (int i = 0; i < 200 && blocked() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_EQ(blocked(), 1);
+  // Two more: one fills the queue, the other is shed.
+  absl::Status second, third;
+  std::thread a([&] { second = c.GetTenant("acme").status(); });
+  std::thread b([&] { third = c.GetTenant("acme").status(); });
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < give_up && second.ok() == third.ok()) absl::SleepFor(absl::Milliseconds(10));
+  const absl::Status& shed = second.ok() ? third : second;
+  EXPECT_EQ(shed.code(), absl::StatusCode::kResourceExhausted) << shed;
+  EXPECT_THAT(shed.message(), HasSubstr("query queue is full"));
+
+  abandoned.TryCancel();
+  first.join();
+  EXPECT_EQ(abandoned_status.error_code(), grpc::StatusCode::CANCELLED);
+  lock.commit();
+  a.join();
+  b.join();
+  EXPECT_TRUE(second.ok() || third.ok()) << "the queued call ran once the worker was free";
+
+  std::string body;
+  for (int i = 0; i < 100; ++i) {
+    body = Scrape(metrics_port);
+    if (body.find("grpc_code=\"Canceled\",grpc_method=\"GetMrr\"") != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(Sample(body, "saasmetrics_calls_shed_total{pool=\"query\"}"), 1) << body;
+  EXPECT_THAT(body, HasSubstr("grpc_code=\"ResourceExhausted\",grpc_method=\"GetTenant\""));
+  EXPECT_THAT(body, HasSubstr("grpc_code=\"Canceled\",grpc_method=\"GetMrr\""));
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(absl::Seconds(30)), 0);
 }
 
 // A real Prometheus server scrapes the service and answers a query about it.
