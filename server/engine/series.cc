@@ -76,6 +76,59 @@ MrrSeries ComputeMrrSeries(const std::vector<Movement>& movements,
   return out;
 }
 
+DailyTotals SumByDay(const std::vector<Movement>& movements) {
+  DailyTotals out;
+  if (movements.empty()) return out;
+  absl::CivilDay first = movements.front().day, last = first;
+  for (const Movement& m : movements) {
+    first = std::min(first, m.day);
+    last = std::max(last, m.day);
+  }
+  out.first = first;
+  out.totals.resize(static_cast<size_t>(last - first) + 1);
+  out.paying_delta.resize(out.totals.size());
+  for (const Movement& m : movements) {
+    const size_t d = static_cast<size_t>(m.day - first);
+    out.totals[d].Add(m);
+    out.paying_delta[d] += (m.after > 0) - (m.before > 0);
+  }
+  return out;
+}
+
+MrrSeries ComputeMrrSeries(const DailyTotals& daily, const std::vector<Period>& periods) {
+  MrrSeries out;
+  out.points.resize(periods.size());
+  for (size_t i = 0; i < periods.size(); ++i) out.points[i].period = periods[i];
+  if (periods.empty()) return out;
+  size_t p = 0;
+  for (size_t d = 0; d < daily.totals.size(); ++d) {
+    const absl::CivilDay day = daily.first + static_cast<int64_t>(d);
+    const MovementTotals& t = daily.totals[d];
+    if (day < periods.front().first) {
+      out.start_mrr += t.net();
+      out.start_paying += daily.paying_delta[d];
+      continue;
+    }
+    while (p < periods.size() && periods[p].last < day) ++p;
+    if (p == periods.size()) break;
+    MovementTotals& into = out.points[p].movements;
+    into.new_business += t.new_business;
+    into.expansion += t.expansion;
+    into.contraction += t.contraction;
+    into.churn += t.churn;
+    into.reactivation += t.reactivation;
+    out.points[p].paying += daily.paying_delta[d];  // the period's delta, for now
+  }
+  int64_t mrr = out.start_mrr, paying = out.start_paying;
+  for (MrrPoint& point : out.points) {
+    mrr += point.movements.net();
+    paying += point.paying;
+    point.mrr = mrr;
+    point.paying = paying;
+  }
+  return out;
+}
+
 std::vector<ChurnPoint> ComputeChurnSeries(const std::vector<Movement>& movements,
                                            const std::vector<Period>& periods,
                                            const std::vector<PauseChange>* pauses) {

@@ -40,6 +40,21 @@ struct MrrSeries {
 MrrSeries ComputeMrrSeries(const std::vector<Movement>& movements,
                            const std::vector<Period>& periods);
 
+// Movements summed per day, DuckDB-style partial aggregates: an MRR series over any range
+// then costs one step per day instead of one per movement.
+struct DailyTotals {
+  absl::CivilDay first;  // the day of totals[0]
+  std::vector<MovementTotals> totals;
+  std::vector<int64_t> paying_delta;  // customers starting to pay minus those stopping
+  size_t bytes() const {
+    return totals.capacity() * sizeof(MovementTotals) + paying_delta.capacity() * sizeof(int64_t);
+  }
+};
+DailyTotals SumByDay(const std::vector<Movement>& movements);
+
+// The same series as from the movements the totals were summed from.
+MrrSeries ComputeMrrSeries(const DailyTotals& daily, const std::vector<Period>& periods);
+
 struct ChurnPoint {
   Period period;
   int64_t customers_at_start = 0;  // |C(s)|

@@ -51,7 +51,7 @@ size_t History::bytes() const {
              movements.capacity() * sizeof(engine::Movement) +
              pauses.capacity() * sizeof(engine::PauseChange) +
              versions.capacity() * sizeof(store::PartitionVersion) +
-             month_begin.capacity() * sizeof(size_t);
+             month_begin.capacity() * sizeof(size_t) + daily.bytes();
   // Strings, and the hash maps' slots (key, value and control byte).
   for (const auto& id : ledger.customer_ids) b += 2 * (sizeof(id) + id.capacity()) + 8;
   for (const auto& id : ledger.subscription_ids) b += 2 * (sizeof(id) + id.capacity()) + 16;
@@ -77,6 +77,7 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
       h.ledger.events, static_cast<int32_t>(h.ledger.customer_ids.size()));
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
   h.movements = timeline.Movements(tz, LastDay(h.ledger, tz), nullptr, &h.pauses);
+  h.daily = engine::SumByDay(h.movements);
   return h;
 }
 
@@ -156,6 +157,7 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
   h.movements = MergeAffected(previous.movements, fresh, affected);
   h.pauses = MergeAffected(previous.pauses, fresh_pauses, affected);
+  h.daily = engine::SumByDay(h.movements);
   return h;
 }
 

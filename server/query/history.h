@@ -18,6 +18,7 @@
 #include "server/cache/partition_cache.h"
 #include "server/engine/ledger.h"
 #include "server/engine/partition.h"
+#include "server/engine/series.h"
 #include "server/engine/timeline.h"
 #include "server/store/metrics_store.h"
 
@@ -29,6 +30,7 @@ struct History : cache::Snapshot {
   engine::Ledger ledger;
   std::vector<engine::Movement> movements;  // ordered by customer, then day
   std::vector<engine::PauseChange> pauses;  // likewise
+  engine::DailyTotals daily;                // the movements summed per day
   // The months (in order) and versions it was built from; ledger.events of versions[i] are
   // [month_begin[i], month_begin[i + 1]).
   std::vector<store::PartitionVersion> versions;

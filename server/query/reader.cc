@@ -145,10 +145,12 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
   const bool plan_filter = std::any_of(q.filters.begin(), q.filters.end(),
                                        [](const auto& f) { return f.field == "plan"; });
   static const std::vector<engine::PauseChange> kNoPauses;
+  static const engine::DailyTotals kNoDays;
   if (!needs.history && !plan_filter) {
     q.ledger = &kNoLedger;
     q.movements = &kNoMovements;
     q.pauses = &kNoPauses;
+    q.daily = &kNoDays;
   } else if (absl::Status s = LoadHistory(spec.tenant_id, ctx, q); !s.ok()) {
     return s;
   }
@@ -202,6 +204,7 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, const Context& ct
   if (q.filters.empty()) {
     q.movements = &h.movements;
     q.pauses = &h.pauses;
+    q.daily = &h.daily;
     return absl::OkStatus();
   }
   const std::vector<bool> include = engine::SelectCustomers(h.ledger, *q.customers, q.filters);

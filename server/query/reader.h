@@ -17,6 +17,7 @@
 #include "server/engine/filters.h"
 #include "server/engine/ledger.h"
 #include "server/engine/periods.h"
+#include "server/engine/series.h"
 #include "server/engine/tenant.h"
 #include "server/engine/usage.h"
 #include "server/query/context.h"
@@ -77,6 +78,8 @@ struct Query {
   // The history's movements of the selected customers (ordered by customer, then day).
   // Consumers ignore days after their last period.
   const std::vector<engine::Movement>* movements = nullptr;
+  // The movements summed per day; null under filters (sum `movements` then).
+  const engine::DailyTotals* daily = nullptr;
   // Changes of the selected customers' paused state (a paused customer is not churned).
   const std::vector<engine::PauseChange>* pauses = nullptr;
   // What `movements` and `pauses` point to under filters (on the heap: a Query is moved).

@@ -66,7 +66,9 @@ grpc::ServerUnaryReactor* MetricsService::GetMrr(grpc::CallbackServerContext* ct
         SpecFrom(req->query()), {.interval = true, .history = true, .customers = false}, ctx);
     if (!prepared.ok()) return ToGrpcStatus(prepared.status());
     const query::Query& q = *prepared;
-    const engine::MrrSeries series = engine::ComputeMrrSeries(*q.movements, q.periods);
+    const engine::MrrSeries series = q.daily != nullptr
+                                         ? engine::ComputeMrrSeries(*q.daily, q.periods)
+                                         : engine::ComputeMrrSeries(*q.movements, q.periods);
     resp->set_currency(q.tenant.currency);
     resp->set_start_mrr(series.start_mrr);
     for (const engine::MrrPoint& p : series.points) {

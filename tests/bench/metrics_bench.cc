@@ -2,10 +2,14 @@
 // cold (--cache_bytes=0: every partition loaded per query) and warm (cached). Checks the
 // answers agree, then prints medians, ratios and peak RSS.
 //   metrics_bench [--customers=200000] [--months=36] [--usage=5000000] [--runs=5]
+//                 [--load_calls=200] [--load_rate=90000]
+// Also: each query right after one late write into the same tenant, warm MRR latency
+// while events stream into the same tenant, and the physical floor of each warm query.
 #include <benchmark/benchmark.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <pqxx/pqxx>
 #include <thread>
@@ -18,6 +22,7 @@
 #include "saasmetrics/v1/admin.grpc.pb.h"
 #include "saasmetrics/v1/ingest.grpc.pb.h"
 #include "saasmetrics/v1/metrics.grpc.pb.h"
+#include "server/engine/timeline.h"
 #include "tests/bench/bench_support.h"
 
 namespace saasmetrics::bench {
@@ -117,6 +122,8 @@ int main(int argc, char** argv) {
                                .first_month = absl::CivilMonth(2021, 1),
                                .usage_events = 5000000};
   int runs = 5;
+  int load_calls = 200;
+  double load_rate = 90000;  // half the ingest benchmark's service rate
   for (int i = 1; i < argc; ++i) {
     absl::string_view a = argv[i];
     if (absl::ConsumePrefix(&a, "--customers="))
@@ -127,6 +134,10 @@ int main(int argc, char** argv) {
       (void)absl::SimpleAtoi(a, &gen.usage_events);
     else if (absl::ConsumePrefix(&a, "--runs="))
       (void)absl::SimpleAtoi(a, &runs);
+    else if (absl::ConsumePrefix(&a, "--load_calls="))
+      (void)absl::SimpleAtoi(a, &load_calls);
+    else if (absl::ConsumePrefix(&a, "--load_rate="))
+      (void)absl::SimpleAtod(a, &load_rate);
   }
   testing::TestDatabase db;
   BenchServer warm = StartServer(db.conninfo());
@@ -268,14 +279,134 @@ int main(int argc, char** argv) {
   auto warm_pql = Time(runs, [&] { get_pql(c); });
   auto warm_act = Time(runs, [&] { active_via(c); });
 
+  // What the comparison below checks: the answers before anything is written.
+  const v1::GetMrrResponse checked_mrr = mrr_resp;
+  const v1::GetActiveCustomersResponse checked_act = act_resp;
+
+  // Warm after a write: one late subscription event (into the middle month) and one usage
+  // event into the same tenant, then the query. Only the changed months reload and only the
+  // written customer's history is re-derived.
+  const absl::CivilMonth mid = gen.first_month + gen.months / 2;
+  int write_seq = 0;
+  auto write_one = [&] {
+    ++write_seq;
+    v1::IngestSubscriptionEventsRequest s;
+    s.set_tenant_id("bench");
+    v1::SubscriptionEvent* e = s.add_events();
+    *e = data.subscription_events[static_cast<size_t>(write_seq * 7919) %
+                                  data.subscription_events.size()];
+    e->set_event_id(absl::StrCat("late-", write_seq));
+    e->mutable_effective_at()->set_seconds(absl::ToUnixSeconds(
+        absl::FromCivil(absl::CivilDay(mid) + write_seq % 27, absl::UTCTimeZone())));
+    e->set_unit_amount(e->unit_amount() + 100);
+    v1::IngestUsageEventsRequest u;
+    u.set_tenant_id("bench");
+    v1::UsageEvent* ue = u.add_events();
+    ue->set_id(absl::StrCat("late-", write_seq));
+    ue->set_source("bench");
+    ue->set_type("login");
+    ue->set_subject(
+        data.customers[static_cast<size_t>(write_seq) % data.customers.size()].customer_id());
+    ue->mutable_time()->set_seconds(absl::ToUnixSeconds(
+        absl::FromCivil(absl::CivilDay(mid) + write_seq % 27, absl::UTCTimeZone())));
+    if (!c.IngestSubscriptionEvents(s).ok() || !c.IngestUsageEvents(u).ok()) std::exit(1);
+  };
+  std::vector<double> after_write_mrr, after_write_act;
+  for (int i = 0; i < runs; ++i) {
+    write_one();
+    after_write_mrr.push_back(Time(1, [&] { get_mrr(c); })[0]);
+    write_one();
+    after_write_act.push_back(Time(1, [&] { active_via(c); })[0]);
+  }
+
+  // Under load: subscription and usage events stream into the same tenant at
+  // --load_rate events/s while warm MRR is asked repeatedly; p50/p99 against idle.
+  auto percentile = [](std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+  };
+  const std::vector<double> idle = Time(load_calls, [&] { get_mrr(c); });
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> streamed{0};
+  const absl::Time load_start_at = absl::Now();
+  std::thread loader([&] {
+    client::Client lc({.address = warm.address, .timeout = absl::Minutes(1)});
+    constexpr int kLoadBatch = 500;
+    int64_t n = 0;
+    while (!stop) {
+      v1::IngestUsageEventsRequest u;
+      u.set_tenant_id("bench");
+      v1::IngestSubscriptionEventsRequest s;
+      s.set_tenant_id("bench");
+      for (int i = 0; i < kLoadBatch; ++i, ++n) {
+        const absl::Time at = absl::FromCivil(absl::CivilDay(gen.first_month + (gen.months - 1)) +
+                                                  static_cast<int>(n % 27),
+                                              absl::UTCTimeZone()) +
+                              absl::Seconds(n % 86400);
+        if (i % 10 == 0) {
+          v1::SubscriptionEvent* e = s.add_events();
+          *e = data.subscription_events[static_cast<size_t>(n * 31) %
+                                        data.subscription_events.size()];
+          e->set_event_id(absl::StrCat("load-", n));
+          e->mutable_effective_at()->set_seconds(absl::ToUnixSeconds(at));
+        } else {
+          v1::UsageEvent* ue = u.add_events();
+          ue->set_id(absl::StrCat("load-", n));
+          ue->set_source("load");
+          ue->set_type("login");
+          ue->set_subject(
+              data.customers[static_cast<size_t>(n) % data.customers.size()].customer_id());
+          ue->mutable_time()->set_seconds(absl::ToUnixSeconds(at));
+        }
+      }
+      if (!lc.IngestUsageEvents(u).ok() || !lc.IngestSubscriptionEvents(s).ok()) std::exit(1);
+      streamed += kLoadBatch;
+      // Pace to --load_rate.
+      const absl::Time due =
+          load_start_at + absl::Seconds(static_cast<double>(streamed) / load_rate);
+      if (due > absl::Now()) absl::SleepFor(due - absl::Now());
+    }
+  });
+  absl::SleepFor(absl::Seconds(1));
+  const std::vector<double> loaded = Time(load_calls, [&] { get_mrr(c); });
+  stop = true;
+  loader.join();
+  const double achieved =
+      static_cast<double>(streamed) / absl::ToDoubleSeconds(absl::Now() - load_start_at);
+
+  // The physical floor: the bytes a warm query must touch (the history's movements for
+  // MRR; a 12-byte time/customer/type triple per usage event for active customers) over
+  // one core's sequential read bandwidth, measured here.
+  double bandwidth = 0;  // bytes per ms
+  {
+    std::vector<int64_t> block(64 << 20 >> 3, 1);  // 64 MiB
+    int64_t sum = 0;
+    const std::vector<double> ms = Time(5, [&] {
+      for (int64_t v : block) sum += v;
+      benchmark::DoNotOptimize(sum);
+    });
+    bandwidth = static_cast<double>(block.size() * sizeof(int64_t)) / Median(ms);
+  }
+  int64_t movement_count = 0;
+  {
+    pqxx::read_transaction t(conn);
+    movement_count =
+        t.exec_params1(std::string(kDailyMrrCtes) + " SELECT count(*) FROM run WHERE a <> b",
+                       "bench", until)[0]
+            .as<int64_t>();
+  }
+  const double mrr_floor =
+      static_cast<double>(movement_count) * sizeof(engine::Movement) / bandwidth;
+  const double act_floor = static_cast<double>(gen.usage_events) * 12 / bandwidth;
+
   // The same answers?
-  bool same = sql_movements.size() <= static_cast<size_t>(mrr_resp.entries_size());
+  bool same = sql_movements.size() <= static_cast<size_t>(checked_mrr.entries_size());
   for (const auto& row : sql_movements) {
     const std::string month = row[0].as<std::string>();
     const auto it =
-        std::find_if(mrr_resp.entries().begin(), mrr_resp.entries().end(),
+        std::find_if(checked_mrr.entries().begin(), checked_mrr.entries().end(),
                      [&](const v1::MrrEntry& e) { return e.date().substr(0, 7) == month; });
-    if (it == mrr_resp.entries().end() || it->new_business() != row[1].as<int64_t>() ||
+    if (it == checked_mrr.entries().end() || it->new_business() != row[1].as<int64_t>() ||
         it->expansion() != row[2].as<int64_t>() || it->contraction() != row[3].as<int64_t>() ||
         it->churn() != row[4].as<int64_t>() || it->reactivation() != row[5].as<int64_t>()) {
       fprintf(stderr, "movements differ in %s\n", month.c_str());
@@ -283,8 +414,8 @@ int main(int argc, char** argv) {
     }
   }
   for (size_t i = 0; i < sql_active.size(); ++i) {
-    if (static_cast<int>(i) >= act_resp.entries_size() ||
-        act_resp.entries(i).active_customers() != sql_active[i][1].as<int64_t>()) {
+    if (static_cast<int>(i) >= checked_act.entries_size() ||
+        checked_act.entries(i).active_customers() != sql_active[i][1].as<int64_t>()) {
       fprintf(stderr, "active customers differ in %s\n", sql_active[i][0].c_str());
       same = false;
     }
@@ -306,6 +437,21 @@ int main(int argc, char** argv) {
   row("monthly MRR movements, 36 mo", sql_mrr, cold_mrr, warm_mrr);
   row("monthly active customers, 36 mo", sql_act, cold_act, warm_act);
   row("PQL count, one month", sql_pql, cold_pql, warm_pql);
+  printf("  %-32s %10s %10s %12s\n", "warm after one write", "warm ms", "after ms", "after/warm");
+  printf("  %-32s %10.1f %10.1f %11.2fx\n", "MRR movements", Median(warm_mrr),
+         Median(after_write_mrr), Median(after_write_mrr) / Median(warm_mrr));
+  printf("  %-32s %10.1f %10.1f %11.2fx\n", "active customers", Median(warm_act),
+         Median(after_write_act), Median(after_write_act) / Median(warm_act));
+  printf("  warm MRR under load: %.0f events/s streamed into the same tenant (asked %.0f/s)\n",
+         achieved, load_rate);
+  printf("    idle   p50 %.1f ms  p99 %.1f ms\n", percentile(idle, 0.5), percentile(idle, 0.99));
+  printf("    loaded p50 %.1f ms  p99 %.1f ms  (p99 ratio %.2fx)\n", percentile(loaded, 0.5),
+         percentile(loaded, 0.99), percentile(loaded, 0.99) / percentile(idle, 0.99));
+  printf(
+      "  physical floor (bytes touched / one core's scan, %.1f GB/s): MRR %.2f ms (%lld "
+      "movements; warm is %.0fx), active %.2f ms (warm is %.0fx)\n",
+      bandwidth / 1e6, mrr_floor, static_cast<long long>(movement_count),
+      Median(warm_mrr) / mrr_floor, act_floor, Median(warm_act) / act_floor);
   printf("  PQLs in %s: %lld\n", absl::FormatCivilTime(pql_month).c_str(),
          static_cast<long long>(service_pqls));
   printf("  answers identical (SQL vs service): %s\n", same ? "yes" : "NO");

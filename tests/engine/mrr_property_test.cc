@@ -167,6 +167,17 @@ TEST_P(EngineVsReference, MovementsAndSeriesMatchOnRandomHistories) {
 
     // Series.
     const MrrSeries mrr = ComputeMrrSeries(movements, periods);
+    {  // From per-day totals (what an unfiltered warm query uses): the same series.
+      const MrrSeries daily = ComputeMrrSeries(SumByDay(movements), periods);
+      EXPECT_EQ(daily.start_mrr, mrr.start_mrr);
+      EXPECT_EQ(daily.start_paying, mrr.start_paying);
+      ASSERT_EQ(daily.points.size(), mrr.points.size());
+      for (size_t i = 0; i < mrr.points.size(); ++i) {
+        EXPECT_EQ(daily.points[i].mrr, mrr.points[i].mrr);
+        EXPECT_EQ(daily.points[i].paying, mrr.points[i].paying);
+        EXPECT_EQ(daily.points[i].movements, mrr.points[i].movements);
+      }
+    }
     const std::vector<ChurnPoint> churn = ComputeChurnSeries(movements, periods, &pauses);
     const std::vector<reference::RefPeriod> ref = reference::Series(events, tz, periods);
     ASSERT_EQ(mrr.points.size(), ref.size());
