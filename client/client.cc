@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include <cstdlib>
 #include <deque>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,18 @@
 
 namespace saasmetrics::client {
 namespace {
+
+// No token given: $SAASMETRICS_TOKEN, else the first line of $SAASMETRICS_TOKEN_FILE.
+ClientOptions WithEnvironmentToken(ClientOptions o) {
+  if (!o.bearer_token.empty()) return o;
+  if (const char* token = std::getenv("SAASMETRICS_TOKEN"); token != nullptr && *token != 0) {
+    o.bearer_token = token;
+  } else if (const char* file = std::getenv("SAASMETRICS_TOKEN_FILE"); file != nullptr) {
+    std::ifstream in(file);
+    std::getline(in, o.bearer_token);
+  }
+  return o;
+}
 
 std::shared_ptr<grpc::ChannelCredentials> Credentials(const ClientOptions& o) {
   if (!o.tls) return grpc::InsecureChannelCredentials();
@@ -45,7 +58,7 @@ absl::Status FromGrpc(const grpc::Status& status) {
 }
 
 Client::Client(ClientOptions options)
-    : options_(std::move(options)),
+    : options_(WithEnvironmentToken(std::move(options))),
       channel_(grpc::CreateChannel(options_.address, Credentials(options_))),
       admin_(v1::AdminService::NewStub(channel_)),
       ingest_(v1::IngestService::NewStub(channel_)),
@@ -141,6 +154,8 @@ SAAS_CLIENT_CALL_(IngestUsageEvents, ingest_, IngestUsageEventsRequest, IngestRe
 SAAS_CLIENT_CALL_(UpsertCustomers, ingest_, UpsertCustomersRequest, IngestResult)
 SAAS_CLIENT_CALL_(RecordAcquisitionSpend, ingest_, RecordAcquisitionSpendRequest, IngestResult)
 SAAS_CLIENT_CALL_(ListPqlRules, admin_, ListPqlRulesRequest, ListPqlRulesResponse)
+SAAS_CLIENT_CALL_(ListApiKeys, admin_, ListApiKeysRequest, ListApiKeysResponse)
+SAAS_CLIENT_CALL_(RevokeApiKey, admin_, RevokeApiKeyRequest, ApiKey)
 SAAS_CLIENT_CALL_(GetMrr, metrics_, GetMrrRequest, GetMrrResponse)
 SAAS_CLIENT_CALL_(GetChurn, metrics_, GetChurnRequest, GetChurnResponse)
 SAAS_CLIENT_CALL_(GetUnitEconomics, metrics_, GetUnitEconomicsRequest, GetUnitEconomicsResponse)
@@ -152,6 +167,14 @@ SAAS_CLIENT_CALL_(GetPqlCount, metrics_, GetPqlCountRequest, GetPqlCountResponse
 SAAS_CLIENT_CALL_(GetActivation, metrics_, GetActivationRequest, GetActivationResponse)
 SAAS_CLIENT_CALL_(ListMovements, metrics_, ListMovementsRequest, ListMovementsResponse)
 #undef SAAS_CLIENT_CALL_
+
+absl::StatusOr<v1::CreateApiKeyResponse> Client::CreateApiKey(const v1::CreateApiKeyRequest& req) {
+  v1::CreateApiKeyResponse resp;  // not retried: a retry would make a second key
+  absl::Status s =
+      Call(false, [&](grpc::ClientContext* ctx) { return admin_->CreateApiKey(ctx, req, &resp); });
+  if (!s.ok()) return s;
+  return resp;
+}
 
 absl::StatusOr<v1::PqlRule> Client::CreatePqlRule(const v1::CreatePqlRuleRequest& req) {
   v1::PqlRule resp;

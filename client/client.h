@@ -23,8 +23,10 @@ struct ClientOptions {
   int max_attempts = 4;                        // for idempotent calls on UNAVAILABLE
   absl::Duration initial_backoff = absl::Milliseconds(100);
   bool tls = false;
-  std::string tls_ca_file;   // PEM; empty: system roots
-  std::string bearer_token;  // sent as "authorization: Bearer <token>" when set
+  std::string tls_ca_file;  // PEM; empty: system roots
+  // Sent as "authorization: Bearer <token>". Empty: $SAASMETRICS_TOKEN, else the first line
+  // of the file $SAASMETRICS_TOKEN_FILE names, else none.
+  std::string bearer_token;
 };
 
 // A gRPC status as an absl::Status; INVALID_ARGUMENT lists every field violation
@@ -50,6 +52,10 @@ class Client {
 
   absl::StatusOr<v1::PqlRule> CreatePqlRule(const v1::CreatePqlRuleRequest& req);
   absl::StatusOr<v1::ListPqlRulesResponse> ListPqlRules(const v1::ListPqlRulesRequest& req);
+
+  absl::StatusOr<v1::CreateApiKeyResponse> CreateApiKey(const v1::CreateApiKeyRequest& req);
+  absl::StatusOr<v1::ListApiKeysResponse> ListApiKeys(const v1::ListApiKeysRequest& req);
+  absl::StatusOr<v1::ApiKey> RevokeApiKey(const v1::RevokeApiKeyRequest& req);
 
   absl::StatusOr<v1::GetMrrResponse> GetMrr(const v1::GetMrrRequest& req);
   absl::StatusOr<v1::GetChurnResponse> GetChurn(const v1::GetChurnRequest& req);

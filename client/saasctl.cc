@@ -10,7 +10,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/client.h"
 
@@ -61,6 +63,50 @@ void AddMetricsFlags(CLI::App* cmd, cli::MetricsFlags* f, bool interval) {
 
 }  // namespace
 
+// `saasctl keys create|list|revoke`.
+int RunKeys(Client& client, const CLI::App* create, const CLI::App* list, const std::string& tenant,
+            const std::vector<std::string>& roles, const std::string& name,
+            const std::string& key_id, cli::Output output) {
+  auto print = [&](const v1::ApiKey& k) {
+    std::vector<std::string> names;
+    for (int r : k.roles()) names.push_back(absl::AsciiStrToLower(v1::Role_Name(r).substr(5)));
+    std::cout << k.key_id() << "  tenant=" << (k.tenant_id().empty() ? "*" : k.tenant_id())
+              << "  roles=" << absl::StrJoin(names, ",") << "  name=" << k.name()
+              << (k.has_revoke_time() ? "  REVOKED" : "") << "\n";
+  };
+  if (create->parsed()) {
+    v1::CreateApiKeyRequest req;
+    req.set_tenant_id(tenant);
+    req.set_name(name);
+    for (const std::string& r : roles) {
+      req.add_roles(r == "read" ? v1::ROLE_READ : r == "ingest" ? v1::ROLE_INGEST : v1::ROLE_ADMIN);
+    }
+    absl::StatusOr<v1::CreateApiKeyResponse> created = client.CreateApiKey(req);
+    if (!created.ok()) return cli::Fail(created.status());
+    if (cli::PrintJson(*created, output)) return cli::kExitOk;
+    print(created->key());
+    std::cerr << "The token is shown this once; store it now:\n";
+    std::cout << created->token() << "\n";
+    return cli::kExitOk;
+  }
+  if (list->parsed()) {
+    v1::ListApiKeysRequest req;
+    req.set_tenant_id(tenant);
+    absl::StatusOr<v1::ListApiKeysResponse> keys = client.ListApiKeys(req);
+    if (!keys.ok()) return cli::Fail(keys.status());
+    if (cli::PrintJson(*keys, output)) return cli::kExitOk;
+    for (const v1::ApiKey& k : keys->keys()) print(k);
+    return cli::kExitOk;
+  }
+  v1::RevokeApiKeyRequest req;
+  req.set_key_id(key_id);
+  req.set_tenant_id(tenant);
+  absl::StatusOr<v1::ApiKey> revoked = client.RevokeApiKey(req);
+  if (!revoked.ok()) return cli::Fail(revoked.status());
+  if (!cli::PrintJson(*revoked, output)) print(*revoked);
+  return cli::kExitOk;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{
       "saasctl: command-line client of the saasmetrics service.\n"
@@ -81,7 +127,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--tls", options.tls, "Use TLS");
   app.add_option("--tls_ca_file", options.tls_ca_file, "PEM roots for TLS");
-  app.add_option("--token", options.bearer_token, "Bearer token")->envname("SAASMETRICS_TOKEN");
+  app.add_option("--token", options.bearer_token,
+                 "API key (prefer $SAASMETRICS_TOKEN or --token_file: a command line is visible "
+                 "to every process)")
+      ->envname("SAASMETRICS_TOKEN");
+  std::string token_file;
+  app.add_option("--token_file", token_file, "File whose first line is the API key")
+      ->envname("SAASMETRICS_TOKEN_FILE")
+      ->check(CLI::ExistingFile);
   bool quiet = false;
   app.add_flag("--quiet,-q", quiet, "No progress line, even on a terminal");
 
@@ -89,6 +142,23 @@ int main(int argc, char** argv) {
   std::string health_service;
   health->add_option("--service", health_service,
                      "Service name; empty: the whole server; 'liveness': the process");
+
+  auto* keys = app.add_subcommand("keys", "Manage API keys (an admin key is needed)");
+  keys->require_subcommand(1);
+  std::string key_tenant, key_name, key_id;
+  std::vector<std::string> key_roles;
+  auto* key_create = keys->add_subcommand("create", "Create a key; prints its token once");
+  key_create->add_option("--tenant", key_tenant, "Tenant the key is for (empty: every tenant)");
+  key_create->add_option("--roles", key_roles, "read, ingest, admin")
+      ->delimiter(',')
+      ->required()
+      ->check(CLI::IsMember({"read", "ingest", "admin"}));
+  key_create->add_option("--name", key_name, "What the key is for");
+  auto* key_list = keys->add_subcommand("list", "List keys (never their secrets)");
+  key_list->add_option("--tenant", key_tenant, "Only this tenant's keys");
+  auto* key_revoke = keys->add_subcommand("revoke", "Revoke a key");
+  key_revoke->add_option("key_id", key_id, "The key's id")->required();
+  key_revoke->add_option("--tenant", key_tenant, "The key's tenant (empty: every tenant)");
 
   auto* tenants = app.add_subcommand("tenants", "Manage tenants");
   tenants->require_subcommand(1);
@@ -247,7 +317,14 @@ int main(int argc, char** argv) {
                                                     : cli::Output::kTable;
   const bool progress = !quiet && isatty(STDERR_FILENO);
   ingest_flags.send.progress = import_flags.send.progress = gen.send.progress = progress;
+  if (options.bearer_token.empty() && !token_file.empty()) {
+    std::ifstream in(token_file);
+    std::getline(in, options.bearer_token);
+  }
   Client client(options);
+
+  if (keys->parsed())
+    return RunKeys(client, key_create, key_list, key_tenant, key_roles, key_name, key_id, output);
 
   if (health->parsed()) {
     absl::StatusOr<bool> ok = client.Healthy(health_service);

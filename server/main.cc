@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -91,6 +92,12 @@ ABSL_FLAG(int, malloc_arenas, 2,
           "Each thread that allocates otherwise gets an arena of its own that keeps what it "
           "freed, so a burst of partition loads on many threads raises the resident set "
           "well past --cache_bytes.");
+ABSL_FLAG(std::string, bootstrap_admin_key_file, "",
+          "File holding an admin API key over every tenant (sm_<id>_<secret>), e.g. from a "
+          "Kubernetes Secret; else $SAASMETRICS_BOOTSTRAP_ADMIN_KEY. Never pass the key itself "
+          "on the command line: every process can read it in /proc.");
+ABSL_FLAG(bool, reflection, false,
+          "Serve gRPC server reflection (it describes the whole API to any caller).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM, how long in-flight calls may take before they are cancelled.");
 
@@ -130,6 +137,17 @@ int main(int argc, char** argv) {
   config.max_query_days = absl::GetFlag(FLAGS_max_query_days);
   config.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
   config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);
+  config.reflection = absl::GetFlag(FLAGS_reflection);
+  if (const std::string file = absl::GetFlag(FLAGS_bootstrap_admin_key_file); !file.empty()) {
+    std::ifstream in(file);
+    if (!in || !std::getline(in, config.bootstrap_admin_token)) {
+      std::fprintf(stderr, "saasmetrics: --bootstrap_admin_key_file=%s: cannot read it\n",
+                   file.c_str());
+      return 2;
+    }
+  } else if (const char* env = std::getenv("SAASMETRICS_BOOTSTRAP_ADMIN_KEY")) {
+    config.bootstrap_admin_token = env;
+  }
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   // Before any other thread starts: arenas are created on a thread's first allocation.
   if (const int arenas = absl::GetFlag(FLAGS_malloc_arenas); arenas < 0 || arenas > 1024) {

@@ -37,10 +37,22 @@ as_pg "$pgbin/../bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -tAc \
   "SELECT 1 FROM pg_database WHERE datname='saasmetrics'" | grep -q 1 ||
   as_pg "$pgbin/../bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE saasmetrics"
 
+# Every call needs an API key. The server's bootstrap admin key (every tenant, every role)
+# is made once and kept in a file only this user can read; saasctl reads it from there.
+new_token() {
+  printf 'sm_%s_%s\n' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+    "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+}
+umask 077
+[ -s "$state/admin.token" ] || new_token >"$state/admin.token"
+printf 'Authorization: Bearer %s\n' "$(cat "$state/admin.token")" >"$state/admin.header"
+umask 022
+
 nohup "$bin/saasmetrics" --database_url="$db_url" --grpc_address="127.0.0.1:$grpc_port" \
-  --metrics_address="127.0.0.1:$metrics_port" >"$state/server.log" 2>&1 &
+  --metrics_address="127.0.0.1:$metrics_port" --bootstrap_admin_key_file="$state/admin.token" \
+  >"$state/server.log" 2>&1 &
 echo $! >"$state/server.pid"
-ctl=("$bin/saasctl" --address="127.0.0.1:$grpc_port")
+ctl=("$bin/saasctl" --address="127.0.0.1:$grpc_port" --token_file="$state/admin.token")
 for _ in $(seq 1 120); do
   "${ctl[@]}" --timeout=1s health >/dev/null 2>&1 && break
   kill -0 "$(cat "$state/server.pid")" 2>/dev/null || { cat "$state/server.log"; exit 1; }
@@ -73,6 +85,18 @@ if ! "${ctl[@]}" pql-rules list --tenant=acme | grep -q '^engaged '; then
     "${ctl[@]}" pql-rules create --tenant=acme - >/dev/null
 fi
 
+# A demo key that reads every tenant (and nothing else), made once.
+umask 077
+if [ ! -s "$state/demo.token" ] ||
+  ! "$bin/saasctl" --address="127.0.0.1:$grpc_port" --token_file="$state/demo.token" \
+    tenants get demo >/dev/null 2>&1; then
+  "${ctl[@]}" keys create --roles=read --name="up.sh demo key" 2>/dev/null >"$state/demo.token.new"
+  tail -n 1 "$state/demo.token.new" >"$state/demo.token"
+  rm -f "$state/demo.token.new"
+fi
+printf 'Authorization: Bearer %s\n' "$(cat "$state/demo.token")" >"$state/demo.header"
+umask 022
+
 cat <<EOT
 
 saasmetrics is running (health: SERVING).
@@ -81,21 +105,26 @@ saasmetrics is running (health: SERVING).
   Prometheus  http://127.0.0.1:$metrics_port/metrics
   PostgreSQL  $db_url
 
+API keys: every call sends one. The demo key (reads every tenant, nothing else):
+  $(cat "$state/demo.token")   (in .local/demo.token; the admin key is in .local/admin.token)
+  Create more: build/bin/saasctl --token_file=.local/admin.token keys create --tenant=demo --roles=read,ingest
+
 Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapshot, Dec 2024;
      acme = generated 2023-2024 with usage):
-  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics mrr --tenant=demo --from=2018-01-01 --to=2019-12-31 --interval=quarter
-  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics churn --tenant=telco --from=2024-10-01 --to=2024-12-31 --filter=attributes.contract=Month-to-month
-  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics cohorts --tenant=telco --from=2024-01-01 --to=2024-12-31 --group_by=attributes.contract
-  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics unit-economics --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
-  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics active --tenant=acme --from=2024-12-01 --to=2024-12-31 --interval=week
-  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics pql --tenant=acme --rule=engaged --from=2024-01-01 --to=2024-12-31
-  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics activation --tenant=acme --event_type=report.created --from=2024-01-01 --to=2024-12-31
-  build/bin/saasctl --address=127.0.0.1:$grpc_port metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
-  build/bin/saasctl --address=127.0.0.1:$grpc_port -o json tenants get demo
-  build/bin/saasctl --address=127.0.0.1:$grpc_port load --tenant=acme --clients=4 --duration=10s
-  curl -s 'http://127.0.0.1:$http_port/v1/tenants/demo/metrics/mrr?query.start_date=2019-01-01&query.end_date=2019-03-31&query.interval=INTERVAL_MONTH'
-  curl -s http://127.0.0.1:$http_port/v1/tenants/demo
-  curl -s -X POST http://127.0.0.1:$http_port/v1/tenants -d '{"tenant_id":"example","currency":"EUR","timezone":"Europe/Berlin"}'
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics mrr --tenant=demo --from=2018-01-01 --to=2019-12-31 --interval=quarter
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics churn --tenant=telco --from=2024-10-01 --to=2024-12-31 --filter=attributes.contract=Month-to-month
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics cohorts --tenant=telco --from=2024-01-01 --to=2024-12-31 --group_by=attributes.contract
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics unit-economics --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics active --tenant=acme --from=2024-12-01 --to=2024-12-31 --interval=week
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics pql --tenant=acme --rule=engaged --from=2024-01-01 --to=2024-12-31
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics activation --tenant=acme --event_type=report.created --from=2024-01-01 --to=2024-12-31
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token -o json tenants get demo
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/admin.token keys list
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/admin.token load --tenant=acme --clients=4 --duration=10s
+  curl -s -H @.local/demo.header 'http://127.0.0.1:$http_port/v1/tenants/demo/metrics/mrr?query.start_date=2019-01-01&query.end_date=2019-03-31&query.interval=INTERVAL_MONTH'
+  curl -s -H @.local/demo.header http://127.0.0.1:$http_port/v1/tenants/demo
+  curl -s -H @.local/admin.header -X POST http://127.0.0.1:$http_port/v1/tenants -d '{"tenant_id":"example","currency":"EUR","timezone":"Europe/Berlin"}'
   curl -s http://127.0.0.1:$metrics_port/metrics | grep grpc_server_handled_total
 
 Stop everything: deploy/local/down.sh   (add --wipe to delete the local database too)

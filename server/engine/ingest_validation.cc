@@ -124,6 +124,9 @@ void ValidateSubscriptionEvents(const std::vector<SubscriptionEvent>& events,
     const bool overflow = __builtin_mul_overflow(e.unit_amount, e.quantity, &gross);
     if (overflow && e.unit_amount >= 0 && e.quantity >= 0) {
       c.Fail("unit_amount", "unit_amount × quantity exceeds the int64 range");
+    } else if (!overflow && gross > kMaxAmount) {
+      c.Fail("unit_amount", absl::StrCat("unit_amount × quantity must be at most ", kMaxAmount,
+                                         " minor units per interval, got ", gross));
     }
     if (e.discount_bps < 0 || e.discount_bps > 10000) {
       c.Fail("discount.percent_off_bps",
@@ -182,6 +185,10 @@ void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules
     c.Text("spend_id", s.spend_id, true);
     c.Text("channel", s.channel, true);
     c.NonNegative("amount", s.amount);
+    if (s.amount > kMaxAmount) {
+      c.Fail("amount",
+             absl::StrCat("must be at most ", kMaxAmount, " minor units, got ", s.amount));
+    }
     c.Currency("currency", s.currency);
     if (s.start_date < earliest || s.start_date > latest) {
       c.Fail("start_date", "must be between 1990-01-01 and tomorrow");

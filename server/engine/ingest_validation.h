@@ -9,6 +9,12 @@
 
 namespace saasmetrics::engine {
 
+// The largest amount one item may carry: a subscription's unit_amount × quantity per
+// interval, or one spend row. With a day interval a subscription's MRR is then at most
+// ~3.0e12 minor units, so three million of them, or ten million spend rows, still sum
+// inside int64 — no total the engine forms can overflow.
+inline constexpr int64_t kMaxAmount = 100'000'000'000;
+
 struct IngestLimits {
   int max_items = 10000;     // per batch
   int max_id_bytes = 256;    // ids, names, types, channels

@@ -1,9 +1,13 @@
 #include "server/engine/tenant.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iterator>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
@@ -44,7 +48,25 @@ bool IsIso4217Currency(absl::string_view code) {
 }
 
 bool IsIanaTimeZone(absl::string_view name) {
-  if (name.empty()) return false;
+  // The time-zone library takes any path ("/etc/localtime", "../x", "/proc/self/fd/2": the
+  // last blocks reading a pipe) and caches every name it is given, valid or not. So only a
+  // name shaped like the tz database's ("Area/Location", letters, digits, _ + -) and naming
+  // a file there reaches it.
+  constexpr size_t kMaxLength = 64;
+  if (name.empty() || name.size() > kMaxLength || !absl::ascii_isalpha(name[0])) return false;
+  char previous = '/';
+  for (char c : name) {
+    const bool part = absl::ascii_isalnum(c) || c == '_' || c == '+' || c == '-';
+    if (!part && !(c == '/' && previous != '/')) return false;
+    previous = c;
+  }
+  if (previous == '/') return false;
+  if (name != "UTC") {
+    const char* dir = std::getenv("TZDIR");
+    struct stat st;
+    const std::string path = absl::StrCat(dir != nullptr ? dir : "/usr/share/zoneinfo", "/", name);
+    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  }
   absl::TimeZone tz;
   return absl::LoadTimeZone(std::string(name), &tz);
 }

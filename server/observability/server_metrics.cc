@@ -43,6 +43,10 @@ ServerMetrics::ServerMetrics()
                 .Name("saasmetrics_calls_shed_total")
                 .Help("Calls refused with RESOURCE_EXHAUSTED because their pool's queue was full.")
                 .Register(*registry_)),
+      denied_(prometheus::BuildCounter()
+                  .Name("saasmetrics_auth_denied_total")
+                  .Help("Calls refused for their credentials, by reason.")
+                  .Register(*registry_)),
       cache_hits_(prometheus::BuildCounter()
                       .Name("saasmetrics_cache_hits_total")
                       .Help("Partition lookups served from the cache.")
@@ -118,6 +122,10 @@ void ServerMetrics::QueryDone(absl::string_view statement, absl::Duration elapse
 
 void ServerMetrics::Shed(absl::string_view pool) {
   shed_.Add({{"pool", std::string(pool)}}).Increment();
+}
+
+void ServerMetrics::Denied(absl::string_view reason) {
+  denied_.Add({{"reason", std::string(reason)}}).Increment();
 }
 
 void ServerMetrics::Ingested(absl::string_view kind, int64_t accepted, int64_t duplicates) {

@@ -33,6 +33,8 @@ class ServerMetrics {
   void QueryDone(absl::string_view statement, absl::Duration elapsed);
   // saasmetrics_calls_shed_total by pool: calls refused because the pool's queue was full.
   void Shed(absl::string_view pool);
+  // saasmetrics_auth_denied_total by reason: unauthenticated, permission_denied.
+  void Denied(absl::string_view reason);
   void SetDatabaseUp(bool up);
   void SetSchemaVersion(int version);
 
@@ -55,6 +57,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>& ingested_;
   prometheus::Family<prometheus::Counter>& duplicates_;
   prometheus::Family<prometheus::Counter>& shed_;
+  prometheus::Family<prometheus::Counter>& denied_;
   prometheus::Counter& cache_hits_;
   prometheus::Counter& cache_misses_;
   prometheus::Counter& cache_evictions_;

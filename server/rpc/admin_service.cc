@@ -38,91 +38,99 @@ engine::Tenant FromProto(const v1::Tenant& p) {
 grpc::ServerUnaryReactor* AdminService::CreateTenant(grpc::CallbackServerContext* ctx,
                                                      const v1::CreateTenantRequest* req,
                                                      v1::Tenant* resp) {
-  return RunUnary(ctx, env_, kService, "CreateTenant", [this, req, resp](absl::Time deadline) {
-    if (!req->has_tenant()) return InvalidArgument({{"tenant", "is required"}});
-    engine::Tenant tenant = FromProto(req->tenant());
-    engine::Violations violations;
-    engine::ValidateTenantSettings(tenant, "tenant", violations);
-    if (!violations.empty()) return InvalidArgument(violations);
-    absl::StatusOr<engine::Tenant> created = tenants_.Create(tenant, deadline);
-    if (!created.ok()) return ToGrpcStatus(created.status());
-    ToProto(*created, resp);
-    return grpc::Status::OK;
-  });
+  return RunUnary(ctx, env_, kService, "CreateTenant", {auth::kAdmin, ""},
+                  [this, req, resp](absl::Time deadline) {
+                    if (!req->has_tenant()) return InvalidArgument({{"tenant", "is required"}});
+                    engine::Tenant tenant = FromProto(req->tenant());
+                    engine::Violations violations;
+                    engine::ValidateTenantSettings(tenant, "tenant", violations);
+                    if (!violations.empty()) return InvalidArgument(violations);
+                    absl::StatusOr<engine::Tenant> created = tenants_.Create(tenant, deadline);
+                    if (!created.ok()) return ToGrpcStatus(created.status());
+                    ToProto(*created, resp);
+                    return grpc::Status::OK;
+                  });
 }
 
 grpc::ServerUnaryReactor* AdminService::GetTenant(grpc::CallbackServerContext* ctx,
                                                   const v1::GetTenantRequest* req,
                                                   v1::Tenant* resp) {
-  return RunUnary(ctx, env_, kService, "GetTenant", [this, req, resp](absl::Time deadline) {
-    engine::Violations violations;
-    engine::ValidateTenantId(req->tenant_id(), "tenant_id", violations);
-    if (!violations.empty()) return InvalidArgument(violations);
-    absl::StatusOr<engine::Tenant> tenant = tenants_.Get(req->tenant_id(), deadline);
-    if (!tenant.ok()) return ToGrpcStatus(tenant.status());
-    ToProto(*tenant, resp);
-    return grpc::Status::OK;
-  });
+  return RunUnary(ctx, env_, kService, "GetTenant", {auth::kRead, req->tenant_id()},
+                  [this, req, resp](absl::Time deadline) {
+                    engine::Violations violations;
+                    engine::ValidateTenantId(req->tenant_id(), "tenant_id", violations);
+                    if (!violations.empty()) return InvalidArgument(violations);
+                    absl::StatusOr<engine::Tenant> tenant =
+                        tenants_.Get(req->tenant_id(), deadline);
+                    if (!tenant.ok()) return ToGrpcStatus(tenant.status());
+                    ToProto(*tenant, resp);
+                    return grpc::Status::OK;
+                  });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListTenants(grpc::CallbackServerContext* ctx,
                                                     const v1::ListTenantsRequest* req,
                                                     v1::ListTenantsResponse* resp) {
-  return RunUnary(ctx, env_, kService, "ListTenants", [this, req, resp](absl::Time deadline) {
-    engine::Violations violations;
-    if (req->page_size() < 0) {
-      violations.push_back(
-          {"page_size", absl::StrCat("must not be negative, got ", req->page_size())});
-    }
-    std::string after;
-    if (!req->page_token().empty() && (!absl::WebSafeBase64Unescape(req->page_token(), &after) ||
-                                       !engine::IsValidResourceId(after))) {
-      violations.push_back({"page_token", "is not a token this service issued"});
-    }
-    if (!violations.empty()) return InvalidArgument(violations);
-    int page_size =
-        req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
-    absl::StatusOr<store::TenantPage> page = tenants_.List(page_size, after, deadline);
-    if (!page.ok()) return ToGrpcStatus(page.status());
-    for (const engine::Tenant& t : page->tenants) ToProto(t, resp->add_tenants());
-    if (page->more) {
-      resp->set_next_page_token(absl::WebSafeBase64Escape(page->tenants.back().tenant_id));
-    }
-    return grpc::Status::OK;
-  });
+  return RunUnary(
+      ctx, env_, kService, "ListTenants", {auth::kAdmin, ""},
+      [this, req, resp](absl::Time deadline) {
+        engine::Violations violations;
+        if (req->page_size() < 0) {
+          violations.push_back(
+              {"page_size", absl::StrCat("must not be negative, got ", req->page_size())});
+        }
+        std::string after;
+        if (!req->page_token().empty() &&
+            (!absl::WebSafeBase64Unescape(req->page_token(), &after) ||
+             !engine::IsValidResourceId(after))) {
+          violations.push_back({"page_token", "is not a token this service issued"});
+        }
+        if (!violations.empty()) return InvalidArgument(violations);
+        int page_size =
+            req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
+        absl::StatusOr<store::TenantPage> page = tenants_.List(page_size, after, deadline);
+        if (!page.ok()) return ToGrpcStatus(page.status());
+        for (const engine::Tenant& t : page->tenants) ToProto(t, resp->add_tenants());
+        if (page->more) {
+          resp->set_next_page_token(absl::WebSafeBase64Escape(page->tenants.back().tenant_id));
+        }
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* AdminService::UpdateTenant(grpc::CallbackServerContext* ctx,
                                                      const v1::UpdateTenantRequest* req,
                                                      v1::Tenant* resp) {
-  return RunUnary(ctx, env_, kService, "UpdateTenant", [this, req, resp](absl::Time deadline) {
-    const v1::Tenant& p = req->tenant();
-    engine::Violations violations;
-    engine::ValidateTenantId(p.tenant_id(), "tenant.tenant_id", violations);
-    store::TenantUpdate update{.tenant_id = p.tenant_id()};
-    if (!p.display_name().empty()) update.display_name = p.display_name();
-    if (!p.timezone().empty()) update.timezone = p.timezone();
-    if (p.has_gross_margin()) update.gross_margin = p.gross_margin().value();
-    // Check the changed settings with the same rules as at creation.
-    engine::Tenant probe{.tenant_id = p.tenant_id(),
-                         .display_name = update.display_name.value_or(""),
-                         .currency = "USD",
-                         .timezone = update.timezone.value_or("UTC"),
-                         .gross_margin = update.gross_margin.value_or(1.0)};
-    engine::ValidateTenantSettings(probe, "tenant", violations);
-    if (!violations.empty()) return InvalidArgument(violations);
-    absl::StatusOr<engine::Tenant> current = tenants_.Get(p.tenant_id(), deadline);
-    if (!current.ok()) return ToGrpcStatus(current.status());
-    if (!p.currency().empty() && p.currency() != current->currency) {
-      return InvalidArgument(
-          {{"tenant.currency", absl::StrCat("is fixed at creation ('", current->currency,
-                                            "'); every stored amount is in it")}});
-    }
-    absl::StatusOr<engine::Tenant> updated = tenants_.Update(update, deadline);
-    if (!updated.ok()) return ToGrpcStatus(updated.status());
-    ToProto(*updated, resp);
-    return grpc::Status::OK;
-  });
+  return RunUnary(
+      ctx, env_, kService, "UpdateTenant", {auth::kAdmin, req->tenant().tenant_id()},
+      [this, req, resp](absl::Time deadline) {
+        const v1::Tenant& p = req->tenant();
+        engine::Violations violations;
+        engine::ValidateTenantId(p.tenant_id(), "tenant.tenant_id", violations);
+        store::TenantUpdate update{.tenant_id = p.tenant_id()};
+        if (!p.display_name().empty()) update.display_name = p.display_name();
+        if (!p.timezone().empty()) update.timezone = p.timezone();
+        if (p.has_gross_margin()) update.gross_margin = p.gross_margin().value();
+        // Check the changed settings with the same rules as at creation.
+        engine::Tenant probe{.tenant_id = p.tenant_id(),
+                             .display_name = update.display_name.value_or(""),
+                             .currency = "USD",
+                             .timezone = update.timezone.value_or("UTC"),
+                             .gross_margin = update.gross_margin.value_or(1.0)};
+        engine::ValidateTenantSettings(probe, "tenant", violations);
+        if (!violations.empty()) return InvalidArgument(violations);
+        absl::StatusOr<engine::Tenant> current = tenants_.Get(p.tenant_id(), deadline);
+        if (!current.ok()) return ToGrpcStatus(current.status());
+        if (!p.currency().empty() && p.currency() != current->currency) {
+          return InvalidArgument(
+              {{"tenant.currency", absl::StrCat("is fixed at creation ('", current->currency,
+                                                "'); every stored amount is in it")}});
+        }
+        absl::StatusOr<engine::Tenant> updated = tenants_.Update(update, deadline);
+        if (!updated.ok()) return ToGrpcStatus(updated.status());
+        ToProto(*updated, resp);
+        return grpc::Status::OK;
+      });
 }
 
 grpc::Status AdminService::CheckTenant(const std::string& tenant_id, absl::Time deadline) {
@@ -148,72 +156,77 @@ grpc::Status AdminService::CheckRule(const v1::PqlRule& rule) {
 grpc::ServerUnaryReactor* AdminService::CreatePqlRule(grpc::CallbackServerContext* ctx,
                                                       const v1::CreatePqlRuleRequest* req,
                                                       v1::PqlRule* resp) {
-  return RunUnary(ctx, env_, kService, "CreatePqlRule", [this, req, resp](absl::Time deadline) {
-    if (grpc::Status s = CheckRule(req->rule()); !s.ok()) return s;
-    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-    auto stored = rules_.Create(req->tenant_id(), req->rule().rule_id(),
-                                DefinitionJson(req->rule()), deadline);
-    if (!stored.ok()) return ToGrpcStatus(stored.status());
-    auto rule = FromStored(*stored);
-    if (!rule.ok()) return ToGrpcStatus(rule.status());
-    *resp = *rule;
-    return grpc::Status::OK;
-  });
+  return RunUnary(ctx, env_, kService, "CreatePqlRule", {auth::kAdmin, req->tenant_id()},
+                  [this, req, resp](absl::Time deadline) {
+                    if (grpc::Status s = CheckRule(req->rule()); !s.ok()) return s;
+                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+                    auto stored = rules_.Create(req->tenant_id(), req->rule().rule_id(),
+                                                DefinitionJson(req->rule()), deadline);
+                    if (!stored.ok()) return ToGrpcStatus(stored.status());
+                    auto rule = FromStored(*stored);
+                    if (!rule.ok()) return ToGrpcStatus(rule.status());
+                    *resp = *rule;
+                    return grpc::Status::OK;
+                  });
 }
 
 grpc::ServerUnaryReactor* AdminService::GetPqlRule(grpc::CallbackServerContext* ctx,
                                                    const v1::GetPqlRuleRequest* req,
                                                    v1::PqlRule* resp) {
-  return RunUnary(ctx, env_, kService, "GetPqlRule", [this, req, resp](absl::Time deadline) {
-    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-    auto stored = rules_.Get(req->tenant_id(), req->rule_id(), deadline);
-    if (!stored.ok()) return ToGrpcStatus(stored.status());
-    auto rule = FromStored(*stored);
-    if (!rule.ok()) return ToGrpcStatus(rule.status());
-    *resp = *rule;
-    return grpc::Status::OK;
-  });
+  return RunUnary(ctx, env_, kService, "GetPqlRule", {auth::kRead, req->tenant_id()},
+                  [this, req, resp](absl::Time deadline) {
+                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+                    auto stored = rules_.Get(req->tenant_id(), req->rule_id(), deadline);
+                    if (!stored.ok()) return ToGrpcStatus(stored.status());
+                    auto rule = FromStored(*stored);
+                    if (!rule.ok()) return ToGrpcStatus(rule.status());
+                    *resp = *rule;
+                    return grpc::Status::OK;
+                  });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListPqlRules(grpc::CallbackServerContext* ctx,
                                                      const v1::ListPqlRulesRequest* req,
                                                      v1::ListPqlRulesResponse* resp) {
-  return RunUnary(ctx, env_, kService, "ListPqlRules", [this, req, resp](absl::Time deadline) {
-    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-    auto stored = rules_.List(req->tenant_id(), deadline);
-    if (!stored.ok()) return ToGrpcStatus(stored.status());
-    for (const auto& r : *stored) {
-      auto rule = FromStored(r);
-      if (!rule.ok()) return ToGrpcStatus(rule.status());
-      *resp->add_rules() = *rule;
-    }
-    return grpc::Status::OK;
-  });
+  return RunUnary(ctx, env_, kService, "ListPqlRules", {auth::kRead, req->tenant_id()},
+                  [this, req, resp](absl::Time deadline) {
+                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+                    auto stored = rules_.List(req->tenant_id(), deadline);
+                    if (!stored.ok()) return ToGrpcStatus(stored.status());
+                    for (const auto& r : *stored) {
+                      auto rule = FromStored(r);
+                      if (!rule.ok()) return ToGrpcStatus(rule.status());
+                      *resp->add_rules() = *rule;
+                    }
+                    return grpc::Status::OK;
+                  });
 }
 
 grpc::ServerUnaryReactor* AdminService::UpdatePqlRule(grpc::CallbackServerContext* ctx,
                                                       const v1::UpdatePqlRuleRequest* req,
                                                       v1::PqlRule* resp) {
-  return RunUnary(ctx, env_, kService, "UpdatePqlRule", [this, req, resp](absl::Time deadline) {
-    if (grpc::Status s = CheckRule(req->rule()); !s.ok()) return s;
-    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-    auto stored = rules_.Update(req->tenant_id(), req->rule().rule_id(),
-                                DefinitionJson(req->rule()), deadline);
-    if (!stored.ok()) return ToGrpcStatus(stored.status());
-    auto rule = FromStored(*stored);
-    if (!rule.ok()) return ToGrpcStatus(rule.status());
-    *resp = *rule;
-    return grpc::Status::OK;
-  });
+  return RunUnary(ctx, env_, kService, "UpdatePqlRule", {auth::kAdmin, req->tenant_id()},
+                  [this, req, resp](absl::Time deadline) {
+                    if (grpc::Status s = CheckRule(req->rule()); !s.ok()) return s;
+                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+                    auto stored = rules_.Update(req->tenant_id(), req->rule().rule_id(),
+                                                DefinitionJson(req->rule()), deadline);
+                    if (!stored.ok()) return ToGrpcStatus(stored.status());
+                    auto rule = FromStored(*stored);
+                    if (!rule.ok()) return ToGrpcStatus(rule.status());
+                    *resp = *rule;
+                    return grpc::Status::OK;
+                  });
 }
 
 grpc::ServerUnaryReactor* AdminService::DeletePqlRule(grpc::CallbackServerContext* ctx,
                                                       const v1::DeletePqlRuleRequest* req,
                                                       v1::DeletePqlRuleResponse*) {
-  return RunUnary(ctx, env_, kService, "DeletePqlRule", [this, req](absl::Time deadline) {
-    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-    return ToGrpcStatus(rules_.Delete(req->tenant_id(), req->rule_id(), deadline));
-  });
+  return RunUnary(ctx, env_, kService, "DeletePqlRule", {auth::kAdmin, req->tenant_id()},
+                  [this, req](absl::Time deadline) {
+                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
+                    return ToGrpcStatus(rules_.Delete(req->tenant_id(), req->rule_id(), deadline));
+                  });
 }
 
 }  // namespace saasmetrics::rpc

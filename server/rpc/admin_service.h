@@ -2,6 +2,7 @@
 
 #include "saasmetrics/v1/admin.grpc.pb.h"
 #include "server/rpc/handler.h"
+#include "server/store/key_store.h"
 #include "server/store/pql_rule_store.h"
 #include "server/store/tenant_store.h"
 
@@ -9,8 +10,9 @@ namespace saasmetrics::rpc {
 
 class AdminService final : public saasmetrics::v1::AdminService::CallbackService {
  public:
-  AdminService(HandlerEnv env, store::TenantStore& tenants, store::PqlRuleStore& rules)
-      : env_(env), tenants_(tenants), rules_(rules) {}
+  AdminService(HandlerEnv env, store::TenantStore& tenants, store::PqlRuleStore& rules,
+               store::KeyStore& keys)
+      : env_(env), tenants_(tenants), rules_(rules), keys_(keys) {}
 
   grpc::ServerUnaryReactor* CreateTenant(grpc::CallbackServerContext* ctx,
                                          const v1::CreateTenantRequest* req,
@@ -37,6 +39,16 @@ class AdminService final : public saasmetrics::v1::AdminService::CallbackService
                                           const v1::DeletePqlRuleRequest*,
                                           v1::DeletePqlRuleResponse*) override;
 
+  // API keys (admin_keys.cc).
+  grpc::ServerUnaryReactor* CreateApiKey(grpc::CallbackServerContext* ctx,
+                                         const v1::CreateApiKeyRequest*,
+                                         v1::CreateApiKeyResponse*) override;
+  grpc::ServerUnaryReactor* ListApiKeys(grpc::CallbackServerContext* ctx,
+                                        const v1::ListApiKeysRequest*,
+                                        v1::ListApiKeysResponse*) override;
+  grpc::ServerUnaryReactor* RevokeApiKey(grpc::CallbackServerContext* ctx,
+                                         const v1::RevokeApiKeyRequest*, v1::ApiKey*) override;
+
  private:
   HandlerEnv env_;
   // Validates the tenant id and that the tenant exists.
@@ -46,6 +58,7 @@ class AdminService final : public saasmetrics::v1::AdminService::CallbackService
 
   store::TenantStore& tenants_;
   store::PqlRuleStore& rules_;
+  store::KeyStore& keys_;
 };
 
 }  // namespace saasmetrics::rpc

@@ -1,5 +1,8 @@
 #include "server/rpc/handler.h"
 
+#include "absl/strings/escaping.h"
+#include "server/observability/log.h"
+
 namespace saasmetrics::rpc {
 
 absl::string_view CodeName(grpc::StatusCode code) {
@@ -47,6 +50,34 @@ grpc::Status Overloaded(absl::string_view pool) {
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                       absl::StrCat("the server's ", pool,
                                    " queue is full; retry with backoff (--max_queued_calls)"));
+}
+
+absl::StatusOr<auth::Principal> Admit(const grpc::CallbackServerContext* ctx, const HandlerEnv& env,
+                                      absl::string_view method, const Access& access,
+                                      absl::Time deadline) {
+  const auto& metadata = ctx->client_metadata();
+  auto it = metadata.find("authorization");
+  const absl::string_view header = it == metadata.end()
+                                       ? absl::string_view()
+                                       : absl::string_view(it->second.data(), it->second.size());
+  absl::StatusOr<auth::Principal> who = env.auth->Authenticate(header, deadline);
+  absl::Status denied =
+      who.ok() ? auth::Authorize(*who, access.role, access.tenant_id) : who.status();
+  if (denied.ok()) return who;
+  if (absl::IsUnavailable(denied) || absl::IsDeadlineExceeded(denied)) return denied;
+  env.metrics->Denied(absl::IsUnauthenticated(denied) ? "unauthenticated" : "permission_denied");
+  observability::LogLine(absl::StrCat(
+      "audit: denied method=", method, " key=", who.ok() ? who->key_id : "-", " tenant=",
+      absl::CHexEscape(access.tenant_id.substr(0, 64)), " role=", auth::RoleNames(access.role),
+      " code=", CodeName(static_cast<grpc::StatusCode>(denied.code()))));
+  return denied;
+}
+
+void AuditAdmin(const auth::Principal& who, absl::string_view method, const Access& access,
+                const grpc::Status& outcome) {
+  observability::LogLine(absl::StrCat("audit: admin method=", method, " key=", who.key_id,
+                                      " tenant=", absl::CHexEscape(access.tenant_id.substr(0, 64)),
+                                      " code=", CodeName(outcome.error_code())));
 }
 
 absl::Time CallDeadline(const grpc::CallbackServerContext* ctx, absl::Duration default_deadline) {

@@ -15,8 +15,8 @@ constexpr absl::string_view kService = "saasmetrics.v1.IngestService";
 // read the next. Acks come in batch order; the stream may last for hours.
 class IngestStream : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck> {
  public:
-  IngestStream(IngestService* service, const HandlerEnv& env)
-      : service_(service), env_(env), start_(absl::Now()) {
+  IngestStream(IngestService* service, const HandlerEnv& env, grpc::CallbackServerContext* ctx)
+      : service_(service), env_(env), ctx_(ctx), start_(absl::Now()) {
     env_.metrics->RpcStarted(kService, "StreamIngest", "bidi_stream");
     StartRead(&batch_);
   }
@@ -27,10 +27,18 @@ class IngestStream : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestA
       return;
     }
     const bool queued = env_.executor->TrySubmit([this] {
+      const absl::Time deadline = absl::Now() + env_.default_deadline;
+      // Every batch names its tenant: the key must hold ingest on each one.
+      absl::StatusOr<auth::Principal> who =
+          Admit(ctx_, env_, "StreamIngest", {auth::kIngest, batch_.tenant_id()}, deadline);
+      if (!who.ok()) {
+        Done(grpc::Status(static_cast<grpc::StatusCode>(who.status().code()),
+                          std::string(who.status().message())));
+        return;
+      }
       ack_.Clear();
       ack_.set_batch_id(batch_.batch_id());
-      grpc::Status s =
-          service_->Ingest(batch_, absl::Now() + env_.default_deadline, ack_.mutable_result());
+      grpc::Status s = service_->Ingest(batch_, deadline, ack_.mutable_result());
       if (!s.ok()) SetError(s);
       StartWrite(&ack_);
     });
@@ -76,6 +84,7 @@ class IngestStream : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestA
 
   IngestService* service_;
   HandlerEnv env_;
+  grpc::CallbackServerContext* ctx_;
   absl::Time start_;
   v1::IngestBatch batch_;
   v1::IngestAck ack_;
@@ -188,38 +197,38 @@ grpc::Status IngestService::Ingest(const v1::IngestBatch& batch, absl::Time dead
 grpc::ServerUnaryReactor* IngestService::IngestSubscriptionEvents(
     grpc::CallbackServerContext* ctx, const v1::IngestSubscriptionEventsRequest* req,
     v1::IngestResult* resp) {
-  return RunUnary(ctx, env_, kService, "IngestSubscriptionEvents", [=, this](absl::Time deadline) {
-    return Ingest(req->tenant_id(), *req, deadline, resp);
-  });
+  return RunUnary(
+      ctx, env_, kService, "IngestSubscriptionEvents", {auth::kIngest, req->tenant_id()},
+      [=, this](absl::Time deadline) { return Ingest(req->tenant_id(), *req, deadline, resp); });
 }
 
 grpc::ServerUnaryReactor* IngestService::IngestUsageEvents(grpc::CallbackServerContext* ctx,
                                                            const v1::IngestUsageEventsRequest* req,
                                                            v1::IngestResult* resp) {
-  return RunUnary(ctx, env_, kService, "IngestUsageEvents", [=, this](absl::Time deadline) {
-    return Ingest(req->tenant_id(), *req, deadline, resp);
-  });
+  return RunUnary(
+      ctx, env_, kService, "IngestUsageEvents", {auth::kIngest, req->tenant_id()},
+      [=, this](absl::Time deadline) { return Ingest(req->tenant_id(), *req, deadline, resp); });
 }
 
 grpc::ServerUnaryReactor* IngestService::UpsertCustomers(grpc::CallbackServerContext* ctx,
                                                          const v1::UpsertCustomersRequest* req,
                                                          v1::IngestResult* resp) {
-  return RunUnary(ctx, env_, kService, "UpsertCustomers", [=, this](absl::Time deadline) {
-    return Ingest(req->tenant_id(), *req, deadline, resp);
-  });
+  return RunUnary(
+      ctx, env_, kService, "UpsertCustomers", {auth::kIngest, req->tenant_id()},
+      [=, this](absl::Time deadline) { return Ingest(req->tenant_id(), *req, deadline, resp); });
 }
 
 grpc::ServerUnaryReactor* IngestService::RecordAcquisitionSpend(
     grpc::CallbackServerContext* ctx, const v1::RecordAcquisitionSpendRequest* req,
     v1::IngestResult* resp) {
-  return RunUnary(ctx, env_, kService, "RecordAcquisitionSpend", [=, this](absl::Time deadline) {
-    return Ingest(req->tenant_id(), *req, deadline, resp);
-  });
+  return RunUnary(
+      ctx, env_, kService, "RecordAcquisitionSpend", {auth::kIngest, req->tenant_id()},
+      [=, this](absl::Time deadline) { return Ingest(req->tenant_id(), *req, deadline, resp); });
 }
 
 grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* IngestService::StreamIngest(
-    grpc::CallbackServerContext*) {
-  return new IngestStream(this, env_);
+    grpc::CallbackServerContext* ctx) {
+  return new IngestStream(this, env_, ctx);
 }
 
 }  // namespace saasmetrics::rpc

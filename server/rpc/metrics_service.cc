@@ -61,66 +61,71 @@ v1::MovementType ToProto(engine::MovementType t) {
 grpc::ServerUnaryReactor* MetricsService::GetMrr(grpc::CallbackServerContext* ctx,
                                                  const v1::GetMrrRequest* req,
                                                  v1::GetMrrResponse* resp) {
-  return RunUnary(ctx, env_, kService, "GetMrr", [this, req, resp](const query::Context& ctx) {
-    absl::StatusOr<query::Query> prepared = reader_.Prepare(
-        SpecFrom(req->query()), {.interval = true, .history = true, .customers = false}, ctx);
-    if (!prepared.ok()) return ToGrpcStatus(prepared.status());
-    const query::Query& q = *prepared;
-    const engine::MrrSeries series = q.daily != nullptr
-                                         ? engine::ComputeMrrSeries(*q.daily, q.periods)
-                                         : engine::ComputeMrrSeries(*q.movements, q.periods);
-    resp->set_currency(q.tenant.currency);
-    resp->set_start_mrr(series.start_mrr);
-    for (const engine::MrrPoint& p : series.points) {
-      v1::MrrEntry* e = resp->add_entries();
-      e->set_date(engine::FormatIsoDate(p.period.last));
-      e->set_mrr(p.mrr);
-      e->set_arr(12 * p.mrr);
-      e->set_customers(p.paying);
-      if (auto arpa = p.arpa()) e->mutable_arpa()->set_value(*arpa);
-      e->set_new_business(p.movements.new_business);
-      e->set_expansion(p.movements.expansion);
-      e->set_contraction(p.movements.contraction);
-      e->set_churn(p.movements.churn);
-      e->set_reactivation(p.movements.reactivation);
-    }
-    const size_t n = series.points.size();
-    FillSummary(series.points.back().mrr, n > 1 ? series.points[n - 2].mrr : series.start_mrr,
-                resp->mutable_summary());
-    return grpc::Status::OK;
-  });
+  return RunUnary(
+      ctx, env_, kService, "GetMrr", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
+        absl::StatusOr<query::Query> prepared = reader_.Prepare(
+            SpecFrom(req->query()), {.interval = true, .history = true, .customers = false}, ctx);
+        if (!prepared.ok()) return ToGrpcStatus(prepared.status());
+        const query::Query& q = *prepared;
+        const engine::MrrSeries series = q.daily != nullptr
+                                             ? engine::ComputeMrrSeries(*q.daily, q.periods)
+                                             : engine::ComputeMrrSeries(*q.movements, q.periods);
+        resp->set_currency(q.tenant.currency);
+        resp->set_start_mrr(series.start_mrr);
+        for (const engine::MrrPoint& p : series.points) {
+          v1::MrrEntry* e = resp->add_entries();
+          e->set_date(engine::FormatIsoDate(p.period.last));
+          e->set_mrr(p.mrr);
+          e->set_arr(12 * p.mrr);
+          e->set_customers(p.paying);
+          if (auto arpa = p.arpa()) e->mutable_arpa()->set_value(*arpa);
+          e->set_new_business(p.movements.new_business);
+          e->set_expansion(p.movements.expansion);
+          e->set_contraction(p.movements.contraction);
+          e->set_churn(p.movements.churn);
+          e->set_reactivation(p.movements.reactivation);
+        }
+        const size_t n = series.points.size();
+        FillSummary(series.points.back().mrr, n > 1 ? series.points[n - 2].mrr : series.start_mrr,
+                    resp->mutable_summary());
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* ctx,
                                                    const v1::GetChurnRequest* req,
                                                    v1::GetChurnResponse* resp) {
-  return RunUnary(ctx, env_, kService, "GetChurn", [this, req, resp](const query::Context& ctx) {
-    absl::StatusOr<query::Query> prepared = reader_.Prepare(
-        SpecFrom(req->query()), {.interval = true, .history = true, .customers = false}, ctx);
-    if (!prepared.ok()) return ToGrpcStatus(prepared.status());
-    const query::Query& q = *prepared;
-    for (const engine::ChurnPoint& c :
-         engine::ComputeChurnSeries(*q.movements, q.periods, q.pauses)) {
-      v1::ChurnEntry* e = resp->add_entries();
-      e->set_date(engine::FormatIsoDate(c.period.last));
-      e->set_customers_at_start(c.customers_at_start);
-      e->set_churned_customers(c.churned);
-      MaybeSet(c.customer_churn_rate(), e, &v1::ChurnEntry::mutable_customer_churn_rate);
-      MaybeSet(c.gross_mrr_churn_rate(), e, &v1::ChurnEntry::mutable_gross_mrr_churn_rate);
-      MaybeSet(c.net_mrr_churn_rate(), e, &v1::ChurnEntry::mutable_net_mrr_churn_rate);
-      MaybeSet(c.nrr(), e, &v1::ChurnEntry::mutable_nrr);
-      MaybeSet(c.grr(), e, &v1::ChurnEntry::mutable_grr);
-      MaybeSet(c.quick_ratio(), e, &v1::ChurnEntry::mutable_quick_ratio);
-    }
-    return grpc::Status::OK;
-  });
+  return RunUnary(
+      ctx, env_, kService, "GetChurn", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
+        absl::StatusOr<query::Query> prepared = reader_.Prepare(
+            SpecFrom(req->query()), {.interval = true, .history = true, .customers = false}, ctx);
+        if (!prepared.ok()) return ToGrpcStatus(prepared.status());
+        const query::Query& q = *prepared;
+        for (const engine::ChurnPoint& c :
+             engine::ComputeChurnSeries(*q.movements, q.periods, q.pauses)) {
+          v1::ChurnEntry* e = resp->add_entries();
+          e->set_date(engine::FormatIsoDate(c.period.last));
+          e->set_customers_at_start(c.customers_at_start);
+          e->set_churned_customers(c.churned);
+          MaybeSet(c.customer_churn_rate(), e, &v1::ChurnEntry::mutable_customer_churn_rate);
+          MaybeSet(c.gross_mrr_churn_rate(), e, &v1::ChurnEntry::mutable_gross_mrr_churn_rate);
+          MaybeSet(c.net_mrr_churn_rate(), e, &v1::ChurnEntry::mutable_net_mrr_churn_rate);
+          MaybeSet(c.nrr(), e, &v1::ChurnEntry::mutable_nrr);
+          MaybeSet(c.grr(), e, &v1::ChurnEntry::mutable_grr);
+          MaybeSet(c.quick_ratio(), e, &v1::ChurnEntry::mutable_quick_ratio);
+        }
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* MetricsService::GetActiveCustomers(
     grpc::CallbackServerContext* ctx, const v1::GetActiveCustomersRequest* req,
     v1::GetActiveCustomersResponse* resp) {
   return RunUnary(
-      ctx, env_, kService, "GetActiveCustomers", [this, req, resp](const query::Context& ctx) {
+      ctx, env_, kService, "GetActiveCustomers", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
         if (grpc::Status s = CheckTypes(req->event_types(), "event_types", false); !s.ok())
           return s;
         absl::StatusOr<query::Query> prepared = reader_.Prepare(
@@ -151,7 +156,8 @@ grpc::ServerUnaryReactor* MetricsService::GetActivation(grpc::CallbackServerCont
                                                         const v1::GetActivationRequest* req,
                                                         v1::GetActivationResponse* resp) {
   return RunUnary(
-      ctx, env_, kService, "GetActivation", [this, req, resp](const query::Context& ctx) {
+      ctx, env_, kService, "GetActivation", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
         if (grpc::Status s =
                 CheckTypes(req->activation_event_types(), "activation_event_types", true);
             !s.ok()) {
@@ -188,52 +194,57 @@ grpc::ServerUnaryReactor* MetricsService::GetActivation(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* MetricsService::GetPqlCount(grpc::CallbackServerContext* ctx,
                                                       const v1::GetPqlCountRequest* req,
                                                       v1::GetPqlCountResponse* resp) {
-  return RunUnary(ctx, env_, kService, "GetPqlCount", [this, req, resp](const query::Context& ctx) {
-    engine::Violations violations;
-    if (!engine::IsValidResourceId(req->rule_id())) {
-      violations.push_back({"rule_id", absl::StrCat("'", req->rule_id(), "' is not a rule id")});
-    }
-    const int window = req->conversion_window_days() == 0 ? 30 : req->conversion_window_days();
-    if (window < 1 || window > 365) {
-      violations.push_back(
-          {"conversion_window_days", absl::StrCat("must be between 1 and 365, got ", window)});
-    }
-    if (!violations.empty()) return InvalidArgument(violations);
-    absl::StatusOr<query::Query> prepared = reader_.Prepare(
-        SpecFrom(req->query()), {.interval = true, .history = true, .customers = false}, ctx);
-    if (!prepared.ok()) return ToGrpcStatus(prepared.status());
-    const query::Query& q = *prepared;
-    absl::StatusOr<store::StoredPqlRule> stored =
-        rules_.Get(req->query().tenant_id(), req->rule_id(), ctx.deadline);
-    if (!stored.ok()) return ToGrpcStatus(stored.status());
-    absl::StatusOr<v1::PqlRule> rule = FromStored(*stored);
-    if (!rule.ok()) return ToGrpcStatus(rule.status());
-    const engine::PqlRule engine_rule = FromProto(*rule);
-    absl::StatusOr<query::UsageView> usage = reader_.Usage(
-        req->query().tenant_id(), engine::DayStart(q.start - (engine_rule.window_days - 1), q.tz),
-        engine::DayStart(q.end + 1, q.tz), /*index=*/false, ctx);
-    if (!usage.ok()) return ToGrpcStatus(usage.status());
-    const std::vector<engine::PqlPoint> points =
-        engine::CountPqls(engine_rule, usage->partitions, *q.movements, q.ledger->customer_ids,
-                          q.periods, q.tz, window, q.selected);
-    for (const engine::PqlPoint& p : points) {
-      v1::PqlEntry* e = resp->add_entries();
-      e->set_date(engine::FormatIsoDate(p.period.last));
-      e->set_pqls(p.pqls);
-      e->set_conversions(p.conversions);
-      MaybeSet(p.conversion_rate(), e, &v1::PqlEntry::mutable_conversion_rate);
-    }
-    const size_t n = points.size();
-    FillSummary(points.back().pqls, n > 1 ? points[n - 2].pqls : 0, resp->mutable_summary());
-    return grpc::Status::OK;
-  });
+  return RunUnary(
+      ctx, env_, kService, "GetPqlCount", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
+        engine::Violations violations;
+        if (!engine::IsValidResourceId(req->rule_id())) {
+          violations.push_back(
+              {"rule_id", absl::StrCat("'", req->rule_id(), "' is not a rule id")});
+        }
+        const int window = req->conversion_window_days() == 0 ? 30 : req->conversion_window_days();
+        if (window < 1 || window > 365) {
+          violations.push_back(
+              {"conversion_window_days", absl::StrCat("must be between 1 and 365, got ", window)});
+        }
+        if (!violations.empty()) return InvalidArgument(violations);
+        absl::StatusOr<query::Query> prepared = reader_.Prepare(
+            SpecFrom(req->query()), {.interval = true, .history = true, .customers = false}, ctx);
+        if (!prepared.ok()) return ToGrpcStatus(prepared.status());
+        const query::Query& q = *prepared;
+        absl::StatusOr<store::StoredPqlRule> stored =
+            rules_.Get(req->query().tenant_id(), req->rule_id(), ctx.deadline);
+        if (!stored.ok()) return ToGrpcStatus(stored.status());
+        absl::StatusOr<v1::PqlRule> rule = FromStored(*stored);
+        if (!rule.ok()) return ToGrpcStatus(rule.status());
+        const engine::PqlRule engine_rule = FromProto(*rule);
+        absl::StatusOr<query::UsageView> usage =
+            reader_.Usage(req->query().tenant_id(),
+                          engine::DayStart(q.start - (engine_rule.window_days - 1), q.tz),
+                          engine::DayStart(q.end + 1, q.tz), /*index=*/false, ctx);
+        if (!usage.ok()) return ToGrpcStatus(usage.status());
+        const std::vector<engine::PqlPoint> points =
+            engine::CountPqls(engine_rule, usage->partitions, *q.movements, q.ledger->customer_ids,
+                              q.periods, q.tz, window, q.selected);
+        for (const engine::PqlPoint& p : points) {
+          v1::PqlEntry* e = resp->add_entries();
+          e->set_date(engine::FormatIsoDate(p.period.last));
+          e->set_pqls(p.pqls);
+          e->set_conversions(p.conversions);
+          MaybeSet(p.conversion_rate(), e, &v1::PqlEntry::mutable_conversion_rate);
+        }
+        const size_t n = points.size();
+        FillSummary(points.back().pqls, n > 1 ? points[n - 2].pqls : 0, resp->mutable_summary());
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* MetricsService::GetCohortRetention(
     grpc::CallbackServerContext* ctx, const v1::GetCohortRetentionRequest* req,
     v1::GetCohortRetentionResponse* resp) {
   return RunUnary(
-      ctx, env_, kService, "GetCohortRetention", [this, req, resp](const query::Context& ctx) {
+      ctx, env_, kService, "GetCohortRetention", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
         if (!req->group_by().empty() && !engine::IsCustomerField(req->group_by())) {
           return InvalidArgument({{"group_by", absl::StrCat("unknown field '", req->group_by(),
                                                             "' (acquisition_channel, country or "
@@ -281,7 +292,8 @@ grpc::ServerUnaryReactor* MetricsService::GetUnitEconomics(grpc::CallbackServerC
                                                            const v1::GetUnitEconomicsRequest* req,
                                                            v1::GetUnitEconomicsResponse* resp) {
   return RunUnary(
-      ctx, env_, kService, "GetUnitEconomics", [this, req, resp](const query::Context& ctx) {
+      ctx, env_, kService, "GetUnitEconomics", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
         const int window = req->ltv_churn_window_months() == 0 ? 6 : req->ltv_churn_window_months();
         if (window < 1 || window > 36) {
           return InvalidArgument({{"ltv_churn_window_months",
@@ -337,7 +349,8 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
                                                         const v1::ListMovementsRequest* req,
                                                         v1::ListMovementsResponse* resp) {
   return RunUnary(
-      ctx, env_, kService, "ListMovements", [this, req, resp](const query::Context& ctx) {
+      ctx, env_, kService, "ListMovements", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
         engine::Violations violations;
         if (req->page_size() < 0) violations.push_back({"page_size", "must not be negative"});
         // The token is the (day, customer id) of the last movement served.

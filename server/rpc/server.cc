@@ -2,11 +2,15 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 
 #include <atomic>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/auth/authenticator.h"
 #include "server/cache/partition_cache.h"
 #include "server/observability/collectors.h"
 #include "server/observability/log.h"
@@ -18,6 +22,7 @@
 #include "server/rpc/metrics_service.h"
 #include "server/store/database_supervisor.h"
 #include "server/store/ingest_store.h"
+#include "server/store/key_store.h"
 #include "server/store/metrics_store.h"
 #include "server/store/pool.h"
 #include "server/store/pql_rule_store.h"
@@ -39,8 +44,20 @@ std::vector<store::Statement> AllStatements() {
   for (const auto& s : store::IngestStore::Statements()) out.push_back(s);
   for (const auto& s : store::MetricsStore::Statements()) out.push_back(s);
   for (const auto& s : store::PqlRuleStore::Statements()) out.push_back(s);
+  for (const auto& s : store::KeyStore::Statements()) out.push_back(s);
   return out;
 }
+
+// Reflection registers itself with every ServerBuilder once its library is loaded; without
+// --reflection this option takes it out again (it would describe the API to anyone).
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins,
+                  [](const auto& p) { return absl::StrContains(p->name(), "reflection"); });
+  }
+};
 
 }  // namespace
 
@@ -87,6 +104,11 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.max_query_days < 1 || c.max_query_days > 36600) {
     return bad("max_query_days", c.max_query_days, "must be between 1 and 36600");
   }
+  if (!c.bootstrap_admin_token.empty() && !auth::ParseToken(c.bootstrap_admin_token)) {
+    return absl::InvalidArgumentError(
+        "--bootstrap_admin_key_file: the file does not hold an API key (sm_<16 hex>_<43 "
+        "base64url characters>)");
+  }
   if (c.default_deadline <= absl::ZeroDuration()) {
     return bad("default_deadline", absl::FormatDuration(c.default_deadline), "must be positive");
   }
@@ -106,6 +128,8 @@ struct Server::Impl {
   std::unique_ptr<store::IngestStore> ingest_store;
   std::unique_ptr<store::MetricsStore> metrics_store;
   std::unique_ptr<store::PqlRuleStore> pql_rules;
+  std::unique_ptr<store::KeyStore> keys;
+  std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<cache::PartitionCache> cache;
   std::unique_ptr<query::ThreadPool> query_pool, ingest_pool, loader_pool;
   std::unique_ptr<query::Reader> reader;
@@ -146,6 +170,7 @@ Server::~Server() {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
+  if (!auth::InitCrypto()) return absl::InternalError("libsodium could not be initialized");
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;
   m.config = config;
@@ -184,9 +209,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.query_pool = std::make_unique<query::ThreadPool>(config.worker_threads, queue);
   m.ingest_pool = std::make_unique<query::ThreadPool>(config.ingest_threads, queue);
   m.loader_pool = std::make_unique<query::ThreadPool>(config.loader_threads, queue);
-  const HandlerEnv query_env{m.query_pool.get(), "query", &m.metrics, config.default_deadline};
-  const HandlerEnv ingest_env{m.ingest_pool.get(), "ingest", &m.metrics, config.default_deadline};
-  m.admin = std::make_unique<AdminService>(query_env, *m.tenants, *m.pql_rules);
+  m.keys = std::make_unique<store::KeyStore>(*m.pool);
+  m.authenticator = std::make_unique<auth::Authenticator>(
+      auth::AuthOptions{.bootstrap_token = config.bootstrap_admin_token}, *m.keys);
+  const HandlerEnv query_env{m.query_pool.get(), "query", &m.metrics, config.default_deadline,
+                             m.authenticator.get()};
+  const HandlerEnv ingest_env{m.ingest_pool.get(), "ingest", &m.metrics, config.default_deadline,
+                              m.authenticator.get()};
+  m.admin = std::make_unique<AdminService>(query_env, *m.tenants, *m.pql_rules, *m.keys);
   m.ingest = std::make_unique<IngestService>(
       ingest_env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants,
       *m.ingest_store);
@@ -198,9 +228,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.metrics_service = std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules);
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(config.max_batch_bytes);
+  if (!config.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   builder.AddListeningPort(config.grpc_address, grpc::InsecureServerCredentials(), &m.grpc_port);
   builder.RegisterService(m.admin.get());
   builder.RegisterService(m.ingest.get());

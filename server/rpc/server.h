@@ -32,6 +32,10 @@ struct ServerConfig {
   int max_batch_bytes = 16 << 20;          // largest request message
   int max_query_days = 3700;               // longest metric query range
   int64_t cache_bytes = int64_t{1} << 30;  // partition cache budget
+  // An admin key over every tenant ("sm_<id>_<secret>"), from a file or the environment,
+  // never the command line; empty: only stored keys authenticate.
+  std::string bootstrap_admin_token;
+  bool reflection = false;  // gRPC server reflection (describes the API to anyone)
 };
 
 // INVALID_ARGUMENT whose message starts with the offending flag ("--db_pool_size ...").

@@ -14,13 +14,37 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 grpc::Status InvalidArgument(const engine::Violations& violations) {
+  // Bounded: a batch of 10,000 bad items must not produce an answer (or a message echoing
+  // hostile values) larger than a client accepts as trailing metadata (gRPC's default limit
+  // is 8 KiB): at most 100 violations and 4 KiB of their text, then a count of the rest.
+  constexpr size_t kMaxViolations = 100;
+  constexpr size_t kMaxBytes = 4096;
+  constexpr size_t kMaxText = 300;
+  auto clip = [](const std::string& s) {
+    return s.size() <= kMaxText ? s : absl::StrCat(s.substr(0, kMaxText), "… (truncated)");
+  };
   google::rpc::BadRequest bad_request;
-  for (const engine::FieldViolation& v : violations) {
+  size_t listed = 0, bytes = 0;
+  for (; listed < violations.size() && listed < kMaxViolations; ++listed) {
+    const std::string field = clip(violations[listed].field);
+    const std::string description = clip(violations[listed].description);
+    bytes += field.size() + description.size();
+    if (bytes > kMaxBytes) break;
     auto* fv = bad_request.add_field_violations();
-    fv->set_field(v.field);
-    fv->set_description(v.description);
+    fv->set_field(field);
+    fv->set_description(description);
   }
-  const std::string message(engine::InvalidArgumentError(violations).message());
+  if (listed < violations.size()) {
+    auto* fv = bad_request.add_field_violations();
+    fv->set_field("(more)");
+    fv->set_description(absl::StrCat(violations.size() - listed, " more violations not listed"));
+  }
+  engine::Violations first;
+  if (!violations.empty()) {
+    first.push_back({clip(violations[0].field), clip(violations[0].description)});
+    first.resize(violations.size(), first[0]);  // for the "(and N more)" count only
+  }
+  const std::string message(engine::InvalidArgumentError(first).message());
   google::rpc::Status details;
   details.set_code(grpc::StatusCode::INVALID_ARGUMENT);
   details.set_message(message);

@@ -24,6 +24,7 @@
 #include "saasmetrics/v1/metrics.grpc.pb.h"
 #include "server/engine/timeline.h"
 #include "tests/bench/bench_support.h"
+#include "tests/support/grpc_test_util.h"
 
 namespace saasmetrics::bench {
 namespace {
@@ -174,6 +175,7 @@ int main(int argc, char** argv) {
     auto stub = v1::IngestService::NewStub(
         grpc::CreateChannel(warm.address, grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
+    testing::AddToken(&ctx);
     auto stream = stub->StreamIngest(&ctx);
     client::GenerateUsage(gen, data, static_cast<int>(kBatch),
                           [&](std::vector<v1::UsageEvent>&& events) {
@@ -241,6 +243,7 @@ int main(int argc, char** argv) {
   auto active_via = [&](client::Client& cl) {
     auto stub = v1::MetricsService::NewStub(cl.channel());
     grpc::ClientContext ctx;
+    testing::AddToken(&ctx);
     if (!stub->GetActiveCustomers(&ctx, act_req, &act_resp).ok()) std::exit(1);
   };
   {

@@ -18,6 +18,8 @@ import os
 import re
 import shutil
 import signal
+import base64
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -424,7 +426,11 @@ def check_live(src, bin_dir):
         problem("cannot create the test database: " + r.stdout)
         return
     url = admin_url.rsplit("/", 1)[0] + "/" + db
-    env = dict(os.environ, DATABASE_URL=url)
+    # A throwaway admin key, as the Deployment gets one from its Secret.
+    token = "sm_%s_%s" % (secrets.token_hex(8),
+                          base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+    env = dict(os.environ, DATABASE_URL=url, SAASMETRICS_BOOTSTRAP_ADMIN_KEY=token,
+               SAASMETRICS_TOKEN=token)
     _, objs = kustomize_objects(src)
     cm = next(o for o in objs if o["kind"] == "ConfigMap")
     job = next(o for o in objs if o["kind"] == "Job")
@@ -461,7 +467,7 @@ def check_live(src, bin_dir):
                 ["metrics", "mrr", "--tenant=deploycheck", "--from=2018-01-01", "--to=2019-12-31"],
             ]
             for step in steps:
-                r = run(ctl + step, timeout=60)
+                r = run(ctl + step, timeout=60, env=env)
                 if r.returncode != 0:
                     problem(f"saasctl {' '.join(step)} failed: {r.stdout}")
                     return

@@ -13,6 +13,7 @@
 #include "saasmetrics/v1/ingest.grpc.pb.h"
 #include "saasmetrics/v1/metrics.grpc.pb.h"
 #include "server/rpc/convert.h"
+#include "tests/support/grpc_test_util.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_db.h"
 
@@ -53,6 +54,7 @@ std::vector<int64_t> MonthlyMrr(v1::MetricsService::Stub& stub) {
   req.mutable_query()->set_end_date("2024-04-30");
   req.mutable_query()->set_interval(v1::INTERVAL_MONTH);
   grpc::ClientContext ctx;
+  testing::AddToken(&ctx);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::GetMrrResponse resp;
   grpc::Status s = stub.GetMrr(&ctx, req, &resp);
@@ -83,6 +85,7 @@ TEST(Coherence, AnEventIngestedThroughOneReplicaShowsInTheOthersNextQuery) {
   auto metrics_b = v1::MetricsService::NewStub(channel_b);
   auto ingest = [&](const v1::IngestSubscriptionEventsRequest& req) {
     grpc::ClientContext ctx;
+    testing::AddToken(&ctx);
     v1::IngestResult r;
     ASSERT_TRUE(ingest_a->IngestSubscriptionEvents(&ctx, req, &r).ok());
   };

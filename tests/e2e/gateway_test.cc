@@ -18,8 +18,10 @@ int LoggedPort(const Subprocess& p, const std::string& key) {
 }
 
 // (HTTP status, body) of a curl call.
+// The test run's admin key is sent unless `token` says otherwise ("" for none).
 std::pair<int, std::string> Http(const std::string& method, const std::string& url,
-                                 const std::string& body = "") {
+                                 const std::string& body = "",
+                                 const std::string& token = kTestAdminToken) {
   std::vector<std::string> args = {"/usr/bin/curl",
                                    "-s",
                                    "-X",
@@ -29,6 +31,7 @@ std::pair<int, std::string> Http(const std::string& method, const std::string& u
                                    "-H",
                                    "Content-Type: application/json",
                                    url};
+  if (!token.empty()) args.insert(args.end(), {"-H", "Authorization: Bearer " + token});
   if (!body.empty()) args.insert(args.end(), {"--data", body});
   Subprocess curl(args);
   curl.Wait(absl::Seconds(30));
@@ -86,6 +89,16 @@ TEST(Gateway, ServesTheAdminApiAsRestJson) {
       Http("GET", base + "/v1/tenants/acme/metrics/mrr?query.start_date=2024-01-01");
   EXPECT_EQ(bad_query, 400) << bad_query_body;
   EXPECT_THAT(bad_query_body, HasSubstr("query.end_date"));
+
+  // The gateway forwards the Authorization header: without it, or with a key of no
+  // tenant's, nothing is read or written.
+  auto [anonymous, anonymous_body] = Http("GET", base + "/v1/tenants/acme", "", "");
+  EXPECT_EQ(anonymous, 401) << anonymous_body;
+  auto [forged, forged_body] =
+      Http("POST", base + "/v1/tenants", R"({"tenant_id":"evil","currency":"EUR"})",
+           "sm_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+  EXPECT_EQ(forged, 401) << forged_body;
+  EXPECT_EQ(Http("GET", base + "/v1/tenants/evil").first, 404) << "the forged call wrote nothing";
 
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);

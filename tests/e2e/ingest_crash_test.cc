@@ -12,6 +12,7 @@
 #include "client/client.h"
 #include "saasmetrics/v1/ingest.grpc.pb.h"
 #include "server/rpc/convert.h"
+#include "tests/support/grpc_test_util.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_db.h"
 
@@ -79,6 +80,7 @@ TEST(IngestCrash, KilledMidStreamRestartedAndResentStoresEveryEventExactlyOnce) 
     auto stub = v1::IngestService::NewStub(
         grpc::CreateChannel(first.address, grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
+    testing::AddToken(&ctx);
     auto stream = stub->StreamIngest(&ctx);
     for (int b = 0; b < kBatches; ++b) {
       if (!stream->Write(Batch(b))) break;
@@ -118,6 +120,7 @@ TEST(IngestCrash, KilledMidStreamRestartedAndResentStoresEveryEventExactlyOnce) 
     auto stub = v1::IngestService::NewStub(
         grpc::CreateChannel(second.address, grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
+    testing::AddToken(&ctx);
     auto stream = stub->StreamIngest(&ctx);
     for (int b = 0; b < kBatches; ++b) {
       ASSERT_TRUE(stream->Write(Batch(b)));

@@ -15,6 +15,7 @@
 #include "client/client.h"
 #include "saasmetrics/v1/metrics.grpc.pb.h"
 #include "server/store/migrator.h"
+#include "tests/support/grpc_test_util.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_db.h"
 
@@ -150,6 +151,7 @@ TEST(Overload, AFullQueueShedsCallsAndAnAbandonedCallIsRecordedAsCancelled) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto stub = v1::MetricsService::NewStub(channel);
   grpc::ClientContext abandoned;
+  testing::AddToken(&abandoned);
   v1::GetMrrRequest mrr;
   mrr.mutable_query()->set_tenant_id("acme");
   mrr.mutable_query()->set_start_date("2024-01-01");

@@ -21,7 +21,7 @@ namespace refl = grpc::reflection::v1alpha;
 TEST(Reflection, ListsEveryServiceAndServesTheirDescriptors) {
   TestDatabase db;
   Subprocess server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
-                     "--metrics_address=", "--database_url=" + db.conninfo()});
+                     "--metrics_address=", "--reflection", "--database_url=" + db.conninfo()});
   ASSERT_TRUE(server.WaitForOutput("listening grpc_port=", absl::Seconds(20)));
   std::smatch m;
   std::string out = server.Output();
@@ -52,6 +52,30 @@ TEST(Reflection, ListsEveryServiceAndServesTheirDescriptors) {
   EXPECT_EQ(fd.name(), "saasmetrics/v1/metrics.proto");
   stream->WritesDone();
   stream->Finish();
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);
+}
+
+// Without --reflection the API is not described to anyone who asks.
+TEST(Reflection, IsOffUnlessAskedFor) {
+  TestDatabase db;
+  Subprocess server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
+                     "--metrics_address=", "--database_url=" + db.conninfo()});
+  ASSERT_TRUE(server.WaitForOutput("listening grpc_port=", absl::Seconds(20)));
+  std::smatch m;
+  std::string out = server.Output();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("grpc_port=(\\d+)")));
+  auto stub = refl::ServerReflection::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  refl::ServerReflectionRequest list;
+  list.set_list_services("");
+  stream->Write(list);
+  refl::ServerReflectionResponse resp;
+  EXPECT_FALSE(stream->Read(&resp));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);
 }

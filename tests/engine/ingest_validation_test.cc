@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 
 namespace saasmetrics::engine {
 namespace {
@@ -124,6 +125,19 @@ TEST(ValidateSubscriptionEvents, EveryRule) {
               e.quantity = int64_t{1} << 30;
             },
             "events[1].unit_amount", "int64 range"},
+          C{"over the maximum amount",
+            [](auto& e) {
+              e.unit_amount = 100'000'000'001;
+              e.quantity = 1;
+            },
+            "events[1].unit_amount", "at most 100000000000 minor units per interval"},
+          C{"INT64_MAX, a day interval",
+            [](auto& e) {
+              e.unit_amount = std::numeric_limits<int64_t>::max();
+              e.quantity = 1;
+              e.interval_unit = IntervalUnit::kDay;
+            },
+            "events[1].unit_amount", "at most 100000000000"},
           C{"currency", [](auto& e) { e.currency = "EUR"; }, "events[1].currency",
             "reporting currency 'USD'"},
           C{"bps", [](auto& e) { e.discount_bps = 10001; }, "events[1].discount.percent_off_bps",
@@ -208,6 +222,8 @@ TEST(ValidateSpend, EveryRule) {
           C{"id", [](auto& s) { s.spend_id = ""; }, "spend[1].spend_id", "empty"},
           C{"channel", [](auto& s) { s.channel = ""; }, "spend[1].channel", "empty"},
           C{"amount", [](auto& s) { s.amount = -1; }, "spend[1].amount", "negative"},
+          C{"INT64_MAX", [](auto& s) { s.amount = std::numeric_limits<int64_t>::max(); },
+            "spend[1].amount", "at most 100000000000 minor units"},
           C{"currency", [](auto& s) { s.currency = "GBP"; }, "spend[1].currency", "'GBP'"},
           C{"order", [](auto& s) { s.end_date = s.start_date - 1; }, "spend[1].end_date",
             "before start_date"},

@@ -63,6 +63,21 @@ TEST(TimeZone, Iana) {
   for (const char* tz : {"", "Mars/Olympus", "CEST+1", "europe/berlin_x"}) {
     EXPECT_FALSE(IsIanaTimeZone(tz)) << tz;
   }
+  for (const char* tz : {"America/Argentina/Buenos_Aires", "Etc/GMT+5", "Etc/GMT-14"}) {
+    EXPECT_TRUE(IsIanaTimeZone(tz)) << tz;
+  }
+}
+
+// Issue 13, hardening 1 and 2: the time-zone library takes file paths (one of which blocks
+// a worker reading a pipe) and caches every name it sees; neither reaches it now.
+TEST(TimeZone, PathsAndHugeNamesAreRefusedBeforeTheLibrarySeesThem) {
+  for (const char* tz :
+       {"/etc/localtime", "../../usr/share/zoneinfo/UTC", "/proc/self/fd/2", "Europe//Berlin",
+        "Europe/Berlin/", "Europe/../UTC", "./UTC", "zone.tab", "Europe/Berlin\n"}) {
+    EXPECT_FALSE(IsIanaTimeZone(tz)) << tz;
+  }
+  EXPECT_FALSE(IsIanaTimeZone(std::string(1 << 20, 'A')));
+  EXPECT_FALSE(IsIanaTimeZone("Europe"));  // a directory of the database, not a zone
 }
 
 TEST(ValidateTenantSettings, ValidTenantHasNoViolations) { EXPECT_THAT(Check(Valid()), IsEmpty()); }

@@ -250,6 +250,7 @@ TEST_F(AdminServiceTest, ClientDeadlineIsHonoured) {
         .as<int>();
   };
   grpc::ClientContext ctx;
+  testing::AddToken(&ctx);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   v1::ListTenantsResponse resp;
   const absl::Time start = absl::Now();

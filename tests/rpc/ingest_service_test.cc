@@ -151,6 +151,31 @@ TEST_F(IngestTest, AnInvalidItemRejectsTheWholeBatchAndWritesNothing) {
   EXPECT_EQ(Count("SELECT count(*) FROM partition_versions"), 0);
 }
 
+// Issue 13, hardening 5: 2,000 bad items give the first violations (at most 100, 4 KiB)
+// and a count, and a hostile value is echoed only in part — the answer stays within what
+// a client accepts as trailing metadata (8 KiB by default).
+TEST_F(IngestTest, ViolationsAreCappedAndHostileValuesTruncated) {
+  std::vector<v1::SubscriptionEvent> events;
+  for (int i = 0; i < 2000; ++i) {
+    v1::SubscriptionEvent e = Sub(absl::StrCat("bad", i), Day(2024, 1, 1));
+    e.set_currency(i == 0 ? std::string(100000, 'X') : "EUR");
+    events.push_back(e);
+  }
+  v1::IngestResult r;
+  grpc::Status s = Subs(events, &r);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const std::vector<std::string> fields = ViolatedFields(s);
+  ASSERT_GE(fields.size(), 10u);
+  ASSERT_LE(fields.size(), 101u);
+  EXPECT_EQ(fields.front(), "events[0].currency");
+  EXPECT_EQ(fields.back(), "(more)");
+  EXPECT_LT(s.error_details().size() + s.error_message().size(), 6u << 10);
+  EXPECT_LT(s.error_message().size(), 1000u);
+  EXPECT_THAT(s.error_message(), HasSubstr("(truncated)"));
+  EXPECT_THAT(s.error_message(), HasSubstr("(and 1999 more)"));
+  EXPECT_EQ(Count("SELECT count(*) FROM subscription_events"), 0);
+}
+
 TEST_F(IngestTest, EachRuleIsEnforcedThroughTheApi) {
   struct Case {
     std::function<void(v1::SubscriptionEvent&)> mutate;
@@ -211,6 +236,7 @@ TEST(IngestLimits, OverLimitBatchesAreResourceExhausted) {
   for (int i = 0; i < 6; ++i) *req.add_events() = Use(absl::StrCat("u", i), Day(2024, 1, 1));
   v1::IngestResult r;
   grpc::ClientContext ctx1;
+  testing::AddToken(&ctx1);
   grpc::Status s = stub->IngestUsageEvents(&ctx1, req, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(s.error_message(), "events: 6 items exceed the batch limit of 5 (--max_batch_items)");
@@ -220,6 +246,7 @@ TEST(IngestLimits, OverLimitBatchesAreResourceExhausted) {
   (*big.mutable_properties())["blob"] = std::string(100 * 1024, 'x');
   *req.add_events() = big;
   grpc::ClientContext ctx2;
+  testing::AddToken(&ctx2);
   s = stub->IngestUsageEvents(&ctx2, req, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(QueryInt(server.db().conninfo(), "SELECT count(*) FROM usage_events"), 0);

@@ -13,6 +13,16 @@
 #include "absl/time/clock.h"
 
 namespace saasmetrics::testing {
+namespace {
+
+struct TestRunKey {
+  TestRunKey() {
+    setenv("SAASMETRICS_BOOTSTRAP_ADMIN_KEY", kTestAdminToken, /*overwrite=*/0);
+    setenv("SAASMETRICS_TOKEN", kTestAdminToken, /*overwrite=*/0);
+  }
+} test_run_key;
+
+}  // namespace
 
 std::string AdminConninfo() {
   const char* file = std::getenv("SAASMETRICS_TEST_PG_FILE");

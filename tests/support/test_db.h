@@ -7,6 +7,12 @@
 
 namespace saasmetrics::testing {
 
+// The test run's admin key over every tenant. Every test binary puts it in its
+// environment at start (unless already set) as SAASMETRICS_BOOTSTRAP_ADMIN_KEY, which the
+// servers it starts accept, and as SAASMETRICS_TOKEN, which the clients and saasctl send.
+inline constexpr char kTestAdminToken[] =
+    "sm_7e57000000000001_throwaway-test-run-admin-key-not-a-secretxx";
+
 // libpq URL of the fixture server's maintenance database; aborts the test binary with a
 // clear message when the fixture is not running.
 std::string AdminConninfo();

@@ -13,6 +13,7 @@ TestServer::TestServer(rpc::ServerConfig config) {
   // ask for one with a non-default address.
   if (config.metrics_address == rpc::ServerConfig{}.metrics_address) config.metrics_address = "";
   config.database_url = db_.conninfo();
+  if (config.bootstrap_admin_token.empty()) config.bootstrap_admin_token = kTestAdminToken;
   // Tests that need the plan switch of a prepared statement ask for one connection.
   if (config.db_pool_size == rpc::ServerConfig{}.db_pool_size) config.db_pool_size = 4;
   config.worker_threads = 4;
