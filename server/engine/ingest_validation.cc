@@ -31,6 +31,8 @@ class ItemChecker {
   void Instant(absl::string_view field, absl::Time t) {
     if (t == absl::InfinitePast()) {  // how an unset timestamp arrives
       Fail(field, "is required");
+    } else if (t == absl::InfiniteFuture()) {  // how an out-of-range nanos arrives
+      Fail(field, "is not a valid timestamp (nanos must be between 0 and 999999999)");
     } else if (t < EarliestAcceptedTime()) {
       Fail(field, absl::StrCat("must not be before 1990-01-01, got ", absl::FormatTime(t)));
     } else if (t > rules_.now + absl::Hours(24)) {
@@ -193,7 +195,13 @@ void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules
     if (s.start_date < earliest || s.start_date > latest) {
       c.Fail("start_date", "must be between 1990-01-01 and tomorrow");
     }
-    if (s.end_date < s.start_date) c.Fail("end_date", "must not be before start_date");
+    if (s.end_date < s.start_date) {
+      c.Fail("end_date", "must not be before start_date");
+    } else if (s.end_date - s.start_date >= kMaxSpendDays) {
+      // Spread evenly over its days, a row spanning millennia would cost a day each.
+      c.Fail("end_date", absl::StrCat("must be within ", kMaxSpendDays,
+                                      " days of start_date (about ten years)"));
+    }
   }
 }
 

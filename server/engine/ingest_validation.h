@@ -14,6 +14,8 @@ namespace saasmetrics::engine {
 // ~3.0e12 minor units, so three million of them, or ten million spend rows, still sum
 // inside int64 — no total the engine forms can overflow.
 inline constexpr int64_t kMaxAmount = 100'000'000'000;
+// The longest a spend row may run, in days.
+inline constexpr int kMaxSpendDays = 3660;
 
 struct IngestLimits {
   int max_items = 10000;     // per batch

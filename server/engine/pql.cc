@@ -30,6 +30,9 @@ void ValidatePqlRule(const PqlRule& rule, absl::string_view prefix, Violations& 
     }
     if (c.event_type.empty() && c.kind != PqlCondition::Kind::kDistinctUsers) {
       out.push_back({at + ".event_type", "must not be empty"});
+    } else if (c.event_type.size() > kMaxEventTypeBytes) {
+      out.push_back({at + ".event_type", absl::StrCat("must be at most ", kMaxEventTypeBytes,
+                                                      " bytes, got ", c.event_type.size())});
     }
     if (!std::isfinite(c.threshold) || c.threshold < 0) {
       out.push_back({at + ".threshold", "must be a finite number >= 0"});

@@ -12,6 +12,9 @@
 
 namespace saasmetrics::engine {
 
+// The longest event type a rule may name (usage event types are ids, at most this long).
+inline constexpr size_t kMaxEventTypeBytes = 200;
+
 struct PqlCondition {
   enum class Kind { kEventCount = 1, kValueSum = 2, kDistinctUsers = 3 };
   Kind kind = Kind::kEventCount;

@@ -48,6 +48,18 @@ struct SpendList {
   }
 };
 
+// Derived snapshots combine partitions by position and assume month order (the statement
+// orders by month); a store that broke that would be a bug to stop at, not to compute on.
+absl::Status CheckMonthOrder(const std::vector<store::PartitionVersion>& versions) {
+  for (size_t i = 1; i < versions.size(); ++i) {
+    if (!(versions[i - 1].month < versions[i].month)) {
+      return absl::InternalError(absl::StrCat("partition versions out of month order at ",
+                                              absl::FormatCivilTime(versions[i].month)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 int64_t Sum(const std::vector<store::PartitionVersion>& versions) {
   int64_t sum = 0;
   for (const store::PartitionVersion& v : versions) sum += v.version;
@@ -165,6 +177,7 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, const Context& ct
       store_.PartitionVersions(tenant_id, store::PartitionKind::kSubscriptionEvents,
                                absl::InfinitePast(), absl::InfiniteFuture(), ctx.deadline);
   if (!versions.ok()) return versions.status();
+  if (absl::Status s = CheckMonthOrder(*versions); !s.ok()) return s;
   absl::StatusOr<std::vector<std::shared_ptr<const engine::SubscriptionPartition>>> partitions =
       CachedMonths<engine::SubscriptionPartition>(
           tenant_id, CacheKind::kSubscriptionMonth, *versions,
@@ -228,6 +241,7 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
   absl::StatusOr<std::vector<store::PartitionVersion>> versions = store_.PartitionVersions(
       tenant_id, store::PartitionKind::kUsageEvents, from, until, ctx.deadline);
   if (!versions.ok()) return versions.status();
+  if (absl::Status s = CheckMonthOrder(*versions); !s.ok()) return s;
   absl::StatusOr<engine::UsagePartitions> partitions = CachedMonths<engine::UsagePartition>(
       tenant_id, CacheKind::kUsageMonth, *versions,
       [this, tenant_id](absl::CivilMonth month, absl::Time deadline) {

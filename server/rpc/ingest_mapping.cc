@@ -7,10 +7,14 @@
 namespace saasmetrics::rpc {
 namespace {
 
-// An unset Timestamp is InfinitePast, which validation reports as "is required".
+// An unset Timestamp is InfinitePast, which validation reports as "is required"; one
+// whose nanos are outside 0..999,999,999 (not a Timestamp by its definition) is
+// InfiniteFuture, reported as not a valid timestamp.
 template <typename Msg>
 absl::Time TimeOf(const Msg& msg, bool has) {
-  return has ? FromProto(msg) : absl::InfinitePast();
+  if (!has) return absl::InfinitePast();
+  if (msg.nanos() < 0 || msg.nanos() > 999'999'999) return absl::InfiniteFuture();
+  return FromProto(msg);
 }
 
 engine::StringPairs Pairs(const google::protobuf::Map<std::string, std::string>& map) {

@@ -3,12 +3,24 @@
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "server/observability/log.h"
 
 namespace saasmetrics::rpc {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   if (engine::Violations v = engine::ViolationsOf(status); !v.empty()) return InvalidArgument(v);
+  // The database's address and driver text are for the server's log, not for callers. An
+  // outage is logged once by the database supervisor, not once per failing call.
+  if (absl::IsUnavailable(status) || absl::IsInternal(status) || absl::IsUnknown(status)) {
+    if (!absl::IsUnavailable(status)) {
+      observability::LogLine(absl::StrCat("call failed: ", status.ToString()));
+    }
+    return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                        absl::IsUnavailable(status)
+                            ? "the service's database is unavailable; retry with backoff"
+                            : "internal error (details are in the server's log)");
+  }
   // absl::StatusCode and grpc::StatusCode share the canonical numbering.
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }

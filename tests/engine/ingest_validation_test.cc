@@ -227,8 +227,14 @@ TEST(ValidateSpend, EveryRule) {
           C{"currency", [](auto& s) { s.currency = "GBP"; }, "spend[1].currency", "'GBP'"},
           C{"order", [](auto& s) { s.end_date = s.start_date - 1; }, "spend[1].end_date",
             "before start_date"},
-          C{"old", [](auto& s) { s.start_date = absl::CivilDay(1980, 1, 1); },
+          C{"old",
+            [](auto& s) {
+              s.start_date = absl::CivilDay(1980, 1, 1);
+              s.end_date = s.start_date;
+            },
             "spend[1].start_date", "between 1990-01-01"},
+          C{"millennia", [](auto& s) { s.end_date = absl::CivilDay(9999, 12, 31); },
+            "spend[1].end_date", "within 3660 days of start_date"},
       },
       ValidateSpend);
 }

@@ -282,5 +282,16 @@ TEST(ValidatePqlRule, NamesEachBrokenField) {
                                       "rule.conditions[0].threshold", "rule.score_threshold"}));
 }
 
+TEST(ValidatePqlRule, AnEightMebibyteEventTypeIsRefused) {
+  PqlRule r;
+  r.window_days = 7;
+  r.conditions = {{PqlCondition::Kind::kEventCount, std::string(8 << 20, 'x'), 1, 0}};
+  Violations v;
+  ValidatePqlRule(r, "rule", v);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].field, "rule.conditions[0].event_type");
+  EXPECT_EQ(v[0].description, "must be at most 200 bytes, got 8388608");
+}
+
 }  // namespace
 }  // namespace saasmetrics::engine

@@ -176,6 +176,37 @@ TEST_F(IngestTest, ViolationsAreCappedAndHostileValuesTruncated) {
   EXPECT_EQ(Count("SELECT count(*) FROM subscription_events"), 0);
 }
 
+// Issue 13, hardening 8: accepted but wrong before.
+TEST_F(IngestTest, NegativeNanosAndMillenniaOfSpendAreRefused) {
+  v1::UsageEvent e;
+  e.set_id("n1");
+  e.set_source("app");
+  e.set_type("login");
+  e.set_subject("c1");
+  e.mutable_time()->set_seconds(1704067200);
+  e.mutable_time()->set_nanos(-1);
+  v1::IngestResult r;
+  grpc::Status s = Usage({e}, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("events[0].time: is not a valid timestamp"));
+
+  v1::RecordAcquisitionSpendRequest spend;
+  spend.set_tenant_id("acme");
+  v1::AcquisitionSpend* row = spend.add_spend();
+  row->set_spend_id("s1");
+  row->set_channel("ads");
+  row->set_start_date("2024-01-01");
+  row->set_end_date("9999-12-31");
+  row->set_amount(100);
+  row->set_currency("USD");
+  s = ingest_->RecordAcquisitionSpend(Ctx().get(), spend, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("spend[0].end_date: must be within 3660 days"));
+  EXPECT_EQ(
+      Count("SELECT count(*) FROM usage_events") + Count("SELECT count(*) FROM acquisition_spend"),
+      0);
+}
+
 TEST_F(IngestTest, EachRuleIsEnforcedThroughTheApi) {
   struct Case {
     std::function<void(v1::SubscriptionEvent&)> mutate;
