@@ -27,14 +27,20 @@ ClientOptions WithEnvironmentToken(ClientOptions o) {
   return o;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::shared_ptr<grpc::ChannelCredentials> Credentials(const ClientOptions& o) {
   if (!o.tls) return grpc::InsecureChannelCredentials();
   grpc::SslCredentialsOptions ssl;
-  if (!o.tls_ca_file.empty()) {
-    std::ifstream in(o.tls_ca_file);
-    std::stringstream pem;
-    pem << in.rdbuf();
-    ssl.pem_root_certs = pem.str();
+  if (!o.tls_ca_file.empty()) ssl.pem_root_certs = ReadFile(o.tls_ca_file);
+  if (!o.tls_cert_file.empty()) {  // mTLS: this client's certificate
+    ssl.pem_cert_chain = ReadFile(o.tls_cert_file);
+    ssl.pem_private_key = ReadFile(o.tls_key_file);
   }
   return grpc::SslCredentials(ssl);
 }

@@ -23,7 +23,8 @@ struct ClientOptions {
   int max_attempts = 4;                        // for idempotent calls on UNAVAILABLE
   absl::Duration initial_backoff = absl::Milliseconds(100);
   bool tls = false;
-  std::string tls_ca_file;  // PEM; empty: system roots
+  std::string tls_ca_file;                  // PEM; empty: system roots
+  std::string tls_cert_file, tls_key_file;  // PEM client certificate and key, for mTLS
   // Sent as "authorization: Bearer <token>". Empty: $SAASMETRICS_TOKEN, else the first line
   // of the file $SAASMETRICS_TOKEN_FILE names, else none.
   std::string bearer_token;

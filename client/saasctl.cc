@@ -127,6 +127,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--tls", options.tls, "Use TLS");
   app.add_option("--tls_ca_file", options.tls_ca_file, "PEM roots for TLS");
+  app.add_option("--tls_cert_file", options.tls_cert_file, "PEM client certificate (mTLS)");
+  app.add_option("--tls_key_file", options.tls_key_file, "PEM client key (mTLS)");
   app.add_option("--token", options.bearer_token,
                  "API key (prefer $SAASMETRICS_TOKEN or --token_file: a command line is visible "
                  "to every process)")

@@ -20,7 +20,7 @@ gateway_pkgs=(
   golang-google-grpc-dev golang-goprotobuf-dev golang-google-genproto-dev golang-google-protobuf-dev
 )
 test_pkgs=(
-  python3 python3-grpcio python3-yaml prometheus clang-format curl yamllint docker-compose
+  python3 python3-grpcio python3-yaml prometheus clang-format curl yamllint docker-compose openssl
 )
 
 case "${1:-all}" in

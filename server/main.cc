@@ -96,6 +96,12 @@ ABSL_FLAG(std::string, bootstrap_admin_key_file, "",
           "File holding an admin API key over every tenant (sm_<id>_<secret>), e.g. from a "
           "Kubernetes Secret; else $SAASMETRICS_BOOTSTRAP_ADMIN_KEY. Never pass the key itself "
           "on the command line: every process can read it in /proc.");
+ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate chain to serve gRPC over TLS.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: clients must present a certificate it signed (mTLS).");
+ABSL_FLAG(absl::Duration, tls_refresh, absl::Minutes(1),
+          "How often the TLS files are re-read (rotation without a restart).");
 ABSL_FLAG(bool, reflection, false,
           "Serve gRPC server reflection (it describes the whole API to any caller).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
@@ -138,6 +144,10 @@ int main(int argc, char** argv) {
   config.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
   config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);
   config.reflection = absl::GetFlag(FLAGS_reflection);
+  config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  config.tls_refresh = absl::GetFlag(FLAGS_tls_refresh);
   if (const std::string file = absl::GetFlag(FLAGS_bootstrap_admin_key_file); !file.empty()) {
     std::ifstream in(file);
     if (!in || !std::getline(in, config.bootstrap_admin_token)) {

@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"log"
 	"net"
@@ -18,6 +20,7 @@ import (
 	// Registers google.rpc.BadRequest so error details render as JSON.
 	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	gw "saasmetrics/gen/saasmetrics/v1"
 )
@@ -26,6 +29,10 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "HTTP listen address HOST:PORT")
 	backend := flag.String("backend", "127.0.0.1:50051", "saasmetrics gRPC address HOST:PORT")
 	portFile := flag.String("port_file", "", "if set, write the bound HTTP port here")
+	backendCA := flag.String("backend_tls_ca_file", "", "PEM CA of the server's certificate: speak TLS to the backend")
+	backendCert := flag.String("backend_tls_cert_file", "", "PEM client certificate for the backend (mTLS)")
+	backendKey := flag.String("backend_tls_key_file", "", "PEM client key for the backend (mTLS)")
+	maxBody := flag.Int64("max_body_bytes", 16<<20, "largest request body; larger is 413 (match the server's --max_batch_bytes)")
 	flag.Parse()
 	log.SetPrefix("saasmetrics-gateway: ")
 	log.SetFlags(0)
@@ -35,6 +42,25 @@ func main() {
 	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard,
 		&runtime.JSONPb{OrigName: true, EmitDefaults: true}))
 	opts := []grpc.DialOption{grpc.WithInsecure()}
+	if *backendCA != "" {
+		pem, err := os.ReadFile(*backendCA)
+		if err != nil {
+			log.Fatalf("--backend_tls_ca_file=%s: %v", *backendCA, err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			log.Fatalf("--backend_tls_ca_file=%s: no PEM certificate in it", *backendCA)
+		}
+		config := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		if *backendCert != "" {
+			pair, err := tls.LoadX509KeyPair(*backendCert, *backendKey)
+			if err != nil {
+				log.Fatalf("--backend_tls_cert_file/--backend_tls_key_file: %v", err)
+			}
+			config.Certificates = []tls.Certificate{pair}
+		}
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(config))}
+	}
 	for _, register := range []func(context.Context, *runtime.ServeMux, string, []grpc.DialOption) error{
 		gw.RegisterAdminServiceHandlerFromEndpoint,
 		gw.RegisterIngestServiceHandlerFromEndpoint,
@@ -45,7 +71,17 @@ func main() {
 		}
 	}
 	root := http.NewServeMux()
-	root.Handle("/", mux)
+	// Bodies are bounded: the server refuses larger messages anyway, and reading one whole
+	// first costs the gateway its size in memory.
+	root.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > *maxBody {
+			http.Error(w, `{"code":8,"message":"request body larger than --max_body_bytes"}`,
+				http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, *maxBody)
+		mux.ServeHTTP(w, r)
+	}))
 	root.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

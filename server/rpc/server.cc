@@ -4,6 +4,10 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <vector>
@@ -59,6 +63,25 @@ class WithoutReflection : public grpc::ServerBuilderOption {
   }
 };
 
+// Plain, TLS, or mTLS; certificate files are re-read every --tls_refresh, so a rotated
+// certificate (e.g. a renewed Kubernetes Secret) is served without a restart.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const ServerConfig& c) {
+  if (c.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  const auto refresh = static_cast<unsigned int>(absl::ToInt64Seconds(c.tls_refresh));
+  auto provider = c.tls_client_ca_file.empty()
+                      ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                            c.tls_key_file, c.tls_cert_file, refresh)
+                      : std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                            c.tls_key_file, c.tls_cert_file, c.tls_client_ca_file, refresh);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (!c.tls_client_ca_file.empty()) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
 }  // namespace
 
 cache::CacheObserver CacheObserverFrom(observability::ServerMetrics::CacheHooks h) {
@@ -108,6 +131,21 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         "--bootstrap_admin_key_file: the file does not hold an API key (sm_<16 hex>_<43 "
         "base64url characters>)");
+  }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return bad("tls_cert_file", c.tls_cert_file, "and --tls_key_file go together");
+  }
+  if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
+    return bad("tls_client_ca_file", c.tls_client_ca_file,
+               "needs --tls_cert_file and --tls_key_file");
+  }
+  for (const std::string* file : {&c.tls_cert_file, &c.tls_key_file, &c.tls_client_ca_file}) {
+    if (!file->empty() && access(file->c_str(), R_OK) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--tls_*: cannot read ", *file));
+    }
+  }
+  if (c.tls_refresh < absl::Seconds(1)) {
+    return bad("tls_refresh", absl::FormatDuration(c.tls_refresh), "must be at least 1s");
   }
   if (c.default_deadline <= absl::ZeroDuration()) {
     return bad("default_deadline", absl::FormatDuration(c.default_deadline), "must be positive");
@@ -232,7 +270,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(config.max_batch_bytes);
   if (!config.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
-  builder.AddListeningPort(config.grpc_address, grpc::InsecureServerCredentials(), &m.grpc_port);
+  builder.AddListeningPort(config.grpc_address, ServerCredentials(config), &m.grpc_port);
   builder.RegisterService(m.admin.get());
   builder.RegisterService(m.ingest.get());
   builder.RegisterService(m.metrics_service.get());

@@ -36,6 +36,10 @@ struct ServerConfig {
   // never the command line; empty: only stored keys authenticate.
   std::string bootstrap_admin_token;
   bool reflection = false;  // gRPC server reflection (describes the API to anyone)
+  // TLS: PEM certificate chain and key (both or neither); with a client CA, clients must
+  // present a certificate it signed (mTLS). The files are watched and reloaded.
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
+  absl::Duration tls_refresh = absl::Minutes(1);
 };
 
 // INVALID_ARGUMENT whose message starts with the offending flag ("--db_pool_size ...").

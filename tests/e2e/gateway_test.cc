@@ -48,7 +48,8 @@ TEST(Gateway, ServesTheAdminApiAsRestJson) {
   ASSERT_GT(grpc_port, 0) << server.Output();
   ASSERT_TRUE(server.WaitForOutput("health SERVING", absl::Seconds(30))) << server.Output();
   Subprocess gateway({BinaryPath("saasmetrics-gateway"), "--listen=127.0.0.1:0",
-                      "--backend=127.0.0.1:" + std::to_string(grpc_port)});
+                      "--backend=127.0.0.1:" + std::to_string(grpc_port),
+                      "--max_body_bytes=65536"});
   int http_port = LoggedPort(gateway, "http_port");
   ASSERT_GT(http_port, 0) << gateway.Output();
   const std::string base = "http://127.0.0.1:" + std::to_string(http_port);
@@ -99,6 +100,12 @@ TEST(Gateway, ServesTheAdminApiAsRestJson) {
            "sm_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
   EXPECT_EQ(forged, 401) << forged_body;
   EXPECT_EQ(Http("GET", base + "/v1/tenants/evil").first, 404) << "the forged call wrote nothing";
+
+  // A body over --max_body_bytes is refused before the gateway holds it.
+  auto [huge, huge_body] = Http("POST", base + "/v1/tenants",
+                                R"({"tenant_id":"big","display_name":")" +
+                                    std::string(100000, 'x') + R"(","currency":"EUR"})");
+  EXPECT_EQ(huge, 413) << huge_body.substr(0, 200);
 
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);

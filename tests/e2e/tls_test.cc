@@ -1,0 +1,133 @@
+// TLS and mTLS on the gRPC port, with throwaway certificates from openssl
+// (tests/support/make_certs.sh): plain clients are refused, clients trusting another CA
+// are refused, mTLS wants a client certificate from its CA, and a rotated certificate is
+// served without a restart.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/test_db.h"
+
+namespace saasmetrics::testing {
+namespace {
+
+class Tls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/saasmetrics-tls-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    for (const char* prefix : {"", "other-"}) {
+      Subprocess make(
+          {std::string(SAASMETRICS_SOURCE_DIR) + "/tests/support/make_certs.sh", dir_, prefix});
+      ASSERT_EQ(make.Wait(absl::Seconds(60)), 0) << make.Output();
+    }
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string File(const std::string& name) const { return dir_ + "/" + name; }
+
+  // Starts the server with `flags`; returns its "localhost:PORT".
+  std::string Start(std::vector<std::string> flags) {
+    std::vector<std::string> args = {BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
+                                     "--metrics_address=", "--database_url=" + db_.conninfo()};
+    args.insert(args.end(), flags.begin(), flags.end());
+    server_ = std::make_unique<Subprocess>(args);
+    EXPECT_TRUE(server_->WaitForOutput("health SERVING", absl::Seconds(30))) << server_->Output();
+    return absl::StrCat("localhost:", LoggedNumber(*server_, "grpc_port", absl::Seconds(5)));
+  }
+
+  // What GetTenant answers through a client with `options` (the tenant does not exist: a
+  // connected, authenticated call is NOT_FOUND).
+  absl::StatusCode Ask(client::ClientOptions options) {
+    options.timeout = absl::Seconds(5);
+    options.max_attempts = 1;
+    return client::Client(options).GetTenant("nobody").status().code();
+  }
+
+  std::string dir_;
+  TestDatabase db_;
+  std::unique_ptr<Subprocess> server_;
+};
+
+TEST_F(Tls, ServesTlsAndRefusesPlainOrUntrustingClients) {
+  const std::string address =
+      Start({"--tls_cert_file=" + File("server.pem"), "--tls_key_file=" + File("server.key")});
+  EXPECT_EQ(Ask({.address = address, .tls = true, .tls_ca_file = File("ca.pem")}),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Ask({.address = address}), absl::StatusCode::kUnavailable) << "plain text";
+  EXPECT_EQ(Ask({.address = address, .tls = true, .tls_ca_file = File("other-ca.pem")}),
+            absl::StatusCode::kUnavailable)
+      << "a client that does not trust the server's CA";
+}
+
+TEST_F(Tls, MutualTlsWantsAClientCertificateFromItsCa) {
+  const std::string address =
+      Start({"--tls_cert_file=" + File("server.pem"), "--tls_key_file=" + File("server.key"),
+             "--tls_client_ca_file=" + File("ca.pem")});
+  client::ClientOptions base{.address = address, .tls = true, .tls_ca_file = File("ca.pem")};
+  EXPECT_EQ(Ask(base), absl::StatusCode::kUnavailable) << "no client certificate";
+  client::ClientOptions wrong = base;
+  wrong.tls_cert_file = File("other-client.pem");
+  wrong.tls_key_file = File("other-client.key");
+  EXPECT_EQ(Ask(wrong), absl::StatusCode::kUnavailable) << "a certificate of another CA";
+  client::ClientOptions right = base;
+  right.tls_cert_file = File("client.pem");
+  right.tls_key_file = File("client.key");
+  EXPECT_EQ(Ask(right), absl::StatusCode::kNotFound);
+  // mTLS does not replace the API key: without one the call is still refused.
+  right.bearer_token = "none";
+  EXPECT_EQ(Ask(right), absl::StatusCode::kUnauthenticated);
+}
+
+// The REST gateway speaks mTLS to the server and forwards the caller's key.
+TEST_F(Tls, TheGatewaySpeaksTlsToTheServer) {
+  const std::string address =
+      Start({"--tls_cert_file=" + File("server.pem"), "--tls_key_file=" + File("server.key"),
+             "--tls_client_ca_file=" + File("ca.pem")});
+  Subprocess gateway({BinaryPath("saasmetrics-gateway"), "--listen=127.0.0.1:0",
+                      "--backend=" + address, "--backend_tls_ca_file=" + File("ca.pem"),
+                      "--backend_tls_cert_file=" + File("client.pem"),
+                      "--backend_tls_key_file=" + File("client.key")});
+  ASSERT_TRUE(gateway.WaitForOutput("http_port=", absl::Seconds(20))) << gateway.Output();
+  const int port = LoggedNumber(gateway, "http_port", absl::Seconds(5));
+  const std::string out = File("answer.txt");
+  Subprocess curl({"/usr/bin/curl", "-s", "-o", out, "-w", "%{http_code}", "-H",
+                   std::string("Authorization: Bearer ") + kTestAdminToken,
+                   absl::StrCat("http://127.0.0.1:", port, "/v1/tenants/nobody")});
+  ASSERT_EQ(curl.Wait(absl::Seconds(20)), 0);
+  EXPECT_EQ(curl.Output(), "404") << "through TLS to the server, which knows no such tenant";
+  gateway.Signal(SIGTERM);
+}
+
+TEST_F(Tls, ARotatedCertificateIsServedWithoutARestart) {
+  std::filesystem::copy_file(File("server.pem"), File("live.pem"));
+  std::filesystem::copy_file(File("server.key"), File("live.key"));
+  const std::string address = Start({"--tls_cert_file=" + File("live.pem"),
+                                     "--tls_key_file=" + File("live.key"), "--tls_refresh=1s"});
+  EXPECT_EQ(Ask({.address = address, .tls = true, .tls_ca_file = File("ca.pem")}),
+            absl::StatusCode::kNotFound);
+  // The certificate is replaced by one from another CA: new connections get it.
+  std::filesystem::copy_file(File("other-server.key"), File("live.key"),
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(File("other-server.pem"), File("live.pem"),
+                             std::filesystem::copy_options::overwrite_existing);
+  absl::StatusCode got = absl::StatusCode::kUnknown;
+  for (int i = 0; i < 40; ++i) {
+    got = Ask({.address = address, .tls = true, .tls_ca_file = File("other-ca.pem")});
+    if (got == absl::StatusCode::kNotFound) break;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  EXPECT_EQ(got, absl::StatusCode::kNotFound) << "the rotated certificate is served";
+  EXPECT_EQ(Ask({.address = address, .tls = true, .tls_ca_file = File("ca.pem")}),
+            absl::StatusCode::kUnavailable)
+      << "and the old one no longer";
+  server_->Signal(SIGTERM);
+  EXPECT_EQ(server_->Wait(absl::Seconds(20)), 0);
+}
+
+}  // namespace
+}  // namespace saasmetrics::testing
