@@ -27,23 +27,22 @@ std::shared_ptr<const T> Held(const std::shared_ptr<const cache::Snapshot>& snap
   return std::shared_ptr<const T>(snapshot, &static_cast<const Cached<T>&>(*snapshot).value);
 }
 
-struct CustomerList {
-  std::vector<engine::Customer> customers;
-  size_t bytes() const {
-    size_t b = sizeof(*this) + customers.capacity() * sizeof(engine::Customer);
-    for (const engine::Customer& c : customers) {
-      b += c.customer_id.capacity() + c.acquisition_channel.capacity() + c.country.capacity();
-      for (const auto& [k, v] : c.attributes) b += sizeof(k) * 2 + k.capacity() + v.capacity();
-    }
-    return b;
-  }
-};
+size_t HeapBytes(const engine::Customer& c) {
+  size_t b = c.customer_id.capacity() + c.acquisition_channel.capacity() + c.country.capacity();
+  for (const auto& [k, v] : c.attributes) b += sizeof(k) * 2 + k.capacity() + v.capacity();
+  return b;
+}
+size_t HeapBytes(const engine::AcquisitionSpend& r) {
+  return r.spend_id.capacity() + r.channel.capacity();
+}
 
-struct SpendList {
-  std::vector<engine::AcquisitionSpend> rows;
+// A tenant-wide table (customers, spend) as the cache holds it.
+template <typename T>
+struct RowList {
+  std::vector<T> rows;
   size_t bytes() const {
-    size_t b = sizeof(*this) + rows.capacity() * sizeof(engine::AcquisitionSpend);
-    for (const auto& r : rows) b += r.spend_id.capacity() + r.channel.capacity();
+    size_t b = sizeof(*this) + rows.capacity() * sizeof(T);
+    for (const T& r : rows) b += HeapBytes(r);
     return b;
   }
 };
@@ -272,42 +271,37 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
   return view;
 }
 
-absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Reader::Customers(
-    const std::string& tenant_id, const Context& ctx) {
-  absl::StatusOr<int64_t> version =
-      TenantWideVersion(store_, tenant_id, store::PartitionKind::kCustomers, ctx.deadline);
+template <typename T>
+absl::StatusOr<std::shared_ptr<const std::vector<T>>> Reader::TenantWide(
+    const std::string& tenant_id, store::PartitionKind kind, CacheKind cache_kind,
+    absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx) {
+  absl::StatusOr<int64_t> version = TenantWideVersion(store_, tenant_id, kind, ctx.deadline);
   if (!version.ok()) return version.status();
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = cache_.Get(
-      {tenant_id, static_cast<int>(CacheKind::kCustomers), 0}, *version,
+      {tenant_id, static_cast<int>(cache_kind), 0}, *version,
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-        absl::StatusOr<std::vector<engine::Customer>> loaded =
-            store_.Customers(tenant_id, ctx.deadline);
+        absl::StatusOr<std::vector<T>> loaded = load();
         if (!loaded.ok()) return loaded.status();
-        return std::make_shared<const Cached<CustomerList>>(CustomerList{std::move(*loaded)});
+        return std::make_shared<const Cached<RowList<T>>>(RowList<T>{std::move(*loaded)});
       },
       ctx.deadline);
   if (!got.ok()) return got.status();
-  const std::shared_ptr<const CustomerList> list = Held<CustomerList>(*got);
-  return std::shared_ptr<const std::vector<engine::Customer>>(list, &list->customers);
+  const std::shared_ptr<const RowList<T>> list = Held<RowList<T>>(*got);
+  return std::shared_ptr<const std::vector<T>>(list, &list->rows);
+}
+
+absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Reader::Customers(
+    const std::string& tenant_id, const Context& ctx) {
+  return TenantWide<engine::Customer>(
+      tenant_id, store::PartitionKind::kCustomers, CacheKind::kCustomers,
+      [&] { return store_.Customers(tenant_id, ctx.deadline); }, ctx);
 }
 
 absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Reader::Spend(
     const std::string& tenant_id, const Context& ctx) {
-  absl::StatusOr<int64_t> version =
-      TenantWideVersion(store_, tenant_id, store::PartitionKind::kAcquisitionSpend, ctx.deadline);
-  if (!version.ok()) return version.status();
-  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = cache_.Get(
-      {tenant_id, static_cast<int>(CacheKind::kSpend), 0}, *version,
-      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-        absl::StatusOr<std::vector<engine::AcquisitionSpend>> loaded =
-            store_.Spend(tenant_id, ctx.deadline);
-        if (!loaded.ok()) return loaded.status();
-        return std::make_shared<const Cached<SpendList>>(SpendList{std::move(*loaded)});
-      },
-      ctx.deadline);
-  if (!got.ok()) return got.status();
-  const std::shared_ptr<const SpendList> list = Held<SpendList>(*got);
-  return std::shared_ptr<const std::vector<engine::AcquisitionSpend>>(list, &list->rows);
+  return TenantWide<engine::AcquisitionSpend>(
+      tenant_id, store::PartitionKind::kAcquisitionSpend, CacheKind::kSpend,
+      [&] { return store_.Spend(tenant_id, ctx.deadline); }, ctx);
 }
 
 template <typename Partition>

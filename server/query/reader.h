@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/cache/partition_cache.h"
@@ -124,6 +125,11 @@ class Reader {
   absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Customers(
       const std::string& tenant_id, const Context& ctx);
   absl::Status LoadHistory(const std::string& tenant_id, const Context& ctx, Query& q);
+  // A tenant-wide table (one partition of `kind`), cached by its version.
+  template <typename T>
+  absl::StatusOr<std::shared_ptr<const std::vector<T>>> TenantWide(
+      const std::string& tenant_id, store::PartitionKind kind, CacheKind cache_kind,
+      absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx);
   // Every month of `versions` as a cached partition, missing ones loaded a few at a time on
   // the loader pool.
   template <typename Partition>

@@ -62,15 +62,7 @@ absl::StatusOr<StoredKey> KeyStore::Create(const StoredKey& key, absl::Time dead
 }
 
 absl::StatusOr<StoredKey> KeyStore::Get(const std::string& key_id, absl::Time deadline) {
-  std::optional<StoredKey> out;
-  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
-    pqxx::result r = tx.Exec(kGet, key_id);
-    if (!r.empty()) out = FromRow(r[0]);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  if (!out.has_value()) return NotFound(key_id);
-  return *out;
+  return One(kGet, key_id, deadline);
 }
 
 absl::StatusOr<std::vector<StoredKey>> KeyStore::List(const std::string& tenant_id,
@@ -85,9 +77,14 @@ absl::StatusOr<std::vector<StoredKey>> KeyStore::List(const std::string& tenant_
 }
 
 absl::StatusOr<StoredKey> KeyStore::Revoke(const std::string& key_id, absl::Time deadline) {
+  return One(kRevoke, key_id, deadline);
+}
+
+absl::StatusOr<StoredKey> KeyStore::One(const Statement& statement, const std::string& key_id,
+                                        absl::Time deadline) {
   std::optional<StoredKey> out;
   absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
-    pqxx::result r = tx.Exec(kRevoke, key_id);
+    pqxx::result r = tx.Exec(statement, key_id);
     if (!r.empty()) out = FromRow(r[0]);
     return absl::OkStatus();
   });

@@ -37,6 +37,9 @@ class KeyStore {
   static std::span<const Statement> Statements();
 
  private:
+  // The key `statement` (with $1 the key id) returns; NOT_FOUND when it returns none.
+  absl::StatusOr<StoredKey> One(const Statement& statement, const std::string& key_id,
+                                absl::Time deadline);
   ConnectionPool& pool_;
 };
 

@@ -18,16 +18,22 @@ namespace {
 using ::testing::IsSupersetOf;
 namespace refl = grpc::reflection::v1alpha;
 
+// A reflection stub on the server's port, once it listens; null if it never does.
+std::unique_ptr<refl::ServerReflection::Stub> ReflectionOf(const Subprocess& server) {
+  if (!server.WaitForOutput("listening grpc_port=", absl::Seconds(20))) return nullptr;
+  std::smatch m;
+  const std::string out = server.Output();
+  if (!std::regex_search(out, m, std::regex("grpc_port=(\\d+)"))) return nullptr;
+  return refl::ServerReflection::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials()));
+}
+
 TEST(Reflection, ListsEveryServiceAndServesTheirDescriptors) {
   TestDatabase db;
   Subprocess server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
                      "--metrics_address=", "--reflection", "--database_url=" + db.conninfo()});
-  ASSERT_TRUE(server.WaitForOutput("listening grpc_port=", absl::Seconds(20)));
-  std::smatch m;
-  std::string out = server.Output();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("grpc_port=(\\d+)")));
-  auto stub = refl::ServerReflection::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials()));
+  auto stub = ReflectionOf(server);
+  ASSERT_NE(stub, nullptr) << server.Output();
 
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
@@ -61,12 +67,8 @@ TEST(Reflection, IsOffUnlessAskedFor) {
   TestDatabase db;
   Subprocess server({BinaryPath("saasmetrics"), "--grpc_address=127.0.0.1:0",
                      "--metrics_address=", "--database_url=" + db.conninfo()});
-  ASSERT_TRUE(server.WaitForOutput("listening grpc_port=", absl::Seconds(20)));
-  std::smatch m;
-  std::string out = server.Output();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("grpc_port=(\\d+)")));
-  auto stub = refl::ServerReflection::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials()));
+  auto stub = ReflectionOf(server);
+  ASSERT_NE(stub, nullptr) << server.Output();
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   auto stream = stub->ServerReflectionInfo(&ctx);

@@ -98,6 +98,14 @@ TEST(UnitEconomics, AbsentWhenUndefined) {
   EXPECT_FALSE(u.cac_payback_months.has_value());
 }
 
+// The movements (and pause changes) of `events` through January 2024, UTC.
+std::vector<Movement> MovementsOf(const std::vector<SubscriptionEvent>& events,
+                                  std::vector<PauseChange>* pauses = nullptr) {
+  const Ledger ledger = BuildLedger(events);
+  const MrrTimeline t = MrrTimeline::Build(ledger.events, ledger.customer_ids.size());
+  return t.Movements(absl::UTCTimeZone(), absl::CivilDay(2024, 1, 31), nullptr, pauses);
+}
+
 // METRICS.md's example: ARPA 3001/3 with a mean churn of 1/2 gives LTV 2001 (from the exact
 // ARPA), not 2000 (from the rounded one).
 TEST(UnitEconomics, LtvIsRoundedOnceFromExactTotals) {
@@ -108,10 +116,7 @@ TEST(UnitEconomics, LtvIsRoundedOnceFromExactTotals) {
       Event("c", absl::CivilDay(2024, 1, 5), SubscriptionStatus::kActive, 1000, 4),
       Event("d", absl::CivilDay(2024, 1, 5), SubscriptionStatus::kActive, 1001, 5),
   };
-  const Ledger ledger = BuildLedger(events);
-  const MrrTimeline t = MrrTimeline::Build(ledger.events, ledger.customer_ids.size());
-  const std::vector<Movement> movements =
-      t.Movements(absl::UTCTimeZone(), absl::CivilDay(2024, 1, 31));
+  const std::vector<Movement> movements = MovementsOf(events);
   const std::vector<Period> january = {{absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 31)}};
   const UnitEconomics u = ComputeUnitEconomics(movements, january, {}, {}, 1.0, 1)[0];
   EXPECT_EQ(u.arpa, 1000);  // 3001 / 3, rounded for display
@@ -128,11 +133,8 @@ TEST(UnitEconomics, APausedCustomerIsNotChurnedInLtvsWindow) {
       Event("b", absl::CivilDay(2023, 12, 10), SubscriptionStatus::kPaused, 1000, 4),
       Event("c", absl::CivilDay(2023, 12, 12), SubscriptionStatus::kCanceled, 1000, 5),
   };
-  const Ledger ledger = BuildLedger(events);
-  const MrrTimeline t = MrrTimeline::Build(ledger.events, ledger.customer_ids.size());
   std::vector<PauseChange> pauses;
-  const std::vector<Movement> movements =
-      t.Movements(absl::UTCTimeZone(), absl::CivilDay(2024, 1, 31), nullptr, &pauses);
+  const std::vector<Movement> movements = MovementsOf(events, &pauses);
   ASSERT_EQ(pauses.size(), 1u);
   EXPECT_EQ(pauses[0].day, absl::CivilDay(2023, 12, 10));
   const std::vector<Period> december = {
