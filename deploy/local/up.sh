@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 state=$root/.local
-pg_port=${SAASMETRICS_PG_PORT:-55432}
+pg_port=${SAASMETRICS_PG_PORT:-15432}  # below the ephemeral range (32768-60999)
 grpc_port=${SAASMETRICS_GRPC_PORT:-50051}
 http_port=${SAASMETRICS_HTTP_PORT:-8080}
 metrics_port=${SAASMETRICS_METRICS_PORT:-9464}

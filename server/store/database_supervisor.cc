@@ -80,6 +80,10 @@ void DatabaseSupervisor::Report(const absl::Status& status) {
   }
   if (status.ok() && was_down_) pool_.Reset();
   was_down_ = !status.ok();
+  // While the database cannot be reached, calls fail at once instead of each opening a
+  // connection of its own (dozens a second during an outage, and on loopback one may even
+  // connect to itself and hold the port PostgreSQL restarts on).
+  pool_.SetUnreachable(absl::IsUnavailable(status) ? std::string(status.message()) : "");
   if (changed && on_change_) on_change_(snapshot);
 }
 

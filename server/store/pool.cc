@@ -55,10 +55,16 @@ absl::StatusOr<std::unique_ptr<ConnectionPool::Conn>> ConnectionPool::Connect(ab
   return std::make_unique<Conn>(Conn{std::move(*pq)});
 }
 
+void ConnectionPool::SetUnreachable(std::string why) {
+  absl::MutexLock lock(&mu_);
+  unreachable_ = std::move(why);
+}
+
 absl::StatusOr<ConnectionPool::Slot> ConnectionPool::Acquire(absl::Time deadline) {
   uint64_t generation;
   {
     absl::MutexLock lock(&mu_);
+    if (!unreachable_.empty()) return absl::UnavailableError(unreachable_);
     auto available = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return !idle_.empty() || open_ < options_.size;
     };

@@ -53,6 +53,11 @@ class ConnectionPool {
   // when the database came back after an outage, so no request sees a dead socket.
   void Reset();
 
+  // Set by the database supervisor: non-empty while the database is known unreachable, when
+  // Transact fails at once with UNAVAILABLE instead of connecting; empty again once a probe
+  // answers.
+  void SetUnreachable(std::string why);
+
   void set_query_observer(QueryObserver observer) { observer_ = std::move(observer); }
   PoolStats stats() const;
   const std::string& target() const { return target_; }
@@ -74,6 +79,7 @@ class ConnectionPool {
   mutable absl::Mutex mu_;
   std::vector<Slot> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + leased + being connected
+  std::string unreachable_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t waits_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration wait_time_ ABSL_GUARDED_BY(mu_);

@@ -52,6 +52,26 @@ TEST(ConnectionPool, TheDeadlineBoundsAConnectionAttemptToAHostThatNeverAnswers)
   close(fd);
 }
 
+// Issue 13, hardening 6: while the supervisor knows the database is unreachable, calls
+// fail at once without opening connections; once it answers again they run.
+TEST(ConnectionPool, KnownUnreachableFailsAtOnceWithoutConnecting) {
+  TestDatabase db;
+  ConnectionPool pool({.conninfo = db.conninfo(), .size = 2});
+  pool.SetUnreachable("database at 127.0.0.1:5 unreachable: Connection refused");
+  const absl::Time start = absl::Now();
+  bool ran = false;
+  absl::Status s = pool.Transact(In(absl::Seconds(10)), [&](Tx&) {
+    ran = true;
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(ran);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(100));
+  EXPECT_EQ(pool.stats().open, 0) << "no connection was attempted";
+  pool.SetUnreachable("");
+  EXPECT_TRUE(pool.Transact(In(absl::Seconds(10)), [](Tx&) { return absl::OkStatus(); }).ok());
+}
+
 TEST(ConnectionPool, CommitsOnOkAndRollsBackOnError) {
   TestDatabase db;
   ConnectionPool pool({.conninfo = db.conninfo(), .size = 2});

@@ -39,7 +39,8 @@ case "$cmd" in
     as_owner "$bin/initdb" -D "$data/db" -U postgres -A trust -E UTF8 --no-locale \
       >"$data/initdb.log" 2>&1 || { cat "$data/initdb.log"; exit 1; }
     for attempt in 1 2 3 4 5; do
-      port=$(( 20000 + RANDOM % 40000 ))  # a taken port fails the start; then try another
+      # Below the kernel's ephemeral range (32768-60999): no outgoing connection can hold it.
+      port=$(( 20000 + RANDOM % 12000 ))  # a taken port fails the start; then try another
       if as_owner "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 30 start \
            -o "-h 127.0.0.1 -p $port -k $data $settings" >/dev/null; then
         echo "postgresql://postgres@127.0.0.1:$port/postgres" > "$state/conninfo"
