@@ -12,7 +12,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       ca-certificates libabsl20220623 libgrpc++1.51 libgrpc29 libprotobuf32 libpqxx-6.4 libpq5 \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 libsodium23 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 libsodium23 tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 saasmetrics \
  && useradd --system --uid 10001 --gid 10001 --no-create-home saasmetrics

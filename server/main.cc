@@ -144,6 +144,10 @@ int main(int argc, char** argv) {
   config.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
   config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);
   config.reflection = absl::GetFlag(FLAGS_reflection);
+  // Replicas behind one balancer share it, so a page token works on any of them.
+  if (const char* secret = std::getenv("SAASMETRICS_PAGE_TOKEN_SECRET")) {
+    config.page_token_secret = secret;
+  }
   config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace saasmetrics::auth {
@@ -64,7 +65,9 @@ std::string FormatToken(const Token& token) {
   return std::string(kPrefix) + token.key_id + "_" + token.secret;
 }
 
-SecretHash HashSecret(absl::string_view secret) { return HashSecret(secret, RandomBytes(kSaltBytes)); }
+SecretHash HashSecret(absl::string_view secret) {
+  return HashSecret(secret, RandomBytes(kSaltBytes));
+}
 
 SecretHash HashSecret(absl::string_view secret, absl::string_view salt) {
   SecretHash out{std::string(salt), std::string(kHashBytes, '\0')};
@@ -79,5 +82,55 @@ bool Matches(absl::string_view secret, const SecretHash& stored) {
   const SecretHash computed = HashSecret(secret, stored.salt);
   return sodium_memcmp(computed.hash.data(), stored.hash.data(), kHashBytes) == 0;
 }
+
+namespace {
+
+std::string MacKey(absl::string_view secret) {
+  std::string key(crypto_auth_KEYBYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(key.data()), key.size(),
+                     reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), nullptr,
+                     0);
+  return key;
+}
+
+std::string Authenticated(absl::string_view context, absl::string_view payload) {
+  std::string message(context);
+  message.push_back('\0');
+  message.append(payload.data(), payload.size());
+  return message;
+}
+
+}  // namespace
+
+std::string SealToken(absl::string_view secret, absl::string_view context,
+                      absl::string_view payload) {
+  const std::string key = MacKey(secret);
+  const std::string message = Authenticated(context, payload);
+  std::string mac(crypto_auth_BYTES, '\0');
+  crypto_auth(reinterpret_cast<unsigned char*>(mac.data()),
+              reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+              reinterpret_cast<const unsigned char*>(key.data()));
+  return absl::WebSafeBase64Escape(absl::StrCat(payload, mac));
+}
+
+std::optional<std::string> OpenToken(absl::string_view secret, absl::string_view context,
+                                     absl::string_view token) {
+  std::string raw;
+  if (token.size() > 4096 || !absl::WebSafeBase64Unescape(token, &raw) ||
+      raw.size() < crypto_auth_BYTES) {
+    return std::nullopt;
+  }
+  const std::string payload = raw.substr(0, raw.size() - crypto_auth_BYTES);
+  const std::string key = MacKey(secret);
+  const std::string message = Authenticated(context, payload);
+  if (crypto_auth_verify(reinterpret_cast<const unsigned char*>(raw.data() + payload.size()),
+                         reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                         reinterpret_cast<const unsigned char*>(key.data())) != 0) {
+    return std::nullopt;
+  }
+  return payload;
+}
+
+std::string RandomSecret() { return RandomBytes(32); }
 
 }  // namespace saasmetrics::auth

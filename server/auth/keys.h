@@ -47,6 +47,18 @@ SecretHash HashSecret(absl::string_view secret, absl::string_view salt);
 // Constant time in the secret's bytes.
 bool Matches(absl::string_view secret, const SecretHash& stored);
 
+// Page tokens and other opaque cursors: `payload` sealed with a MAC (HMAC-SHA-512/256) over
+// `context` and the payload, under a key derived from `secret`. A token is accepted only
+// for the context it was issued for (the tenant and the query), and cannot be forged or
+// altered without the secret. The payload is not hidden, only authenticated.
+std::string SealToken(absl::string_view secret, absl::string_view context,
+                      absl::string_view payload);
+// The payload of a token SealToken issued for `context` under `secret`; nullopt otherwise.
+std::optional<std::string> OpenToken(absl::string_view secret, absl::string_view context,
+                                     absl::string_view token);
+// A random secret for a process that was given none.
+std::string RandomSecret();
+
 // Initializes libsodium; false when it cannot (no entropy source).
 bool InitCrypto();
 

@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/auth/keys.h"
 #include "server/engine/cohorts.h"
 #include "server/engine/dates.h"
 #include "server/engine/partition.h"
@@ -50,6 +51,18 @@ grpc::Status CheckTypes(const google::protobuf::RepeatedPtrField<std::string>& t
     }
   }
   return grpc::Status::OK;
+}
+
+// What a ListMovements page token is bound to: the tenant and everything that selects the
+// movements.
+std::string MovementsTokenContext(const v1::ListMovementsRequest& req) {
+  const v1::MetricsQuery& q = req.query();
+  std::string context =
+      absl::StrCat("ListMovements", absl::string_view("\0", 1), q.tenant_id(),
+                   absl::string_view("\0", 1), q.start_date(), "..", q.end_date());
+  for (const std::string& f : q.filter()) absl::StrAppend(&context, absl::string_view("\0", 1), f);
+  for (int t : req.types()) absl::StrAppend(&context, "|", t);
+  return context;
 }
 
 v1::MovementType ToProto(engine::MovementType t) {
@@ -353,16 +366,19 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
       [this, req, resp](const query::Context& ctx) {
         engine::Violations violations;
         if (req->page_size() < 0) violations.push_back({"page_size", "must not be negative"});
-        // The token is the (day, customer id) of the last movement served.
+        // The token is the (day, customer id) of the last movement served, sealed for this
+        // tenant and query (auth::SealToken): it cannot be forged, nor used elsewhere.
+        const std::string token_context = MovementsTokenContext(*req);
         absl::CivilDay after_day;
         std::string after_customer;
         if (!req->page_token().empty()) {
-          std::string token;
-          const bool decoded = absl::WebSafeBase64Unescape(req->page_token(), &token);
+          const std::optional<std::string> token =
+              auth::OpenToken(page_secret_, token_context, req->page_token());
           std::pair<std::string, std::string> parts =
-              absl::StrSplit(token, absl::MaxSplits('|', 1));
-          if (!decoded || !engine::ParseIsoDate(parts.first, &after_day)) {
-            violations.push_back({"page_token", "is not a token this service issued"});
+              absl::StrSplit(token.value_or(""), absl::MaxSplits('|', 1));
+          if (!token.has_value() || !engine::ParseIsoDate(parts.first, &after_day)) {
+            violations.push_back(
+                {"page_token", "is not a token this service issued for this query"});
           }
           after_customer = parts.second;
         }
@@ -430,8 +446,10 @@ grpc::ServerUnaryReactor* MetricsService::ListMovements(grpc::CallbackServerCont
           for (auto& s : subs) out->add_subscription_ids(s);
         }
         if (it != selected.end()) {
-          resp->set_next_page_token(absl::WebSafeBase64Escape(absl::StrCat(
-              resp->movements().rbegin()->date(), "|", resp->movements().rbegin()->customer_id())));
+          resp->set_next_page_token(
+              auth::SealToken(page_secret_, token_context,
+                              absl::StrCat(resp->movements().rbegin()->date(), "|",
+                                           resp->movements().rbegin()->customer_id())));
         }
         return grpc::Status::OK;
       });

@@ -9,8 +9,10 @@ namespace saasmetrics::rpc {
 
 class MetricsService final : public v1::MetricsService::CallbackService {
  public:
-  MetricsService(HandlerEnv env, query::Reader& reader, store::PqlRuleStore& rules)
-      : env_(env), reader_(reader), rules_(rules) {}
+  // `page_secret` seals page tokens; replicas behind one load balancer need the same one.
+  MetricsService(HandlerEnv env, query::Reader& reader, store::PqlRuleStore& rules,
+                 std::string page_secret)
+      : env_(env), reader_(reader), rules_(rules), page_secret_(std::move(page_secret)) {}
 
   grpc::ServerUnaryReactor* GetMrr(grpc::CallbackServerContext* ctx, const v1::GetMrrRequest* req,
                                    v1::GetMrrResponse* resp) override;
@@ -40,6 +42,7 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   HandlerEnv env_;
   query::Reader& reader_;
   store::PqlRuleStore& rules_;
+  const std::string page_secret_;
 };
 
 }  // namespace saasmetrics::rpc

@@ -263,7 +263,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.reader =
       std::make_unique<query::Reader>(query::ReaderLimits{.max_query_days = config.max_query_days},
                                       *m.tenants, *m.metrics_store, *m.cache, *m.loader_pool);
-  m.metrics_service = std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules);
+  m.metrics_service = std::make_unique<MetricsService>(
+      query_env, *m.reader, *m.pql_rules,
+      config.page_token_secret.empty() ? auth::RandomSecret() : config.page_token_secret);
 
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();

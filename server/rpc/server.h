@@ -35,6 +35,9 @@ struct ServerConfig {
   // An admin key over every tenant ("sm_<id>_<secret>"), from a file or the environment,
   // never the command line; empty: only stored keys authenticate.
   std::string bootstrap_admin_token;
+  // Seals page tokens; empty: a random one per process (tokens then work only on the
+  // replica that issued them, until it restarts).
+  std::string page_token_secret;
   bool reflection = false;  // gRPC server reflection (describes the API to anyone)
   // TLS: PEM certificate chain and key (both or neither); with a client CA, clients must
   // present a certificate it signed (mTLS). The files are watched and reloaded.

@@ -4,6 +4,7 @@
 
 #include <tuple>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -225,6 +226,47 @@ TEST_F(MetricsTest, MovementsAreListedPageByPageWithTheirSubscriptions) {
   ASSERT_EQ(only.movements_size(), 1);
   EXPECT_EQ(only.movements(0).mrr_before(), 1000);
   EXPECT_EQ(only.movements(0).mrr_after(), 1500);
+}
+
+// Issue 13, hardening 8: a page token is sealed for its tenant and query; altered, forged or
+// reused with another query it is refused.
+TEST_F(MetricsTest, PageTokensAreBoundToTheirQueryAndCannotBeForged) {
+  for (int i = 0; i < 3; ++i) {
+    Sub(absl::StrCat("n", i), absl::StrCat("c", i), "s1", At(2024, 1, 10 + i),
+        v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  }
+  v1::ListMovementsRequest req;
+  *req.mutable_query() = Query("2024-01-01", "2024-01-31", v1::INTERVAL_UNSPECIFIED);
+  req.set_page_size(1);
+  v1::ListMovementsResponse first;
+  ASSERT_TRUE(metrics_->ListMovements(Ctx().get(), req, &first).ok());
+  ASSERT_FALSE(first.next_page_token().empty());
+  auto refused = [&](v1::ListMovementsRequest r) {
+    v1::ListMovementsResponse out;
+    grpc::Status s = metrics_->ListMovements(Ctx().get(), r, &out);
+    return s.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
+           s.error_message().find("page_token") != std::string::npos;
+  };
+  v1::ListMovementsRequest next = req;
+  next.set_page_token(first.next_page_token());
+  v1::ListMovementsResponse second;
+  ASSERT_TRUE(metrics_->ListMovements(Ctx().get(), next, &second).ok());
+  EXPECT_EQ(second.movements(0).customer_id(), "c1");
+
+  v1::ListMovementsRequest other_query = next;
+  other_query.mutable_query()->set_end_date("2024-02-29");
+  EXPECT_TRUE(refused(other_query)) << "another range";
+  v1::ListMovementsRequest other_types = next;
+  other_types.add_types(v1::MOVEMENT_TYPE_NEW_BUSINESS);
+  EXPECT_TRUE(refused(other_types)) << "another selection";
+  v1::ListMovementsRequest forged = req;
+  forged.set_page_token(absl::WebSafeBase64Escape("2024-01-10|c0"));  // the old, unsigned form
+  EXPECT_TRUE(refused(forged));
+  v1::ListMovementsRequest altered = next;
+  std::string t = first.next_page_token();
+  t[2] = t[2] == 'A' ? 'B' : 'A';
+  altered.set_page_token(t);
+  EXPECT_TRUE(refused(altered));
 }
 
 TEST_F(MetricsTest, CohortsGroupedByChannel) {
