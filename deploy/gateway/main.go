@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -15,15 +17,58 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/runtime"
 	// Registers google.rpc.BadRequest so error details render as JSON.
 	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	gw "saasmetrics/gen/saasmetrics/v1"
 )
+
+var errInvalidUTF8 = errors.New("the request body is not valid UTF-8")
+
+// utf8Body fails a read as soon as the body stops being valid UTF-8 (encoding/json would
+// otherwise store U+FFFD in place of the bad bytes), holding back a rune split across reads.
+type utf8Body struct {
+	r       io.ReadCloser
+	pending []byte
+}
+
+func (u *utf8Body) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	data := append(append([]byte(nil), u.pending...), p[:n]...)
+	cut := len(data)
+	for i := 1; i <= utf8.UTFMax && i <= len(data); i++ {
+		if utf8.RuneStart(data[len(data)-i]) {
+			if !utf8.FullRune(data[len(data)-i:]) {
+				cut = len(data) - i
+			}
+			break
+		}
+	}
+	if !utf8.Valid(data[:cut]) || (err == io.EOF && cut < len(data)) {
+		return 0, errInvalidUTF8
+	}
+	u.pending = data[cut:]
+	return n, err
+}
+
+func (u *utf8Body) Close() error { return u.r.Close() }
+
+// Errors that are not the server's (a body that does not decode, is too large or is not
+// UTF-8) are the caller's: 400, not 500.
+func callerErrors(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler,
+	w http.ResponseWriter, r *http.Request, err error) {
+	if _, ok := status.FromError(err); !ok {
+		err = status.Error(codes.InvalidArgument, err.Error())
+	}
+	runtime.DefaultHTTPError(ctx, mux, m, w, r, err)
+}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "HTTP listen address HOST:PORT")
@@ -37,6 +82,7 @@ func main() {
 	log.SetPrefix("saasmetrics-gateway: ")
 	log.SetFlags(0)
 
+	runtime.HTTPError = callerErrors
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard,
@@ -79,7 +125,7 @@ func main() {
 				http.StatusRequestEntityTooLarge)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, *maxBody)
+		r.Body = &utf8Body{r: http.MaxBytesReader(w, r.Body, *maxBody)}
 		mux.ServeHTTP(w, r)
 	}))
 	root.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

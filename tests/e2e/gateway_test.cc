@@ -101,6 +101,19 @@ TEST(Gateway, ServesTheAdminApiAsRestJson) {
   EXPECT_EQ(forged, 401) << forged_body;
   EXPECT_EQ(Http("GET", base + "/v1/tenants/evil").first, 404) << "the forged call wrote nothing";
 
+  // Issue 13, hardening 7: a body that does not decode is the caller's error (400), on
+  // the streaming route too (it was 500), and invalid UTF-8 is refused, not stored as
+  // U+FFFD.
+  auto [broken, broken_body] =
+      Http("POST", base + "/v1/ingest:stream", R"({"tenant_id":"acme", x)");
+  EXPECT_EQ(broken, 400) << broken_body;
+  auto [latin1, latin1_body] =
+      Http("POST", base + "/v1/tenants/acme/usage_events",
+           "{\"events\":[{\"id\":\"u1\",\"source\":\"app\",\"type\":\"caf\xe9\",\"subject\":\"c1\","
+           "\"time\":\"2024-01-01T00:00:00Z\"}]}");
+  EXPECT_EQ(latin1, 400) << latin1_body;
+  EXPECT_THAT(latin1_body, HasSubstr("not valid UTF-8"));
+
   // A body over --max_body_bytes is refused before the gateway holds it.
   auto [huge, huge_body] = Http("POST", base + "/v1/tenants",
                                 R"({"tenant_id":"big","display_name":")" +
