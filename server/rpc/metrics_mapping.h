@@ -1,12 +1,31 @@
-// Metric requests' protos → the query layer's types.
+// Metric requests' protos → the query layer's types, and its results → responses.
 #pragma once
 
+#include <vector>
+
 #include "saasmetrics/v1/common.pb.h"
+#include "saasmetrics/v1/metrics.pb.h"
+#include "server/engine/cohorts.h"
+#include "server/engine/pql.h"
+#include "server/engine/series.h"
+#include "server/engine/usage.h"
+#include "server/query/metrics.h"
 #include "server/query/reader.h"
 
 namespace saasmetrics::rpc {
 
 // The query as the client wrote it; the query layer validates it.
 query::QuerySpec SpecFrom(const v1::MetricsQuery& q);
+
+void ToProto(const engine::MrrSeries& series, v1::GetMrrResponse* out);
+void ToProto(const std::vector<engine::ChurnPoint>& points, v1::GetChurnResponse* out);
+void ToProto(const std::vector<engine::Period>& periods, const std::vector<int64_t>& active,
+             v1::GetActiveCustomersResponse* out);
+void ToProto(const std::vector<engine::ActivationPoint>& points, v1::GetActivationResponse* out);
+void ToProto(const std::vector<engine::PqlPoint>& points, v1::GetPqlCountResponse* out);
+void ToProto(const std::vector<engine::Period>& periods, const std::vector<engine::Cohort>& cohorts,
+             v1::GetCohortRetentionResponse* out);
+void ToProto(const std::vector<engine::UnitEconomics>& entries, v1::GetUnitEconomicsResponse* out);
+void ToProto(const query::MovementRow& row, v1::Movement* out);
 
 }  // namespace saasmetrics::rpc

@@ -39,6 +39,10 @@ class MetricsService final : public v1::MetricsService::CallbackService {
                                           v1::ListMovementsResponse* resp) override;
 
  private:
+  // The query layer's Prepare on the request's MetricsQuery.
+  absl::StatusOr<query::Query> Prepare(const v1::MetricsQuery& q, query::Needs needs,
+                                       const query::Context& ctx);
+
   HandlerEnv env_;
   query::Reader& reader_;
   store::PqlRuleStore& rules_;

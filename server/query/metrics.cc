@@ -1,0 +1,135 @@
+#include "server/query/metrics.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "server/engine/filters.h"
+
+namespace saasmetrics::query {
+
+engine::MrrSeries Mrr(const Query& q) {
+  return q.daily != nullptr ? engine::ComputeMrrSeries(*q.daily, q.periods)
+                            : engine::ComputeMrrSeries(*q.movements, q.periods);
+}
+
+absl::StatusOr<std::vector<int64_t>> ActiveCustomers(Reader& reader, const Query& q,
+                                                     const std::vector<std::string>& types,
+                                                     const Context& ctx) {
+  absl::StatusOr<UsageView> usage =
+      reader.Usage(q.tenant.tenant_id, engine::DayStart(q.start, q.tz),
+                   engine::DayStart(q.end + 1, q.tz), /*index=*/true, ctx);
+  if (!usage.ok()) return usage.status();
+  return engine::ActiveCustomers(usage->partitions, *usage->index, q.periods, q.tz, types,
+                                 q.selected);
+}
+
+absl::StatusOr<std::vector<engine::ActivationPoint>> Activation(
+    Reader& reader, const Query& q, const std::vector<std::string>& types, int window_days,
+    const Context& ctx) {
+  const absl::Duration window = absl::Hours(24 * window_days);
+  absl::StatusOr<UsageView> usage =
+      reader.Usage(q.tenant.tenant_id, engine::DayStart(q.start, q.tz),
+                   engine::DayStart(q.end + 1, q.tz) + window, /*index=*/false, ctx);
+  if (!usage.ok()) return usage.status();
+  return engine::Activation(usage->partitions, *q.customers, q.periods, q.tz, types, window,
+                            q.selected);
+}
+
+absl::StatusOr<std::vector<engine::PqlPoint>> PqlCount(Reader& reader, const Query& q,
+                                                       const engine::PqlRule& rule,
+                                                       int conversion_window_days,
+                                                       const Context& ctx) {
+  // The trailing window reaches back before the first period.
+  absl::StatusOr<UsageView> usage =
+      reader.Usage(q.tenant.tenant_id, engine::DayStart(q.start - (rule.window_days - 1), q.tz),
+                   engine::DayStart(q.end + 1, q.tz), /*index=*/false, ctx);
+  if (!usage.ok()) return usage.status();
+  return engine::CountPqls(rule, usage->partitions, *q.movements, q.ledger->customer_ids, q.periods,
+                           q.tz, conversion_window_days, q.selected);
+}
+
+absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,
+                                                    const std::string& group_by) {
+  const std::vector<std::string> groups =
+      group_by.empty() ? std::vector<std::string>{}
+                       : engine::CustomerField(*q.ledger, *q.customers, group_by);
+  // Cells: a cohort per period (and group), an offset per later period.
+  const int64_t n = static_cast<int64_t>(q.periods.size());
+  const int64_t group_count = std::max<int64_t>(
+      1,
+      static_cast<int64_t>(absl::flat_hash_set<std::string>(groups.begin(), groups.end()).size()));
+  if (absl::Status s = reader.CheckAnswerSize(n * (n + 1) / 2 * group_count, "cohort cells");
+      !s.ok()) {
+    return s;
+  }
+  return engine::ComputeCohorts(*q.movements, q.periods, groups);
+}
+
+absl::StatusOr<std::vector<engine::UnitEconomics>> UnitEconomics(Reader& reader, const Query& q,
+                                                                 int churn_window_months,
+                                                                 const Context& ctx) {
+  absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> spend =
+      reader.Spend(q.tenant.tenant_id, ctx);
+  if (!spend.ok()) return spend.status();
+  std::vector<engine::SpendRow> rows;
+  for (const auto& a : **spend) rows.push_back({a.channel, a.start_date, a.end_date, a.amount});
+  const std::vector<std::string> channels =
+      engine::CustomerField(*q.ledger, *q.customers, "acquisition_channel");
+  absl::flat_hash_set<std::string> distinct(channels.begin(), channels.end());
+  for (const auto& r : rows) distinct.insert(r.channel);
+  if (absl::Status s = reader.CheckAnswerSize(
+          static_cast<int64_t>(q.periods.size()) * static_cast<int64_t>(distinct.size() + 1),
+          "period × channel entries");
+      !s.ok()) {
+    return s;
+  }
+  return engine::ComputeUnitEconomics(*q.movements, q.periods, channels, rows,
+                                      q.tenant.gross_margin, churn_window_months, q.pauses);
+}
+
+MovementPage ListMovements(const Query& q, const std::vector<engine::MovementType>& types,
+                           const std::optional<MovementCursor>& after, int page_size) {
+  std::vector<const engine::Movement*> selected;
+  for (const engine::Movement& m : *q.movements) {
+    if (m.day < q.start || m.day > q.end) continue;
+    if (!types.empty() && std::find(types.begin(), types.end(), m.type) == types.end()) continue;
+    selected.push_back(&m);
+  }
+  auto key = [&](const engine::Movement* m) {
+    return std::tie(m->day, q.ledger->customer_ids[m->customer]);
+  };
+  std::sort(selected.begin(), selected.end(),
+            [&](const auto* a, const auto* b) { return key(a) < key(b); });
+  auto first = selected.begin();
+  if (after.has_value()) {
+    first =
+        std::upper_bound(selected.begin(), selected.end(), 0, [&](int, const engine::Movement* m) {
+          return std::tie(after->day, after->customer_id) < key(m);
+        });
+  }
+  const auto last = first + std::min<ptrdiff_t>(page_size, selected.end() - first);
+  // Drill-down needs each listed customer's events; only the page's customers are gathered.
+  absl::flat_hash_map<int32_t, std::vector<engine::LedgerEvent>> by_customer;
+  for (auto m = first; m != last; ++m) by_customer[(*m)->customer];
+  for (const engine::LedgerEvent& e : q.ledger->events) {
+    auto c = by_customer.find(e.customer);
+    if (c != by_customer.end()) c->second.push_back(e);
+  }
+  MovementPage page;
+  for (auto m = first; m != last; ++m) {
+    MovementRow& row = page.rows.emplace_back();
+    row.movement = **m;
+    row.customer_id = q.ledger->customer_ids[(*m)->customer];
+    for (int32_t s :
+         engine::ChangedSubscriptions(by_customer.at((*m)->customer), (*m)->day, q.tz)) {
+      row.subscription_ids.push_back(q.ledger->subscription_ids[s]);
+    }
+    std::sort(row.subscription_ids.begin(), row.subscription_ids.end());
+  }
+  page.more = last != selected.end();
+  return page;
+}
+
+}  // namespace saasmetrics::query

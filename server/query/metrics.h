@@ -1,0 +1,60 @@
+// Each metric as the query layer computes it: what it loads beyond the prepared query
+// (usage months, spend, the PQL rule's window), the answer-size budget it checks, and the
+// engine call. The RPC layer only validates, maps and calls these.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/engine/cohorts.h"
+#include "server/engine/pql.h"
+#include "server/engine/series.h"
+#include "server/engine/usage.h"
+#include "server/query/reader.h"
+
+namespace saasmetrics::query {
+
+engine::MrrSeries Mrr(const Query& q);
+
+absl::StatusOr<std::vector<int64_t>> ActiveCustomers(Reader& reader, const Query& q,
+                                                     const std::vector<std::string>& types,
+                                                     const Context& ctx);
+
+absl::StatusOr<std::vector<engine::ActivationPoint>> Activation(
+    Reader& reader, const Query& q, const std::vector<std::string>& types, int window_days,
+    const Context& ctx);
+
+absl::StatusOr<std::vector<engine::PqlPoint>> PqlCount(Reader& reader, const Query& q,
+                                                       const engine::PqlRule& rule,
+                                                       int conversion_window_days,
+                                                       const Context& ctx);
+
+// `group_by` empty: one group. RESOURCE_EXHAUSTED when the cells exceed the answer budget.
+absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,
+                                                    const std::string& group_by);
+
+absl::StatusOr<std::vector<engine::UnitEconomics>> UnitEconomics(Reader& reader, const Query& q,
+                                                                 int churn_window_months,
+                                                                 const Context& ctx);
+
+// One page of movements in the query's range, ordered by day then customer id, each with
+// the subscriptions whose MRR changed that day (drill-down).
+struct MovementRow {
+  engine::Movement movement;
+  std::string customer_id;
+  std::vector<std::string> subscription_ids;  // ordered
+};
+struct MovementCursor {  // the last row a previous page served
+  absl::CivilDay day;
+  std::string customer_id;
+};
+struct MovementPage {
+  std::vector<MovementRow> rows;
+  bool more = false;  // rows follow the last one
+};
+MovementPage ListMovements(const Query& q, const std::vector<engine::MovementType>& types,
+                           const std::optional<MovementCursor>& after, int page_size);
+
+}  // namespace saasmetrics::query
