@@ -67,7 +67,6 @@ class PartitionCache {
     std::shared_ptr<const Snapshot> snapshot;
   };
   std::optional<Held> Peek(const PartitionKey& key) const;
-  size_t budget() const { return budget_; }
 
   size_t bytes() const;
   size_t entries() const;

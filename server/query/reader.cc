@@ -343,7 +343,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
         },
         s.deadline);
   };
-  // Takes months in order until none is left; true if it did any.
+  // Takes months in order until none is left.
   auto drain = [get](Shared& s) {
     while (true) {
       size_t i;

@@ -103,8 +103,6 @@ class Reader {
          cache::PartitionCache& cache, ThreadPool& loaders)
       : limits_(limits), tenants_(tenants), store_(store), cache_(cache), loaders_(loaders) {}
 
-  const ReaderLimits& limits() const { return limits_; }
-
   // Validates `spec`, reads the tenant, and loads what `needs` asks.
   absl::StatusOr<Query> Prepare(const QuerySpec& spec, Needs needs, const Context& ctx);
 

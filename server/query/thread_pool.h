@@ -28,7 +28,6 @@ class ThreadPool {
   bool TrySubmit(std::function<void()> task);
 
   size_t queued() const;
-  int threads() const { return static_cast<int>(threads_.size()); }
 
  private:
   void Work();
