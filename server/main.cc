@@ -92,6 +92,12 @@ ABSL_FLAG(int, malloc_arenas, 2,
           "Each thread that allocates otherwise gets an arena of its own that keeps what it "
           "freed, so a burst of partition loads on many threads raises the resident set "
           "well past --cache_bytes.");
+ABSL_FLAG(int64_t, malloc_keep_bytes, int64_t{256} << 20,
+          "Freed memory each allocator arena keeps for reuse rather than handing back to the "
+          "kernel (0: the C library's defaults). Building a snapshot allocates tens of MB; "
+          "memory the kernel must fault in afresh costs more than the work itself on some "
+          "hosts (40 MB: 110 ms fresh, 1 ms reused, measured on the benchmark machine). "
+          "Blocks over 32 MiB are always mapped and unmapped directly.");
 ABSL_FLAG(std::string, bootstrap_admin_key_file, "",
           "File holding an admin API key over every tenant (sm_<id>_<secret>), e.g. from a "
           "Kubernetes Secret; else $SAASMETRICS_BOOTSTRAP_ADMIN_KEY. Never pass the key itself "
@@ -169,6 +175,18 @@ int main(int argc, char** argv) {
     return 2;
   } else if (arenas > 0) {
     mallopt(M_ARENA_MAX, arenas);
+  }
+  if (const int64_t keep = absl::GetFlag(FLAGS_malloc_keep_bytes);
+      keep < 0 || keep > (int64_t{1} << 31) - 1) {
+    std::fprintf(stderr, "saasmetrics: --malloc_keep_bytes=%lld: must be between 0 and 2 GiB\n",
+                 static_cast<long long>(keep));
+    return 2;
+  } else if (keep > 0) {
+    // Blocks up to glibc's largest mmap threshold come from the arenas (and are reused);
+    // each arena's top is trimmed only past `keep`.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, static_cast<int>(keep));
+    mallopt(M_TOP_PAD, 16 << 20);
   }
 
   if (absl::GetFlag(FLAGS_migrate_only)) {

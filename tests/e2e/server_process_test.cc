@@ -46,6 +46,7 @@ TEST(ServerProcess, ABadFlagValueFailsWithOneLineNamingTheFlag) {
       {"--default_deadline=soon", "default_deadline"},
       {"--no_such_flag=1", "no_such_flag"},
       {"--malloc_arenas=-1", "--malloc_arenas=-1: must be between 0 and 1024"},
+      {"--malloc_keep_bytes=-1", "--malloc_keep_bytes=-1: must be between 0 and 2 GiB"},
   };
   for (const Case& c : cases) {
     Subprocess p(ServerArgs({c.flag}));
