@@ -3,7 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "server/observability/log.h"
 #include "server/rpc/ingest_mapping.h"
+#include "server/rpc/malformed.h"
 #include "server/rpc/status.h"
 
 namespace saasmetrics::rpc {
@@ -13,17 +15,26 @@ constexpr absl::string_view kService = "saasmetrics.v1.IngestService";
 
 // Serves one StreamIngest call: read a batch, ingest it on the executor, write its ack,
 // read the next. Acks come in batch order; the stream may last for hours.
-class IngestStream : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck> {
+// Batches arrive as bytes and are parsed here, so one that does not parse ends the stream
+// with INVALID_ARGUMENT rather than looking like the end of the stream.
+class IngestStream : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   IngestStream(IngestService* service, const HandlerEnv& env, grpc::CallbackServerContext* ctx)
       : service_(service), env_(env), ctx_(ctx), start_(absl::Now()) {
     env_.metrics->RpcStarted(kService, "StreamIngest", "bidi_stream");
-    StartRead(&batch_);
+    StartRead(&in_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client closed its side: every batch it sent has been acked
       Done(grpc::Status::OK);
+      return;
+    }
+    batch_.Clear();
+    if (!grpc::SerializationTraits<v1::IngestBatch>::Deserialize(&in_, &batch_).ok()) {
+      observability::LogLine(absl::StrCat("malformed request method=/", kService,
+                                          "/StreamIngest code=INVALID_ARGUMENT"));
+      Done(MalformedRequest(absl::StrCat("/", kService, "/StreamIngest")));
       return;
     }
     const bool queued = env_.executor->TrySubmit([this] {
@@ -40,7 +51,13 @@ class IngestStream : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestA
       ack_.set_batch_id(batch_.batch_id());
       grpc::Status s = service_->Ingest(batch_, deadline, ack_.mutable_result());
       if (!s.ok()) SetError(s);
-      StartWrite(&ack_);
+      bool own_buffer = false;
+      out_.Clear();
+      if (!grpc::SerializationTraits<v1::IngestAck>::Serialize(ack_, &out_, &own_buffer).ok()) {
+        Done(grpc::Status(grpc::StatusCode::INTERNAL, "could not serialize the ack"));
+        return;
+      }
+      StartWrite(&out_);
     });
     if (!queued) {  // the client resends unacked batches on a new stream
       env_.metrics->Shed(env_.pool);
@@ -53,7 +70,7 @@ class IngestStream : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestA
       Done(grpc::Status(grpc::StatusCode::CANCELLED, "client went away before its ack"));
       return;
     }
-    StartRead(&batch_);
+    StartRead(&in_);
   }
 
   void OnDone() override { delete this; }
@@ -86,6 +103,7 @@ class IngestStream : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestA
   HandlerEnv env_;
   grpc::CallbackServerContext* ctx_;
   absl::Time start_;
+  grpc::ByteBuffer in_, out_;
   v1::IngestBatch batch_;
   v1::IngestAck ack_;
 };
@@ -226,7 +244,7 @@ grpc::ServerUnaryReactor* IngestService::RecordAcquisitionSpend(
       [=, this](absl::Time deadline) { return Ingest(req->tenant_id(), *req, deadline, resp); });
 }
 
-grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* IngestService::StreamIngest(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::StreamIngest(
     grpc::CallbackServerContext* ctx) {
   return new IngestStream(this, env_, ctx);
 }

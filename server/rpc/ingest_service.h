@@ -8,7 +8,16 @@
 
 namespace saasmetrics::rpc {
 
-class IngestService final : public v1::IngestService::CallbackService {
+// StreamIngest takes raw bytes and parses each batch itself: gRPC would report a batch that
+// does not parse exactly like the client closing its side, ending the stream with OK.
+using IngestServiceBase = v1::IngestService::WithCallbackMethod_IngestSubscriptionEvents<
+    v1::IngestService::WithCallbackMethod_IngestUsageEvents<
+        v1::IngestService::WithCallbackMethod_UpsertCustomers<
+            v1::IngestService::WithCallbackMethod_RecordAcquisitionSpend<
+                v1::IngestService::WithRawCallbackMethod_StreamIngest<
+                    v1::IngestService::Service>>>>>;
+
+class IngestService final : public IngestServiceBase {
  public:
   IngestService(HandlerEnv env, engine::IngestLimits limits, store::TenantStore& tenants,
                 store::IngestStore& store)
@@ -26,7 +35,7 @@ class IngestService final : public v1::IngestService::CallbackService {
   grpc::ServerUnaryReactor* RecordAcquisitionSpend(grpc::CallbackServerContext* ctx,
                                                    const v1::RecordAcquisitionSpendRequest* req,
                                                    v1::IngestResult* resp) override;
-  grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* StreamIngest(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamIngest(
       grpc::CallbackServerContext* ctx) override;
 
   // One batch of any kind, as StreamIngest runs it: validate, write, count.

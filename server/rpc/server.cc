@@ -23,6 +23,7 @@
 #include "server/query/thread_pool.h"
 #include "server/rpc/admin_service.h"
 #include "server/rpc/ingest_service.h"
+#include "server/rpc/malformed.h"
 #include "server/rpc/metrics_service.h"
 #include "server/store/database_supervisor.h"
 #include "server/store/ingest_store.h"
@@ -276,6 +277,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.RegisterService(m.admin.get());
   builder.RegisterService(m.ingest.get());
   builder.RegisterService(m.metrics_service.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>(&m.metrics));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   m.server = builder.BuildAndStart();
   if (m.server == nullptr || m.grpc_port == 0) {
     return absl::InvalidArgumentError(

@@ -1,6 +1,7 @@
 // The Prometheus endpoint: scraped after real traffic, linted by promtool, and carrying
 // the series SRE relies on.
 #include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -191,6 +192,87 @@ TEST(Overload, AFullQueueShedsCallsAndAnAbandonedCallIsRecordedAsCancelled) {
   EXPECT_THAT(body, HasSubstr("grpc_code=\"Canceled\",grpc_method=\"GetMrr\""));
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(30)), 0);
+}
+
+// Bytes that are not the request's message type, sent as raw gRPC messages.
+grpc::ByteBuffer Garbage() {
+  // A length-delimited field 1 that claims 127 bytes and has 3: not protobuf wire format.
+  const std::string bytes =
+      "\x0a\x7f"
+      "abc";
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+grpc::Status RawUnary(grpc::GenericStub& stub, const std::string& method,
+                      const grpc::ByteBuffer& request) {
+  grpc::ClientContext ctx;
+  AddToken(&ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::CompletionQueue cq;
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  auto call = stub.PrepareUnaryCall(&ctx, method, request, &cq);
+  call->StartCall();
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag;
+  bool ok;
+  EXPECT_TRUE(cq.Next(&tag, &ok));
+  return status;
+}
+
+// StreamIngest fed one batch that does not parse: the stream ends with its status.
+grpc::Status RawStream(grpc::GenericStub& stub, const grpc::ByteBuffer& batch) {
+  grpc::ClientContext ctx;
+  AddToken(&ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&ctx, "/saasmetrics.v1.IngestService/StreamIngest", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  EXPECT_TRUE(cq.Next(&tag, &ok) && ok);
+  call->Write(batch, reinterpret_cast<void*>(2));
+  EXPECT_TRUE(cq.Next(&tag, &ok));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(3));
+  EXPECT_TRUE(cq.Next(&tag, &ok));
+  return status;
+}
+
+// A request that does not parse is INVALID_ARGUMENT saying so (gRPC's own answer would be
+// a bare UNIMPLEMENTED that no handler sees), counted like any other call, and the stream
+// ends with it rather than treating the bad batch as the end of the stream.
+TEST_F(MetricsEndpoint, UnparseableMessagesAreInvalidArgumentAndCounted) {
+  auto channel = grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", LoggedNumber(server, "grpc_port", absl::Seconds(5))),
+      grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  for (const char* method :
+       {"/saasmetrics.v1.AdminService/GetTenant", "/saasmetrics.v1.MetricsService/GetMrr",
+        "/saasmetrics.v1.IngestService/IngestUsageEvents"}) {
+    const grpc::Status s = RawUnary(stub, method, Garbage());
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(s.error_message(), HasSubstr("is not a valid message of its type")) << method;
+  }
+  const grpc::Status stream = RawStream(stub, Garbage());
+  EXPECT_EQ(stream.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << stream.error_message();
+  EXPECT_THAT(stream.error_message(), HasSubstr("StreamIngest is not a valid message"));
+  // A well-formed call on the same channel still works.
+  v1::Tenant t;
+  t.set_tenant_id("acme");
+  t.set_currency("USD");
+  EXPECT_TRUE(api->CreateTenant(t).ok());
+
+  const std::string body = Scrape(metrics_port);
+  for (const char* method : {"GetTenant", "GetMrr", "IngestUsageEvents", "StreamIngest"}) {
+    EXPECT_THAT(body, HasSubstr(absl::StrCat(
+                          "grpc_server_handled_total{grpc_code=\"InvalidArgument\",grpc_method=\"",
+                          method, "\"")))
+        << body;
+  }
+  EXPECT_THAT(server.Output(),
+              HasSubstr("malformed request method=/saasmetrics.v1.MetricsService/GetMrr"));
 }
 
 // A real Prometheus server scrapes the service and answers a query about it.
