@@ -1,7 +1,7 @@
 #include "server/rpc/admin_service.h"
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "server/auth/keys.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/pql_mapping.h"
 #include "server/rpc/status.h"
@@ -10,6 +10,8 @@ namespace saasmetrics::rpc {
 namespace {
 
 constexpr absl::string_view kService = "saasmetrics.v1.AdminService";
+// What ListTenants tokens are sealed for (a movements token names its tenant and query).
+constexpr absl::string_view kTenantsTokenContext = "ListTenants";
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 
@@ -79,11 +81,17 @@ grpc::ServerUnaryReactor* AdminService::ListTenants(grpc::CallbackServerContext*
           violations.push_back(
               {"page_size", absl::StrCat("must not be negative, got ", req->page_size())});
         }
+        // The token is the last tenant id served, sealed (auth::SealToken) so that it
+        // cannot be forged or taken from another list.
         std::string after;
-        if (!req->page_token().empty() &&
-            (!absl::WebSafeBase64Unescape(req->page_token(), &after) ||
-             !engine::IsValidResourceId(after))) {
-          violations.push_back({"page_token", "is not a token this service issued"});
+        if (!req->page_token().empty()) {
+          std::optional<std::string> token =
+              auth::OpenToken(page_secret_, kTenantsTokenContext, req->page_token());
+          if (!token.has_value() || !engine::IsValidResourceId(*token)) {
+            violations.push_back({"page_token", "is not a token this service issued"});
+          } else {
+            after = std::move(*token);
+          }
         }
         if (!violations.empty()) return InvalidArgument(violations);
         int page_size =
@@ -92,7 +100,8 @@ grpc::ServerUnaryReactor* AdminService::ListTenants(grpc::CallbackServerContext*
         if (!page.ok()) return ToGrpcStatus(page.status());
         for (const engine::Tenant& t : page->tenants) ToProto(t, resp->add_tenants());
         if (page->more) {
-          resp->set_next_page_token(absl::WebSafeBase64Escape(page->tenants.back().tenant_id));
+          resp->set_next_page_token(
+              auth::SealToken(page_secret_, kTenantsTokenContext, page->tenants.back().tenant_id));
         }
         return grpc::Status::OK;
       });

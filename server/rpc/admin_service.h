@@ -10,9 +10,14 @@ namespace saasmetrics::rpc {
 
 class AdminService final : public saasmetrics::v1::AdminService::CallbackService {
  public:
+  // `page_secret` seals page tokens (auth::SealToken).
   AdminService(HandlerEnv env, store::TenantStore& tenants, store::PqlRuleStore& rules,
-               store::KeyStore& keys)
-      : env_(env), tenants_(tenants), rules_(rules), keys_(keys) {}
+               store::KeyStore& keys, std::string page_secret)
+      : env_(env),
+        tenants_(tenants),
+        rules_(rules),
+        keys_(keys),
+        page_secret_(std::move(page_secret)) {}
 
   grpc::ServerUnaryReactor* CreateTenant(grpc::CallbackServerContext* ctx,
                                          const v1::CreateTenantRequest* req,
@@ -59,6 +64,7 @@ class AdminService final : public saasmetrics::v1::AdminService::CallbackService
   store::TenantStore& tenants_;
   store::PqlRuleStore& rules_;
   store::KeyStore& keys_;
+  const std::string page_secret_;
 };
 
 }  // namespace saasmetrics::rpc

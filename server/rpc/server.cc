@@ -255,7 +255,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                              m.authenticator.get()};
   const HandlerEnv ingest_env{m.ingest_pool.get(), "ingest", &m.metrics, config.default_deadline,
                               m.authenticator.get()};
-  m.admin = std::make_unique<AdminService>(query_env, *m.tenants, *m.pql_rules, *m.keys);
+  const std::string page_secret =
+      config.page_token_secret.empty() ? auth::RandomSecret() : config.page_token_secret;
+  m.admin =
+      std::make_unique<AdminService>(query_env, *m.tenants, *m.pql_rules, *m.keys, page_secret);
   m.ingest = std::make_unique<IngestService>(
       ingest_env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants,
       *m.ingest_store);
@@ -264,9 +267,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.reader =
       std::make_unique<query::Reader>(query::ReaderLimits{.max_query_days = config.max_query_days},
                                       *m.tenants, *m.metrics_store, *m.cache, *m.loader_pool);
-  m.metrics_service = std::make_unique<MetricsService>(
-      query_env, *m.reader, *m.pql_rules,
-      config.page_token_secret.empty() ? auth::RandomSecret() : config.page_token_secret);
+  m.metrics_service =
+      std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules, page_secret);
 
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
