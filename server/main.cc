@@ -51,6 +51,10 @@ const saasmetrics::rpc::ServerConfig kDefaults;
 }  // namespace
 
 ABSL_FLAG(std::string, grpc_address, kDefaults.grpc_address, "gRPC listen address HOST:PORT.");
+ABSL_FLAG(std::string, health_address, "",
+          "HOST:PORT of a plaintext listener serving only gRPC health checks (the same "
+          "statuses as the main port), for probes that cannot speak TLS such as Kubernetes "
+          "gRPC probes; empty: none.");
 ABSL_FLAG(std::string, metrics_address, kDefaults.metrics_address,
           "Prometheus /metrics listen address HOST:PORT; empty disables it.");
 ABSL_FLAG(std::string, database_url, "",
@@ -132,6 +136,7 @@ int main(int argc, char** argv) {
   saasmetrics::rpc::ServerConfig config;
   config.grpc_address = absl::GetFlag(FLAGS_grpc_address);
   config.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  config.health_address = absl::GetFlag(FLAGS_health_address);
   config.database_url = absl::GetFlag(FLAGS_database_url);
   if (config.database_url.empty()) {
     if (const char* env = std::getenv("DATABASE_URL")) config.database_url = env;
@@ -208,8 +213,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "saasmetrics: %s\n", std::string(server.status().message()).c_str());
     return 2;
   }
-  saasmetrics::observability::LogLine(absl::StrCat("listening grpc_port=", (*server)->grpc_port(),
-                                                   " metrics_port=", (*server)->metrics_port()));
+  saasmetrics::observability::LogLine(absl::StrCat(
+      "listening grpc_port=", (*server)->grpc_port(), " metrics_port=", (*server)->metrics_port(),
+      (*server)->health_port() > 0 ? absl::StrCat(" health_port=", (*server)->health_port()) : ""));
 
   std::thread signal_thread([&] {
     int sig = 0;

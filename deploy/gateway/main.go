@@ -77,6 +77,7 @@ func main() {
 	backendCA := flag.String("backend_tls_ca_file", "", "PEM CA of the server's certificate: speak TLS to the backend")
 	backendCert := flag.String("backend_tls_cert_file", "", "PEM client certificate for the backend (mTLS)")
 	backendKey := flag.String("backend_tls_key_file", "", "PEM client key for the backend (mTLS)")
+	backendName := flag.String("backend_tls_server_name", "", "name to verify in the backend's certificate, when it differs from --backend's host (a sidecar dialling 127.0.0.1)")
 	maxBody := flag.Int64("max_body_bytes", 16<<20, "largest request body; larger is 413 (match the server's --max_batch_bytes)")
 	flag.Parse()
 	log.SetPrefix("saasmetrics-gateway: ")
@@ -97,7 +98,7 @@ func main() {
 		if !roots.AppendCertsFromPEM(pem) {
 			log.Fatalf("--backend_tls_ca_file=%s: no PEM certificate in it", *backendCA)
 		}
-		config := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		config := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, ServerName: *backendName}
 		if *backendCert != "" {
 			pair, err := tls.LoadX509KeyPair(*backendCert, *backendKey)
 			if err != nil {

@@ -1,6 +1,7 @@
 #include "server/rpc/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
@@ -96,6 +97,9 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.grpc_address.empty() || c.grpc_address.find(':') == std::string::npos) {
     return bad("grpc_address", c.grpc_address, "must be HOST:PORT");
   }
+  if (!c.health_address.empty() && c.health_address.find(':') == std::string::npos) {
+    return bad("health_address", c.health_address, "must be HOST:PORT, or empty to disable");
+  }
   if (!c.metrics_address.empty() && c.metrics_address.find(':') == std::string::npos) {
     return bad("metrics_address", c.metrics_address, "must be HOST:PORT, or empty to disable");
   }
@@ -176,8 +180,21 @@ struct Server::Impl {
   std::unique_ptr<IngestService> ingest;
   std::unique_ptr<MetricsService> metrics_service;
   std::unique_ptr<grpc::Server> server;
+  // Plaintext, health only (--health_address): for probes that cannot speak TLS.
+  std::unique_ptr<grpc::Server> health_server;
+  // Answers any other method UNIMPLEMENTED; a server needs one callback service before
+  // gRPC adds its health service.
+  grpc::CallbackGenericService health_unimplemented;
   std::unique_ptr<store::DatabaseSupervisor> supervisor;
   int grpc_port = 0;
+  int health_port = 0;
+
+  // Sets `name`'s health on every server that answers health checks.
+  void SetHealth(const std::string& name, bool serving) {
+    for (grpc::Server* s : {server.get(), health_server.get()}) {
+      if (s != nullptr) s->GetHealthCheckService()->SetServingStatus(name, serving);
+    }
+  }
   std::atomic<bool> serving{false};
   // Last, so it stops scraping before anything it reads is destroyed.
   std::unique_ptr<prometheus::Exposer> exposer;
@@ -186,9 +203,7 @@ struct Server::Impl {
     serving = state.serving;
     metrics.SetDatabaseUp(state.serving);
     if (state.serving) metrics.SetSchemaVersion(state.schema_version);
-    for (const char* name : kServiceNames) {
-      server->GetHealthCheckService()->SetServingStatus(name, state.serving);
-    }
+    for (const char* name : kServiceNames) SetHealth(name, state.serving);
     observability::LogLine(state.serving ? absl::StrCat(state.detail, "; health SERVING")
                                          : absl::StrCat(state.detail,
                                                         "; retrying with backoff, health "
@@ -287,12 +302,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     return absl::InvalidArgumentError(
         absl::StrCat("--grpc_address=", config.grpc_address, ": cannot listen"));
   }
-  for (const char* name : kServiceNames) {
-    m.server->GetHealthCheckService()->SetServingStatus(name, false);
+  if (!config.health_address.empty()) {
+    grpc::ServerBuilder health;
+    health.SetOption(std::make_unique<WithoutReflection>());
+    health.RegisterCallbackGenericService(&m.health_unimplemented);
+    health.AddListeningPort(config.health_address, grpc::InsecureServerCredentials(),
+                            &m.health_port);
+    m.health_server = health.BuildAndStart();
+    if (m.health_server == nullptr || m.health_port == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--health_address=", config.health_address, ": cannot listen"));
+    }
   }
+  for (const char* name : kServiceNames) m.SetHealth(name, false);
   // Liveness: SERVING while the process serves gRPC at all, whatever the database does,
   // so a liveness probe does not restart every replica during a database outage.
-  m.server->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
+  m.SetHealth(kLivenessService, true);
   m.supervisor = std::make_unique<store::DatabaseSupervisor>(
       store::SupervisorOptions{
           .conninfo = config.database_url,
@@ -317,10 +342,20 @@ int Server::metrics_port() const {
 
 bool Server::serving() const { return impl_->serving; }
 
+int Server::health_port() const { return impl_->health_port; }
+
 void Server::Shutdown(absl::Duration grace) {
+  if (impl_->health_server != nullptr) {
+    // Probes see the process going: NOT_SERVING, then the port closes.
+    impl_->health_server->GetHealthCheckService()->Shutdown();
+  }
   impl_->server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+  if (impl_->health_server != nullptr) impl_->health_server->Shutdown();
 }
 
-void Server::Wait() { impl_->server->Wait(); }
+void Server::Wait() {
+  impl_->server->Wait();
+  if (impl_->health_server != nullptr) impl_->health_server->Wait();
+}
 
 }  // namespace saasmetrics::rpc

@@ -16,7 +16,10 @@ namespace saasmetrics::rpc {
 struct ServerConfig {
   std::string grpc_address = "0.0.0.0:50051";
   std::string metrics_address = "0.0.0.0:9464";  // empty: no metrics endpoint
-  std::string database_url;                      // empty: libpq environment (PGHOST, ...)
+  // A plaintext listener serving only grpc.health.v1 (the same statuses), for probes that
+  // cannot speak TLS (Kubernetes gRPC probes); empty: none.
+  std::string health_address;
+  std::string database_url;  // empty: libpq environment (PGHOST, ...)
   store::MigrateMode migrate = store::MigrateMode::kAuto;
   int db_pool_size = 8;
   int db_connect_timeout_seconds = 5;
@@ -56,6 +59,7 @@ class Server {
   ~Server();
 
   int grpc_port() const;
+  int health_port() const;   // 0 without --health_address
   int metrics_port() const;  // 0 without a metrics endpoint
   bool serving() const;
 

@@ -51,7 +51,7 @@ def load_all(path):
 API_VERSIONS = {
     "Namespace": "v1", "ConfigMap": "v1", "Secret": "v1", "Service": "v1",
     "Deployment": "apps/v1", "Job": "batch/v1", "PodDisruptionBudget": "policy/v1",
-    "HorizontalPodAutoscaler": "autoscaling/v2",
+    "HorizontalPodAutoscaler": "autoscaling/v2", "NetworkPolicy": "networking.k8s.io/v1",
 }
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 QUANTITY = re.compile(r"^([0-9.]+)(m|Ki|Mi|Gi|Ti|k|M|G)?$")
@@ -120,6 +120,14 @@ def check_pod(obj, by_kind, uid_gid, src):
     for v in volumes.values():
         if "configMap" in v and v["configMap"]["name"] not in by_kind["ConfigMap"]:
             problem(f"{where}: volume {v['name']} names a missing ConfigMap {v['configMap']['name']}")
+        # A Secret volume is either in the kustomization or made by a command the README
+        # shows (certificates are not placeholders one can commit).
+        if "secret" in v:
+            name = v["secret"]["secretName"]
+            readme = open(os.path.join(src, "README.md")).read()
+            if name not in by_kind["Secret"] and f"create secret generic {name}" not in readme:
+                problem(f"{where}: volume {v['name']} names Secret {name}, which neither the "
+                        "kustomization nor a README 'kubectl create secret generic' makes")
     for c in pod["containers"]:
         cw = f"{where} container {c['name']}"
         if c.get("image") != "saasmetrics":
@@ -216,10 +224,40 @@ def check_manifests(src):
     mounted = [os.path.join(m["mountPath"], "flags") for m in server.get("volumeMounts", [])]
     if flagfile is None or flagfile not in mounted:
         problem(f"server --flagfile={flagfile} is not where the ConfigMap is mounted ({mounted})")
-    for flag, port_name in (("grpc_address", "grpc"), ("metrics_address", "metrics")):
+    for flag, port_name in (("grpc_address", "grpc"), ("metrics_address", "metrics"),
+                            ("health_address", "health")):
         port = int(flags.get(flag, ":0").rsplit(":", 1)[1])
         if port_names.get(port_name) != port:
             problem(f"--{flag}={flags.get(flag)} does not listen on container port '{port_name}'")
+    # Kubelet's gRPC probes speak plain text: with TLS on, they go to the health port.
+    if "tls_cert_file" in flags:
+        for probe_name in ("readinessProbe", "livenessProbe"):
+            port = server.get(probe_name, {}).get("grpc", {}).get("port")
+            if port not in (port_names.get("health"), "health"):
+                problem(f"server {probe_name} must use the plaintext health port when TLS is on")
+        tls_mounts = {m["mountPath"] for c in pod["containers"] for m in c.get("volumeMounts", [])}
+        for flag in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            if flag in flags and os.path.dirname(flags[flag]) not in tls_mounts:
+                problem(f"--{flag}={flags[flag]} is not in a mounted volume")
+        gateway = next((c for c in pod["containers"] if c["name"] == "gateway"), None)
+        if gateway and not any(a.startswith("--backend_tls_ca_file=") for a in gateway.get("args", [])):
+            problem("the server speaks TLS but the gateway sidecar does not (--backend_tls_ca_file)")
+    # The NetworkPolicy selects the pods and names only ports they have; every container
+    # port is let in by some rule (else that port is dead).
+    for name, np in by_kind["NetworkPolicy"].items():
+        if not selects(np["spec"]["podSelector"].get("matchLabels")):
+            problem(f"NetworkPolicy {name} selects no pod of the Deployment")
+        allowed = set()
+        for rule in np["spec"].get("ingress", []):
+            for p in rule.get("ports", []):
+                if isinstance(p["port"], str) and p["port"] not in port_names:
+                    problem(f"NetworkPolicy {name} names port {p['port']}, which no container has")
+                allowed.add(port_names.get(p["port"], p["port"]))
+        for pname, number in port_names.items():
+            if number not in allowed:
+                problem(f"NetworkPolicy {name} lets nobody reach port {pname}")
+    if not by_kind["NetworkPolicy"]:
+        problem("no NetworkPolicy: every pod in the cluster could reach the service")
     if flags.get("migrate") != "check":
         problem("the servers must run --migrate=check (the migration Job applies the schema)")
     mem_limit = quantity(server["resources"]["limits"]["memory"], "server")
@@ -439,9 +477,20 @@ def check_live(src, bin_dir):
     server = None
     with tempfile.TemporaryDirectory() as d:
         try:
+            # The TLS Secret's files, from a throwaway CA, where the flags name them.
+            r = run([os.path.join(src, "tests/support/make_certs.sh"), d])
+            if r.returncode != 0:
+                problem("make_certs.sh failed: " + r.stdout)
+                return
+            flags = cm["data"]["flags"]
+            for secret_key, made in (("tls.crt", "server.pem"), ("tls.key", "server.key"),
+                                     ("ca.crt", "ca.pem")):
+                flags = flags.replace("/etc/saasmetrics-tls/" + secret_key, os.path.join(d, made))
+            if "/etc/saasmetrics-tls/" in flags:
+                problem("the ConfigMap names a TLS file this check does not make: " + flags)
             flagfile = os.path.join(d, "flags")
             with open(flagfile, "w") as f:
-                f.write(cm["data"]["flags"])
+                f.write(flags)
             # The migration Job's exact command.
             args = job["spec"]["template"]["spec"]["containers"][0]["args"]
             r = run([saasmetrics] + args, env=env, timeout=60)
@@ -453,12 +502,28 @@ def check_live(src, bin_dir):
             log = open(log_path, "w")
             server = subprocess.Popen(
                 [saasmetrics, "--flagfile=" + flagfile, "--grpc_address=127.0.0.1:0",
-                 "--metrics_address=127.0.0.1:0"], env=env, stdout=log, stderr=subprocess.STDOUT)
-            ports = wait_for(log_path, r"grpc_port=(\d+) metrics_port=(\d+)", server, 30)
+                 "--metrics_address=127.0.0.1:0", "--health_address=127.0.0.1:0"],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+            ports = wait_for(log_path, r"grpc_port=(\d+) metrics_port=(\d+) health_port=(\d+)", server, 30)
             if not ports or not wait_for(log_path, r"health SERVING", server, 30):
                 problem("the server did not start SERVING with the ConfigMap's flags:\n" + open(log_path).read())
                 return
-            ctl = [saasctl, f"--address=127.0.0.1:{ports.group(1)}", "--timeout=10s"]
+            # The probes' port, in plain text as kubelet asks.
+            probe = [saasctl, f"--address=127.0.0.1:{ports.group(3)}", "--timeout=10s"]
+            for step in (["health", "--service=liveness"], ["health"]):
+                r = run(probe + step, timeout=60, env=env)
+                if r.returncode != 0:
+                    problem(f"the probe port: saasctl {' '.join(step)} failed: {r.stdout}")
+                    return
+            # Clients speak mTLS, as the gateway sidecar does.
+            ctl = [saasctl, f"--address=127.0.0.1:{ports.group(1)}", "--timeout=10s", "--tls",
+                   "--tls_ca_file=" + os.path.join(d, "ca.pem"),
+                   "--tls_cert_file=" + os.path.join(d, "client.pem"),
+                   "--tls_key_file=" + os.path.join(d, "client.key")]
+            plain = run([saasctl, f"--address=127.0.0.1:{ports.group(1)}", "--timeout=5s",
+                         "tenants", "list"], timeout=60, env=env)
+            if plain.returncode == 0:
+                problem("the gRPC port answered a plaintext client")
             steps = [
                 ["health", "--service=liveness"], ["health"],
                 ["tenants", "create", "deploycheck", "--currency=USD", "--timezone=UTC", "--name=Deploy check"],

@@ -103,6 +103,53 @@ TEST_F(Tls, TheGatewaySpeaksTlsToTheServer) {
   gateway.Signal(SIGTERM);
 }
 
+// A sidecar dials 127.0.0.1 but checks the certificate for the name it was issued to
+// (--backend_tls_server_name): the right name connects, a name the certificate does not
+// carry is refused (503: the gateway cannot reach a server it trusts).
+TEST_F(Tls, TheGatewayVerifiesTheNameItIsGiven) {
+  const std::string address =
+      Start({"--tls_cert_file=" + File("server.pem"), "--tls_key_file=" + File("server.key")});
+  const std::string loopback = "127.0.0.1" + address.substr(address.find(':'));
+  for (const auto& [name, code] :
+       {std::pair<std::string, std::string>{"localhost", "404"}, {"saasmetrics.example", "503"}}) {
+    Subprocess gateway({BinaryPath("saasmetrics-gateway"), "--listen=127.0.0.1:0",
+                        "--backend=" + loopback, "--backend_tls_ca_file=" + File("ca.pem"),
+                        "--backend_tls_server_name=" + name});
+    ASSERT_TRUE(gateway.WaitForOutput("http_port=", absl::Seconds(20))) << gateway.Output();
+    const int port = LoggedNumber(gateway, "http_port", absl::Seconds(5));
+    Subprocess curl({"/usr/bin/curl", "-s", "-o", File("answer.txt"), "-w", "%{http_code}", "-H",
+                     std::string("Authorization: Bearer ") + kTestAdminToken,
+                     absl::StrCat("http://127.0.0.1:", port, "/v1/tenants/nobody")});
+    ASSERT_EQ(curl.Wait(absl::Seconds(30)), 0);
+    EXPECT_EQ(curl.Output(), code) << name;
+    gateway.Signal(SIGTERM);
+  }
+}
+
+// Kubernetes gRPC probes cannot speak TLS: --health_address serves health checks in
+// plain text on a port of their own, and nothing else.
+TEST_F(Tls, APlaintextHealthPortAnswersProbesAndNothingElse) {
+  const std::string address =
+      Start({"--tls_cert_file=" + File("server.pem"), "--tls_key_file=" + File("server.key"),
+             "--health_address=127.0.0.1:0"});
+  const std::string health =
+      absl::StrCat("127.0.0.1:", LoggedNumber(*server_, "health_port", absl::Seconds(5)));
+  client::Client probe({.address = health, .timeout = absl::Seconds(5), .max_attempts = 1});
+  EXPECT_EQ(probe.Healthy(), absl::StatusOr<bool>(true));
+  EXPECT_EQ(probe.Healthy("liveness"), absl::StatusOr<bool>(true));
+  EXPECT_EQ(probe.Healthy("saasmetrics.v1.MetricsService"), absl::StatusOr<bool>(true));
+  EXPECT_EQ(probe.GetTenant("nobody").status().code(), absl::StatusCode::kUnimplemented)
+      << "the health port serves no API";
+  // The TLS port answers as before; in plain text it does not.
+  EXPECT_EQ(Ask({.address = address, .tls = true, .tls_ca_file = File("ca.pem")}),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Ask({.address = address}), absl::StatusCode::kUnavailable);
+  // Draining: the probe port says NOT_SERVING, then closes.
+  server_->Signal(SIGTERM);
+  EXPECT_EQ(server_->Wait(absl::Seconds(30)), 0) << server_->Output();
+  EXPECT_FALSE(probe.Healthy().value_or(false));
+}
+
 TEST_F(Tls, ARotatedCertificateIsServedWithoutARestart) {
   std::filesystem::copy_file(File("server.pem"), File("live.pem"));
   std::filesystem::copy_file(File("server.key"), File("live.key"));
