@@ -297,6 +297,18 @@ absl::StatusOr<std::unique_ptr<RecordReader>> RecordReader::Open(const std::stri
   return r;
 }
 
+std::unique_ptr<RecordReader> RecordReader::FromStream(std::unique_ptr<std::istream> in,
+                                                       const std::string& name, FileFormat format,
+                                                       RecordKind kind) {
+  std::unique_ptr<RecordReader> r(new RecordReader());
+  r->path_ = name;
+  r->format_ = format;
+  r->kind_ = kind;
+  r->owned_ = std::move(in);
+  r->in_ = r->owned_.get();
+  return r;
+}
+
 RecordReader::~RecordReader() = default;
 
 int RecordReader::ColumnOf(absl::string_view field) const {

@@ -37,6 +37,10 @@ class RecordReader {
   // (active, month); timestamps RFC 3339 or YYYY-MM-DD (midnight UTC).
   static absl::StatusOr<std::unique_ptr<RecordReader>> Open(const std::string& path,
                                                             FileFormat format, RecordKind kind);
+  // Reads `in` (named `name` in errors): text already in memory, or any stream.
+  static std::unique_ptr<RecordReader> FromStream(std::unique_ptr<std::istream> in,
+                                                  const std::string& name, FileFormat format,
+                                                  RecordKind kind);
   ~RecordReader();
 
   // Appends the next record to `batch` (the repeated field of its kind); false at the end.

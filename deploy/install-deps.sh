@@ -4,7 +4,7 @@
 # Usage: deploy/install-deps.sh [build|image|all]   (default: all)
 #   build: compile and run the C++ server and tests; image: + the Go REST gateway (the
 #   Dockerfile's build stage); all: + the tools the tests use (Prometheus, promtool,
-#   yamllint, docker-compose, python3).
+#   yamllint, docker-compose, python3, clang and libFuzzer for the fuzz targets).
 set -euo pipefail
 
 build_pkgs=(
@@ -21,6 +21,7 @@ gateway_pkgs=(
 )
 test_pkgs=(
   python3 python3-grpcio python3-yaml prometheus clang-format curl yamllint docker-compose openssl
+  clang libclang-rt-14-dev
 )
 
 case "${1:-all}" in
