@@ -114,4 +114,36 @@ void AppendPartition(const SubscriptionPartition& p, int64_t until_us, Ledger& l
   }
 }
 
+std::optional<std::vector<LedgerEvent>> MapPartition(const SubscriptionPartition& p,
+                                                     const Ledger& ids) {
+  std::vector<int32_t> customer(p.customers.size());
+  for (size_t c = 0; c < p.customers.size(); ++c) {
+    auto it = ids.customer_index.find(p.customers[c]);
+    if (it == ids.customer_index.end()) return std::nullopt;
+    customer[c] = it->second;
+  }
+  std::vector<int32_t> subscription(p.subscriptions.size());
+  for (size_t s = 0; s < p.subscriptions.size(); ++s) {
+    auto it = ids.subscription_index.find(
+        std::make_pair(customer[p.subscription_customer[s]], std::string(p.subscriptions[s])));
+    if (it == ids.subscription_index.end()) return std::nullopt;
+    subscription[s] = it->second;
+  }
+  std::vector<LedgerEvent> out;
+  out.reserve(p.events());
+  for (size_t i = 0; i < p.events(); ++i) {
+    const int32_t local = p.subscription[i];
+    const int32_t c = customer[p.subscription_customer[local]];
+    if (p.plan[i] >= 0) {
+      const auto& plans = ids.customer_plans[c];
+      if (std::find(plans.begin(), plans.end(), p.plans[p.plan[i]]) == plans.end()) {
+        return std::nullopt;
+      }
+    }
+    out.push_back(
+        {p.at_us[i], static_cast<int64_t>(i), c, subscription[local], p.mrr[i], p.paused[i] != 0});
+  }
+  return out;
+}
+
 }  // namespace saasmetrics::engine

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,5 +63,11 @@ Ledger MergePartitions(const std::vector<std::shared_ptr<const SubscriptionParti
 // Appends `p`'s events with at_us < until_us to `ledger`, adding the customers,
 // subscriptions and plans it has not seen.
 void AppendPartition(const SubscriptionPartition& p, int64_t until_us, Ledger& ledger);
+
+// `p`'s events as AppendPartition would append them, when `ids` already knows every
+// customer, subscription and (customer, plan) pair they name; nullopt otherwise. Lets a
+// dictionary be shared, unchanged, between versions of a history.
+std::optional<std::vector<LedgerEvent>> MapPartition(const SubscriptionPartition& p,
+                                                     const Ledger& ids);
 
 }  // namespace saasmetrics::engine

@@ -22,22 +22,23 @@ int64_t PeriodIndex(const std::vector<Period>& periods, absl::CivilDay day) {
 
 }  // namespace
 
-void MovementTotals::Add(const Movement& m) {
+void MovementTotals::Add(const Movement& m, int64_t sign) {
+  const int64_t amount = sign * m.amount;
   switch (m.type) {
     case MovementType::kNewBusiness:
-      new_business += m.amount;
+      new_business += amount;
       break;
     case MovementType::kExpansion:
-      expansion += m.amount;
+      expansion += amount;
       break;
     case MovementType::kContraction:
-      contraction += m.amount;
+      contraction += amount;
       break;
     case MovementType::kChurn:
-      churn += m.amount;
+      churn += amount;
       break;
     case MovementType::kReactivation:
-      reactivation += m.amount;
+      reactivation += amount;
       break;
   }
 }
@@ -93,6 +94,25 @@ DailyTotals SumByDay(const std::vector<Movement>& movements) {
     out.paying_delta[d] += (m.after > 0) - (m.before > 0);
   }
   return out;
+}
+
+void AddToDaily(const Movement& m, int64_t sign, DailyTotals& daily) {
+  if (daily.totals.empty()) {
+    daily.first = m.day;
+    daily.totals.resize(1);
+    daily.paying_delta.resize(1);
+  } else if (m.day < daily.first) {
+    const size_t grow = static_cast<size_t>(daily.first - m.day);
+    daily.totals.insert(daily.totals.begin(), grow, MovementTotals{});
+    daily.paying_delta.insert(daily.paying_delta.begin(), grow, 0);
+    daily.first = m.day;
+  } else if (m.day - daily.first >= static_cast<int64_t>(daily.totals.size())) {
+    daily.totals.resize(static_cast<size_t>(m.day - daily.first) + 1);
+    daily.paying_delta.resize(daily.totals.size());
+  }
+  const size_t d = static_cast<size_t>(m.day - daily.first);
+  daily.totals[d].Add(m, sign);
+  daily.paying_delta[d] += sign * ((m.after > 0) - (m.before > 0));
 }
 
 MrrSeries ComputeMrrSeries(const DailyTotals& daily, const std::vector<Period>& periods) {

@@ -18,7 +18,7 @@ struct MovementTotals {
   int64_t churn = 0;        // <= 0
   int64_t reactivation = 0;
   int64_t net() const { return new_business + expansion + contraction + churn + reactivation; }
-  void Add(const Movement& m);
+  void Add(const Movement& m, int64_t sign = 1);  // sign -1 takes it away again
   bool operator==(const MovementTotals&) const = default;
 };
 
@@ -51,6 +51,8 @@ struct DailyTotals {
   }
 };
 DailyTotals SumByDay(const std::vector<Movement>& movements);
+// Adds `m` (sign 1) to the totals or takes it away (-1), widening the days as needed.
+void AddToDaily(const Movement& m, int64_t sign, DailyTotals& daily);
 
 // The same series as from the movements the totals were summed from.
 MrrSeries ComputeMrrSeries(const DailyTotals& daily, const std::vector<Period>& periods);

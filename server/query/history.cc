@@ -8,54 +8,95 @@ namespace saasmetrics::query {
 namespace {
 
 constexpr int64_t kAll = std::numeric_limits<int64_t>::max();
+// An overlay holding more than this fraction of the movements is merged into a new base.
+constexpr size_t kOverlayFraction = 8;
 
 absl::Status Stopped(const std::function<bool()>& stop) {
   if (stop && stop()) return absl::CancelledError("the call ended while its history was built");
   return absl::OkStatus();
 }
 
-absl::CivilDay LastDay(const engine::Ledger& ledger, absl::TimeZone tz) {
-  int64_t last_us = 0;
-  for (const engine::LedgerEvent& e : ledger.events) last_us = std::max(last_us, e.at_us);
-  return absl::ToCivilDay(absl::FromUnixMicros(last_us), tz);
+template <typename T>
+bool CustomerThenDay(const T& a, const T& b) {
+  return std::tie(a.customer, a.day) < std::tie(b.customer, b.day);
 }
 
-// `previous` without the affected customers, merged with `fresh` (theirs, recomputed);
-// both ordered by customer, then day, and so is the result.
+// `customer`'s entries of `list` (ordered by customer, then day).
 template <typename T>
-std::vector<T> MergeAffected(const std::vector<T>& previous, const std::vector<T>& fresh,
-                             const std::vector<bool>& affected) {
-  auto before = [](const T& a, const T& b) {
-    return std::tie(a.customer, a.day) < std::tie(b.customer, b.day);
-  };
+std::span<const T> RangeOf(const std::vector<T>& list, int32_t customer) {
+  auto first = std::partition_point(list.begin(), list.end(),
+                                    [&](const T& m) { return m.customer < customer; });
+  auto last =
+      std::partition_point(first, list.end(), [&](const T& m) { return m.customer == customer; });
+  return std::span<const T>(list.data() + (first - list.begin()), last - first);
+}
+
+// `kept` without the customers `dropped` says, merged with `added`; all ordered by
+// customer, then day, and so is the result.
+template <typename T, typename Dropped>
+std::vector<T> MergeReplacing(const std::vector<T>& kept, const std::vector<T>& added,
+                              const Dropped& dropped) {
   std::vector<T> out;
-  out.reserve(previous.size() + fresh.size());
-  auto kept = previous.begin();
-  auto added = fresh.begin();
-  while (kept != previous.end() || added != fresh.end()) {
-    if (kept != previous.end() && affected[kept->customer]) {
-      ++kept;
-    } else if (added == fresh.end() || (kept != previous.end() && before(*kept, *added))) {
-      out.push_back(*kept++);
+  out.reserve(kept.size() + added.size());
+  auto k = kept.begin();
+  auto a = added.begin();
+  while (k != kept.end() || a != added.end()) {
+    if (k != kept.end() && dropped(k->customer)) {
+      ++k;
+    } else if (a == added.end() || (k != kept.end() && CustomerThenDay(*k, *a))) {
+      out.push_back(*k++);
     } else {
-      out.push_back(*added++);
+      out.push_back(*a++);
     }
   }
   return out;
 }
 
+size_t IdBytes(const engine::Ledger& ids) {
+  // Strings, and the hash maps' slots (key, value and control byte).
+  size_t b = sizeof(ids);
+  for (const auto& id : ids.customer_ids) b += 2 * (sizeof(id) + id.capacity()) + 8;
+  for (const auto& id : ids.subscription_ids) b += 2 * (sizeof(id) + id.capacity()) + 16;
+  for (const auto& plans : ids.customer_plans) b += sizeof(plans) + plans.size() * 32;
+  return b;
+}
+
 }  // namespace
 
+size_t History::events() const {
+  size_t n = 0;
+  for (const auto& m : months_) n += m->size();
+  return n;
+}
+
+const Movements& History::movements() const {
+  absl::call_once(flat_->once, [this] {
+    if (overlaid_->empty()) {
+      flat_->movements = base_;
+    } else {
+      flat_->movements = std::make_shared<const Movements>(
+          MergeReplacing(*base_, *overlay_, [this](int32_t c) { return overlaid_->contains(c); }));
+    }
+    flat_->made.store(true, std::memory_order_release);
+  });
+  return *flat_->movements;
+}
+
+std::span<const engine::Movement> History::MovementsOf(int32_t customer) const {
+  return RangeOf(overlaid_->contains(customer) ? *overlay_ : *base_, customer);
+}
+
 size_t History::bytes() const {
-  size_t b = sizeof(*this) + ledger.events.capacity() * sizeof(engine::LedgerEvent) +
-             movements.capacity() * sizeof(engine::Movement) +
-             pauses.capacity() * sizeof(engine::PauseChange) +
-             versions.capacity() * sizeof(store::PartitionVersion) +
-             month_begin.capacity() * sizeof(size_t) + daily.bytes();
-  // Strings, and the hash maps' slots (key, value and control byte).
-  for (const auto& id : ledger.customer_ids) b += 2 * (sizeof(id) + id.capacity()) + 8;
-  for (const auto& id : ledger.subscription_ids) b += 2 * (sizeof(id) + id.capacity()) + 16;
-  for (const auto& plans : ledger.customer_plans) b += sizeof(plans) + plans.size() * 32;
+  // Shared parts are counted in every version that holds them: an overestimate that keeps
+  // the cache within its budget whatever is evicted first.
+  size_t b = sizeof(*this) + IdBytes(*ids_) +
+             versions_.capacity() * sizeof(store::PartitionVersion) +
+             pauses_.capacity() * sizeof(engine::PauseChange) + daily_.bytes();
+  for (const auto& m : months_) b += sizeof(m) + m->capacity() * sizeof(engine::LedgerEvent);
+  const size_t movements = base_->capacity() + overlay_->capacity();
+  // The merged list, once asked for, is about as large as the base and overlay together.
+  b += (overlaid_->empty() ? 1 : 2) * movements * sizeof(engine::Movement) +
+       overlaid_->size() * (sizeof(int32_t) + 1);
   return b;
 }
 
@@ -63,21 +104,35 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
                                      const SubscriptionPartitions& partitions, absl::TimeZone tz,
                                      const std::function<bool()>& stop) {
   History h;
-  h.versions = versions;
+  h.versions_ = versions;
+  engine::Ledger ledger;
   size_t total = 0;
   for (const auto& p : partitions) total += p->events();
-  h.ledger.events.reserve(total);
+  ledger.events.reserve(total);
+  std::vector<size_t> begin;
   for (const auto& p : partitions) {
-    h.month_begin.push_back(h.ledger.events.size());
-    engine::AppendPartition(*p, kAll, h.ledger);
+    begin.push_back(ledger.events.size());
+    engine::AppendPartition(*p, kAll, ledger);
   }
-  h.month_begin.push_back(h.ledger.events.size());
+  begin.push_back(ledger.events.size());
+  for (size_t i = 0; i + 1 < begin.size(); ++i) {
+    h.months_.push_back(std::make_shared<const std::vector<engine::LedgerEvent>>(
+        ledger.events.begin() + begin[i], ledger.events.begin() + begin[i + 1]));
+  }
+  for (const engine::LedgerEvent& e : ledger.events) h.last_us_ = std::max(h.last_us_, e.at_us);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
-  const engine::MrrTimeline timeline = engine::MrrTimeline::Build(
-      h.ledger.events, static_cast<int32_t>(h.ledger.customer_ids.size()));
+  const int32_t customers = static_cast<int32_t>(ledger.customer_ids.size());
+  const engine::MrrTimeline timeline =
+      engine::MrrTimeline::Build(std::move(ledger.events), customers);
+  ledger.events = {};
+  h.ids_ = std::make_shared<const engine::Ledger>(std::move(ledger));
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
-  h.movements = timeline.Movements(tz, LastDay(h.ledger, tz), nullptr, &h.pauses);
-  h.daily = engine::SumByDay(h.movements);
+  auto movements = std::make_shared<Movements>(timeline.Movements(
+      tz, absl::ToCivilDay(absl::FromUnixMicros(h.last_us_), tz), nullptr, &h.pauses_));
+  h.daily_ = engine::SumByDay(*movements);
+  h.base_ = std::move(movements);
+  h.overlay_ = std::make_shared<const Movements>();
+  h.overlaid_ = std::make_shared<const absl::flat_hash_set<int32_t>>();
   return h;
 }
 
@@ -90,74 +145,109 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   std::vector<size_t> previous_index(versions.size(), SIZE_MAX);
   size_t matched = 0, unchanged = 0;
   for (size_t i = 0, j = 0; i < versions.size(); ++i) {
-    while (j < previous.versions.size() && previous.versions[j].month < versions[i].month) {
+    if (j < previous.versions_.size() && previous.versions_[j].month < versions[i].month) {
       return BuildHistory(versions, partitions, tz, stop);  // a month disappeared
     }
-    if (j < previous.versions.size() && previous.versions[j].month == versions[i].month) {
-      if (previous.versions[j].version > versions[i].version) {
+    if (j < previous.versions_.size() && previous.versions_[j].month == versions[i].month) {
+      if (previous.versions_[j].version > versions[i].version) {
         return BuildHistory(versions, partitions, tz, stop);  // an older state
       }
       previous_index[i] = j;
-      changed[i] = previous.versions[j].version != versions[i].version;
+      changed[i] = previous.versions_[j].version != versions[i].version;
       unchanged += !changed[i];
       ++j;
       ++matched;
     }
   }
-  if (matched != previous.versions.size() || unchanged * 2 < versions.size()) {
+  if (matched != previous.versions_.size() || unchanged * 2 < versions.size()) {
     return BuildHistory(versions, partitions, tz, stop);  // more changed than not
   }
 
   History h;
-  h.versions = versions;
-  h.ledger.customer_ids = previous.ledger.customer_ids;
-  h.ledger.customer_index = previous.ledger.customer_index;
-  h.ledger.subscription_ids = previous.ledger.subscription_ids;
-  h.ledger.subscription_index = previous.ledger.subscription_index;
-  h.ledger.customer_plans = previous.ledger.customer_plans;
-  // Customers whose events changed: those in a changed month, before or after.
-  std::vector<bool> affected(previous.ledger.customer_ids.size(), false);
-  size_t total = 0;
-  for (const auto& p : partitions) total += p->events();
-  h.ledger.events.reserve(total);
+  h.versions_ = versions;
+  h.last_us_ = previous.last_us_;
+  // The changed months' events under the previous ids when they name nothing new; else
+  // under a copy that adds what they name.
+  h.ids_ = previous.ids_;
+  std::shared_ptr<engine::Ledger> grown;
+  absl::flat_hash_set<int32_t> affected;  // customers with events in a changed month
   for (size_t i = 0; i < versions.size(); ++i) {
-    h.month_begin.push_back(h.ledger.events.size());
     if (!changed[i]) {
-      const size_t j = previous_index[i];
-      h.ledger.events.insert(h.ledger.events.end(),
-                             previous.ledger.events.begin() + previous.month_begin[j],
-                             previous.ledger.events.begin() + previous.month_begin[j + 1]);
+      h.months_.push_back(previous.months_[previous_index[i]]);
       continue;
     }
     if (const size_t j = previous_index[i]; j != SIZE_MAX) {
-      for (size_t e = previous.month_begin[j]; e < previous.month_begin[j + 1]; ++e) {
-        affected[previous.ledger.events[e].customer] = true;
-      }
+      for (const engine::LedgerEvent& e : *previous.months_[j]) affected.insert(e.customer);
     }
-    const size_t begin = h.ledger.events.size();
-    engine::AppendPartition(*partitions[i], kAll, h.ledger);
-    affected.resize(h.ledger.customer_ids.size(), false);
-    for (size_t e = begin; e < h.ledger.events.size(); ++e) {
-      affected[h.ledger.events[e].customer] = true;
+    std::optional<std::vector<engine::LedgerEvent>> events;
+    if (grown == nullptr) events = engine::MapPartition(*partitions[i], *h.ids_);
+    if (!events.has_value()) {
+      if (grown == nullptr) grown = std::make_shared<engine::Ledger>(*h.ids_);
+      engine::AppendPartition(*partitions[i], kAll, *grown);
+      events = std::move(grown->events);
+      grown->events = {};
     }
+    for (const engine::LedgerEvent& e : *events) {
+      affected.insert(e.customer);
+      h.last_us_ = std::max(h.last_us_, e.at_us);
+    }
+    h.months_.push_back(
+        std::make_shared<const std::vector<engine::LedgerEvent>>(std::move(*events)));
   }
-  h.month_begin.push_back(h.ledger.events.size());
+  if (grown != nullptr) h.ids_ = std::move(grown);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
 
-  // The affected customers' movements from all their events; everyone else's as before.
+  // The affected customers' movements from all their events.
+  const int32_t customers = static_cast<int32_t>(h.ids_->customer_ids.size());
+  std::vector<bool> include(customers, false);
+  for (int32_t c : affected) include[c] = true;
   std::vector<engine::LedgerEvent> events;
-  for (const engine::LedgerEvent& e : h.ledger.events) {
-    if (affected[e.customer]) events.push_back(e);
+  for (const auto& month : h.months_) {
+    for (const engine::LedgerEvent& e : *month) {
+      if (include[e.customer]) events.push_back(e);
+    }
   }
-  const engine::MrrTimeline timeline = engine::MrrTimeline::Build(
-      std::move(events), static_cast<int32_t>(h.ledger.customer_ids.size()));
+  const engine::MrrTimeline timeline = engine::MrrTimeline::Build(std::move(events), customers);
   std::vector<engine::PauseChange> fresh_pauses;
-  const std::vector<engine::Movement> fresh =
-      timeline.Movements(tz, LastDay(h.ledger, tz), &affected, &fresh_pauses);
+  Movements fresh = timeline.Movements(tz, absl::ToCivilDay(absl::FromUnixMicros(h.last_us_), tz),
+                                       &include, &fresh_pauses);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
-  h.movements = MergeAffected(previous.movements, fresh, affected);
-  h.pauses = MergeAffected(previous.pauses, fresh_pauses, affected);
-  h.daily = engine::SumByDay(h.movements);
+
+  // Per-day totals: the affected customers' old movements out, their new ones in.
+  h.daily_ = previous.daily_;
+  for (int32_t c : affected) {
+    for (const engine::Movement& m : previous.MovementsOf(c)) {
+      engine::AddToDaily(m, -1, h.daily_);
+    }
+  }
+  for (const engine::Movement& m : fresh) engine::AddToDaily(m, 1, h.daily_);
+
+  // Movements: everyone else's stay where they are. The affected customers' go into the
+  // overlay, which is merged into a new base once it is large (or when the previous
+  // version's whole list was already made, which the update then starts from).
+  auto in_affected = [&](int32_t c) { return affected.contains(c); };
+  std::shared_ptr<const Movements> base = previous.base_;
+  std::shared_ptr<const Movements> overlay = previous.overlay_;
+  std::shared_ptr<const absl::flat_hash_set<int32_t>> overlaid = previous.overlaid_;
+  if (previous.flat_->made.load(std::memory_order_acquire)) {
+    base = previous.flat_->movements;
+    overlay = std::make_shared<const Movements>();
+    overlaid = std::make_shared<const absl::flat_hash_set<int32_t>>();
+  }
+  auto next_overlay = std::make_shared<Movements>(MergeReplacing(*overlay, fresh, in_affected));
+  auto next_overlaid = std::make_shared<absl::flat_hash_set<int32_t>>(*overlaid);
+  next_overlaid->insert(affected.begin(), affected.end());
+  if (next_overlay->size() * kOverlayFraction > base->size()) {
+    h.base_ = std::make_shared<const Movements>(MergeReplacing(
+        *base, *next_overlay, [&](int32_t c) { return next_overlaid->contains(c); }));
+    h.overlay_ = std::make_shared<const Movements>();
+    h.overlaid_ = std::make_shared<const absl::flat_hash_set<int32_t>>();
+  } else {
+    h.base_ = std::move(base);
+    h.overlay_ = std::move(next_overlay);
+    h.overlaid_ = std::move(next_overlaid);
+  }
+  h.pauses_ = MergeReplacing(previous.pauses_, fresh_pauses, in_affected);
   return h;
 }
 

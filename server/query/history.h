@@ -7,12 +7,24 @@
 // everyone else's are reused. Months are never removed and a month's events only grow,
 // so a later version of the same months is always reachable this way; anything else
 // (fewer months, a lower version) rebuilds from scratch.
+//
+// Versions share what did not change instead of copying it: the id dictionary (unless the
+// changed months name new customers, subscriptions or plans), every unchanged month's
+// events, and the movements of everyone not affected (an overlay holds the affected
+// customers' new movements until the whole list is asked for, or the overlay grows past a
+// fraction of it). The per-day totals are adjusted by the affected customers' old and new
+// movements. So an update costs about what the changed months and the affected customers
+// hold, plus one pass over the events to gather the affected customers'.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
+#include "absl/base/call_once.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/cache/partition_cache.h"
@@ -25,17 +37,56 @@
 namespace saasmetrics::query {
 
 using SubscriptionPartitions = std::vector<std::shared_ptr<const engine::SubscriptionPartition>>;
+using Movements = std::vector<engine::Movement>;
 
-struct History : cache::Snapshot {
-  engine::Ledger ledger;
-  std::vector<engine::Movement> movements;  // ordered by customer, then day
-  std::vector<engine::PauseChange> pauses;  // likewise
-  engine::DailyTotals daily;                // the movements summed per day
-  // The months (in order) and versions it was built from; ledger.events of versions[i] are
-  // [month_begin[i], month_begin[i + 1]).
-  std::vector<store::PartitionVersion> versions;
-  std::vector<size_t> month_begin;
+class History : public cache::Snapshot {
+ public:
+  // The dense ids of customers and subscriptions and each customer's plans (its `events`
+  // are empty: they are in `months`).
+  const engine::Ledger& ids() const { return *ids_; }
+  // The months (in order) and versions it was built from, and each one's events.
+  const std::vector<store::PartitionVersion>& versions() const { return versions_; }
+  const std::vector<std::shared_ptr<const std::vector<engine::LedgerEvent>>>& months() const {
+    return months_;
+  }
+  size_t events() const;
+
+  // Every movement, ordered by customer, then day (made once, on first use, when an
+  // update left an overlay).
+  const Movements& movements() const;
+  // One customer's movements, by day, without making the whole list.
+  std::span<const engine::Movement> MovementsOf(int32_t customer) const;
+  const std::vector<engine::PauseChange>& pauses() const { return pauses_; }  // likewise
+  const engine::DailyTotals& daily() const { return daily_; }  // the movements per day
+
   size_t bytes() const override;
+
+ private:
+  friend absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&,
+                                              const SubscriptionPartitions&, absl::TimeZone,
+                                              const std::function<bool()>&);
+  friend absl::StatusOr<History> UpdateHistory(const History&,
+                                               const std::vector<store::PartitionVersion>&,
+                                               const SubscriptionPartitions&, absl::TimeZone,
+                                               const std::function<bool()>&);
+  struct Flat {
+    absl::once_flag once;
+    std::shared_ptr<const Movements> movements;
+    std::atomic<bool> made{false};  // set (release) once `movements` is
+  };
+
+  std::shared_ptr<const engine::Ledger> ids_;
+  std::vector<store::PartitionVersion> versions_;
+  std::vector<std::shared_ptr<const std::vector<engine::LedgerEvent>>> months_;
+  int64_t last_us_ = 0;  // the latest event's time
+  // Movements: `base_`, except that the customers in `overlaid_` have theirs in `overlay_`
+  // (both ordered by customer, then day).
+  std::shared_ptr<const Movements> base_;
+  std::shared_ptr<const Movements> overlay_;
+  std::shared_ptr<const absl::flat_hash_set<int32_t>> overlaid_;
+  std::shared_ptr<Flat> flat_ = std::make_shared<Flat>();
+  std::vector<engine::PauseChange> pauses_;
+  engine::DailyTotals daily_;
 };
 
 // From scratch. `versions` and `partitions` are parallel, in month order. `stop` is polled

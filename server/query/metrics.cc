@@ -113,9 +113,11 @@ MovementPage ListMovements(const Query& q, const std::vector<engine::MovementTyp
   // Drill-down needs each listed customer's events; only the page's customers are gathered.
   absl::flat_hash_map<int32_t, std::vector<engine::LedgerEvent>> by_customer;
   for (auto m = first; m != last; ++m) by_customer[(*m)->customer];
-  for (const engine::LedgerEvent& e : q.ledger->events) {
-    auto c = by_customer.find(e.customer);
-    if (c != by_customer.end()) c->second.push_back(e);
+  for (const auto& month : q.history->months()) {
+    for (const engine::LedgerEvent& e : *month) {
+      auto c = by_customer.find(e.customer);
+      if (c != by_customer.end()) c->second.push_back(e);
+    }
   }
   MovementPage page;
   for (auto m = first; m != last; ++m) {

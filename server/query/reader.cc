@@ -162,7 +162,7 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
     q.movements = &kNoMovements;
     q.pauses = &kNoPauses;
     q.daily = &kNoDays;
-  } else if (absl::Status s = LoadHistory(spec.tenant_id, ctx, q); !s.ok()) {
+  } else if (absl::Status s = LoadHistory(spec.tenant_id, needs, ctx, q); !s.ok()) {
     return s;
   }
   if (!q.filters.empty()) {
@@ -171,7 +171,8 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
   return q;
 }
 
-absl::Status Reader::LoadHistory(const std::string& tenant_id, const Context& ctx, Query& q) {
+absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx,
+                                 Query& q) {
   absl::StatusOr<std::vector<store::PartitionVersion>> versions =
       store_.PartitionVersions(tenant_id, store::PartitionKind::kSubscriptionEvents,
                                absl::InfinitePast(), absl::InfiniteFuture(), ctx.deadline);
@@ -210,22 +211,24 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, const Context& ct
       },
       ctx.deadline);
   if (!history.ok()) return history.status();
-  const auto& h = static_cast<const History&>(**history);
-  q.history = *history;
-  q.ledger = &h.ledger;
+  q.history = std::static_pointer_cast<const History>(*history);
+  const History& h = *q.history;
+  q.ledger = &h.ids();
   if (q.filters.empty()) {
-    q.movements = &h.movements;
-    q.pauses = &h.pauses;
-    q.daily = &h.daily;
+    q.movements = needs.movements ? &h.movements() : nullptr;
+    q.pauses = &h.pauses();
+    q.daily = &h.daily();
     return absl::OkStatus();
   }
-  const std::vector<bool> include = engine::SelectCustomers(h.ledger, *q.customers, q.filters);
+  const std::vector<bool> include = engine::SelectCustomers(h.ids(), *q.customers, q.filters);
   auto filtered = std::make_shared<std::vector<engine::Movement>>();
-  for (const engine::Movement& m : h.movements) {
-    if (include[m.customer]) filtered->push_back(m);
+  for (size_t c = 0; c < include.size(); ++c) {
+    if (!include[c]) continue;
+    const auto of = h.MovementsOf(static_cast<int32_t>(c));
+    filtered->insert(filtered->end(), of.begin(), of.end());
   }
   auto filtered_pauses = std::make_shared<std::vector<engine::PauseChange>>();
-  for (const engine::PauseChange& p : h.pauses) {
+  for (const engine::PauseChange& p : h.pauses()) {
     if (include[p.customer]) filtered_pauses->push_back(p);
   }
   q.filtered = std::move(filtered);

@@ -22,6 +22,7 @@
 #include "server/engine/tenant.h"
 #include "server/engine/usage.h"
 #include "server/query/context.h"
+#include "server/query/history.h"
 #include "server/query/thread_pool.h"
 #include "server/store/metrics_store.h"
 #include "server/store/tenant_store.h"
@@ -53,6 +54,8 @@ struct Needs {
   bool interval = true;    // an interval is required
   bool history = true;     // subscription history (a plan filter loads it regardless)
   bool customers = false;  // the customer table even without filters
+  // The movements list (false: the per-day totals do, unless there are filters).
+  bool movements = true;
 };
 
 struct ReaderLimits {
@@ -74,10 +77,13 @@ struct Query {
   engine::Interval interval = engine::Interval::kMonth;
   std::vector<engine::CustomerFilter> filters;
   std::vector<engine::Period> periods;
-  std::shared_ptr<const void> history;  // keeps `ledger` and the movements alive
-  const engine::Ledger* ledger = nullptr;
-  // The history's movements of the selected customers (ordered by customer, then day).
-  // Consumers ignore days after their last period.
+  // Keeps `ledger` and the movements alive; its months hold the events (null without
+  // history).
+  std::shared_ptr<const History> history;
+  const engine::Ledger* ledger = nullptr;  // ids and plans only (no events)
+  // The history's movements of the selected customers (ordered by customer, then day);
+  // null when Needs::movements was false and there are no filters. Consumers ignore days
+  // after their last period.
   const std::vector<engine::Movement>* movements = nullptr;
   // The movements summed per day; null under filters (sum `movements` then).
   const engine::DailyTotals* daily = nullptr;
@@ -122,7 +128,7 @@ class Reader {
  private:
   absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Customers(
       const std::string& tenant_id, const Context& ctx);
-  absl::Status LoadHistory(const std::string& tenant_id, const Context& ctx, Query& q);
+  absl::Status LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx, Query& q);
   // A tenant-wide table (one partition of `kind`), cached by its version.
   template <typename T>
   absl::StatusOr<std::shared_ptr<const std::vector<T>>> TenantWide(

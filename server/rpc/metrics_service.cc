@@ -66,7 +66,9 @@ grpc::ServerUnaryReactor* MetricsService::GetMrr(grpc::CallbackServerContext* ct
                                                  v1::GetMrrResponse* resp) {
   return RunUnary(ctx, env_, kService, "GetMrr", {auth::kRead, req->query().tenant_id()},
                   [this, req, resp](const query::Context& ctx) {
-                    absl::StatusOr<query::Query> q = Prepare(req->query(), {}, ctx);
+                    // Unfiltered MRR is summed from the per-day totals.
+                    absl::StatusOr<query::Query> q =
+                        Prepare(req->query(), {.movements = false}, ctx);
                     if (!q.ok()) return ToGrpcStatus(q.status());
                     resp->set_currency(q->tenant.currency);
                     ToProto(query::Mrr(*q), resp);
