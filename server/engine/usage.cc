@@ -130,25 +130,63 @@ UsagePartition BuildUsagePartition(absl::CivilMonth month, const std::vector<Usa
 }
 
 size_t UsageIndex::bytes() const {
-  size_t b = sizeof(*this) + customer_ids.capacity() * sizeof(std::string);
-  for (const auto& id : customer_ids) b += id.capacity() > 15 ? id.capacity() + 1 : 0;
-  for (const auto& v : local_to_dense) b += sizeof(v) + v.capacity() * sizeof(int32_t);
+  size_t b = sizeof(*this) + ids->customer_ids.capacity() * sizeof(std::string) +
+             ids->dense.capacity() * (sizeof(std::string) + sizeof(int32_t) + 1);
+  for (const auto& id : ids->customer_ids) b += id.capacity() > 15 ? 2 * (id.capacity() + 1) : 0;
+  for (const auto& v : local_to_dense) b += sizeof(v) + v->capacity() * sizeof(int32_t);
   return b + months.capacity() * sizeof(absl::CivilMonth);
 }
 
+namespace {
+
+// Partition `p`'s local → dense map under `ids`, adding its unknown customers to `grown`
+// (made from `ids` on first need) and reading from it once made.
+std::shared_ptr<const std::vector<int32_t>> MapCustomers(
+    const UsagePartition& p, const std::shared_ptr<const UsageIndex::Ids>& ids,
+    std::shared_ptr<UsageIndex::Ids>& grown) {
+  auto map = std::make_shared<std::vector<int32_t>>(p.customers.size());
+  for (size_t c = 0; c < p.customers.size(); ++c) {
+    const UsageIndex::Ids& current = grown != nullptr ? *grown : *ids;
+    auto it = current.dense.find(p.customers[c]);
+    if (it != current.dense.end()) {
+      (*map)[c] = it->second;
+      continue;
+    }
+    if (grown == nullptr) grown = std::make_shared<UsageIndex::Ids>(*ids);
+    const int32_t id = static_cast<int32_t>(grown->customer_ids.size());
+    grown->dense.emplace(std::string(p.customers[c]), id);
+    grown->customer_ids.emplace_back(p.customers[c]);
+    (*map)[c] = id;
+  }
+  return map;
+}
+
+}  // namespace
+
 UsageIndex BuildUsageIndex(const UsagePartitions& partitions) {
+  UsageIndex previous;
+  return UpdateUsageIndex(previous, partitions, std::vector<bool>(partitions.size(), false));
+}
+
+UsageIndex UpdateUsageIndex(const UsageIndex& previous, const UsagePartitions& partitions,
+                            const std::vector<bool>& reusable) {
   UsageIndex index;
-  absl::flat_hash_map<std::string, int32_t> dense;
-  for (const auto& p : partitions) {
-    index.months.push_back(p->month);
-    std::vector<int32_t>& map = index.local_to_dense.emplace_back(p->customers.size());
-    for (size_t c = 0; c < p->customers.size(); ++c) {
-      auto [it, added] = dense.try_emplace(std::string(p->customers[c]),
-                                           static_cast<int32_t>(index.customer_ids.size()));
-      if (added) index.customer_ids.emplace_back(p->customers[c]);
-      map[c] = it->second;
+  const bool same_months =
+      previous.months.size() == partitions.size() &&
+      std::equal(previous.months.begin(), previous.months.end(), partitions.begin(),
+                 [](absl::CivilMonth m, const auto& p) { return m == p->month; });
+  if (same_months) index.ids = previous.ids;
+  std::shared_ptr<UsageIndex::Ids> grown;
+  for (size_t i = 0; i < partitions.size(); ++i) {
+    const UsagePartition& p = *partitions[i];
+    index.months.push_back(p.month);
+    if (same_months && reusable[i] && previous.local_to_dense[i]->size() == p.customers.size()) {
+      index.local_to_dense.push_back(previous.local_to_dense[i]);
+    } else {
+      index.local_to_dense.push_back(MapCustomers(p, index.ids, grown));
     }
   }
+  if (grown != nullptr) index.ids = std::move(grown);
   return index;
 }
 
@@ -160,10 +198,10 @@ absl::Status CheckUsageIndex(const UsagePartitions& partitions, const UsageIndex
   }
   for (size_t i = 0; i < partitions.size(); ++i) {
     const UsagePartition& p = *partitions[i];
-    if (index.months[i] != p.month || index.local_to_dense[i].size() != p.customers.size()) {
+    if (index.months[i] != p.month || index.local_to_dense[i]->size() != p.customers.size()) {
       return absl::InternalError(absl::StrCat(
           "usage index entry ", i, " is month ", absl::FormatCivilTime(index.months[i]), " with ",
-          index.local_to_dense[i].size(), " customers; the partition is ",
+          index.local_to_dense[i]->size(), " customers; the partition is ",
           absl::FormatCivilTime(p.month), " with ", p.customers.size()));
     }
   }
@@ -174,16 +212,17 @@ absl::StatusOr<std::vector<int64_t>> ActiveCustomers(
     const UsagePartitions& partitions, const UsageIndex& index, const std::vector<Period>& periods,
     absl::TimeZone tz, const std::vector<std::string>& types, const CustomerSet& selected) {
   if (absl::Status s = CheckUsageIndex(partitions, index); !s.ok()) return s;
-  std::vector<bool> selected_dense(index.customer_ids.size(), !selected.has_value());
+  const std::vector<std::string>& customer_ids = index.customer_ids();
+  std::vector<bool> selected_dense(customer_ids.size(), !selected.has_value());
   if (selected.has_value()) {
-    for (size_t c = 0; c < index.customer_ids.size(); ++c) {
-      selected_dense[c] = selected->contains(index.customer_ids[c]);
+    for (size_t c = 0; c < customer_ids.size(); ++c) {
+      selected_dense[c] = selected->contains(customer_ids[c]);
     }
   }
   std::vector<std::vector<bool>> active(periods.size());
   for (size_t pi = 0; pi < partitions.size(); ++pi) {
     const UsagePartition& p = *partitions[pi];
-    const std::vector<int32_t>& dense = index.local_to_dense[pi];
+    const std::vector<int32_t>& dense = *index.local_to_dense[pi];
     const std::vector<bool> type_ok = TypeMask(p, types);
     // Events are in time order: convert a local day's bounds once per run of events.
     absl::CivilDay day;
@@ -201,7 +240,7 @@ absl::StatusOr<std::vector<int64_t>> ActiveCustomers(
         while (period < periods.size() && periods[period].last < day) ++period;
       }
       if (period < periods.size() && periods[period].first <= day) {
-        if (active[period].empty()) active[period].assign(index.customer_ids.size(), false);
+        if (active[period].empty()) active[period].assign(customer_ids.size(), false);
         active[period][customer] = true;
       }
     }

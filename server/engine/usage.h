@@ -71,13 +71,26 @@ using CustomerSet = std::optional<absl::flat_hash_set<std::string>>;
 // counts) it was built over, and every use checks them: applied to partitions in another
 // order or of another load, it fails instead of reading out of bounds.
 struct UsageIndex {
-  std::vector<std::string> customer_ids;             // dense id → external id
-  std::vector<absl::CivilMonth> months;              // per partition, the month it indexes
-  std::vector<std::vector<int32_t>> local_to_dense;  // per partition, per local customer
+  struct Ids {
+    std::vector<std::string> customer_ids;            // dense id → external id
+    absl::flat_hash_map<std::string, int32_t> dense;  // external id → dense id
+  };
+  // Shared between versions of an index until a changed month names a new customer.
+  std::shared_ptr<const Ids> ids = std::make_shared<const Ids>();
+  std::vector<absl::CivilMonth> months;  // per partition, the month it indexes
+  // Per partition, per local customer; shared with the version it was updated from.
+  std::vector<std::shared_ptr<const std::vector<int32_t>>> local_to_dense;
+  const std::vector<std::string>& customer_ids() const { return ids->customer_ids; }
   size_t bytes() const;
 };
 
 UsageIndex BuildUsageIndex(const UsagePartitions& partitions);
+
+// The index of `partitions` from `previous`, which indexed the same months where
+// `reusable[i]` says partition i is the one it indexed (unchanged): only the other
+// partitions are indexed again. Anything else (other months) builds afresh.
+UsageIndex UpdateUsageIndex(const UsageIndex& previous, const UsagePartitions& partitions,
+                            const std::vector<bool>& reusable);
 
 // OK when `index` was built over exactly `partitions` (same months, same order, same local
 // customer dictionaries' sizes); INTERNAL naming the first difference otherwise.

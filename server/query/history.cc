@@ -52,6 +52,45 @@ std::vector<T> MergeReplacing(const std::vector<T>& kept, const std::vector<T>& 
   return out;
 }
 
+std::shared_ptr<const std::vector<int32_t>> CustomersOf(
+    const std::vector<engine::LedgerEvent>& events) {
+  std::vector<int32_t> out;
+  out.reserve(events.size());
+  for (const engine::LedgerEvent& e : events) out.push_back(e.customer);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  out.shrink_to_fit();
+  return std::make_shared<const std::vector<int32_t>>(std::move(out));
+}
+
+// Adds to `out` every customer whose events differ between two versions of a month (as
+// multisets: what an event says, not where it sits).
+void ChangedCustomers(const std::vector<engine::LedgerEvent>& before,
+                      const std::vector<engine::LedgerEvent>& after,
+                      absl::flat_hash_set<int32_t>& out) {
+  using Key = std::tuple<int32_t, int64_t, int32_t, int64_t, bool>;
+  auto keys = [](const std::vector<engine::LedgerEvent>& events) {
+    std::vector<Key> k;
+    k.reserve(events.size());
+    for (const engine::LedgerEvent& e : events) {
+      k.emplace_back(e.customer, e.at_us, e.subscription, e.mrr, e.paused);
+    }
+    std::sort(k.begin(), k.end());
+    return k;
+  };
+  const std::vector<Key> a = keys(before), b = keys(after);
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (i < a.size() && j < b.size() && a[i] == b[j]) {
+      ++i, ++j;
+    } else if (j == b.size() || (i < a.size() && a[i] < b[j])) {
+      out.insert(std::get<0>(a[i++]));
+    } else {
+      out.insert(std::get<0>(b[j++]));
+    }
+  }
+}
+
 size_t IdBytes(const engine::Ledger& ids) {
   // Strings, and the hash maps' slots (key, value and control byte).
   size_t b = sizeof(ids);
@@ -93,6 +132,7 @@ size_t History::bytes() const {
              versions_.capacity() * sizeof(store::PartitionVersion) +
              pauses_.capacity() * sizeof(engine::PauseChange) + daily_.bytes();
   for (const auto& m : months_) b += sizeof(m) + m->capacity() * sizeof(engine::LedgerEvent);
+  for (const auto& c : month_customers_) b += sizeof(c) + c->capacity() * sizeof(int32_t);
   const size_t movements = base_->capacity() + overlay_->capacity();
   // The merged list, once asked for, is about as large as the base and overlay together.
   b += (overlaid_->empty() ? 1 : 2) * movements * sizeof(engine::Movement) +
@@ -118,6 +158,7 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
   for (size_t i = 0; i + 1 < begin.size(); ++i) {
     h.months_.push_back(std::make_shared<const std::vector<engine::LedgerEvent>>(
         ledger.events.begin() + begin[i], ledger.events.begin() + begin[i + 1]));
+    h.month_customers_.push_back(CustomersOf(*h.months_.back()));
   }
   for (const engine::LedgerEvent& e : ledger.events) h.last_us_ = std::max(h.last_us_, e.at_us);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
@@ -143,7 +184,7 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   // Which months changed; `previous` must be an earlier state of these months.
   std::vector<bool> changed(versions.size(), true);
   std::vector<size_t> previous_index(versions.size(), SIZE_MAX);
-  size_t matched = 0, unchanged = 0;
+  size_t matched = 0;
   for (size_t i = 0, j = 0; i < versions.size(); ++i) {
     if (j < previous.versions_.size() && previous.versions_[j].month < versions[i].month) {
       return BuildHistory(versions, partitions, tz, stop);  // a month disappeared
@@ -154,13 +195,12 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
       }
       previous_index[i] = j;
       changed[i] = previous.versions_[j].version != versions[i].version;
-      unchanged += !changed[i];
       ++j;
       ++matched;
     }
   }
-  if (matched != previous.versions_.size() || unchanged * 2 < versions.size()) {
-    return BuildHistory(versions, partitions, tz, stop);  // more changed than not
+  if (matched != previous.versions_.size()) {
+    return BuildHistory(versions, partitions, tz, stop);  // a month disappeared
   }
 
   History h;
@@ -170,14 +210,12 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   // under a copy that adds what they name.
   h.ids_ = previous.ids_;
   std::shared_ptr<engine::Ledger> grown;
-  absl::flat_hash_set<int32_t> affected;  // customers with events in a changed month
+  absl::flat_hash_set<int32_t> affected;  // customers whose events changed
   for (size_t i = 0; i < versions.size(); ++i) {
     if (!changed[i]) {
       h.months_.push_back(previous.months_[previous_index[i]]);
+      h.month_customers_.push_back(previous.month_customers_[previous_index[i]]);
       continue;
-    }
-    if (const size_t j = previous_index[i]; j != SIZE_MAX) {
-      for (const engine::LedgerEvent& e : *previous.months_[j]) affected.insert(e.customer);
     }
     std::optional<std::vector<engine::LedgerEvent>> events;
     if (grown == nullptr) events = engine::MapPartition(*partitions[i], *h.ids_);
@@ -187,12 +225,13 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
       events = std::move(grown->events);
       grown->events = {};
     }
-    for (const engine::LedgerEvent& e : *events) {
-      affected.insert(e.customer);
-      h.last_us_ = std::max(h.last_us_, e.at_us);
-    }
+    for (const engine::LedgerEvent& e : *events) h.last_us_ = std::max(h.last_us_, e.at_us);
+    static const std::vector<engine::LedgerEvent> kNone;
+    const size_t j = previous_index[i];
+    ChangedCustomers(j == SIZE_MAX ? kNone : *previous.months_[j], *events, affected);
     h.months_.push_back(
         std::make_shared<const std::vector<engine::LedgerEvent>>(std::move(*events)));
+    h.month_customers_.push_back(CustomersOf(*h.months_.back()));
   }
   if (grown != nullptr) h.ids_ = std::move(grown);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
@@ -201,9 +240,17 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   const int32_t customers = static_cast<int32_t>(h.ids_->customer_ids.size());
   std::vector<bool> include(customers, false);
   for (int32_t c : affected) include[c] = true;
+  std::vector<int32_t> sorted_affected(affected.begin(), affected.end());
+  std::sort(sorted_affected.begin(), sorted_affected.end());
   std::vector<engine::LedgerEvent> events;
-  for (const auto& month : h.months_) {
-    for (const engine::LedgerEvent& e : *month) {
+  for (size_t i = 0; i < h.months_.size(); ++i) {
+    const std::vector<int32_t>& present = *h.month_customers_[i];
+    if (std::none_of(sorted_affected.begin(), sorted_affected.end(), [&](int32_t c) {
+          return std::binary_search(present.begin(), present.end(), c);
+        })) {
+      continue;
+    }
+    for (const engine::LedgerEvent& e : *h.months_[i]) {
       if (include[e.customer]) events.push_back(e);
     }
   }

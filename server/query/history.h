@@ -12,9 +12,10 @@
 // changed months name new customers, subscriptions or plans), every unchanged month's
 // events, and the movements of everyone not affected (an overlay holds the affected
 // customers' new movements until the whole list is asked for, or the overlay grows past a
-// fraction of it). The per-day totals are adjusted by the affected customers' old and new
-// movements. So an update costs about what the changed months and the affected customers
-// hold, plus one pass over the events to gather the affected customers'.
+// fraction of it). The affected customers are those whose events differ between the two
+// versions of a changed month; the per-day totals are adjusted by their old and new
+// movements, and only the months holding one of them are read. So an update costs about
+// what the changed months and the affected customers hold.
 #pragma once
 
 #include <atomic>
@@ -78,6 +79,9 @@ class History : public cache::Snapshot {
   std::shared_ptr<const engine::Ledger> ids_;
   std::vector<store::PartitionVersion> versions_;
   std::vector<std::shared_ptr<const std::vector<engine::LedgerEvent>>> months_;
+  // Each month's customers (sorted, distinct): an update reads only the months that hold
+  // an affected customer.
+  std::vector<std::shared_ptr<const std::vector<int32_t>>> month_customers_;
   int64_t last_us_ = 0;  // the latest event's time
   // Movements: `base_`, except that the customers in `overlaid_` have theirs in `overlay_`
   // (both ordered by customer, then day).

@@ -36,6 +36,17 @@ size_t HeapBytes(const engine::AcquisitionSpend& r) {
   return r.spend_id.capacity() + r.channel.capacity();
 }
 
+// A usage index with the partitions it was built over. Reuse goes by identity, not by
+// version: the index is positional, and only the very partition it read is known to match.
+struct VersionedIndex {
+  engine::UsageIndex index;
+  std::vector<std::weak_ptr<const engine::UsagePartition>> partitions;
+  size_t bytes() const {
+    return index.bytes() +
+           partitions.capacity() * sizeof(std::weak_ptr<const engine::UsagePartition>);
+  }
+};
+
 // A tenant-wide table (customers, spend) as the cache holds it.
 template <typename T>
 struct RowList {
@@ -259,17 +270,33 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
   auto month_index = [](absl::Time t) {
     return engine::MonthIndex(absl::ToCivilMonth(t, absl::UTCTimeZone()));
   };
+  // A newer version re-indexes only the months that changed (engine::UpdateUsageIndex).
   const cache::PartitionKey key{tenant_id, static_cast<int>(CacheKind::kUsageIndex),
                                 month_index(from) * 1000000 + month_index(until)};
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> built = cache_.Get(
       key, Sum(*versions),
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-        return std::make_shared<const Cached<engine::UsageIndex>>(
-            engine::BuildUsageIndex(view.partitions));
+        VersionedIndex next;
+        next.partitions.assign(view.partitions.begin(), view.partitions.end());
+        std::optional<cache::PartitionCache::Held> held = cache_.Peek(key);
+        const auto* previous =
+            held.has_value() ? dynamic_cast<const Cached<VersionedIndex>*>(held->snapshot.get())
+                             : nullptr;
+        if (previous != nullptr && previous->value.partitions.size() == view.partitions.size()) {
+          std::vector<bool> reusable(view.partitions.size());
+          for (size_t i = 0; i < view.partitions.size(); ++i) {
+            reusable[i] = previous->value.partitions[i].lock() == view.partitions[i];
+          }
+          next.index = engine::UpdateUsageIndex(previous->value.index, view.partitions, reusable);
+        } else {
+          next.index = engine::BuildUsageIndex(view.partitions);
+        }
+        return std::make_shared<const Cached<VersionedIndex>>(std::move(next));
       },
       ctx.deadline);
   if (!built.ok()) return built.status();
-  view.index = Held<engine::UsageIndex>(*built);
+  const std::shared_ptr<const VersionedIndex> indexed = Held<VersionedIndex>(*built);
+  view.index = std::shared_ptr<const engine::UsageIndex>(indexed, &indexed->index);
   if (absl::Status s = engine::CheckUsageIndex(view.partitions, *view.index); !s.ok()) return s;
   return view;
 }

@@ -116,6 +116,52 @@ TEST(UsagePartition, CostsAtMost32BytesPerEvent) {
   EXPECT_EQ(p.time(7), events[7].time);
 }
 
+// An index updated month by month (late events, new customers, into random months)
+// counts as one built afresh, shares the unchanged months' maps, and copies the ids only
+// when a new customer appears.
+TEST(UsageIndex, UpdatingOnlyTheChangedMonthsCountsAsARebuild) {
+  std::mt19937_64 rng(11);
+  const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 1, 1), absl::UTCTimeZone());
+  std::vector<UsageEvent> events = RandomUsage(rng, from, 150, 600);
+  UsagePartitions parts = ByMonth(events);
+  UsageIndex index = BuildUsageIndex(parts);
+  const std::vector<Period> periods =
+      CutPeriods(absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 5, 31), Interval::kWeek);
+  for (int change = 0; change < 30; ++change) {
+    SCOPED_TRACE(change);
+    // A late event into one month, by a known customer or (every third change) a new one.
+    const size_t month = rng() % parts.size();
+    std::vector<UsageEvent> in_month;
+    for (const auto& e : events) {
+      if (absl::ToCivilMonth(e.time, absl::UTCTimeZone()) == parts[month]->month) {
+        in_month.push_back(e);
+      }
+    }
+    UsageEvent late = in_month.front();
+    late.id = absl::StrCat("late", change);
+    late.customer_id =
+        change % 3 == 0 ? absl::StrCat("new", change) : absl::StrCat("c", rng() % 30);
+    events.push_back(late);
+    in_month.push_back(late);
+    UsagePartitions next = parts;
+    next[month] =
+        std::make_shared<const UsagePartition>(BuildUsagePartition(parts[month]->month, in_month));
+    std::vector<bool> reusable(parts.size(), true);
+    reusable[month] = false;
+    const UsageIndex updated = UpdateUsageIndex(index, next, reusable);
+    ASSERT_TRUE(CheckUsageIndex(next, updated).ok());
+    for (size_t i = 0; i < parts.size(); ++i) {
+      EXPECT_EQ(updated.local_to_dense[i] == index.local_to_dense[i], i != month) << i;
+    }
+    EXPECT_EQ(updated.ids == index.ids, change % 3 != 0);
+    EXPECT_EQ(*ActiveCustomers(next, updated, periods, absl::UTCTimeZone(), {}, std::nullopt),
+              *ActiveCustomers(next, BuildUsageIndex(next), periods, absl::UTCTimeZone(), {},
+                               std::nullopt));
+    parts = next;
+    index = updated;
+  }
+}
+
 TEST(UsageIndex, AppliedToPartitionsInAnotherOrderFailsInsteadOfReadingOutOfBounds) {
   std::mt19937_64 rng(11);
   const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 1, 1), absl::UTCTimeZone());
