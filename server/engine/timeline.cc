@@ -55,9 +55,11 @@ MovementType Classify(int64_t before, int64_t after, bool paid_before, int32_t p
 
 std::vector<Movement> MrrTimeline::Movements(absl::TimeZone tz, absl::CivilDay last_day,
                                              const std::vector<bool>* include,
-                                             std::vector<PauseChange>* pauses) const {
+                                             std::vector<PauseChange>* pauses,
+                                             const std::function<bool()>* stop) const {
   std::vector<Movement> out;
   for (int32_t c = 0; c < customers(); ++c) {
+    if ((c & 1023) == 0 && stop != nullptr && *stop && (*stop)()) break;
     if (include != nullptr && !(*include)[c]) continue;
     int64_t mrr = 0;
     int32_t paused = 0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/time/civil_time.h"
@@ -59,9 +60,12 @@ class MrrTimeline {
   // a customer paid before decides new business against reactivation). Ordered by
   // customer, then day. `include`, when given, selects customers by dense id. `pauses`,
   // when given, receives every change of the paused state (ordered the same way).
+  // `stop`, when given, is polled every 1024 customers: when it says so the list ends
+  // early (incomplete; the caller, which asked, discards it).
   std::vector<Movement> Movements(absl::TimeZone tz, absl::CivilDay last_day,
                                   const std::vector<bool>* include = nullptr,
-                                  std::vector<PauseChange>* pauses = nullptr) const;
+                                  std::vector<PauseChange>* pauses = nullptr,
+                                  const std::function<bool()>* stop = nullptr) const;
 
   int32_t customers() const { return static_cast<int32_t>(offsets_.size()) - 1; }
 

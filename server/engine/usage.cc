@@ -210,7 +210,8 @@ absl::Status CheckUsageIndex(const UsagePartitions& partitions, const UsageIndex
 
 absl::StatusOr<std::vector<int64_t>> ActiveCustomers(
     const UsagePartitions& partitions, const UsageIndex& index, const std::vector<Period>& periods,
-    absl::TimeZone tz, const std::vector<std::string>& types, const CustomerSet& selected) {
+    absl::TimeZone tz, const std::vector<std::string>& types, const CustomerSet& selected,
+    const std::function<bool()>& stop) {
   if (absl::Status s = CheckUsageIndex(partitions, index); !s.ok()) return s;
   const std::vector<std::string>& customer_ids = index.customer_ids();
   std::vector<bool> selected_dense(customer_ids.size(), !selected.has_value());
@@ -221,6 +222,7 @@ absl::StatusOr<std::vector<int64_t>> ActiveCustomers(
   }
   std::vector<std::vector<bool>> active(periods.size());
   for (size_t pi = 0; pi < partitions.size(); ++pi) {
+    if (stop && stop()) return absl::CancelledError("stopped while counting active customers");
     const UsagePartition& p = *partitions[pi];
     const std::vector<int32_t>& dense = *index.local_to_dense[pi];
     const std::vector<bool> type_ok = TypeMask(p, types);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -98,9 +99,11 @@ absl::Status CheckUsageIndex(const UsagePartitions& partitions, const UsageIndex
 
 // Customers with at least one event (of `types`, if any) in each period. INTERNAL when
 // `index` does not fit `partitions` (CheckUsageIndex).
+// `stop`, when given, is polled between partitions: CANCELLED when it says so.
 absl::StatusOr<std::vector<int64_t>> ActiveCustomers(
     const UsagePartitions& partitions, const UsageIndex& index, const std::vector<Period>& periods,
-    absl::TimeZone tz, const std::vector<std::string>& types, const CustomerSet& customers);
+    absl::TimeZone tz, const std::vector<std::string>& types, const CustomerSet& customers,
+    const std::function<bool()>& stop = nullptr);
 
 struct ActivationPoint {
   Period period;

@@ -169,7 +169,8 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
   h.ids_ = std::make_shared<const engine::Ledger>(std::move(ledger));
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
   auto movements = std::make_shared<Movements>(timeline.Movements(
-      tz, absl::ToCivilDay(absl::FromUnixMicros(h.last_us_), tz), nullptr, &h.pauses_));
+      tz, absl::ToCivilDay(absl::FromUnixMicros(h.last_us_), tz), nullptr, &h.pauses_, &stop));
+  if (absl::Status s = Stopped(stop); !s.ok()) return s;
   h.daily_ = engine::SumByDay(*movements);
   h.base_ = std::move(movements);
   h.overlay_ = std::make_shared<const Movements>();
@@ -257,7 +258,7 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   const engine::MrrTimeline timeline = engine::MrrTimeline::Build(std::move(events), customers);
   std::vector<engine::PauseChange> fresh_pauses;
   Movements fresh = timeline.Movements(tz, absl::ToCivilDay(absl::FromUnixMicros(h.last_us_), tz),
-                                       &include, &fresh_pauses);
+                                       &include, &fresh_pauses, &stop);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
 
   // Per-day totals: the affected customers' old movements out, their new ones in.

@@ -21,8 +21,11 @@ absl::StatusOr<std::vector<int64_t>> ActiveCustomers(Reader& reader, const Query
       reader.Usage(q.tenant.tenant_id, engine::DayStart(q.start, q.tz),
                    engine::DayStart(q.end + 1, q.tz), /*index=*/true, ctx);
   if (!usage.ok()) return usage.status();
-  return engine::ActiveCustomers(usage->partitions, *usage->index, q.periods, q.tz, types,
-                                 q.selected);
+  absl::StatusOr<std::vector<int64_t>> active = engine::ActiveCustomers(
+      usage->partitions, *usage->index, q.periods, q.tz, types, q.selected, ctx.StopFlag());
+  // Stopped: say why (the caller went away, or the deadline passed).
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  return active;
 }
 
 absl::StatusOr<std::vector<engine::ActivationPoint>> Activation(

@@ -162,6 +162,29 @@ TEST(UsageIndex, UpdatingOnlyTheChangedMonthsCountsAsARebuild) {
   }
 }
 
+// A stop request ends the count between partitions with CANCELLED, having asked once per
+// partition at most.
+TEST(Usage, ActiveCustomersStopsWhenAsked) {
+  std::mt19937_64 rng(12);
+  const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 1, 1), absl::UTCTimeZone());
+  const UsagePartitions parts = ByMonth(RandomUsage(rng, from, 150, 600));
+  ASSERT_GE(parts.size(), 4u);
+  const UsageIndex index = BuildUsageIndex(parts);
+  const std::vector<Period> periods =
+      CutPeriods(absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 5, 31), Interval::kMonth);
+  int asked = 0;
+  auto stop_at_third = [&] { return ++asked == 3; };
+  EXPECT_EQ(
+      ActiveCustomers(parts, index, periods, absl::UTCTimeZone(), {}, std::nullopt, stop_at_third)
+          .status()
+          .code(),
+      absl::StatusCode::kCancelled);
+  EXPECT_EQ(asked, 3);
+  EXPECT_TRUE(ActiveCustomers(parts, index, periods, absl::UTCTimeZone(), {}, std::nullopt, [] {
+                return false;
+              }).ok());
+}
+
 TEST(UsageIndex, AppliedToPartitionsInAnotherOrderFailsInsteadOfReadingOutOfBounds) {
   std::mt19937_64 rng(11);
   const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 1, 1), absl::UTCTimeZone());

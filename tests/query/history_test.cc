@@ -268,5 +268,37 @@ TEST(History, AStopRequestEndsTheBuildWithCancelled) {
       absl::StatusCode::kCancelled);
 }
 
+// The stop request is also polled inside the movement pass (every 1024 customers), not
+// only between steps: a build over many customers asked to stop midway ends CANCELLED.
+TEST(History, AStopRequestMidwayThroughTheMovementsEndsTheBuild) {
+  std::vector<SubscriptionEvent> events;
+  for (int c = 0; c < 5000; ++c) {
+    SubscriptionEvent e;
+    e.event_id = absl::StrCat("e", c);
+    e.customer_id = absl::StrCat("c", c);
+    e.subscription_id = "s";
+    e.effective_at = absl::FromCivil(absl::CivilDay(2024, 1, 1 + c % 28), absl::UTCTimeZone());
+    e.seq = c;
+    e.status = engine::SubscriptionStatus::kActive;
+    e.plan_id = "pro";
+    e.quantity = 1;
+    e.unit_amount = 100;
+    e.interval_unit = engine::IntervalUnit::kMonth;
+    e.interval_count = 1;
+    events.push_back(e);
+  }
+  const std::vector<store::PartitionVersion> versions = {{absl::CivilMonth(2024, 1), 1}};
+  const SubscriptionPartitions partitions = {std::make_shared<const engine::SubscriptionPartition>(
+      engine::BuildSubscriptionPartition(absl::CivilMonth(2024, 1), events))};
+  int asked = 0;
+  // Between steps it is asked twice before the movement pass; the third ask is inside it.
+  auto stop = [&] { return ++asked >= 3; };
+  EXPECT_EQ(BuildHistory(versions, partitions, absl::UTCTimeZone(), stop).status().code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_EQ(asked, 4) << "asked at the pass's first customer, then once after it";
+  asked = -100;
+  EXPECT_TRUE(BuildHistory(versions, partitions, absl::UTCTimeZone(), stop).ok());
+}
+
 }  // namespace
 }  // namespace saasmetrics::query
