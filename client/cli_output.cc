@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/records.h"
 
 namespace saasmetrics::cli {
 
@@ -52,26 +53,11 @@ bool PrintJson(const google::protobuf::Message& m, Output output) {
   return true;
 }
 
-namespace {
-
-// RFC 4180: quote cells holding a comma, quote or line break.
-std::string CsvCell(const std::string& cell) {
-  if (cell.find_first_of(",\"\n\r") == std::string::npos) return cell;
-  std::string out = "\"";
-  for (char c : cell) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
-
 void PrintRows(const std::vector<std::vector<std::string>>& rows, Output output) {
   if (output == Output::kCsv) {
     for (const auto& row : rows) {
       std::vector<std::string> cells;
-      for (const auto& c : row) cells.push_back(CsvCell(c));
+      for (const auto& c : row) cells.push_back(client::CsvCell(c));
       std::cout << absl::StrJoin(cells, ",") << "\n";
     }
     return;

@@ -309,6 +309,16 @@ std::unique_ptr<RecordReader> RecordReader::FromStream(std::unique_ptr<std::istr
   return r;
 }
 
+std::string CsvCell(absl::string_view cell) {
+  if (cell.find_first_of(",\"\n\r") == absl::string_view::npos) return std::string(cell);
+  std::string out = "\"";
+  for (char c : cell) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
 RecordReader::~RecordReader() = default;
 
 int RecordReader::ColumnOf(absl::string_view field) const {

@@ -29,6 +29,10 @@ absl::StatusOr<FileFormat> FormatFromFileName(absl::string_view path);
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line,
                                                       int* bad_column = nullptr);
 
+// One CSV cell as SplitCsvLine reads it back: quoted (RFC 4180) when it holds a comma,
+// quote or line break. The client's one CSV writer.
+std::string CsvCell(absl::string_view cell);
+
 class RecordReader {
  public:
   // `path` "-" reads standard input. CSV headers name the proto fields
