@@ -56,6 +56,18 @@ void Partitions(const Tenant& t, std::vector<store::PartitionVersion>* versions,
   }
 }
 
+// `months` months from January 2024 of `per_month` random events each, at `version`.
+Tenant RandomTenant(std::mt19937_64& rng, int months, int per_month, int64_t version,
+                    int64_t& seq) {
+  Tenant t;
+  for (int m = 0; m < months; ++m) {
+    const absl::CivilMonth month = absl::CivilMonth(2024, 1) + m;
+    for (int i = 0; i < per_month; ++i) t.months[month].push_back(RandomEvent(rng, month, ++seq));
+    t.version[month] = version;
+  }
+  return t;
+}
+
 // By external ids: what a user can see of a history.
 using Seen = std::tuple<std::string, absl::CivilDay, engine::MovementType, int64_t, int64_t>;
 std::vector<Seen> Movements(const History& h) {
@@ -188,13 +200,8 @@ TEST(History, IncrementalUpdatesEqualAFullRebuildAndTheReference) {
 
 TEST(History, AnOlderOrShrunkenStateRebuildsFromScratch) {
   std::mt19937_64 rng(3);
-  Tenant t;
   int64_t seq = 0;
-  for (int m = 0; m < 4; ++m) {
-    const absl::CivilMonth month = absl::CivilMonth(2024, 1) + m;
-    for (int i = 0; i < 10; ++i) t.months[month].push_back(RandomEvent(rng, month, ++seq));
-    t.version[month] = 5;
-  }
+  Tenant t = RandomTenant(rng, 4, 10, 5, seq);
   std::vector<store::PartitionVersion> versions;
   SubscriptionPartitions partitions;
   Partitions(t, &versions, &partitions);
@@ -213,13 +220,8 @@ TEST(History, AnOlderOrShrunkenStateRebuildsFromScratch) {
 // version's ids and every unchanged month's events; a new customer copies the ids once.
 TEST(History, AnUpdateSharesWhatDidNotChange) {
   std::mt19937_64 rng(5);
-  Tenant t;
   int64_t seq = 0;
-  for (int m = 0; m < 6; ++m) {
-    const absl::CivilMonth month = absl::CivilMonth(2024, 1) + m;
-    for (int i = 0; i < 20; ++i) t.months[month].push_back(RandomEvent(rng, month, ++seq));
-    t.version[month] = 1;
-  }
+  Tenant t = RandomTenant(rng, 6, 20, 1, seq);
   std::vector<store::PartitionVersion> versions;
   SubscriptionPartitions partitions;
   Partitions(t, &versions, &partitions);
