@@ -1,9 +1,11 @@
 package main
 
 // Fuzzing the gateway's request decoding (Go's native fuzzer; libFuzzer does not reach Go):
-// a body is read through utf8Body and decoded as the REST routes decode it, into each
-// request message with a body. Properties: no panic; a body that decodes was valid UTF-8
-// (nothing is stored as U+FFFD); what decodes re-encodes and decodes to the same message.
+// a body that passes checkBody is read through utf8Body and decoded as the REST routes
+// decode it, into each request message with a body. Properties: no panic; a body that
+// decodes was valid UTF-8 (nothing is stored as U+FFFD) and one JSON value; what decodes
+// re-encodes and decodes to the same message. Findings so far: "{}\xde" (fixed in
+// checkBody).
 //   deploy/gateway/fuzz.sh [SECONDS]
 
 import (
@@ -26,12 +28,18 @@ func FuzzRequestBody(f *testing.F) {
 		`{"tenant":{"tenant_id":"acme","currency":"USD","timezone":"Europe/Berlin"}}`,
 		`{"query":{"tenant_id":"acme","start_date":"2024-01-01","end_date":"2024-12-31","interval":"INTERVAL_MONTH"}}`,
 		"{\"events\":[{\"id\":\"\xff\"}]}",
+		"{}\xde",
+		`{"tenant":{"tenant_id":"acme"}} {"more":1}`,
 		`{"events":[{"id":"\ud800"}]}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	marshaler := &runtime.JSONPb{OrigName: true, EmitDefaults: true}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// What the gateway lets through to the decoder on a unary route.
+		if checkBody(body) != nil {
+			return
+		}
 		for _, msg := range []proto.Message{
 			&gw.IngestUsageEventsRequest{}, &gw.IngestSubscriptionEventsRequest{},
 			&gw.UpsertCustomersRequest{}, &gw.RecordAcquisitionSpendRequest{},

@@ -3,11 +3,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -30,7 +33,26 @@ import (
 	gw "saasmetrics/gen/saasmetrics/v1"
 )
 
-var errInvalidUTF8 = errors.New("the request body is not valid UTF-8")
+var (
+	errInvalidUTF8    = errors.New("the request body is not valid UTF-8")
+	errNotOneJSONText = errors.New("the request body is not one JSON value (nothing may follow it)")
+)
+
+// The client-streaming route, whose body is a sequence of JSON values.
+const streamPath = "/v1/ingest:stream"
+
+// checkBody refuses a unary route's body that the JSON decoder would only half read: it
+// decodes the first JSON value and ignores what follows, invalid UTF-8 included (found
+// by FuzzRequestBody: "{}\xde" was accepted).
+func checkBody(body []byte) error {
+	if !utf8.Valid(body) {
+		return errInvalidUTF8
+	}
+	if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
+		return errNotOneJSONText
+	}
+	return nil
+}
 
 // utf8Body fails a read as soon as the body stops being valid UTF-8 (encoding/json would
 // otherwise store U+FFFD in place of the bad bytes), holding back a rune split across reads.
@@ -121,12 +143,34 @@ func main() {
 	// Bodies are bounded: the server refuses larger messages anyway, and reading one whole
 	// first costs the gateway its size in memory.
 	root.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > *maxBody {
+		tooLarge := func() {
 			http.Error(w, `{"code":8,"message":"request body larger than --max_body_bytes"}`,
 				http.StatusRequestEntityTooLarge)
+		}
+		if r.ContentLength > *maxBody {
+			tooLarge()
 			return
 		}
-		r.Body = &utf8Body{r: http.MaxBytesReader(w, r.Body, *maxBody)}
+		limited := http.MaxBytesReader(w, r.Body, *maxBody)
+		if r.URL.Path == streamPath {
+			// A sequence of JSON values, decoded one by one to the end: checked as it is read.
+			r.Body = &utf8Body{r: limited}
+			mux.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(limited)
+		if err != nil {
+			tooLarge()
+			return
+		}
+		if err := checkBody(body); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			msg, _ := json.Marshal(err.Error())
+			fmt.Fprintf(w, `{"code":3,"message":%s}`, msg)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		mux.ServeHTTP(w, r)
 	}))
 	root.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
