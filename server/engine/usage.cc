@@ -226,6 +226,30 @@ absl::StatusOr<std::vector<int64_t>> ActiveCustomers(
     const UsagePartition& p = *partitions[pi];
     const std::vector<int32_t>& dense = *index.local_to_dense[pi];
     const std::vector<bool> type_ok = TypeMask(p, types);
+    // When the partition's whole month (its days in `tz`) lies in one period, every event
+    // counts there and no event's day need be computed; without a type filter, the
+    // partition's customers (each has an event) are the answer.
+    const absl::CivilDay first_day = absl::ToCivilDay(MonthStart(p.month), tz);
+    const absl::CivilDay last_day =
+        absl::ToCivilDay(MonthStart(p.month + 1) - absl::Seconds(1), tz);
+    const auto whole = std::find_if(periods.begin(), periods.end(), [&](const Period& q) {
+      return q.first <= first_day && last_day <= q.last;
+    });
+    if (whole != periods.end()) {
+      std::vector<bool>& bits = active[whole - periods.begin()];
+      if (bits.empty()) bits.assign(customer_ids.size(), false);
+      if (types.empty()) {
+        for (const int32_t customer : dense) {
+          if (selected_dense[customer]) bits[customer] = true;
+        }
+      } else {
+        for (size_t i = 0; i < p.events(); ++i) {
+          const int32_t customer = dense[p.customer[i]];
+          if (type_ok[p.type[i]] && selected_dense[customer]) bits[customer] = true;
+        }
+      }
+      continue;
+    }
     // Events are in time order: convert a local day's bounds once per run of events.
     absl::CivilDay day;
     int64_t day_start_s = -1, day_end_s = -1;

@@ -116,6 +116,44 @@ TEST(UsagePartition, CostsAtMost32BytesPerEvent) {
   EXPECT_EQ(p.time(7), events[7].time);
 }
 
+// Monthly and quarterly periods in zones east and west of UTC: most UTC month partitions
+// lie wholly inside one period (counted from their customers), the edge ones do not
+// (counted event by event); either way the count is the brute-force one.
+TEST(Usage, ActiveCustomersPerMonthAndQuarterMatchABruteForceCount) {
+  std::mt19937_64 rng(13);
+  for (const char* zone : {"UTC", "America/New_York", "Asia/Tokyo"}) {
+    absl::TimeZone tz;
+    ASSERT_TRUE(absl::LoadTimeZone(zone, &tz));
+    const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 1, 1), absl::UTCTimeZone());
+    for (int round = 0; round < 20; ++round) {
+      SCOPED_TRACE(absl::StrCat(zone, " round ", round));
+      const std::vector<UsageEvent> events = RandomUsage(rng, from, 200, 500);
+      const UsagePartitions parts = ByMonth(events);
+      const UsageIndex index = BuildUsageIndex(parts);
+      for (Interval interval : {Interval::kMonth, Interval::kQuarter}) {
+        const std::vector<Period> periods =
+            CutPeriods(absl::CivilDay(2024, 1, 15), absl::CivilDay(2024, 7, 10), interval);
+        for (const std::vector<std::string>& types :
+             {std::vector<std::string>{}, std::vector<std::string>{"t2"}}) {
+          const std::vector<int64_t> active =
+              ActiveCustomers(parts, index, periods, tz, types, std::nullopt).value();
+          for (size_t p = 0; p < periods.size(); ++p) {
+            std::set<std::string> want;
+            for (const auto& e : events) {
+              const absl::CivilDay d = absl::ToCivilDay(e.time, tz);
+              if (d >= periods[p].first && d <= periods[p].last &&
+                  (types.empty() || e.type == types[0])) {
+                want.insert(e.customer_id);
+              }
+            }
+            EXPECT_EQ(active[p], static_cast<int64_t>(want.size())) << "period " << p;
+          }
+        }
+      }
+    }
+  }
+}
+
 // An index updated month by month (late events, new customers, into random months)
 // counts as one built afresh, shares the unchanged months' maps, and copies the ids only
 // when a new customer appears.
