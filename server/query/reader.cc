@@ -233,10 +233,8 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
   }
   const std::vector<bool> include = engine::SelectCustomers(h.ids(), *q.customers, q.filters);
   auto filtered = std::make_shared<std::vector<engine::Movement>>();
-  for (size_t c = 0; c < include.size(); ++c) {
-    if (!include[c]) continue;
-    const auto of = h.MovementsOf(static_cast<int32_t>(c));
-    filtered->insert(filtered->end(), of.begin(), of.end());
+  for (const engine::Movement& m : h.movements()) {
+    if (include[m.customer]) filtered->push_back(m);
   }
   auto filtered_pauses = std::make_shared<std::vector<engine::PauseChange>>();
   for (const engine::PauseChange& p : h.pauses()) {
