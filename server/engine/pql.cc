@@ -66,8 +66,7 @@ struct Hit {
 }  // namespace
 
 std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usage,
-                                const std::vector<Movement>& movements,
-                                const std::vector<std::string>& customer_ids,
+                                const std::vector<Movement>& movements, const Ledger& ledger,
                                 const std::vector<Period>& periods, absl::TimeZone tz,
                                 int conversion_window_days, const CustomerSet& selected) {
   std::vector<PqlPoint> out(periods.size());
@@ -147,14 +146,19 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
     std::vector<size_t> next(begin.begin(), begin.end() - 1);
     for (const Hit& h : hits) by_customer[next[h.customer]++] = h;
   }
-  // Each such customer's movements (they come ordered by customer, then day).
-  std::vector<std::pair<size_t, size_t>> moves(customers, {0, 0});
+  // Each such customer's movements (they come ordered by customer, then day): every
+  // ledger customer's range in one pass, then one lookup per customer with hits.
+  std::vector<std::pair<size_t, size_t>> range(ledger.customer_ids.size(), {0, 0});
   for (size_t i = 0; i < movements.size();) {
     size_t j = i;
     while (j < movements.size() && movements[j].customer == movements[i].customer) ++j;
-    auto it = customer_index.find(absl::string_view(customer_ids[movements[i].customer]));
-    if (it != customer_index.end()) moves[it->second] = {i, j};
+    range[movements[i].customer] = {i, j};
     i = j;
+  }
+  std::vector<std::pair<size_t, size_t>> moves(customers, {0, 0});
+  for (size_t c = 0; c < customers; ++c) {
+    auto it = ledger.customer_index.find(names[c]);
+    if (it != ledger.customer_index.end()) moves[c] = range[it->second];
   }
   std::vector<int> period_of_day(days, -1);
   for (size_t p = 0; p < periods.size(); ++p) {
@@ -169,7 +173,11 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
   std::vector<absl::flat_hash_map<int32_t, int>> in_window(n);  // user → hits in window
   std::vector<std::vector<int32_t>> users_on(static_cast<size_t>(n) * days);
   std::vector<std::optional<absl::CivilDay>> first_qualifying(periods.size());
+  // Event counts in the window, slid day by day: whole numbers, so exact in a double
+  // whatever the order (a value sum is added up afresh, oldest day first).
+  std::vector<double> count_in_window(n);
   for (size_t c = 0; c < customers; ++c) {
+    std::fill(count_in_window.begin(), count_in_window.end(), 0.0);
     std::fill(amount.begin(), amount.end(), 0.0);
     std::fill(any.begin(), any.end(), 0);
     for (auto& u : users_on) u.clear();
@@ -191,6 +199,10 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
       any_in_window += any[d];
       if (d >= window) any_in_window -= any[d - window];
       for (int k = 0; k < n; ++k) {
+        if (rule.conditions[k].kind == PqlCondition::Kind::kEventCount) {
+          count_in_window[k] += amount[static_cast<size_t>(k) * days + d];
+          if (d >= window) count_in_window[k] -= amount[static_cast<size_t>(k) * days + d - window];
+        }
         for (int32_t u : users_on[static_cast<size_t>(k) * days + d]) ++in_window[k][u];
         if (d >= window) {
           for (int32_t u : users_on[static_cast<size_t>(k) * days + d - window]) {
@@ -208,6 +220,8 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
         double value = 0;
         if (cond.kind == PqlCondition::Kind::kDistinctUsers) {
           value = static_cast<double>(in_window[k].size());
+        } else if (cond.kind == PqlCondition::Kind::kEventCount) {
+          value = count_in_window[k];
         } else {  // summed day by day, oldest first, as the definition reads
           for (int w = d - window + 1; w <= d; ++w) {
             value += amount[static_cast<size_t>(k) * days + w];

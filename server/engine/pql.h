@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "server/engine/field_violation.h"
+#include "server/engine/ledger.h"
 #include "server/engine/periods.h"
 #include "server/engine/timeline.h"
 #include "server/engine/usage.h"
@@ -43,8 +44,7 @@ struct PqlPoint {
 // D-W+1..D, the rule holds. `movements` are the MRR movements (all history, ordered by
 // customer) with `customer_ids` naming their dense ids; `selected` restricts customers.
 std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usage,
-                                const std::vector<Movement>& movements,
-                                const std::vector<std::string>& customer_ids,
+                                const std::vector<Movement>& movements, const Ledger& ledger,
                                 const std::vector<Period>& periods, absl::TimeZone tz,
                                 int conversion_window_days, const CustomerSet& selected);
 

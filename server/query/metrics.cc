@@ -49,8 +49,8 @@ absl::StatusOr<std::vector<engine::PqlPoint>> PqlCount(Reader& reader, const Que
       reader.Usage(q.tenant.tenant_id, engine::DayStart(q.start - (rule.window_days - 1), q.tz),
                    engine::DayStart(q.end + 1, q.tz), /*index=*/false, ctx);
   if (!usage.ok()) return usage.status();
-  return engine::CountPqls(rule, usage->partitions, *q.movements, q.ledger->customer_ids, q.periods,
-                           q.tz, conversion_window_days, q.selected);
+  return engine::CountPqls(rule, usage->partitions, *q.movements, *q.ledger, q.periods, q.tz,
+                           conversion_window_days, q.selected);
 }
 
 absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,

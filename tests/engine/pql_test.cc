@@ -81,14 +81,14 @@ const std::vector<Period> kJanuary = {{absl::CivilDay(2024, 1, 1), absl::CivilDa
 
 TEST(Pql, AllConditionsNotPayingAndConversions) {
   Scenario s = Build();
-  const PqlPoint p = CountPqls(Rule(), s.usage, s.movements, s.ledger.customer_ids, kJanuary,
+  const PqlPoint p = CountPqls(Rule(), s.usage, s.movements, s.ledger, kJanuary,
                                absl::UTCTimeZone(), 30, std::nullopt)[0];
   EXPECT_EQ(p.pqls, 2);         // a and d
   EXPECT_EQ(p.conversions, 1);  // a, nine days after qualifying
   EXPECT_DOUBLE_EQ(*p.conversion_rate(), 0.5);
   // A conversion window shorter than a's nine days counts none.
-  EXPECT_EQ(CountPqls(Rule(), s.usage, s.movements, s.ledger.customer_ids, kJanuary,
-                      absl::UTCTimeZone(), 5, std::nullopt)[0]
+  EXPECT_EQ(CountPqls(Rule(), s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(), 5,
+                      std::nullopt)[0]
                 .conversions,
             0);
 }
@@ -97,15 +97,15 @@ TEST(Pql, WeightedScoreAndCustomerSelection) {
   Scenario s = Build();
   PqlRule r = Rule();
   r.score_threshold = 1.0;  // either condition is enough
-  EXPECT_EQ(CountPqls(r, s.usage, s.movements, s.ledger.customer_ids, kJanuary, absl::UTCTimeZone(),
-                      30, std::nullopt)[0]
+  EXPECT_EQ(CountPqls(r, s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(), 30,
+                      std::nullopt)[0]
                 .pqls,
             3);  // a, b, d (c pays)
   absl::flat_hash_set<std::string> only_b = {"b"};
-  EXPECT_EQ(CountPqls(r, s.usage, s.movements, s.ledger.customer_ids, kJanuary, absl::UTCTimeZone(),
-                      30, only_b)[0]
-                .pqls,
-            1);
+  EXPECT_EQ(
+      CountPqls(r, s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(), 30, only_b)[0]
+          .pqls,
+      1);
 }
 
 TEST(Pql, TheWindowTrailsEachDay) {
@@ -113,10 +113,10 @@ TEST(Pql, TheWindowTrailsEachDay) {
   PqlRule r = Rule();
   r.window_days = 1;  // a's reports spread over Jan 1 and 3 no longer add up
   const std::vector<Period> week = {{absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 7)}};
-  EXPECT_EQ(CountPqls(r, s.usage, s.movements, s.ledger.customer_ids, week, absl::UTCTimeZone(), 30,
-                      std::nullopt)[0]
-                .pqls,
-            1);  // d only
+  EXPECT_EQ(
+      CountPqls(r, s.usage, s.movements, s.ledger, week, absl::UTCTimeZone(), 30, std::nullopt)[0]
+          .pqls,
+      1);  // d only
 }
 
 // The definition read literally: for every customer, period and day, look at every
@@ -256,7 +256,7 @@ TEST(Pql, MatchesTheDefinitionReadLiterallyOnRandomHistories) {
                    pick(2) ? Interval::kWeek : Interval::kMonth);
     const int conversion = 1 + pick(30);
     const std::vector<PqlPoint> got =
-        CountPqls(rule, usage, movements, ledger.customer_ids, periods, tz, conversion, selected);
+        CountPqls(rule, usage, movements, ledger, periods, tz, conversion, selected);
     const std::vector<PqlPoint> want = BruteForcePqls(rule, events, movements, ledger.customer_ids,
                                                       periods, tz, conversion, selected);
     ASSERT_EQ(got.size(), want.size());
