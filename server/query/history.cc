@@ -102,12 +102,6 @@ size_t IdBytes(const engine::Ledger& ids) {
 
 }  // namespace
 
-size_t History::events() const {
-  size_t n = 0;
-  for (const auto& m : months_) n += m->size();
-  return n;
-}
-
 const Movements& History::movements() const {
   absl::call_once(flat_->once, [this] {
     if (overlaid_->empty()) {

@@ -50,7 +50,6 @@ class History : public cache::Snapshot {
   const std::vector<std::shared_ptr<const std::vector<engine::LedgerEvent>>>& months() const {
     return months_;
   }
-  size_t events() const;
 
   // Every movement, ordered by customer, then day (made once, on first use, when an
   // update left an overlay).

@@ -38,7 +38,7 @@ size_t HeapBytes(const engine::AcquisitionSpend& r) {
 
 // A usage index with the partitions it was built over. Reuse goes by identity, not by
 // version: the index is positional, and only the very partition it read is known to match.
-struct VersionedIndex {
+struct IndexedUsage {
   engine::UsageIndex index;
   std::vector<std::weak_ptr<const engine::UsagePartition>> partitions;
   size_t bytes() const {
@@ -274,12 +274,12 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> built = cache_.Get(
       key, Sum(*versions),
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-        VersionedIndex next;
+        IndexedUsage next;
         next.partitions.assign(view.partitions.begin(), view.partitions.end());
         std::optional<cache::PartitionCache::Held> held = cache_.Peek(key);
-        const auto* previous =
-            held.has_value() ? dynamic_cast<const Cached<VersionedIndex>*>(held->snapshot.get())
-                             : nullptr;
+        const auto* previous = held.has_value()
+                                   ? dynamic_cast<const Cached<IndexedUsage>*>(held->snapshot.get())
+                                   : nullptr;
         if (previous != nullptr && previous->value.partitions.size() == view.partitions.size()) {
           std::vector<bool> reusable(view.partitions.size());
           for (size_t i = 0; i < view.partitions.size(); ++i) {
@@ -289,11 +289,11 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
         } else {
           next.index = engine::BuildUsageIndex(view.partitions);
         }
-        return std::make_shared<const Cached<VersionedIndex>>(std::move(next));
+        return std::make_shared<const Cached<IndexedUsage>>(std::move(next));
       },
       ctx.deadline);
   if (!built.ok()) return built.status();
-  const std::shared_ptr<const VersionedIndex> indexed = Held<VersionedIndex>(*built);
+  const std::shared_ptr<const IndexedUsage> indexed = Held<IndexedUsage>(*built);
   view.index = std::shared_ptr<const engine::UsageIndex>(indexed, &indexed->index);
   if (absl::Status s = engine::CheckUsageIndex(view.partitions, *view.index); !s.ok()) return s;
   return view;

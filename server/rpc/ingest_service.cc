@@ -3,7 +3,6 @@
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "server/observability/log.h"
 #include "server/rpc/ingest_mapping.h"
 #include "server/rpc/malformed.h"
 #include "server/rpc/status.h"
@@ -32,8 +31,6 @@ class IngestStream : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byte
     }
     batch_.Clear();
     if (!grpc::SerializationTraits<v1::IngestBatch>::Deserialize(&in_, &batch_).ok()) {
-      observability::LogLine(absl::StrCat("malformed request method=/", kService,
-                                          "/StreamIngest code=INVALID_ARGUMENT"));
       Done(MalformedRequest(absl::StrCat("/", kService, "/StreamIngest")));
       return;
     }

@@ -35,8 +35,6 @@ class MalformedRequestInterceptor : public grpc::experimental::Interceptor {
       metrics_->RpcStarted(parts.first, parts.second, "unary");
       metrics_->RpcHandled(parts.first, parts.second, "unary",
                            CodeName(grpc::StatusCode::INVALID_ARGUMENT), absl::Now() - start_);
-      observability::LogLine(
-          absl::StrCat("malformed request method=", path, " code=INVALID_ARGUMENT"));
     }
     methods->Proceed();
   }
@@ -51,6 +49,8 @@ class MalformedRequestInterceptor : public grpc::experimental::Interceptor {
 }  // namespace
 
 grpc::Status MalformedRequest(absl::string_view method) {
+  observability::LogLine(
+      absl::StrCat("malformed request method=", method, " code=INVALID_ARGUMENT"));
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                       absl::StrCat("the request to ", method,
                                    " is not a valid message of its type (it does not parse as "

@@ -12,7 +12,8 @@
 
 namespace saasmetrics::rpc {
 
-// The message a request that does not parse is answered with.
+// The answer to a request that does not parse, logged once here. `method` is the full
+// path ("/package.Service/Method").
 grpc::Status MalformedRequest(absl::string_view method);
 
 class MalformedRequestInterceptorFactory

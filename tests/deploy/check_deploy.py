@@ -117,6 +117,7 @@ def check_pod(obj, by_kind, uid_gid, src):
     if gid is not None and sc.get("runAsGroup") != gid:
         problem(f"{where}: runAsGroup {sc.get('runAsGroup')} != the image's group {gid}")
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    readme = open(os.path.join(src, "README.md")).read()
     for v in volumes.values():
         if "configMap" in v and v["configMap"]["name"] not in by_kind["ConfigMap"]:
             problem(f"{where}: volume {v['name']} names a missing ConfigMap {v['configMap']['name']}")
@@ -124,7 +125,6 @@ def check_pod(obj, by_kind, uid_gid, src):
         # shows (certificates are not placeholders one can commit).
         if "secret" in v:
             name = v["secret"]["secretName"]
-            readme = open(os.path.join(src, "README.md")).read()
             if name not in by_kind["Secret"] and f"create secret generic {name}" not in readme:
                 problem(f"{where}: volume {v['name']} names Secret {name}, which neither the "
                         "kustomization nor a README 'kubectl create secret generic' makes")

@@ -48,6 +48,24 @@ class Tls : public ::testing::Test {
     return client::Client(options).GetTenant("nobody").status().code();
   }
 
+  // Starts the gateway with `flags` and asks it for an unknown tenant: the HTTP status
+  // ("404" when it reached the server over TLS), or "" when it did not start.
+  std::string AskGateway(std::vector<std::string> flags) {
+    flags.insert(flags.begin(), {BinaryPath("saasmetrics-gateway"), "--listen=127.0.0.1:0"});
+    Subprocess gateway(flags);
+    if (!gateway.WaitForOutput("http_port=", absl::Seconds(20))) {
+      ADD_FAILURE() << gateway.Output();
+      return "";
+    }
+    const int port = LoggedNumber(gateway, "http_port", absl::Seconds(5));
+    Subprocess curl({"/usr/bin/curl", "-s", "-o", File("answer.txt"), "-w", "%{http_code}", "-H",
+                     std::string("Authorization: Bearer ") + kTestAdminToken,
+                     absl::StrCat("http://127.0.0.1:", port, "/v1/tenants/nobody")});
+    EXPECT_EQ(curl.Wait(absl::Seconds(30)), 0);
+    gateway.Signal(SIGTERM);
+    return curl.Output();
+  }
+
   std::string dir_;
   TestDatabase db_;
   std::unique_ptr<Subprocess> server_;
@@ -88,19 +106,11 @@ TEST_F(Tls, TheGatewaySpeaksTlsToTheServer) {
   const std::string address =
       Start({"--tls_cert_file=" + File("server.pem"), "--tls_key_file=" + File("server.key"),
              "--tls_client_ca_file=" + File("ca.pem")});
-  Subprocess gateway({BinaryPath("saasmetrics-gateway"), "--listen=127.0.0.1:0",
-                      "--backend=" + address, "--backend_tls_ca_file=" + File("ca.pem"),
-                      "--backend_tls_cert_file=" + File("client.pem"),
-                      "--backend_tls_key_file=" + File("client.key")});
-  ASSERT_TRUE(gateway.WaitForOutput("http_port=", absl::Seconds(20))) << gateway.Output();
-  const int port = LoggedNumber(gateway, "http_port", absl::Seconds(5));
-  const std::string out = File("answer.txt");
-  Subprocess curl({"/usr/bin/curl", "-s", "-o", out, "-w", "%{http_code}", "-H",
-                   std::string("Authorization: Bearer ") + kTestAdminToken,
-                   absl::StrCat("http://127.0.0.1:", port, "/v1/tenants/nobody")});
-  ASSERT_EQ(curl.Wait(absl::Seconds(20)), 0);
-  EXPECT_EQ(curl.Output(), "404") << "through TLS to the server, which knows no such tenant";
-  gateway.Signal(SIGTERM);
+  EXPECT_EQ(AskGateway({"--backend=" + address, "--backend_tls_ca_file=" + File("ca.pem"),
+                        "--backend_tls_cert_file=" + File("client.pem"),
+                        "--backend_tls_key_file=" + File("client.key")}),
+            "404")
+      << "through TLS to the server, which knows no such tenant";
 }
 
 // A sidecar dials 127.0.0.1 but checks the certificate for the name it was issued to
@@ -112,17 +122,10 @@ TEST_F(Tls, TheGatewayVerifiesTheNameItIsGiven) {
   const std::string loopback = "127.0.0.1" + address.substr(address.find(':'));
   for (const auto& [name, code] :
        {std::pair<std::string, std::string>{"localhost", "404"}, {"saasmetrics.example", "503"}}) {
-    Subprocess gateway({BinaryPath("saasmetrics-gateway"), "--listen=127.0.0.1:0",
-                        "--backend=" + loopback, "--backend_tls_ca_file=" + File("ca.pem"),
-                        "--backend_tls_server_name=" + name});
-    ASSERT_TRUE(gateway.WaitForOutput("http_port=", absl::Seconds(20))) << gateway.Output();
-    const int port = LoggedNumber(gateway, "http_port", absl::Seconds(5));
-    Subprocess curl({"/usr/bin/curl", "-s", "-o", File("answer.txt"), "-w", "%{http_code}", "-H",
-                     std::string("Authorization: Bearer ") + kTestAdminToken,
-                     absl::StrCat("http://127.0.0.1:", port, "/v1/tenants/nobody")});
-    ASSERT_EQ(curl.Wait(absl::Seconds(30)), 0);
-    EXPECT_EQ(curl.Output(), code) << name;
-    gateway.Signal(SIGTERM);
+    EXPECT_EQ(AskGateway({"--backend=" + loopback, "--backend_tls_ca_file=" + File("ca.pem"),
+                          "--backend_tls_server_name=" + name}),
+              code)
+        << name;
   }
 }
 

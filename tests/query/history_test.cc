@@ -68,6 +68,15 @@ Tenant RandomTenant(std::mt19937_64& rng, int months, int per_month, int64_t ver
   return t;
 }
 
+// `e` appended to its month (a new version of it), and the tenant's partitions again.
+void AddEvent(const SubscriptionEvent& e, Tenant& t, std::vector<store::PartitionVersion>* versions,
+              SubscriptionPartitions* partitions) {
+  const absl::CivilMonth month = absl::ToCivilMonth(e.effective_at, absl::UTCTimeZone());
+  t.months[month].push_back(e);
+  ++t.version[month];
+  Partitions(t, versions, partitions);
+}
+
 // By external ids: what a user can see of a history.
 using Seen = std::tuple<std::string, absl::CivilDay, engine::MovementType, int64_t, int64_t>;
 std::vector<Seen> Movements(const History& h) {
@@ -232,9 +241,7 @@ TEST(History, AnUpdateSharesWhatDidNotChange) {
   known.event_id = "late";
   known.seq = ++seq;
   known.unit_amount += 100;
-  t.months[late].push_back(known);
-  ++t.version[late];
-  Partitions(t, &versions, &partitions);
+  AddEvent(known, t, &versions, &partitions);
   const History updated = *UpdateHistory(built, versions, partitions, absl::UTCTimeZone(), nullptr);
   EXPECT_EQ(&updated.ids(), &built.ids());
   for (size_t i = 0; i < versions.size(); ++i) {
@@ -247,9 +254,7 @@ TEST(History, AnUpdateSharesWhatDidNotChange) {
   stranger.event_id = "stranger";
   stranger.customer_id = "someone new";
   stranger.seq = ++seq;
-  t.months[late].push_back(stranger);
-  ++t.version[late];
-  Partitions(t, &versions, &partitions);
+  AddEvent(stranger, t, &versions, &partitions);
   const History grown = *UpdateHistory(updated, versions, partitions, absl::UTCTimeZone(), nullptr);
   EXPECT_NE(&grown.ids(), &updated.ids());
   EXPECT_EQ(grown.ids().customer_ids.size(), updated.ids().customer_ids.size() + 1);
