@@ -22,6 +22,12 @@ int32_t StringDictionary::Add(absl::string_view s) {
   return static_cast<int32_t>(ends_.size() - 1);
 }
 
+void StringDictionary::Truncate(size_t n) {
+  if (n >= ends_.size()) return;
+  ends_.resize(n);
+  chars_.resize(n == 0 ? 0 : ends_.back());
+}
+
 void StringDictionary::Shrink() {
   chars_.shrink_to_fit();
   ends_.shrink_to_fit();
@@ -30,7 +36,8 @@ void StringDictionary::Shrink() {
 size_t SubscriptionPartition::bytes() const {
   return sizeof(*this) + customers.bytes() + subscriptions.bytes() +
          VectorBytes(subscription_customer) + plans.bytes() + VectorBytes(at_us) +
-         VectorBytes(mrr) + VectorBytes(subscription) + VectorBytes(plan) + VectorBytes(paused);
+         VectorBytes(seq) + VectorBytes(mrr) + VectorBytes(subscription) + VectorBytes(plan) +
+         VectorBytes(paused);
 }
 
 SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
@@ -47,6 +54,7 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
   absl::flat_hash_map<std::pair<int32_t, absl::string_view>, int32_t> subscriptions;
   const size_t n = events.size();
   p.at_us.reserve(n);
+  p.seq.reserve(n);
   p.mrr.reserve(n);
   p.subscription.reserve(n);
   p.plan.reserve(n);
@@ -71,10 +79,96 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
       plan = pl->second;
     }
     p.at_us.push_back(absl::ToUnixMicros(e.effective_at));
+    p.seq.push_back(e.seq);
     p.mrr.push_back(StateMrr(e));
     p.subscription.push_back(s->second);
     p.plan.push_back(plan);
     p.paused.push_back(e.status == SubscriptionStatus::kPaused);
+  }
+  for (auto* d : {&p.customers, &p.subscriptions, &p.plans}) d->Shrink();
+  p.subscription_customer.shrink_to_fit();
+  return p;
+}
+
+SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& base,
+                                                  const std::vector<SubscriptionEvent>& added) {
+  if (added.empty()) return base;
+  // The added events as a partition of their own, then both mapped into one set of
+  // dictionaries (the base's, extended) and merged by (at_us, seq).
+  const SubscriptionPartition more = BuildSubscriptionPartition(base.month, added);
+  SubscriptionPartition p;
+  p.month = base.month;
+  p.customers = base.customers;
+  p.subscriptions = base.subscriptions;
+  p.subscription_customer = base.subscription_customer;
+  p.plans = base.plans;
+  auto index = [](const StringDictionary& d) {
+    absl::flat_hash_map<absl::string_view, int32_t> m;
+    m.reserve(d.size());
+    for (size_t i = 0; i < d.size(); ++i) m.emplace(d[i], static_cast<int32_t>(i));
+    return m;
+  };
+  // Only the added events' strings are looked up; the base's are indexed once here.
+  std::vector<int32_t> customer(more.customers.size()), plan(more.plans.size());
+  {
+    const auto known = index(base.customers);
+    for (size_t c = 0; c < more.customers.size(); ++c) {
+      auto it = known.find(more.customers[c]);
+      customer[c] = it != known.end() ? it->second : p.customers.Add(more.customers[c]);
+    }
+  }
+  {
+    const auto known = index(base.plans);
+    for (size_t k = 0; k < more.plans.size(); ++k) {
+      auto it = known.find(more.plans[k]);
+      plan[k] = it != known.end() ? it->second : p.plans.Add(more.plans[k]);
+    }
+  }
+  std::vector<int32_t> subscription(more.subscriptions.size());
+  {
+    absl::flat_hash_map<std::pair<int32_t, absl::string_view>, int32_t> known;
+    known.reserve(base.subscriptions.size());
+    for (size_t s = 0; s < base.subscriptions.size(); ++s) {
+      known.emplace(std::make_pair(base.subscription_customer[s], base.subscriptions[s]),
+                    static_cast<int32_t>(s));
+    }
+    for (size_t s = 0; s < more.subscriptions.size(); ++s) {
+      const int32_t c = customer[more.subscription_customer[s]];
+      auto it = known.find(std::make_pair(c, more.subscriptions[s]));
+      if (it != known.end()) {
+        subscription[s] = it->second;
+      } else {
+        subscription[s] = p.subscriptions.Add(more.subscriptions[s]);
+        p.subscription_customer.push_back(c);
+      }
+    }
+  }
+  const size_t n = base.events() + more.events();
+  for (auto* v : {&p.at_us, &p.seq, &p.mrr}) v->reserve(n);
+  for (auto* v : {&p.subscription, &p.plan}) v->reserve(n);
+  p.paused.reserve(n);
+  size_t i = 0, j = 0;
+  while (i < base.events() || j < more.events()) {
+    const bool take_base =
+        j == more.events() || (i < base.events() && std::tie(base.at_us[i], base.seq[i]) <
+                                                        std::tie(more.at_us[j], more.seq[j]));
+    if (take_base) {
+      p.at_us.push_back(base.at_us[i]);
+      p.seq.push_back(base.seq[i]);
+      p.mrr.push_back(base.mrr[i]);
+      p.subscription.push_back(base.subscription[i]);
+      p.plan.push_back(base.plan[i]);
+      p.paused.push_back(base.paused[i]);
+      ++i;
+    } else {
+      p.at_us.push_back(more.at_us[j]);
+      p.seq.push_back(more.seq[j]);
+      p.mrr.push_back(more.mrr[j]);
+      p.subscription.push_back(subscription[more.subscription[j]]);
+      p.plan.push_back(more.plan[j] < 0 ? -1 : plan[more.plan[j]]);
+      p.paused.push_back(more.paused[j]);
+      ++j;
+    }
   }
   for (auto* d : {&p.customers, &p.subscriptions, &p.plans}) d->Shrink();
   p.subscription_customer.shrink_to_fit();

@@ -20,6 +20,7 @@ namespace saasmetrics::engine {
 class StringDictionary {
  public:
   int32_t Add(absl::string_view s);  // the new entry's index (no deduplication)
+  void Truncate(size_t n);           // keeps the first n entries
   absl::string_view operator[](size_t i) const {
     return absl::string_view(chars_.data() + ends_[i] - Length(i), Length(i));
   }
@@ -35,6 +36,7 @@ class StringDictionary {
 
 struct SubscriptionPartition {
   absl::CivilMonth month;  // UTC month of effective_at
+  int64_t version = 0;     // the store's version of the month these events are (0: unknown)
   // Dictionaries: local id → external id.
   StringDictionary customers;
   StringDictionary subscriptions;  // paired with subscription_customer
@@ -43,6 +45,7 @@ struct SubscriptionPartition {
   // Columns, one entry per event, ordered by (at_us, then ingest order): ties can only
   // happen within one month, so the position is the ingest order.
   std::vector<int64_t> at_us;
+  std::vector<int64_t> seq;  // the store's tie-breaker (ingest order)
   std::vector<int64_t> mrr;
   std::vector<int32_t> subscription;  // local
   std::vector<int32_t> plan;          // local, -1 for none
@@ -55,6 +58,12 @@ struct SubscriptionPartition {
 
 SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
                                                  const std::vector<SubscriptionEvent>& events);
+
+// `base` with `added` (events of its month that it does not hold) merged in: the same
+// events in the same order as BuildSubscriptionPartition of all of them (local ids may
+// be numbered differently).
+SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& base,
+                                                  const std::vector<SubscriptionEvent>& added);
 
 // The ledger over `partitions` (any order), keeping events with at_us < until_us.
 Ledger MergePartitions(const std::vector<std::shared_ptr<const SubscriptionPartition>>& partitions,

@@ -39,12 +39,52 @@ absl::Time UsagePartition::time(size_t i) const {
 
 UsagePartitionBuilder::UsagePartitionBuilder(absl::CivilMonth month) { p_.month = month; }
 
+UsagePartitionBuilder::UsagePartitionBuilder(const UsagePartition& base)
+    : p_(base),
+      base_events_(base.events()),
+      base_customers_(base.customers.size()),
+      base_types_(base.types.size()),
+      base_users_(base.users.size()) {}
+
 void UsagePartitionBuilder::Reserve(size_t events) {
+  events += base_events_;
   p_.second.reserve(events);
   p_.customer.reserve(events);
   p_.type.reserve(events);
   p_.user.reserve(events);
   p_.value.reserve(events);
+}
+
+void UsagePartitionBuilder::ResolveAgainstBase() {
+  // The added events interned their strings among themselves only (ids from the base's
+  // size on): find each in the base's dictionary in one pass over it, renumber the rest.
+  auto resolve = [](absl::flat_hash_map<std::string, int32_t>& index, StringDictionary& dict,
+                    size_t base_size) {
+    std::vector<int32_t> remap(dict.size() - base_size, -1);
+    if (remap.empty()) return remap;
+    for (size_t i = 0; i < base_size; ++i) {
+      auto it = index.find(dict[i]);
+      if (it != index.end()) remap[it->second - base_size] = static_cast<int32_t>(i);
+    }
+    std::vector<std::string> fresh;
+    for (size_t k = 0; k < remap.size(); ++k) {
+      if (remap[k] < 0) {
+        remap[k] = static_cast<int32_t>(base_size + fresh.size());
+        fresh.emplace_back(dict[base_size + k]);
+      }
+    }
+    dict.Truncate(base_size);
+    for (const std::string& f : fresh) dict.Add(f);
+    return remap;
+  };
+  const std::vector<int32_t> customers = resolve(customers_, p_.customers, base_customers_);
+  const std::vector<int32_t> types = resolve(types_, p_.types, base_types_);
+  const std::vector<int32_t> users = resolve(users_, p_.users, base_users_);
+  for (size_t i = base_events_; i < p_.second.size(); ++i) {
+    p_.customer[i] = customers[p_.customer[i] - base_customers_];
+    p_.type[i] = types[p_.type[i] - base_types_];
+    if (p_.user[i] >= 0) p_.user[i] = users[p_.user[i] - base_users_];
+  }
 }
 
 int32_t UsagePartitionBuilder::Intern(absl::flat_hash_map<std::string, int32_t>& index,
@@ -71,7 +111,32 @@ void UsagePartitionBuilder::Add(absl::string_view customer, absl::string_view ty
 }
 
 UsagePartition UsagePartitionBuilder::Finish() && {
-  if (!ordered_ || tied_) {
+  if (p_.second.size() > base_events_ && base_events_ > 0) ResolveAgainstBase();
+  if ((!ordered_ || tied_) && base_events_ > 0) {
+    // The base is in order: order the added events the same way and merge.
+    auto content = [&](size_t i) {
+      return std::make_tuple(p_.second[i], p_.customers[p_.customer[i]], p_.types[p_.type[i]],
+                             p_.user[i] < 0 ? absl::string_view() : p_.users[p_.user[i]],
+                             p_.user[i] >= 0, p_.value[i]);
+    };
+    auto before = [&](size_t a, size_t b) { return content(a) < content(b); };
+    std::vector<size_t> order(p_.second.size());
+    std::iota(order.begin(), order.end(), 0);
+    const auto middle = order.begin() + static_cast<std::ptrdiff_t>(base_events_);
+    std::sort(middle, order.end(), before);
+    std::inplace_merge(order.begin(), middle, order.end(), before);
+    auto permute = [&](auto& column) {
+      std::remove_reference_t<decltype(column)> sorted;
+      sorted.reserve(column.size());
+      for (size_t i : order) sorted.push_back(column[i]);
+      column = std::move(sorted);
+    };
+    permute(p_.second);
+    permute(p_.customer);
+    permute(p_.type);
+    permute(p_.user);
+    permute(p_.value);
+  } else if (!ordered_ || tied_) {
     std::vector<size_t> order(p_.second.size());
     std::iota(order.begin(), order.end(), 0);
     if (!ordered_) {

@@ -24,6 +24,7 @@ namespace saasmetrics::engine {
 
 struct UsagePartition {
   absl::CivilMonth month;  // UTC
+  int64_t version = 0;     // the store's version of the month these events are (0: unknown)
   StringDictionary customers, types, users;
   // Columns, one entry per event, ordered by time.
   std::vector<uint32_t> second;   // seconds since the month's start (UTC)
@@ -42,7 +43,11 @@ struct UsagePartition {
 class UsagePartitionBuilder {
  public:
   explicit UsagePartitionBuilder(absl::CivilMonth month);
-  void Reserve(size_t events);
+  // Starts from `base`'s events: Finish returns them with the added ones, exactly as a
+  // builder given all of them would (local ids may be numbered differently). Costs a copy
+  // of `base` and one pass over its dictionaries, not a re-interning of its events.
+  explicit UsagePartitionBuilder(const UsagePartition& base);
+  void Reserve(size_t events);  // events to add
   // `second`: seconds since the month's start (UTC); `user` empty for none.
   void Add(absl::string_view customer, absl::string_view type, absl::string_view user, double value,
            uint32_t second);
@@ -53,7 +58,11 @@ class UsagePartitionBuilder {
  private:
   static int32_t Intern(absl::flat_hash_map<std::string, int32_t>& index, StringDictionary& dict,
                         absl::string_view s);
+  // With a base: gives the added events the base's local ids for strings it already has.
+  void ResolveAgainstBase();
   UsagePartition p_;
+  size_t base_events_ = 0;  // events taken from a base (ordered already)
+  size_t base_customers_ = 0, base_types_ = 0, base_users_ = 0;  // its dictionaries' sizes
   absl::flat_hash_map<std::string, int32_t> customers_, types_, users_;
   bool ordered_ = true;  // events came in time order so far
   bool tied_ = false;    // two adjacent events share a second (only checked while ordered)

@@ -192,11 +192,16 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
   absl::StatusOr<std::vector<std::shared_ptr<const engine::SubscriptionPartition>>> partitions =
       CachedMonths<engine::SubscriptionPartition>(
           tenant_id, CacheKind::kSubscriptionMonth, *versions,
-          [this, tenant_id](absl::CivilMonth month,
+          [this, tenant_id](absl::CivilMonth month, const engine::SubscriptionPartition* base,
                             absl::Time deadline) -> absl::StatusOr<engine::SubscriptionPartition> {
-            auto events = store_.SubscriptionMonth(tenant_id, month, deadline);
-            if (!events.ok()) return events.status();
-            return engine::BuildSubscriptionPartition(month, *events);
+            auto load = store_.SubscriptionMonth(tenant_id, month,
+                                                 base != nullptr ? base->version : 0, deadline);
+            if (!load.ok()) return load.status();
+            engine::SubscriptionPartition p =
+                load->whole ? engine::BuildSubscriptionPartition(month, load->rows)
+                            : engine::ExtendSubscriptionPartition(*base, load->rows);
+            p.version = load->version;
+            return p;
           },
           ctx);
   if (!partitions.ok()) return partitions.status();
@@ -255,8 +260,13 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
   if (absl::Status s = CheckMonthOrder(*versions); !s.ok()) return s;
   absl::StatusOr<engine::UsagePartitions> partitions = CachedMonths<engine::UsagePartition>(
       tenant_id, CacheKind::kUsageMonth, *versions,
-      [this, tenant_id](absl::CivilMonth month, absl::Time deadline) {
-        return store_.UsageMonth(tenant_id, month, deadline);
+      [this, tenant_id](absl::CivilMonth month, const engine::UsagePartition* base,
+                        absl::Time deadline) -> absl::StatusOr<engine::UsagePartition> {
+        auto load = store_.UsageMonth(tenant_id, month, base, base != nullptr ? base->version : 0,
+                                      deadline);
+        if (!load.ok()) return load.status();
+        load->rows.version = load->version;
+        return std::move(load->rows);
       },
       ctx);
   if (!partitions.ok()) return partitions.status();
@@ -336,7 +346,7 @@ template <typename Partition>
 absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMonths(
     const std::string& tenant_id, CacheKind kind,
     const std::vector<store::PartitionVersion>& versions,
-    std::function<absl::StatusOr<Partition>(absl::CivilMonth, absl::Time)> build,
+    std::function<absl::StatusOr<Partition>(absl::CivilMonth, const Partition*, absl::Time)> build,
     const Context& ctx) {
   // What a month's Get needs, owned jointly by this call and the loader tasks it submits,
   // so a task that starts after the call returned (or failed) touches nothing of its stack.
@@ -345,7 +355,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
     std::string tenant_id;
     int kind;
     std::vector<store::PartitionVersion> versions;
-    std::function<absl::StatusOr<Partition>(absl::CivilMonth, absl::Time)> build;
+    std::function<absl::StatusOr<Partition>(absl::CivilMonth, const Partition*, absl::Time)> build;
     absl::Time deadline;
     absl::Mutex mu;
     std::vector<std::optional<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>>> got;
@@ -365,7 +375,16 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
     return s.cache->Get(
         key, v.version,
         [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-          absl::StatusOr<Partition> partition = s.build(v.month, s.deadline);
+          // The version held is the base of a delta load (store::MetricsStore), or already
+          // current: a load reads the month as it is then, which may be past the version
+          // this query saw.
+          std::shared_ptr<const Cached<Partition>> base;
+          if (std::optional<cache::PartitionCache::Held> held = s.cache->Peek(key)) {
+            base = std::dynamic_pointer_cast<const Cached<Partition>>(held->snapshot);
+          }
+          if (base != nullptr && base->value.version >= v.version) return base;
+          absl::StatusOr<Partition> partition =
+              s.build(v.month, base != nullptr ? &base->value : nullptr, s.deadline);
           if (!partition.ok()) return partition.status();
           return std::make_shared<const Cached<Partition>>(std::move(*partition));
         },

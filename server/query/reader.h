@@ -135,12 +135,14 @@ class Reader {
       const std::string& tenant_id, store::PartitionKind kind, CacheKind cache_kind,
       absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx);
   // Every month of `versions` as a cached partition, missing ones loaded a few at a time on
-  // the loader pool.
+  // the loader pool; `build` gets the month's older version when the cache holds one, to
+  // read only what was written since.
   template <typename Partition>
   absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> CachedMonths(
       const std::string& tenant_id, CacheKind kind,
       const std::vector<store::PartitionVersion>& versions,
-      std::function<absl::StatusOr<Partition>(absl::CivilMonth, absl::Time)> build,
+      std::function<absl::StatusOr<Partition>(absl::CivilMonth, const Partition* base, absl::Time)>
+          build,
       const Context& ctx);
 
   ReaderLimits limits_;

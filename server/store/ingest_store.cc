@@ -36,43 +36,57 @@ constexpr absl::string_view kStageSpend =
   "SELECT $1, " kind ", m, 1 FROM (SELECT DISTINCT " month_expr " AS m FROM " source             \
   ") months ORDER BY m "                                                                         \
   "ON CONFLICT (tenant_id, kind, month) DO UPDATE SET version = partition_versions.version + 1 " \
-  "RETURNING 1) "
+  "RETURNING month, version) "
+// Logs each bumped month's new version with the write id its rows carry (migrations/0004),
+// and keeps the last 1024 versions of a month: every 64th version prunes what is older.
+#define SAAS_LOG(kind, write_id)                                                                   \
+  ", logged AS (INSERT INTO partition_writes (tenant_id, kind, month, version, write_id) "         \
+  "SELECT $1, " kind ", month, version, " write_id                                                 \
+  " FROM bump), "                                                                                  \
+  "pruned AS (DELETE FROM partition_writes w USING bump WHERE w.tenant_id = $1 AND w.kind = " kind \
+  " AND w.month = bump.month AND bump.version % 64 = 0 "                                           \
+  "AND w.version <= bump.version - 1024) "
 
 // Identities are claimed in key order (a consistent lock order for concurrent batches);
 // an item whose identity exists, or repeats within the batch, is not inserted. `seq`
 // keeps ingest order for effective_at ties: one sequence value per batch, plus position.
 constexpr Statement kInsertSubscriptionEvents{
     "ingest_subscription_events",
-    "WITH batch AS (SELECT nextval('subscription_events_seq') * 1048576 AS base), "
+    "WITH batch AS (SELECT nextval('subscription_events_seq') * 1048576 AS base, "
+    "  nextval('partition_write_ids') AS write_id), "
     "new_ids AS (INSERT INTO subscription_event_ids (tenant_id, event_id) "
     "  SELECT $1, event_id FROM (SELECT DISTINCT event_id FROM stage_subscription_events) d "
     "  ORDER BY event_id ON CONFLICT DO NOTHING RETURNING event_id), "
     "ins AS (INSERT INTO subscription_events (tenant_id, effective_at, seq, event_id, "
     "  subscription_id, customer_id, status, plan_id, quantity, unit_amount, currency, "
-    "  interval_unit, interval_count, discount_bps, discount_amount) "
+    "  interval_unit, interval_count, discount_bps, discount_amount, write_id) "
     "  SELECT DISTINCT ON (s.event_id) $1, " SAAS_TS("s.effective_at_us") ", batch.base + s.ord, "
     "  s.event_id, s.subscription_id, s.customer_id, s.status, s.plan_id, s.quantity, "
     "  s.unit_amount, s.currency, s.interval_unit, s.interval_count, s.discount_bps, "
-    "  s.discount_amount FROM stage_subscription_events s JOIN new_ids USING (event_id) "
-    "  CROSS JOIN batch ORDER BY s.event_id, s.ord RETURNING effective_at), " SAAS_BUMP(
+    "  s.discount_amount, batch.write_id FROM stage_subscription_events s "
+    "  JOIN new_ids USING (event_id) CROSS JOIN batch ORDER BY s.event_id, s.ord "
+    "  RETURNING effective_at), " SAAS_BUMP(
         "1", "date_trunc('month', effective_at AT TIME ZONE 'UTC')::date",
-        "ins") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump)"};
+        "ins") SAAS_LOG("1", "(SELECT write_id FROM batch)")
+        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump)"};
 
 constexpr Statement kInsertUsageEvents{
     "ingest_usage_events",
-    "WITH new_ids AS (INSERT INTO usage_event_keys (key) "
+    "WITH batch AS (SELECT nextval('partition_write_ids') AS write_id), "
+    "new_ids AS (INSERT INTO usage_event_keys (key) "
     "  SELECT saasmetrics_usage_key($1, source, event_id) FROM (SELECT DISTINCT source, "
     "  event_id FROM stage_usage_events) d ORDER BY 1 "
     "  ON CONFLICT DO NOTHING RETURNING key), "
     "ins AS (INSERT INTO usage_events (tenant_id, time, source, event_id, type, customer_id, "
-    "  user_id, value, properties) "
+    "  user_id, value, properties, write_id) "
     "  SELECT DISTINCT ON (s.source, s.event_id) $1, " SAAS_TS("s.time_us") ", s.source, "
-    "  s.event_id, s.type, s.customer_id, s.user_id, s.value, s.properties::jsonb "
-    "  FROM stage_usage_events s "
+    "  s.event_id, s.type, s.customer_id, s.user_id, s.value, s.properties::jsonb, "
+    "  batch.write_id FROM stage_usage_events s "
     "  JOIN new_ids ON new_ids.key = saasmetrics_usage_key($1, s.source, s.event_id) "
-    "  ORDER BY s.source, s.event_id, s.ord RETURNING time), " SAAS_BUMP(
+    "  CROSS JOIN batch ORDER BY s.source, s.event_id, s.ord RETURNING time), " SAAS_BUMP(
         "2", "date_trunc('month', time AT TIME ZONE 'UTC')::date",
-        "ins") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump)"};
+        "ins") SAAS_LOG("2", "(SELECT write_id FROM batch)")
+        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump)"};
 
 // Within a batch the latest updated_at (then the last item) of each id competes.
 constexpr Statement kUpsertCustomers{
@@ -99,22 +113,25 @@ constexpr Statement kInsertSpend{
     "  ON CONFLICT (tenant_id, spend_id) DO NOTHING RETURNING 1), " SAAS_BUMP(
         "4", "DATE '1970-01-01'",
         "ins") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump)"};
+
+// The COPY path: its rows were written with write id $3.
+constexpr Statement kBumpUsageMonths{"ingest_bump_usage_months",
+                                     "WITH " SAAS_BUMP("2", "m", "unnest($2::date[]) AS m")
+                                         SAAS_LOG("2", "$3::bigint") "SELECT count(*) FROM bump"};
+
+constexpr Statement kNextWriteId{"ingest_next_write_id", "SELECT nextval('partition_write_ids')"};
+
 #undef SAAS_TS
 #undef SAAS_BUMP
-
-constexpr Statement kBumpUsageMonths{
-    "ingest_bump_usage_months",
-    "INSERT INTO partition_versions (tenant_id, kind, month, version) "
-    "SELECT $1, 2, m, 1 FROM unnest($2::date[]) AS m ORDER BY m "
-    "ON CONFLICT (tenant_id, kind, month) DO UPDATE SET version = partition_versions.version + 1"};
+#undef SAAS_LOG
 
 constexpr Statement kEnsurePartition{"ensure_month_partition",
                                      "SELECT saasmetrics_ensure_month_partition($1::regclass, "
                                      "to_timestamp(0) + $2::bigint * interval '1 microsecond')"};
 
-constexpr Statement kStatements[] = {kInsertSubscriptionEvents, kInsertUsageEvents,
-                                     kUpsertCustomers,          kInsertSpend,
-                                     kBumpUsageMonths,          kEnsurePartition};
+constexpr Statement kStatements[] = {
+    kInsertSubscriptionEvents, kInsertUsageEvents, kUpsertCustomers, kInsertSpend,
+    kBumpUsageMonths,          kNextWriteId,       kEnsurePartition};
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 
@@ -293,16 +310,17 @@ absl::StatusOr<IngestCounts> IngestStore::CopyNewUsageEvents(
       }
       ids.Complete();
     }
+    const int64_t write_id = tx.Exec(kNextWriteId).at(0)[0].as<int64_t>();
     CopyWriter rows(tx.raw(), "usage_events",
                     {"tenant_id", "time", "source", "event_id", "type", "customer_id", "user_id",
-                     "value", "properties"});
+                     "value", "properties", "write_id"});
     for (const auto& e : events) {
       rows.Text(tenant_id).TimestampTz(e.time).Text(e.source).Text(e.id).Text(e.type);
       rows.Text(e.customer_id).Text(e.user_id).Float8(e.value);
-      rows.Jsonb(JsonObject(e.properties)).EndRow();
+      rows.Jsonb(JsonObject(e.properties)).Int8(write_id).EndRow();
     }
     rows.Complete();
-    tx.Exec(kBumpUsageMonths, tenant_id, months_array);
+    tx.Exec(kBumpUsageMonths, tenant_id, months_array, write_id);
     return static_cast<int64_t>(events.size());
   });
 }

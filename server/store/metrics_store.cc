@@ -18,25 +18,42 @@ constexpr Statement kPartitionVersions{
     "FROM partition_versions WHERE tenant_id = $1 AND kind = $2 AND month < $3::date "
     "AND month >= $4::date ORDER BY month"};
 
+constexpr Statement kMonthVersion{"metrics_month_version",
+                                  "SELECT version FROM partition_versions WHERE tenant_id = $1 AND "
+                                  "kind = $2 AND month = $3::date"};
+
+// The write ids of versions ($4, $5] of a month, from the log (migrations/0004).
+constexpr Statement kMonthWrites{
+    "metrics_month_writes",
+    "SELECT write_id FROM partition_writes WHERE tenant_id = $1 AND kind = $2 "
+    "AND month = $3::date AND version > $4 AND version <= $5"};
+
 // Seconds since the month's start ($2, Unix seconds), in any order (the builder sorts;
 // an ORDER BY made PostgreSQL sort, which cost more).
 // date_part returns float8; the offset's whole seconds are exact (microseconds are never
 // within float8's error of a second boundary at these magnitudes).
-constexpr Statement kUsageMonth{
-    "metrics_usage_month",
-    "SELECT customer_id, type, user_id, value, "
-    "floor(date_part('epoch', time) - $2::bigint)::bigint FROM usage_events "
-    "WHERE tenant_id = $1 AND time >= to_timestamp($2::bigint) AND time < "
-    "to_timestamp($3::bigint)"};
+#define SAAS_USAGE_MONTH                                                    \
+  "SELECT customer_id, type, user_id, value, "                              \
+  "floor(date_part('epoch', time) - $2::bigint)::bigint FROM usage_events " \
+  "WHERE tenant_id = $1 AND time >= to_timestamp($2::bigint) AND time < "   \
+  "to_timestamp($3::bigint)"
+constexpr Statement kUsageMonth{"metrics_usage_month", SAAS_USAGE_MONTH};
+// The rows of some writes ($4, an array of write ids) only.
+constexpr Statement kUsageWrites{"metrics_usage_writes",
+                                 SAAS_USAGE_MONTH " AND write_id = ANY($4::bigint[])"};
+#undef SAAS_USAGE_MONTH
 
-constexpr Statement kSubscriptionMonth{
-    "metrics_subscription_month",
-    "SELECT customer_id, subscription_id, "
-    "(extract(epoch FROM effective_at) * 1000000)::bigint, seq, status, plan_id, quantity, "
-    "unit_amount, interval_unit, interval_count, discount_bps, discount_amount "
-    "FROM subscription_events WHERE tenant_id = $1 "
-    "AND effective_at >= to_timestamp(0) + $2::bigint * interval '1 microsecond' "
-    "AND effective_at < to_timestamp(0) + $3::bigint * interval '1 microsecond'"};
+#define SAAS_SUBSCRIPTION_MONTH                                                            \
+  "SELECT customer_id, subscription_id, "                                                  \
+  "(extract(epoch FROM effective_at) * 1000000)::bigint, seq, status, plan_id, quantity, " \
+  "unit_amount, interval_unit, interval_count, discount_bps, discount_amount "             \
+  "FROM subscription_events WHERE tenant_id = $1 "                                         \
+  "AND effective_at >= to_timestamp(0) + $2::bigint * interval '1 microsecond' "           \
+  "AND effective_at < to_timestamp(0) + $3::bigint * interval '1 microsecond'"
+constexpr Statement kSubscriptionMonth{"metrics_subscription_month", SAAS_SUBSCRIPTION_MONTH};
+constexpr Statement kSubscriptionWrites{
+    "metrics_subscription_writes", SAAS_SUBSCRIPTION_MONTH " AND write_id = ANY($4::bigint[])"};
+#undef SAAS_SUBSCRIPTION_MONTH
 
 constexpr Statement kCustomers{
     "metrics_customers",
@@ -52,8 +69,39 @@ constexpr Statement kSpend{"metrics_spend",
                            "SELECT spend_id, channel, start_date::text, end_date::text, amount, "
                            "currency FROM acquisition_spend WHERE tenant_id = $1"};
 
-constexpr Statement kStatements[] = {kPartitionVersions, kSubscriptionMonth,  kUsageMonth,
-                                     kCustomers,         kCustomerAttributes, kSpend};
+constexpr Statement kStatements[] = {
+    kPartitionVersions, kMonthVersion, kMonthWrites, kSubscriptionMonth,  kSubscriptionWrites,
+    kUsageMonth,        kUsageWrites,  kCustomers,   kCustomerAttributes, kSpend};
+
+// In one snapshot: the month's version, and which writes stored the rows after `after`
+// (nullopt: read the whole month, because `after` is 0, newer than the month, or the log
+// no longer covers every version since).
+struct MonthPlan {
+  int64_t version = 0;
+  std::optional<std::string> write_ids;  // a PostgreSQL array literal
+};
+
+MonthPlan PlanMonth(Tx& tx, const std::string& tenant_id, PartitionKind kind,
+                    absl::CivilMonth month, int64_t after) {
+  // Every read of the load sees the one snapshot the version was read in.
+  tx.raw().exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  MonthPlan plan;
+  const std::string first_day = engine::FormatIsoDate(absl::CivilDay(month));
+  const pqxx::result v = tx.Exec(kMonthVersion, tenant_id, static_cast<int>(kind), first_day);
+  if (!v.empty()) plan.version = v[0][0].as<int64_t>();
+  if (after <= 0 || after > plan.version) return plan;
+  const pqxx::result writes =
+      tx.Exec(kMonthWrites, tenant_id, static_cast<int>(kind), first_day, after, plan.version);
+  if (static_cast<int64_t>(writes.size()) != plan.version - after) return plan;
+  std::string ids = "{";
+  for (const pqxx::row& row : writes) {
+    if (ids.size() > 1) ids.push_back(',');
+    ids += row[0].c_str();
+  }
+  ids.push_back('}');
+  plan.write_ids = std::move(ids);
+  return plan;
+}
 
 }  // namespace
 
@@ -81,15 +129,22 @@ absl::StatusOr<std::vector<PartitionVersion>> MetricsStore::PartitionVersions(
   return out;
 }
 
-absl::StatusOr<std::vector<engine::SubscriptionEvent>> MetricsStore::SubscriptionMonth(
-    const std::string& tenant_id, absl::CivilMonth month, absl::Time deadline) {
-  std::vector<engine::SubscriptionEvent> out;
+absl::StatusOr<MonthLoad<std::vector<engine::SubscriptionEvent>>> MetricsStore::SubscriptionMonth(
+    const std::string& tenant_id, absl::CivilMonth month, int64_t after, absl::Time deadline) {
+  MonthLoad<std::vector<engine::SubscriptionEvent>> out;
   const absl::TimeZone utc = absl::UTCTimeZone();
   absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
-    pqxx::result r =
-        tx.Exec(kSubscriptionMonth, tenant_id, absl::ToUnixMicros(absl::FromCivil(month, utc)),
-                absl::ToUnixMicros(absl::FromCivil(month + 1, utc)));
-    out.reserve(r.size());
+    out.rows.clear();
+    const MonthPlan plan =
+        PlanMonth(tx, tenant_id, PartitionKind::kSubscriptionEvents, month, after);
+    out.version = plan.version;
+    out.whole = !plan.write_ids.has_value();
+    const int64_t begin = absl::ToUnixMicros(absl::FromCivil(month, utc));
+    const int64_t end = absl::ToUnixMicros(absl::FromCivil(month + 1, utc));
+    pqxx::result r = out.whole
+                         ? tx.Exec(kSubscriptionMonth, tenant_id, begin, end)
+                         : tx.Exec(kSubscriptionWrites, tenant_id, begin, end, *plan.write_ids);
+    out.rows.reserve(r.size());
     for (const pqxx::row& row : r) {
       engine::SubscriptionEvent e;
       e.customer_id = row[0].as<std::string>();
@@ -104,7 +159,7 @@ absl::StatusOr<std::vector<engine::SubscriptionEvent>> MetricsStore::Subscriptio
       e.interval_count = row[9].as<int32_t>();
       e.discount_bps = row[10].as<int32_t>();
       e.discount_amount = row[11].as<int64_t>();
-      out.push_back(std::move(e));
+      out.rows.push_back(std::move(e));
     }
     return absl::OkStatus();
   });
@@ -112,23 +167,28 @@ absl::StatusOr<std::vector<engine::SubscriptionEvent>> MetricsStore::Subscriptio
   return out;
 }
 
-absl::StatusOr<engine::UsagePartition> MetricsStore::UsageMonth(const std::string& tenant_id,
-                                                                absl::CivilMonth month,
-                                                                absl::Time deadline) {
-  std::optional<engine::UsagePartition> out;
+absl::StatusOr<MonthLoad<engine::UsagePartition>> MetricsStore::UsageMonth(
+    const std::string& tenant_id, absl::CivilMonth month, const engine::UsagePartition* base,
+    int64_t base_version, absl::Time deadline) {
+  std::optional<MonthLoad<engine::UsagePartition>> out;
   const absl::TimeZone utc = absl::UTCTimeZone();
   absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
-    pqxx::result r =
-        tx.Exec(kUsageMonth, tenant_id, absl::ToUnixSeconds(absl::FromCivil(month, utc)),
-                absl::ToUnixSeconds(absl::FromCivil(month + 1, utc)));
-    engine::UsagePartitionBuilder builder(month);
+    const MonthPlan plan = PlanMonth(tx, tenant_id, PartitionKind::kUsageEvents, month,
+                                     base != nullptr ? base_version : 0);
+    const bool whole = !plan.write_ids.has_value();
+    const int64_t begin = absl::ToUnixSeconds(absl::FromCivil(month, utc));
+    const int64_t end = absl::ToUnixSeconds(absl::FromCivil(month + 1, utc));
+    pqxx::result r = whole ? tx.Exec(kUsageMonth, tenant_id, begin, end)
+                           : tx.Exec(kUsageWrites, tenant_id, begin, end, *plan.write_ids);
+    engine::UsagePartitionBuilder builder =
+        whole ? engine::UsagePartitionBuilder(month) : engine::UsagePartitionBuilder(*base);
     builder.Reserve(r.size());
     auto view = [](const pqxx::field& f) { return absl::string_view(f.c_str(), f.size()); };
     for (const pqxx::row& row : r) {
       builder.Add(view(row[0]), view(row[1]), view(row[2]), row[3].as<double>(),
                   row[4].as<uint32_t>());
     }
-    out = std::move(builder).Finish();
+    out = MonthLoad<engine::UsagePartition>{std::move(builder).Finish(), plan.version, whole};
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

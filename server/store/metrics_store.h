@@ -19,6 +19,14 @@ struct PartitionVersion {
   int64_t version = 0;
 };
 
+// One month's rows as of one version, read in one snapshot with that version.
+template <typename Rows>
+struct MonthLoad {
+  Rows rows;
+  int64_t version = 0;  // the month's version the rows are exactly (0: never written)
+  bool whole = true;    // false: only the rows written after the version asked for
+};
+
 class MetricsStore {
  public:
   explicit MetricsStore(ConnectionPool& pool) : pool_(pool) {}
@@ -30,14 +38,22 @@ class MetricsStore {
                                                                   absl::Time from, absl::Time until,
                                                                   absl::Time deadline);
 
-  // The tenant's usage events with time in the UTC month, as a partition built straight
-  // from the rows (no intermediate events).
-  absl::StatusOr<engine::UsagePartition> UsageMonth(const std::string& tenant_id,
-                                                    absl::CivilMonth month, absl::Time deadline);
+  // The tenant's usage events with time in the UTC month at the month's current version,
+  // as a partition built straight from the rows (no intermediate events). Given `base`
+  // (the month at version `base_version`), reads only the rows written since and adds
+  // them to a copy of it, unless the log of writes no longer says which rows those are
+  // (migrations/0004): then, and without `base`, the whole month.
+  absl::StatusOr<MonthLoad<engine::UsagePartition>> UsageMonth(const std::string& tenant_id,
+                                                               absl::CivilMonth month,
+                                                               const engine::UsagePartition* base,
+                                                               int64_t base_version,
+                                                               absl::Time deadline);
 
-  // The tenant's subscription events with effective_at in the UTC month.
-  absl::StatusOr<std::vector<engine::SubscriptionEvent>> SubscriptionMonth(
-      const std::string& tenant_id, absl::CivilMonth month, absl::Time deadline);
+  // The tenant's subscription events with effective_at in the UTC month at the month's
+  // current version: all of them, or (after > 0) those written after version `after` when
+  // the log of writes still says which they are (`whole` tells which it is).
+  absl::StatusOr<MonthLoad<std::vector<engine::SubscriptionEvent>>> SubscriptionMonth(
+      const std::string& tenant_id, absl::CivilMonth month, int64_t after, absl::Time deadline);
 
   // Every customer of the tenant, attributes included.
   absl::StatusOr<std::vector<engine::Customer>> Customers(const std::string& tenant_id,

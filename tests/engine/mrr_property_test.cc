@@ -237,5 +237,54 @@ TEST(SubscriptionPartition, CostsAtMost64BytesPerEvent) {
   EXPECT_GE(per_event, 37.0) << "bytes() must count the columns honestly";
 }
 
+TEST(SubscriptionPartition, ABaseExtendedWithAddedEventsEqualsAPartitionBuiltFromAll) {
+  std::mt19937_64 rng(21);
+  auto content = [](const SubscriptionPartition& p) {
+    std::vector<std::tuple<int64_t, int64_t, int64_t, std::string, std::string, std::string, bool>>
+        out;
+    for (size_t i = 0; i < p.events(); ++i) {
+      const int32_t s = p.subscription[i];
+      out.emplace_back(p.at_us[i], p.seq[i], p.mrr[i],
+                       std::string(p.customers[p.subscription_customer[s]]),
+                       std::string(p.subscriptions[s]),
+                       p.plan[i] < 0 ? "" : std::string(p.plans[p.plan[i]]), p.paused[i] != 0);
+    }
+    return out;
+  };
+  const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 3, 1), absl::UTCTimeZone());
+  for (int round = 0; round < 30; ++round) {
+    std::vector<SubscriptionEvent> all;
+    const int n = 1 + static_cast<int>(rng() % 120);
+    for (int i = 0; i < n; ++i) {
+      SubscriptionEvent e;
+      e.customer_id = absl::StrCat("c", rng() % 9);
+      e.subscription_id = absl::StrCat("s", rng() % 3);
+      // Few distinct instants: ties are ordered by seq, whichever side they come from.
+      e.effective_at = from + absl::Hours(static_cast<int64_t>(rng() % 4));
+      e.seq = static_cast<int64_t>(rng() % 1000000) * 200 + i;  // unique, in no order
+      e.status = rng() % 4 == 0 ? SubscriptionStatus::kPaused : SubscriptionStatus::kActive;
+      e.plan_id = rng() % 5 == 0 ? "" : absl::StrCat("plan_", rng() % 4);
+      e.quantity = 1 + static_cast<int64_t>(rng() % 3);
+      e.unit_amount = 1000 + static_cast<int64_t>(rng() % 5000);
+      e.interval_unit = IntervalUnit::kMonth;
+      e.interval_count = 1;
+      all.push_back(e);
+    }
+    const size_t split = rng() % (all.size() + 1);
+    if (round % 3 == 0) {
+      for (size_t i = split; i < all.size(); ++i) all[i].customer_id += "-new";
+    }
+    const std::vector<SubscriptionEvent> base_events(all.begin(), all.begin() + split);
+    const std::vector<SubscriptionEvent> added(all.begin() + split, all.end());
+    const SubscriptionPartition base =
+        BuildSubscriptionPartition(absl::CivilMonth(2024, 3), base_events);
+    const SubscriptionPartition extended = ExtendSubscriptionPartition(base, added);
+    EXPECT_EQ(content(extended),
+              content(BuildSubscriptionPartition(absl::CivilMonth(2024, 3), all)))
+        << "round " << round << ", split " << split;
+    EXPECT_EQ(extended.subscriptions.size(), extended.subscription_customer.size());
+  }
+}
+
 }  // namespace
 }  // namespace saasmetrics::engine

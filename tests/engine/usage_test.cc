@@ -282,5 +282,52 @@ TEST(UsagePartition, IsTheSameWhateverOrderItsRowsArriveIn) {
   }
 }
 
+TEST(UsagePartition, ABaseWithAddedEventsEqualsAPartitionBuiltFromAll) {
+  std::mt19937_64 rng(11);
+  const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 5, 1), absl::UTCTimeZone());
+  auto content = [](const UsagePartition& p) {
+    std::vector<std::tuple<uint32_t, std::string, std::string, std::string, double>> out;
+    for (size_t i = 0; i < p.events(); ++i) {
+      out.emplace_back(p.second[i], p.customers[p.customer[i]], p.types[p.type[i]],
+                       p.user[i] < 0 ? "" : std::string(p.users[p.user[i]]), p.value[i]);
+    }
+    return out;
+  };
+  auto second = [&](const UsageEvent& e) {
+    return static_cast<uint32_t>(absl::ToInt64Seconds(e.time - from));
+  };
+  for (int round = 0; round < 30; ++round) {
+    // Few distinct seconds in some rounds (ties across base and added), spread in others;
+    // added events that repeat the base's strings, add new ones, or both.
+    std::vector<UsageEvent> all = RandomUsage(rng, from, round % 2 == 0 ? 1 : 28, 200);
+    if (round % 2 == 0) {
+      for (auto& e : all) e.time = from + absl::Seconds(absl::ToInt64Seconds(e.time - from) % 5);
+    }
+    const size_t split = rng() % (all.size() + 1);
+    for (size_t i = split; i < all.size(); ++i) {
+      if (round % 3 == 0) all[i].customer_id += "-new";
+      if (round % 5 == 0) all[i].type = "added-type";
+      if (round % 7 == 0) all[i].user_id = i % 2 ? "" : "added-user";
+    }
+    const std::vector<UsageEvent> base_events(all.begin(), all.begin() + split);
+    const UsagePartition base = BuildUsagePartition(absl::CivilMonth(2024, 5), base_events);
+    UsagePartitionBuilder b(base);
+    b.Reserve(all.size() - split);
+    for (size_t i = split; i < all.size(); ++i) {
+      b.Add(all[i].customer_id, all[i].type, all[i].user_id, all[i].value, second(all[i]));
+    }
+    const UsagePartition merged = std::move(b).Finish();
+    EXPECT_EQ(content(merged), content(BuildUsagePartition(absl::CivilMonth(2024, 5), all)))
+        << "round " << round << ", split " << split;
+    // One dictionary entry per distinct string, as a partition built at once has.
+    absl::flat_hash_set<std::string> customers;
+    for (size_t c = 0; c < merged.customers.size(); ++c) {
+      EXPECT_TRUE(customers.insert(std::string(merged.customers[c])).second) << merged.customers[c];
+    }
+    // The base itself is untouched.
+    EXPECT_EQ(content(base), content(BuildUsagePartition(absl::CivilMonth(2024, 5), base_events)));
+  }
+}
+
 }  // namespace
 }  // namespace saasmetrics::engine
