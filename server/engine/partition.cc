@@ -92,7 +92,12 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
 
 SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& base,
                                                   const std::vector<SubscriptionEvent>& added) {
-  if (added.empty()) return base;
+  if (added.empty()) {
+    SubscriptionPartition p = base;
+    p.extends = base.version;
+    p.added.clear();
+    return p;
+  }
   // The added events as a partition of their own, then both mapped into one set of
   // dictionaries (the base's, extended) and merged by (at_us, seq).
   const SubscriptionPartition more = BuildSubscriptionPartition(base.month, added);
@@ -102,44 +107,45 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
   p.subscriptions = base.subscriptions;
   p.subscription_customer = base.subscription_customer;
   p.plans = base.plans;
-  auto index = [](const StringDictionary& d) {
-    absl::flat_hash_map<absl::string_view, int32_t> m;
-    m.reserve(d.size());
-    for (size_t i = 0; i < d.size(); ++i) m.emplace(d[i], static_cast<int32_t>(i));
-    return m;
+  // The added events' strings are looked up in one pass over each of the base's
+  // dictionaries (no index of the base is built): a small delta costs about that pass.
+  auto resolve = [](const StringDictionary& added, const StringDictionary& known,
+                    StringDictionary& out) {
+    absl::flat_hash_map<absl::string_view, int32_t> wanted;
+    for (size_t i = 0; i < added.size(); ++i) wanted.emplace(added[i], static_cast<int32_t>(i));
+    std::vector<int32_t> to(added.size(), -1);
+    for (size_t i = 0; i < known.size() && !wanted.empty(); ++i) {
+      auto it = wanted.find(known[i]);
+      if (it != wanted.end()) {
+        to[it->second] = static_cast<int32_t>(i);
+        wanted.erase(it);
+      }
+    }
+    for (size_t i = 0; i < added.size(); ++i) {
+      if (to[i] < 0) to[i] = out.Add(added[i]);
+    }
+    return to;
   };
-  // Only the added events' strings are looked up; the base's are indexed once here.
-  std::vector<int32_t> customer(more.customers.size()), plan(more.plans.size());
+  const std::vector<int32_t> customer = resolve(more.customers, base.customers, p.customers);
+  const std::vector<int32_t> plan = resolve(more.plans, base.plans, p.plans);
+  std::vector<int32_t> subscription(more.subscriptions.size(), -1);
   {
-    const auto known = index(base.customers);
-    for (size_t c = 0; c < more.customers.size(); ++c) {
-      auto it = known.find(more.customers[c]);
-      customer[c] = it != known.end() ? it->second : p.customers.Add(more.customers[c]);
+    absl::flat_hash_map<std::pair<int32_t, absl::string_view>, int32_t> wanted;
+    for (size_t s = 0; s < more.subscriptions.size(); ++s) {
+      wanted.emplace(std::make_pair(customer[more.subscription_customer[s]], more.subscriptions[s]),
+                     static_cast<int32_t>(s));
     }
-  }
-  {
-    const auto known = index(base.plans);
-    for (size_t k = 0; k < more.plans.size(); ++k) {
-      auto it = known.find(more.plans[k]);
-      plan[k] = it != known.end() ? it->second : p.plans.Add(more.plans[k]);
-    }
-  }
-  std::vector<int32_t> subscription(more.subscriptions.size());
-  {
-    absl::flat_hash_map<std::pair<int32_t, absl::string_view>, int32_t> known;
-    known.reserve(base.subscriptions.size());
-    for (size_t s = 0; s < base.subscriptions.size(); ++s) {
-      known.emplace(std::make_pair(base.subscription_customer[s], base.subscriptions[s]),
-                    static_cast<int32_t>(s));
+    for (size_t s = 0; s < base.subscriptions.size() && !wanted.empty(); ++s) {
+      auto it = wanted.find(std::make_pair(base.subscription_customer[s], base.subscriptions[s]));
+      if (it != wanted.end()) {
+        subscription[it->second] = static_cast<int32_t>(s);
+        wanted.erase(it);
+      }
     }
     for (size_t s = 0; s < more.subscriptions.size(); ++s) {
-      const int32_t c = customer[more.subscription_customer[s]];
-      auto it = known.find(std::make_pair(c, more.subscriptions[s]));
-      if (it != known.end()) {
-        subscription[s] = it->second;
-      } else {
+      if (subscription[s] < 0) {
         subscription[s] = p.subscriptions.Add(more.subscriptions[s]);
-        p.subscription_customer.push_back(c);
+        p.subscription_customer.push_back(customer[more.subscription_customer[s]]);
       }
     }
   }
@@ -147,6 +153,8 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
   for (auto* v : {&p.at_us, &p.seq, &p.mrr}) v->reserve(n);
   for (auto* v : {&p.subscription, &p.plan}) v->reserve(n);
   p.paused.reserve(n);
+  p.extends = base.version;
+  p.added.reserve(more.events());
   size_t i = 0, j = 0;
   while (i < base.events() || j < more.events()) {
     const bool take_base =
@@ -161,6 +169,7 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
       p.paused.push_back(base.paused[i]);
       ++i;
     } else {
+      p.added.push_back(static_cast<uint32_t>(p.at_us.size()));
       p.at_us.push_back(more.at_us[j]);
       p.seq.push_back(more.seq[j]);
       p.mrr.push_back(more.mrr[j]);
@@ -236,6 +245,51 @@ std::optional<std::vector<LedgerEvent>> MapPartition(const SubscriptionPartition
     }
     out.push_back(
         {p.at_us[i], static_cast<int64_t>(i), c, subscription[local], p.mrr[i], p.paused[i] != 0});
+  }
+  return out;
+}
+
+std::optional<std::vector<LedgerEvent>> MapExtension(const SubscriptionPartition& p,
+                                                     const Ledger& ids,
+                                                     const std::vector<LedgerEvent>& base_events) {
+  if (p.extends <= 0 || base_events.size() + p.added.size() != p.events()) return std::nullopt;
+  // Local → ledger ids of what the added events name, looked up once each.
+  absl::flat_hash_map<int32_t, int32_t> customer, subscription;
+  std::vector<LedgerEvent> out;
+  out.reserve(p.events());
+  size_t next_added = 0, next_base = 0;
+  for (size_t i = 0; i < p.events(); ++i) {
+    if (next_added < p.added.size() && p.added[next_added] == i) {
+      ++next_added;
+      const int32_t local = p.subscription[i];
+      const int32_t local_customer = p.subscription_customer[local];
+      auto c = customer.find(local_customer);
+      if (c == customer.end()) {
+        auto it = ids.customer_index.find(p.customers[local_customer]);
+        if (it == ids.customer_index.end()) return std::nullopt;
+        c = customer.emplace(local_customer, it->second).first;
+      }
+      auto s = subscription.find(local);
+      if (s == subscription.end()) {
+        auto it = ids.subscription_index.find(
+            std::make_pair(c->second, std::string(p.subscriptions[local])));
+        if (it == ids.subscription_index.end()) return std::nullopt;
+        s = subscription.emplace(local, it->second).first;
+      }
+      if (p.plan[i] >= 0) {
+        const auto& plans = ids.customer_plans[c->second];
+        if (std::find(plans.begin(), plans.end(), p.plans[p.plan[i]]) == plans.end()) {
+          return std::nullopt;
+        }
+      }
+      out.push_back(
+          {p.at_us[i], static_cast<int64_t>(i), c->second, s->second, p.mrr[i], p.paused[i] != 0});
+    } else {
+      LedgerEvent e = base_events[next_base++];
+      if (e.at_us != p.at_us[i]) return std::nullopt;  // not the base it extends
+      e.seq = static_cast<int64_t>(i);
+      out.push_back(e);
+    }
   }
   return out;
 }

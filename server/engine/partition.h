@@ -50,6 +50,10 @@ struct SubscriptionPartition {
   std::vector<int32_t> subscription;  // local
   std::vector<int32_t> plan;          // local, -1 for none
   std::vector<uint8_t> paused;
+  // Set by ExtendSubscriptionPartition: the version of the partition it extended, and
+  // the positions its added events took (ascending). 0 and empty otherwise.
+  int64_t extends = 0;
+  std::vector<uint32_t> added;
 
   size_t events() const { return at_us.size(); }
   // Heap bytes held, dictionaries included.
@@ -78,5 +82,13 @@ void AppendPartition(const SubscriptionPartition& p, int64_t until_us, Ledger& l
 // dictionary be shared, unchanged, between versions of a history.
 std::optional<std::vector<LedgerEvent>> MapPartition(const SubscriptionPartition& p,
                                                      const Ledger& ids);
+
+// The same as MapPartition(p, ids), from `base_events` (MapPartition of the partition `p`
+// extends, under the same `ids`) and `p`'s added events alone: the cost of the added
+// events and a copy, not of a lookup per event. nullopt when `p` extends nothing, an
+// added event names something `ids` does not know, or `base_events` does not fit.
+std::optional<std::vector<LedgerEvent>> MapExtension(const SubscriptionPartition& p,
+                                                     const Ledger& ids,
+                                                     const std::vector<LedgerEvent>& base_events);
 
 }  // namespace saasmetrics::engine

@@ -127,6 +127,7 @@ size_t History::bytes() const {
              pauses_.capacity() * sizeof(engine::PauseChange) + daily_.bytes();
   for (const auto& m : months_) b += sizeof(m) + m->capacity() * sizeof(engine::LedgerEvent);
   for (const auto& c : month_customers_) b += sizeof(c) + c->capacity() * sizeof(int32_t);
+  b += month_versions_.capacity() * sizeof(int64_t);
   const size_t movements = base_->capacity() + overlay_->capacity();
   // The merged list, once asked for, is about as large as the base and overlay together.
   b += (overlaid_->empty() ? 1 : 2) * movements * sizeof(engine::Movement) +
@@ -153,6 +154,7 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
     h.months_.push_back(std::make_shared<const std::vector<engine::LedgerEvent>>(
         ledger.events.begin() + begin[i], ledger.events.begin() + begin[i + 1]));
     h.month_customers_.push_back(CustomersOf(*h.months_.back()));
+    h.month_versions_.push_back(partitions[i]->version);
   }
   for (const engine::LedgerEvent& e : ledger.events) h.last_us_ = std::max(h.last_us_, e.at_us);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
@@ -207,22 +209,48 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   std::shared_ptr<engine::Ledger> grown;
   absl::flat_hash_set<int32_t> affected;  // customers whose events changed
   for (size_t i = 0; i < versions.size(); ++i) {
+    const size_t j = previous_index[i];
+    const engine::SubscriptionPartition& p = *partitions[i];
     if (!changed[i]) {
-      h.months_.push_back(previous.months_[previous_index[i]]);
-      h.month_customers_.push_back(previous.month_customers_[previous_index[i]]);
+      h.months_.push_back(previous.months_[j]);
+      h.month_customers_.push_back(previous.month_customers_[j]);
+      h.month_versions_.push_back(previous.month_versions_[j]);
       continue;
     }
+    h.month_versions_.push_back(p.version);
+    // A delta load's extension of the very partition this month was mapped from: only its
+    // added events are new, and only their customers are affected.
+    if (grown == nullptr && j != SIZE_MAX && p.extends > 0 &&
+        previous.month_versions_[j] == p.extends) {
+      std::optional<std::vector<engine::LedgerEvent>> extended =
+          engine::MapExtension(p, *h.ids_, *previous.months_[j]);
+      if (extended.has_value()) {
+        std::vector<int32_t> present = *previous.month_customers_[j];
+        for (uint32_t at : p.added) {
+          const engine::LedgerEvent& e = (*extended)[at];
+          h.last_us_ = std::max(h.last_us_, e.at_us);
+          affected.insert(e.customer);
+          present.push_back(e.customer);
+        }
+        std::sort(present.begin(), present.end());
+        present.erase(std::unique(present.begin(), present.end()), present.end());
+        h.months_.push_back(
+            std::make_shared<const std::vector<engine::LedgerEvent>>(std::move(*extended)));
+        h.month_customers_.push_back(
+            std::make_shared<const std::vector<int32_t>>(std::move(present)));
+        continue;
+      }
+    }
     std::optional<std::vector<engine::LedgerEvent>> events;
-    if (grown == nullptr) events = engine::MapPartition(*partitions[i], *h.ids_);
+    if (grown == nullptr) events = engine::MapPartition(p, *h.ids_);
     if (!events.has_value()) {
       if (grown == nullptr) grown = std::make_shared<engine::Ledger>(*h.ids_);
-      engine::AppendPartition(*partitions[i], kAll, *grown);
+      engine::AppendPartition(p, kAll, *grown);
       events = std::move(grown->events);
       grown->events = {};
     }
     for (const engine::LedgerEvent& e : *events) h.last_us_ = std::max(h.last_us_, e.at_us);
     static const std::vector<engine::LedgerEvent> kNone;
-    const size_t j = previous_index[i];
     ChangedCustomers(j == SIZE_MAX ? kNone : *previous.months_[j], *events, affected);
     h.months_.push_back(
         std::make_shared<const std::vector<engine::LedgerEvent>>(std::move(*events)));

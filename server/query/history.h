@@ -13,9 +13,10 @@
 // events, and the movements of everyone not affected (an overlay holds the affected
 // customers' new movements until the whole list is asked for, or the overlay grows past a
 // fraction of it). The affected customers are those whose events differ between the two
-// versions of a changed month; the per-day totals are adjusted by their old and new
-// movements, and only the months holding one of them are read. So an update costs about
-// what the changed months and the affected customers hold.
+// versions of a changed month (when the new partition is a delta load's extension of the
+// old, the added events' customers, found without reading the month); the per-day totals are
+// adjusted by their old and new movements, and only the months holding one of them are read. So an
+// update costs about what the changed months and the affected customers hold.
 #pragma once
 
 #include <atomic>
@@ -78,6 +79,10 @@ class History : public cache::Snapshot {
   std::shared_ptr<const engine::Ledger> ids_;
   std::vector<store::PartitionVersion> versions_;
   std::vector<std::shared_ptr<const std::vector<engine::LedgerEvent>>> months_;
+  // The version of the partition each month's events were mapped from (its data, which
+  // can be newer than `versions_` says): an extension of exactly that version maps only
+  // its added events (engine::MapExtension).
+  std::vector<int64_t> month_versions_;
   // Each month's customers (sorted, distinct): an update reads only the months that hold
   // an affected customer.
   std::vector<std::shared_ptr<const std::vector<int32_t>>> month_customers_;

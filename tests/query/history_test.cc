@@ -51,8 +51,9 @@ void Partitions(const Tenant& t, std::vector<store::PartitionVersion>* versions,
   partitions->clear();
   for (const auto& [month, events] : t.months) {
     versions->push_back({month, t.version.at(month)});
-    partitions->push_back(std::make_shared<const engine::SubscriptionPartition>(
-        engine::BuildSubscriptionPartition(month, events)));
+    engine::SubscriptionPartition p = engine::BuildSubscriptionPartition(month, events);
+    p.version = t.version.at(month);
+    partitions->push_back(std::make_shared<const engine::SubscriptionPartition>(std::move(p)));
   }
 }
 
@@ -164,10 +165,38 @@ TEST(History, IncrementalUpdatesEqualAFullRebuildAndTheReference) {
       const int what = static_cast<int>(rng() % 4);
       absl::CivilMonth month = t.months.begin()->first + static_cast<int>(rng() % t.months.size());
       if (what == 0) month = t.months.rbegin()->first + 1;
+      const bool existed = t.months.contains(month);
       const int n = 1 + static_cast<int>(rng() % 4);
-      for (int i = 0; i < n; ++i) t.months[month].push_back(RandomEvent(rng, month, ++seq));
+      std::vector<SubscriptionEvent> fresh;
+      for (int i = 0; i < n; ++i) fresh.push_back(RandomEvent(rng, month, ++seq));
+      t.months[month].insert(t.months[month].end(), fresh.begin(), fresh.end());
       ++t.version[month];
-      Partitions(t, &versions, &partitions);
+      // The month as the cache would hold it: mostly a delta load's extension of the
+      // partition held (the update then maps only the added events), sometimes a whole
+      // load; and sometimes a second write lands before the next update, so the partition
+      // extends a version the history never saw.
+      auto extend = [&](const std::vector<SubscriptionEvent>& added) {
+        const size_t at = static_cast<size_t>(
+            std::find_if(versions.begin(), versions.end(),
+                         [&](const store::PartitionVersion& v) { return v.month == month; }) -
+            versions.begin());
+        engine::SubscriptionPartition p =
+            engine::ExtendSubscriptionPartition(*partitions[at], added);
+        p.version = t.version[month];
+        partitions[at] = std::make_shared<const engine::SubscriptionPartition>(std::move(p));
+        versions[at].version = t.version[month];
+      };
+      if (existed && rng() % 3 != 0) {
+        extend(fresh);
+        if (rng() % 4 == 0) {
+          const std::vector<SubscriptionEvent> again = {RandomEvent(rng, month, ++seq)};
+          t.months[month].push_back(again[0]);
+          ++t.version[month];
+          extend(again);
+        }
+      } else {
+        Partitions(t, &versions, &partitions);
+      }
 
       // Sometimes the whole list was made before the update (it then starts from it),
       // sometimes not (the update chains overlays).
