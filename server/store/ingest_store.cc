@@ -195,6 +195,10 @@ int64_t Accepted(Tx& tx, const Statement& insert, const std::string& tenant_id) 
 
 std::span<const Statement> IngestStore::Statements() { return kStatements; }
 
+std::string MonthPartitionName(absl::string_view table, absl::CivilMonth month) {
+  return absl::StrFormat("%s_y%04dm%02d", table, month.year(), month.month());
+}
+
 std::string JsonObject(const engine::StringPairs& pairs) {
   std::string out = "{";
   auto append_string = [&out](const std::string& s) {
@@ -240,7 +244,7 @@ absl::Status IngestStore::EnsureMonths(const std::string& table,
                                        const std::vector<absl::CivilMonth>& months,
                                        absl::Time deadline) {
   for (absl::CivilMonth month : months) {
-    std::string key = absl::StrFormat("%s_y%04dm%02d", table, month.year(), month.month());
+    std::string key = MonthPartitionName(table, month);
     {
       absl::MutexLock lock(&mu_);
       if (known_partitions_.contains(key)) continue;

@@ -25,6 +25,10 @@ enum class PartitionKind : int {
   kAcquisitionSpend = 4,
 };
 
+// The name saasmetrics_ensure_month_partition() (migrations/0001) gives the monthly
+// partition of `table` holding `month`: "usage_events_y2024m03".
+std::string MonthPartitionName(absl::string_view table, absl::CivilMonth month);
+
 struct IngestCounts {
   int64_t accepted = 0;    // stored (customers: inserted or updated) by this batch
   int64_t duplicates = 0;  // identity already present (customers: not newer), skipped
