@@ -8,8 +8,11 @@ namespace saasmetrics::query {
 namespace {
 
 constexpr int64_t kAll = std::numeric_limits<int64_t>::max();
-// An overlay holding more than this fraction of the movements is merged into a new base.
-constexpr size_t kOverlayFraction = 8;
+// An overlay holding more than 1/kCompactFraction of the movements asks to be merged into
+// a new base off the query path (History::WantsCompaction); one holding more than
+// 1/kOverlayFraction is merged by the update itself (nobody compacted it in time).
+constexpr size_t kCompactFraction = 16;
+constexpr size_t kOverlayFraction = 2;
 
 absl::Status Stopped(const std::function<bool()>& stop) {
   if (stop && stop()) return absl::CancelledError("the call ended while its history was built");
@@ -119,12 +122,18 @@ std::span<const engine::Movement> History::MovementsOf(int32_t customer) const {
   return RangeOf(overlaid_->contains(customer) ? *overlay_ : *base_, customer);
 }
 
+bool History::WantsCompaction() const {
+  if (overlay_->size() * kCompactFraction <= base_->size()) return false;
+  if (flat_->made.load(std::memory_order_acquire)) return false;
+  return !flat_->asked.exchange(true);
+}
+
 size_t History::bytes() const {
   // Shared parts are counted in every version that holds them: an overestimate that keeps
   // the cache within its budget whatever is evicted first.
   size_t b = sizeof(*this) + IdBytes(*ids_) +
              versions_.capacity() * sizeof(store::PartitionVersion) +
-             pauses_.capacity() * sizeof(engine::PauseChange) + daily_.bytes();
+             pauses_->capacity() * sizeof(engine::PauseChange) + daily_.bytes();
   for (const auto& m : months_) b += sizeof(m) + m->capacity() * sizeof(engine::LedgerEvent);
   for (const auto& c : month_customers_) b += sizeof(c) + c->capacity() * sizeof(int32_t);
   b += month_versions_.capacity() * sizeof(int64_t);
@@ -164,8 +173,10 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
   ledger.events = {};
   h.ids_ = std::make_shared<const engine::Ledger>(std::move(ledger));
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
+  auto pauses = std::make_shared<std::vector<engine::PauseChange>>();
   auto movements = std::make_shared<Movements>(timeline.Movements(
-      tz, absl::ToCivilDay(absl::FromUnixMicros(h.last_us_), tz), nullptr, &h.pauses_, &stop));
+      tz, absl::ToCivilDay(absl::FromUnixMicros(h.last_us_), tz), nullptr, pauses.get(), &stop));
+  h.pauses_ = std::move(pauses);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
   h.daily_ = engine::SumByDay(*movements);
   h.base_ = std::move(movements);
@@ -317,7 +328,14 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
     h.overlay_ = std::move(next_overlay);
     h.overlaid_ = std::move(next_overlaid);
   }
-  h.pauses_ = MergeReplacing(previous.pauses_, fresh_pauses, in_affected);
+  // Pauses: shared unless an affected customer had or has one.
+  const bool pauses_changed =
+      !fresh_pauses.empty() || std::any_of(affected.begin(), affected.end(), [&](int32_t c) {
+        return !RangeOf(*previous.pauses_, c).empty();
+      });
+  h.pauses_ = pauses_changed ? std::make_shared<const std::vector<engine::PauseChange>>(
+                                   MergeReplacing(*previous.pauses_, fresh_pauses, in_affected))
+                             : previous.pauses_;
   return h;
 }
 

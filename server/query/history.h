@@ -57,10 +57,15 @@ class History : public cache::Snapshot {
   const Movements& movements() const;
   // One customer's movements, by day, without making the whole list.
   std::span<const engine::Movement> MovementsOf(int32_t customer) const;
-  const std::vector<engine::PauseChange>& pauses() const { return pauses_; }  // likewise
+  const std::vector<engine::PauseChange>& pauses() const { return *pauses_; }  // likewise
   const engine::DailyTotals& daily() const { return daily_; }  // the movements per day
 
   size_t bytes() const override;
+
+  // True once the overlay is large enough that the next update would copy a good part of
+  // it: whoever keeps this version should make the whole list (movements()) off the query
+  // path, which the next update then starts from. Says so once per version.
+  bool WantsCompaction() const;
 
  private:
   friend absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&,
@@ -73,7 +78,8 @@ class History : public cache::Snapshot {
   struct Flat {
     absl::once_flag once;
     std::shared_ptr<const Movements> movements;
-    std::atomic<bool> made{false};  // set (release) once `movements` is
+    std::atomic<bool> made{false};           // set (release) once `movements` is
+    mutable std::atomic<bool> asked{false};  // WantsCompaction said so
   };
 
   std::shared_ptr<const engine::Ledger> ids_;
@@ -93,7 +99,7 @@ class History : public cache::Snapshot {
   std::shared_ptr<const Movements> overlay_;
   std::shared_ptr<const absl::flat_hash_set<int32_t>> overlaid_;
   std::shared_ptr<Flat> flat_ = std::make_shared<Flat>();
-  std::vector<engine::PauseChange> pauses_;
+  std::shared_ptr<const std::vector<engine::PauseChange>> pauses_;
   engine::DailyTotals daily_;
 };
 

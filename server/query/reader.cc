@@ -229,6 +229,11 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
   if (!history.ok()) return history.status();
   q.history = std::static_pointer_cast<const History>(*history);
   const History& h = *q.history;
+  if (h.WantsCompaction()) {
+    // The merge copies every movement: on the loader pool, not in this query (refused
+    // when the pool is busy; the update merges itself once the overlay is much larger).
+    loaders_.TrySubmit([h = q.history] { h->movements(); });
+  }
   q.ledger = &h.ids();
   if (q.filters.empty()) {
     q.movements = needs.movements ? &h.movements() : nullptr;

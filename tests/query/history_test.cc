@@ -291,6 +291,43 @@ TEST(History, AnUpdateSharesWhatDidNotChange) {
             Movements(*BuildHistory(versions, partitions, absl::UTCTimeZone(), nullptr)));
 }
 
+// A large overlay asks once to be compacted off the query path; once its whole list is
+// made, the next update starts from that list with an empty overlay. Pauses are shared
+// while no affected customer has one.
+TEST(History, ALargeOverlayAsksOnceForCompaction) {
+  std::mt19937_64 rng(8);
+  int64_t seq = 0;
+  Tenant t = RandomTenant(rng, 6, 40, 1, seq);
+  std::vector<store::PartitionVersion> versions;
+  SubscriptionPartitions partitions;
+  Partitions(t, &versions, &partitions);
+  std::optional<History> h = *BuildHistory(versions, partitions, absl::UTCTimeZone(), nullptr);
+  EXPECT_FALSE(h->WantsCompaction());
+  // Late events for most customers: the overlay holds most movements.
+  bool asked = false;
+  for (int round = 0; round < 10 && !asked; ++round) {
+    const absl::CivilMonth month = absl::CivilMonth(2024, 1) + round % 6;
+    SubscriptionEvent e = RandomEvent(rng, month, ++seq);
+    e.event_id = absl::StrCat("late-", round);
+    e.status = engine::SubscriptionStatus::kActive;
+    AddEvent(e, t, &versions, &partitions);
+    h = *UpdateHistory(*h, versions, partitions, absl::UTCTimeZone(), nullptr);
+    asked = h->WantsCompaction();
+  }
+  ASSERT_TRUE(asked);
+  EXPECT_FALSE(h->WantsCompaction()) << "once per version";
+  h->movements();  // what the loader pool does
+  SubscriptionEvent e = RandomEvent(rng, absl::CivilMonth(2024, 2), ++seq);
+  e.status = engine::SubscriptionStatus::kActive;
+  AddEvent(e, t, &versions, &partitions);
+  const History next = *UpdateHistory(*h, versions, partitions, absl::UTCTimeZone(), nullptr);
+  EXPECT_FALSE(next.WantsCompaction()) << "started from the whole list";
+  EXPECT_EQ(Movements(next),
+            Movements(*BuildHistory(versions, partitions, absl::UTCTimeZone(), nullptr)));
+  EXPECT_EQ(next.pauses(),
+            BuildHistory(versions, partitions, absl::UTCTimeZone(), nullptr)->pauses());
+}
+
 TEST(History, AStopRequestEndsTheBuildWithCancelled) {
   std::mt19937_64 rng(4);
   Tenant t;
