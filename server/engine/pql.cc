@@ -167,7 +167,11 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
     }
   }
 
-  // Per customer: per-day sums, then one pass over the days with the trailing window.
+  // Per customer: per-day sums, then one pass over the days with the trailing window —
+  // only the days whose window holds one of its hits (from its first hit's day to its
+  // last's plus the window; elsewhere nothing can qualify), and the per-day arrays are
+  // cleared where its hits wrote, so a customer costs its hits and that span, not every
+  // day of the query.
   std::vector<double> amount(static_cast<size_t>(n) * days);
   std::vector<int> any(days);
   std::vector<absl::flat_hash_map<int32_t, int>> in_window(n);  // user → hits in window
@@ -177,24 +181,26 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
   // whatever the order (a value sum is added up afresh, oldest day first).
   std::vector<double> count_in_window(n);
   for (size_t c = 0; c < customers; ++c) {
+    if (begin[c] == begin[c + 1]) continue;
     std::fill(count_in_window.begin(), count_in_window.end(), 0.0);
-    std::fill(amount.begin(), amount.end(), 0.0);
-    std::fill(any.begin(), any.end(), 0);
-    for (auto& u : users_on) u.clear();
     for (auto& m : in_window) m.clear();
     std::fill(first_qualifying.begin(), first_qualifying.end(), std::nullopt);
+    int first_hit = days, last_hit = -1;
     for (size_t h = begin[c]; h < begin[c + 1]; ++h) {
       const Hit& hit = by_customer[h];
       const size_t at = static_cast<size_t>(hit.condition) * days + hit.day;
       amount[at] += hit.amount;
       ++any[hit.day];
       if (hit.user >= 0) users_on[at].push_back(hit.user);
+      first_hit = std::min(first_hit, hit.day);
+      last_hit = std::max(last_hit, hit.day);
     }
+    const int span_end = std::min(days, last_hit + window);  // exclusive
     const auto [move_begin, move_end] = moves[c];
     size_t move = move_begin;
     int64_t mrr = 0;  // at the end of the day looked at
     int any_in_window = 0;
-    for (int d = 0; d < days; ++d) {
+    for (int d = first_hit; d < span_end; ++d) {
       // Slide the window to d-W+1..d.
       any_in_window += any[d];
       if (d >= window) any_in_window -= any[d - window];
@@ -235,6 +241,13 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
       const absl::CivilDay day = first_day + d;
       while (move < move_end && movements[move].day <= day) mrr = movements[move++].after;
       if (mrr <= 0) first_qualifying[p] = day;
+    }
+    for (size_t h = begin[c]; h < begin[c + 1]; ++h) {  // clear what this customer wrote
+      const Hit& hit = by_customer[h];
+      const size_t at = static_cast<size_t>(hit.condition) * days + hit.day;
+      amount[at] = 0;
+      any[hit.day] = 0;
+      users_on[at].clear();
     }
     for (size_t p = 0; p < periods.size(); ++p) {
       if (!first_qualifying[p]) continue;
