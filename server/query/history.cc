@@ -1,6 +1,7 @@
 #include "server/query/history.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <tuple>
 
@@ -128,11 +129,10 @@ bool History::WantsCompaction() const {
   return !flat_->asked.exchange(true);
 }
 
-size_t History::bytes() const {
+size_t History::Measure() const {
   // Shared parts are counted in every version that holds them: an overestimate that keeps
   // the cache within its budget whatever is evicted first.
-  size_t b = sizeof(*this) + IdBytes(*ids_) +
-             versions_.capacity() * sizeof(store::PartitionVersion) +
+  size_t b = sizeof(*this) + ids_bytes_ + versions_.capacity() * sizeof(store::PartitionVersion) +
              pauses_->capacity() * sizeof(engine::PauseChange) + daily_.bytes();
   for (const auto& m : months_) b += sizeof(m) + m->capacity() * sizeof(engine::LedgerEvent);
   for (const auto& c : month_customers_) b += sizeof(c) + c->capacity() * sizeof(int32_t);
@@ -182,6 +182,8 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
   h.base_ = std::move(movements);
   h.overlay_ = std::make_shared<const Movements>();
   h.overlaid_ = std::make_shared<const absl::flat_hash_set<int32_t>>();
+  h.ids_bytes_ = IdBytes(*h.ids_);
+  h.bytes_ = h.Measure();
   return h;
 }
 
@@ -236,14 +238,19 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
       std::optional<std::vector<engine::LedgerEvent>> extended =
           engine::MapExtension(p, *h.ids_, *previous.months_[j]);
       if (extended.has_value()) {
-        std::vector<int32_t> present = *previous.month_customers_[j];
+        std::vector<int32_t> added;
         for (uint32_t at : p.added) {
           const engine::LedgerEvent& e = (*extended)[at];
           h.last_us_ = std::max(h.last_us_, e.at_us);
           affected.insert(e.customer);
-          present.push_back(e.customer);
+          added.push_back(e.customer);
         }
-        std::sort(present.begin(), present.end());
+        std::sort(added.begin(), added.end());
+        const std::vector<int32_t>& before = *previous.month_customers_[j];
+        std::vector<int32_t> present;
+        present.reserve(before.size() + added.size());
+        std::set_union(before.begin(), before.end(), added.begin(), added.end(),
+                       std::back_inserter(present));
         present.erase(std::unique(present.begin(), present.end()), present.end());
         h.months_.push_back(
             std::make_shared<const std::vector<engine::LedgerEvent>>(std::move(*extended)));
@@ -267,7 +274,11 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
         std::make_shared<const std::vector<engine::LedgerEvent>>(std::move(*events)));
     h.month_customers_.push_back(CustomersOf(*h.months_.back()));
   }
-  if (grown != nullptr) h.ids_ = std::move(grown);
+  h.ids_bytes_ = previous.ids_bytes_;
+  if (grown != nullptr) {
+    h.ids_ = std::move(grown);
+    h.ids_bytes_ = IdBytes(*h.ids_);
+  }
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
 
   // The affected customers' movements from all their events.
@@ -336,6 +347,7 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   h.pauses_ = pauses_changed ? std::make_shared<const std::vector<engine::PauseChange>>(
                                    MergeReplacing(*previous.pauses_, fresh_pauses, in_affected))
                              : previous.pauses_;
+  h.bytes_ = h.Measure();
   return h;
 }
 

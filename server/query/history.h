@@ -60,7 +60,8 @@ class History : public cache::Snapshot {
   const std::vector<engine::PauseChange>& pauses() const { return *pauses_; }  // likewise
   const engine::DailyTotals& daily() const { return daily_; }  // the movements per day
 
-  size_t bytes() const override;
+  // Measured once, when the version is made (the cache asks under its lock).
+  size_t bytes() const override { return bytes_; }
 
   // True once the overlay is large enough that the next update would copy a good part of
   // it: whoever keeps this version should make the whole list (movements()) off the query
@@ -100,6 +101,9 @@ class History : public cache::Snapshot {
   std::shared_ptr<const absl::flat_hash_set<int32_t>> overlaid_;
   std::shared_ptr<Flat> flat_ = std::make_shared<Flat>();
   std::shared_ptr<const std::vector<engine::PauseChange>> pauses_;
+  size_t ids_bytes_ = 0;  // of `ids_`: measured once per dictionary, shared with it
+  size_t bytes_ = 0;
+  size_t Measure() const;
   engine::DailyTotals daily_;
 };
 
