@@ -19,19 +19,16 @@ constexpr Statement kPartitionVersions{
     "FROM partition_versions WHERE tenant_id = $1 AND kind = $2 AND month < $3::date "
     "AND month >= $4::date ORDER BY month"};
 
-// The month's version, and whether `$4` is the month's partition of `$5` (a delta load
-// reads that partition by name).
-constexpr Statement kMonthVersion{
-    "metrics_month_version",
-    "SELECT version, EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass($4) "
-    "AND inhparent = to_regclass($5)) FROM partition_versions "
-    "WHERE tenant_id = $1 AND kind = $2 AND month = $3::date"};
-
-// The write ids of versions ($4, $5] of a month, from the log (migrations/0004).
-constexpr Statement kMonthWrites{
-    "metrics_month_writes",
-    "SELECT write_id FROM partition_writes WHERE tenant_id = $1 AND kind = $2 "
-    "AND month = $3::date AND version > $4 AND version <= $5"};
+// The month's version; whether `$4` is the month's partition of `$5` (a delta load reads
+// that partition by name); and, when $6 > 0, the write ids the log holds for versions
+// after $6 up to the current one (migrations/0004), one per row (NULL: none).
+constexpr Statement kMonthPlan{
+    "metrics_month_plan",
+    "SELECT v.version, EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass($4) "
+    "AND inhparent = to_regclass($5)), w.write_id FROM partition_versions v "
+    "LEFT JOIN partition_writes w ON $6 > 0 AND w.tenant_id = v.tenant_id AND w.kind = v.kind "
+    "AND w.month = v.month AND w.version > $6 AND w.version <= v.version "
+    "WHERE v.tenant_id = $1 AND v.kind = $2 AND v.month = $3::date"};
 
 // Seconds since the month's start ($2, Unix seconds), in any order (the builder sorts;
 // an ORDER BY made PostgreSQL sort, which cost more).
@@ -81,9 +78,9 @@ constexpr Statement kSpend{"metrics_spend",
                            "SELECT spend_id, channel, start_date::text, end_date::text, amount, "
                            "currency FROM acquisition_spend WHERE tenant_id = $1"};
 
-constexpr Statement kStatements[] = {kPartitionVersions,  kMonthVersion, kMonthWrites,
-                                     kSubscriptionMonth,  kUsageMonth,   kCustomers,
-                                     kCustomerAttributes, kSpend};
+constexpr Statement kStatements[] = {
+    kPartitionVersions,  kMonthPlan, kSubscriptionMonth, kUsageMonth, kCustomers,
+    kCustomerAttributes, kSpend};
 
 // A delta statement on the month's partition (`partition`, quoted).
 std::string OnPartition(absl::string_view statement, const std::string& partition) {
@@ -101,25 +98,25 @@ struct MonthPlan {
 
 MonthPlan PlanMonth(Tx& tx, const std::string& tenant_id, PartitionKind kind,
                     absl::string_view table, absl::CivilMonth month, int64_t after) {
-  // Every read of the load sees the one snapshot the version was read in.
-  tx.raw().exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY");
   MonthPlan plan;
   const std::string first_day = engine::FormatIsoDate(absl::CivilDay(month));
   const std::string partition = MonthPartitionName(table, month);
-  const pqxx::result v = tx.Exec(kMonthVersion, tenant_id, static_cast<int>(kind), first_day,
-                                 partition, std::string(table));
-  if (!v.empty()) plan.version = v[0][0].as<int64_t>();
+  const pqxx::result v = tx.Exec(kMonthPlan, tenant_id, static_cast<int>(kind), first_day,
+                                 partition, std::string(table), std::max<int64_t>(after, 0));
+  if (v.empty()) return plan;
+  plan.version = v[0][0].as<int64_t>();
   // Without the partition by its usual name (someone reorganised the table), whole loads
   // through the parent still work.
-  if (after <= 0 || after > plan.version || v.empty() || !v[0][1].as<bool>()) return plan;
-  const pqxx::result writes =
-      tx.Exec(kMonthWrites, tenant_id, static_cast<int>(kind), first_day, after, plan.version);
-  if (static_cast<int64_t>(writes.size()) != plan.version - after) return plan;
+  if (after <= 0 || after > plan.version || !v[0][1].as<bool>()) return plan;
   std::string ids = "{";
-  for (const pqxx::row& row : writes) {
+  int64_t writes = 0;
+  for (const pqxx::row& row : v) {
+    if (row[2].is_null()) continue;
     if (ids.size() > 1) ids.push_back(',');
-    ids += row[0].c_str();
+    ids += row[2].c_str();
+    ++writes;
   }
+  if (writes != plan.version - after) return plan;
   ids.push_back('}');
   plan.write_ids = std::move(ids);
   plan.partition = tx.raw().quote_name(partition);
@@ -156,7 +153,8 @@ absl::StatusOr<MonthLoad<std::vector<engine::SubscriptionEvent>>> MetricsStore::
     const std::string& tenant_id, absl::CivilMonth month, int64_t after, absl::Time deadline) {
   MonthLoad<std::vector<engine::SubscriptionEvent>> out;
   const absl::TimeZone utc = absl::UTCTimeZone();
-  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+  // Every read of the load sees the one snapshot the version was read in.
+  absl::Status s = pool_.Snapshot(deadline, [&](Tx& tx) {
     out.rows.clear();
     const MonthPlan plan = PlanMonth(tx, tenant_id, PartitionKind::kSubscriptionEvents,
                                      "subscription_events", month, after);
@@ -196,7 +194,7 @@ absl::StatusOr<MonthLoad<engine::UsagePartition>> MetricsStore::UsageMonth(
     int64_t base_version, absl::Time deadline) {
   std::optional<MonthLoad<engine::UsagePartition>> out;
   const absl::TimeZone utc = absl::UTCTimeZone();
-  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+  absl::Status s = pool_.Snapshot(deadline, [&](Tx& tx) {
     const MonthPlan plan = PlanMonth(tx, tenant_id, PartitionKind::kUsageEvents, "usage_events",
                                      month, base != nullptr ? base_version : 0);
     const bool whole = !plan.write_ids.has_value();

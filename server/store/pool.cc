@@ -116,6 +116,16 @@ void ConnectionPool::Reset() {
 
 absl::Status ConnectionPool::Transact(absl::Time deadline,
                                       absl::FunctionRef<absl::Status(Tx&)> fn) {
+  return Run(deadline, "", fn);
+}
+
+absl::Status ConnectionPool::Snapshot(absl::Time deadline,
+                                      absl::FunctionRef<absl::Status(Tx&)> fn) {
+  return Run(deadline, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; ", fn);
+}
+
+absl::Status ConnectionPool::Run(absl::Time deadline, absl::string_view setup,
+                                 absl::FunctionRef<absl::Status(Tx&)> fn) {
   if (deadline <= absl::Now()) return absl::DeadlineExceededError("deadline passed before start");
   absl::StatusOr<Slot> slot = Acquire(deadline);
   if (!slot.ok()) return slot.status();
@@ -124,7 +134,9 @@ absl::Status ConnectionPool::Transact(absl::Time deadline,
     pqxx::work work(*slot->conn->pq);
     if (deadline != absl::InfiniteFuture()) {
       int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(deadline - absl::Now()));
-      work.exec(absl::StrCat("SET LOCAL statement_timeout = ", ms));
+      work.exec(absl::StrCat(setup, "SET LOCAL statement_timeout = ", ms));
+    } else if (!setup.empty()) {
+      work.exec(std::string(setup));
     }
     Tx tx(work, &observer_);
     status = fn(tx);

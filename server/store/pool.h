@@ -48,6 +48,9 @@ class ConnectionPool {
   // otherwise. Waits for a connection at most until `deadline`, and bounds each
   // statement by it. Database errors come back as canonical statuses (pg_error.h).
   absl::Status Transact(absl::Time deadline, absl::FunctionRef<absl::Status(Tx&)> fn);
+  // The same as a REPEATABLE READ, READ ONLY transaction: every statement of `fn` reads
+  // one snapshot (set in the same round trip as the statement timeout).
+  absl::Status Snapshot(absl::Time deadline, absl::FunctionRef<absl::Status(Tx&)> fn);
 
   // Drops idle connections and marks leased ones to be dropped when returned; called
   // when the database came back after an outage, so no request sees a dead socket.
@@ -63,6 +66,10 @@ class ConnectionPool {
   const std::string& target() const { return target_; }
 
  private:
+  // Runs `setup` (SQL ending in "; ", or empty) first in the transaction, with the
+  // statement timeout.
+  absl::Status Run(absl::Time deadline, absl::string_view setup,
+                   absl::FunctionRef<absl::Status(Tx&)> fn);
   struct Conn;  // a pqxx connection; pool.cc
   struct Slot {
     std::unique_ptr<Conn> conn;
