@@ -56,12 +56,15 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> PartitionCache::Get(const Partit
   if (result.ok() && *result == nullptr)
     result = absl::InternalError("partition load gave nothing");
   if (observer_.loaded) observer_.loaded(absl::Now() - start);
+  // Measured before the lock: a snapshot's size can take a walk over it (every customer
+  // id of a usage index or history), which must not hold up every other cache user.
+  const size_t size = result.ok() ? (*result)->bytes() : 0;
   absl::MutexLock lock(&mu_);
   pending->result = result;
   pending->done = true;
   auto it = loading_.find(key);
   if (it != loading_.end() && it->second == pending) loading_.erase(it);
-  if (result.ok()) InsertLocked(key, version, *result);
+  if (result.ok()) InsertLocked(key, version, *result, size);
   return result;
 }
 
@@ -73,8 +76,7 @@ std::optional<PartitionCache::Held> PartitionCache::Peek(const PartitionKey& key
 }
 
 void PartitionCache::InsertLocked(const PartitionKey& key, int64_t version,
-                                  std::shared_ptr<const Snapshot> snapshot) {
-  const size_t size = snapshot->bytes();
+                                  std::shared_ptr<const Snapshot> snapshot, size_t size) {
   auto it = entries_.find(key);
   if (it != entries_.end()) {
     // A newer version replaces an older one; an older load never replaces a newer one.

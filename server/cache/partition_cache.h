@@ -84,8 +84,10 @@ class PartitionCache {
     absl::StatusOr<std::shared_ptr<const Snapshot>> result;
   };
 
+  // `size`: the snapshot's bytes(), measured before taking the lock.
   void InsertLocked(const PartitionKey& key, int64_t version,
-                    std::shared_ptr<const Snapshot> snapshot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                    std::shared_ptr<const Snapshot> snapshot, size_t size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Report() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t budget_;

@@ -112,37 +112,7 @@ void UsagePartitionBuilder::Add(absl::string_view customer, absl::string_view ty
 
 UsagePartition UsagePartitionBuilder::Finish() && {
   if (p_.second.size() > base_events_ && base_events_ > 0) ResolveAgainstBase();
-  if ((!ordered_ || tied_) && base_events_ > 0) {
-    // The base is in order: order the added events the same way and merge.
-    auto content = [&](size_t i) {
-      return std::make_tuple(p_.second[i], p_.customers[p_.customer[i]], p_.types[p_.type[i]],
-                             p_.user[i] < 0 ? absl::string_view() : p_.users[p_.user[i]],
-                             p_.user[i] >= 0, p_.value[i]);
-    };
-    auto before = [&](size_t a, size_t b) { return content(a) < content(b); };
-    std::vector<size_t> order(p_.second.size());
-    std::iota(order.begin(), order.end(), 0);
-    const auto middle = order.begin() + static_cast<std::ptrdiff_t>(base_events_);
-    std::sort(middle, order.end(), before);
-    std::inplace_merge(order.begin(), middle, order.end(), before);
-    auto permute = [&](auto& column) {
-      std::remove_reference_t<decltype(column)> sorted;
-      sorted.reserve(column.size());
-      for (size_t i : order) sorted.push_back(column[i]);
-      column = std::move(sorted);
-    };
-    permute(p_.second);
-    permute(p_.customer);
-    permute(p_.type);
-    permute(p_.user);
-    permute(p_.value);
-  } else if (!ordered_ || tied_) {
-    std::vector<size_t> order(p_.second.size());
-    std::iota(order.begin(), order.end(), 0);
-    if (!ordered_) {
-      std::sort(order.begin(), order.end(),
-                [&](size_t a, size_t b) { return p_.second[a] < p_.second[b]; });
-    }
+  if (!ordered_ || tied_) {
     // Events of one second in an order of their content, not of the rows' arrival, so that
     // a reload (or another replica) sums values in the same order to the last bit.
     auto content = [&](size_t i) {
@@ -150,14 +120,31 @@ UsagePartition UsagePartitionBuilder::Finish() && {
                              p_.user[i] < 0 ? absl::string_view() : p_.users[p_.user[i]],
                              p_.user[i] >= 0, p_.value[i]);
     };
-    for (size_t begin = 0; begin < order.size();) {
-      size_t end = begin + 1;
-      while (end < order.size() && p_.second[order[end]] == p_.second[order[begin]]) ++end;
-      if (end - begin > 1) {
-        std::sort(order.begin() + begin, order.begin() + end,
-                  [&](size_t a, size_t b) { return content(a) < content(b); });
+    std::vector<size_t> order(p_.second.size());
+    std::iota(order.begin(), order.end(), 0);
+    if (base_events_ > 0) {
+      // The base is in order already: order the added events the same way and merge.
+      auto before = [&](size_t a, size_t b) {
+        if (p_.second[a] != p_.second[b]) return p_.second[a] < p_.second[b];
+        return content(a) < content(b);
+      };
+      const auto middle = order.begin() + static_cast<std::ptrdiff_t>(base_events_);
+      std::sort(middle, order.end(), before);
+      std::inplace_merge(order.begin(), middle, order.end(), before);
+    } else {
+      if (!ordered_) {
+        std::sort(order.begin(), order.end(),
+                  [&](size_t a, size_t b) { return p_.second[a] < p_.second[b]; });
       }
-      begin = end;
+      for (size_t begin = 0; begin < order.size();) {
+        size_t end = begin + 1;
+        while (end < order.size() && p_.second[order[end]] == p_.second[order[begin]]) ++end;
+        if (end - begin > 1) {
+          std::sort(order.begin() + begin, order.begin() + end,
+                    [&](size_t a, size_t b) { return content(a) < content(b); });
+        }
+        begin = end;
+      }
     }
     auto permute = [&](auto& column) {
       std::remove_reference_t<decltype(column)> sorted;

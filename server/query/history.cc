@@ -129,7 +129,7 @@ bool History::WantsCompaction() const {
   return !flat_->asked.exchange(true);
 }
 
-size_t History::Measure() const {
+size_t History::bytes() const {
   // Shared parts are counted in every version that holds them: an overestimate that keeps
   // the cache within its budget whatever is evicted first.
   size_t b = sizeof(*this) + ids_bytes_ + versions_.capacity() * sizeof(store::PartitionVersion) +
@@ -183,7 +183,6 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
   h.overlay_ = std::make_shared<const Movements>();
   h.overlaid_ = std::make_shared<const absl::flat_hash_set<int32_t>>();
   h.ids_bytes_ = IdBytes(*h.ids_);
-  h.bytes_ = h.Measure();
   return h;
 }
 
@@ -246,12 +245,12 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
           added.push_back(e.customer);
         }
         std::sort(added.begin(), added.end());
+        added.erase(std::unique(added.begin(), added.end()), added.end());
         const std::vector<int32_t>& before = *previous.month_customers_[j];
         std::vector<int32_t> present;
         present.reserve(before.size() + added.size());
         std::set_union(before.begin(), before.end(), added.begin(), added.end(),
                        std::back_inserter(present));
-        present.erase(std::unique(present.begin(), present.end()), present.end());
         h.months_.push_back(
             std::make_shared<const std::vector<engine::LedgerEvent>>(std::move(*extended)));
         h.month_customers_.push_back(
@@ -347,7 +346,6 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   h.pauses_ = pauses_changed ? std::make_shared<const std::vector<engine::PauseChange>>(
                                    MergeReplacing(*previous.pauses_, fresh_pauses, in_affected))
                              : previous.pauses_;
-  h.bytes_ = h.Measure();
   return h;
 }
 

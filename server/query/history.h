@@ -60,8 +60,7 @@ class History : public cache::Snapshot {
   const std::vector<engine::PauseChange>& pauses() const { return *pauses_; }  // likewise
   const engine::DailyTotals& daily() const { return daily_; }  // the movements per day
 
-  // Measured once, when the version is made (the cache asks under its lock).
-  size_t bytes() const override { return bytes_; }
+  size_t bytes() const override;
 
   // True once the overlay is large enough that the next update would copy a good part of
   // it: whoever keeps this version should make the whole list (movements()) off the query
@@ -102,8 +101,6 @@ class History : public cache::Snapshot {
   std::shared_ptr<Flat> flat_ = std::make_shared<Flat>();
   std::shared_ptr<const std::vector<engine::PauseChange>> pauses_;
   size_t ids_bytes_ = 0;  // of `ids_`: measured once per dictionary, shared with it
-  size_t bytes_ = 0;
-  size_t Measure() const;
   engine::DailyTotals daily_;
 };
 

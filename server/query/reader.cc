@@ -41,14 +41,10 @@ size_t HeapBytes(const engine::AcquisitionSpend& r) {
 struct IndexedUsage {
   engine::UsageIndex index;
   std::vector<std::weak_ptr<const engine::UsagePartition>> partitions;
-  // Measured once when made (Measure): the cache asks under its lock, and the index's
-  // size walks every customer id.
-  size_t measured = 0;
-  void Measure() {
-    measured =
-        index.bytes() + partitions.capacity() * sizeof(std::weak_ptr<const engine::UsagePartition>);
+  size_t bytes() const {
+    return index.bytes() +
+           partitions.capacity() * sizeof(std::weak_ptr<const engine::UsagePartition>);
   }
-  size_t bytes() const { return measured; }
 };
 
 // A tenant-wide table (customers, spend) as the cache holds it.
@@ -308,7 +304,6 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
         } else {
           next.index = engine::BuildUsageIndex(view.partitions);
         }
-        next.Measure();
         return std::make_shared<const Cached<IndexedUsage>>(std::move(next));
       },
       ctx.deadline);

@@ -26,6 +26,7 @@
 #include "server/rpc/ingest_service.h"
 #include "server/rpc/malformed.h"
 #include "server/rpc/metrics_service.h"
+#include "server/store/all_statements.h"
 #include "server/store/database_supervisor.h"
 #include "server/store/ingest_store.h"
 #include "server/store/key_store.h"
@@ -43,16 +44,6 @@ const char* const kServiceNames[] = {"", "saasmetrics.v1.AdminService",
                                      "saasmetrics.v1.MetricsService"};
 
 constexpr char kLivenessService[] = "liveness";
-
-std::vector<store::Statement> AllStatements() {
-  std::vector<store::Statement> out;
-  for (const auto& s : store::TenantStore::Statements()) out.push_back(s);
-  for (const auto& s : store::IngestStore::Statements()) out.push_back(s);
-  for (const auto& s : store::MetricsStore::Statements()) out.push_back(s);
-  for (const auto& s : store::PqlRuleStore::Statements()) out.push_back(s);
-  for (const auto& s : store::KeyStore::Statements()) out.push_back(s);
-  return out;
-}
 
 // Reflection registers itself with every ServerBuilder once its library is loaded; without
 // --reflection this option takes it out again (it would describe the API to anyone).
@@ -237,7 +228,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       .conninfo = config.database_url,
       .size = config.db_pool_size,
       .connect_timeout_seconds = config.db_connect_timeout_seconds,
-      .statements = AllStatements(),
+      .statements = store::AllStatements(),
   });
   m.pool->set_query_observer([metrics = &m.metrics](absl::string_view name, absl::Duration d) {
     metrics->QueryDone(name, d);

@@ -253,6 +253,17 @@ TEST(UsageIndex, AppliedToPartitionsInAnotherOrderFailsInsteadOfReadingOutOfBoun
       *ActiveCustomers(parts, index, periods, absl::UTCTimeZone(), {}, {}));
 }
 
+// A partition's events in order, by their strings (local ids may differ between builds).
+std::vector<std::tuple<uint32_t, std::string, std::string, std::string, double>> Content(
+    const UsagePartition& p) {
+  std::vector<std::tuple<uint32_t, std::string, std::string, std::string, double>> out;
+  for (size_t i = 0; i < p.events(); ++i) {
+    out.emplace_back(p.second[i], p.customers[p.customer[i]], p.types[p.type[i]],
+                     p.user[i] < 0 ? "" : std::string(p.users[p.user[i]]), p.value[i]);
+  }
+  return out;
+}
+
 TEST(UsagePartition, IsTheSameWhateverOrderItsRowsArriveIn) {
   std::mt19937_64 rng(5);
   const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 5, 1), absl::UTCTimeZone());
@@ -260,39 +271,23 @@ TEST(UsagePartition, IsTheSameWhateverOrderItsRowsArriveIn) {
   std::vector<UsageEvent> events = RandomUsage(rng, from, 1, 300);
   for (auto& e : events) e.time = from + absl::Seconds(absl::ToInt64Seconds(e.time - from) % 7);
   for (auto& e : events) e.value = static_cast<double>(rng() % 1000) / 7.0;
-  auto content = [](const UsagePartition& p) {
-    std::vector<std::tuple<uint32_t, std::string, std::string, std::string, double>> out;
-    for (size_t i = 0; i < p.events(); ++i) {
-      out.emplace_back(p.second[i], p.customers[p.customer[i]], p.types[p.type[i]],
-                       p.user[i] < 0 ? "" : std::string(p.users[p.user[i]]), p.value[i]);
-    }
-    return out;
-  };
-  const auto want = content(BuildUsagePartition(absl::CivilMonth(2024, 5), events));
+  const auto want = Content(BuildUsagePartition(absl::CivilMonth(2024, 5), events));
   for (int round = 0; round < 20; ++round) {
     std::shuffle(events.begin(), events.end(), rng);
-    EXPECT_EQ(content(BuildUsagePartition(absl::CivilMonth(2024, 5), events)), want);
+    EXPECT_EQ(Content(BuildUsagePartition(absl::CivilMonth(2024, 5), events)), want);
     // Straight from rows, in arrival order, as the store builds it.
     UsagePartitionBuilder b(absl::CivilMonth(2024, 5));
     for (const auto& e : events) {
       b.Add(e.customer_id, e.type, e.user_id, e.value,
             static_cast<uint32_t>(absl::ToInt64Seconds(e.time - from)));
     }
-    EXPECT_EQ(content(std::move(b).Finish()), want);
+    EXPECT_EQ(Content(std::move(b).Finish()), want);
   }
 }
 
 TEST(UsagePartition, ABaseWithAddedEventsEqualsAPartitionBuiltFromAll) {
   std::mt19937_64 rng(11);
   const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 5, 1), absl::UTCTimeZone());
-  auto content = [](const UsagePartition& p) {
-    std::vector<std::tuple<uint32_t, std::string, std::string, std::string, double>> out;
-    for (size_t i = 0; i < p.events(); ++i) {
-      out.emplace_back(p.second[i], p.customers[p.customer[i]], p.types[p.type[i]],
-                       p.user[i] < 0 ? "" : std::string(p.users[p.user[i]]), p.value[i]);
-    }
-    return out;
-  };
   auto second = [&](const UsageEvent& e) {
     return static_cast<uint32_t>(absl::ToInt64Seconds(e.time - from));
   };
@@ -317,7 +312,7 @@ TEST(UsagePartition, ABaseWithAddedEventsEqualsAPartitionBuiltFromAll) {
       b.Add(all[i].customer_id, all[i].type, all[i].user_id, all[i].value, second(all[i]));
     }
     const UsagePartition merged = std::move(b).Finish();
-    EXPECT_EQ(content(merged), content(BuildUsagePartition(absl::CivilMonth(2024, 5), all)))
+    EXPECT_EQ(Content(merged), Content(BuildUsagePartition(absl::CivilMonth(2024, 5), all)))
         << "round " << round << ", split " << split;
     // One dictionary entry per distinct string, as a partition built at once has.
     absl::flat_hash_set<std::string> customers;
@@ -325,7 +320,7 @@ TEST(UsagePartition, ABaseWithAddedEventsEqualsAPartitionBuiltFromAll) {
       EXPECT_TRUE(customers.insert(std::string(merged.customers[c])).second) << merged.customers[c];
     }
     // The base itself is untouched.
-    EXPECT_EQ(content(base), content(BuildUsagePartition(absl::CivilMonth(2024, 5), base_events)));
+    EXPECT_EQ(Content(base), Content(BuildUsagePartition(absl::CivilMonth(2024, 5), base_events)));
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/engine/series.h"
+#include "server/store/all_statements.h"
 #include "server/store/ingest_store.h"
 #include "server/store/migrate.h"
 #include "tests/support/test_db.h"
@@ -17,14 +18,6 @@ namespace saasmetrics::query {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::vector<store::Statement> Statements() {
-  std::vector<store::Statement> out;
-  for (const auto& s : store::TenantStore::Statements()) out.push_back(s);
-  for (const auto& s : store::IngestStore::Statements()) out.push_back(s);
-  for (const auto& s : store::MetricsStore::Statements()) out.push_back(s);
-  return out;
-}
 
 engine::SubscriptionEvent Sub(const std::string& id, const std::string& customer,
                               absl::CivilDay day, int64_t amount) {
@@ -47,7 +40,7 @@ engine::SubscriptionEvent Sub(const std::string& id, const std::string& customer
 class ReaderTest : public ::testing::Test {
  protected:
   ReaderTest()
-      : pool_({.conninfo = db_.conninfo(), .size = 3, .statements = Statements()}),
+      : pool_({.conninfo = db_.conninfo(), .size = 3, .statements = store::AllStatements()}),
         tenants_(pool_),
         ingest_(pool_),
         store_(pool_),

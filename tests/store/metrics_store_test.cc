@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/engine/partition.h"
+#include "server/store/all_statements.h"
 #include "server/store/ingest_store.h"
 #include "server/store/migrate.h"
 #include "server/store/tenant_store.h"
@@ -19,14 +20,6 @@
 
 namespace saasmetrics::store {
 namespace {
-
-std::vector<Statement> Statements() {
-  std::vector<Statement> out;
-  for (const auto& s : TenantStore::Statements()) out.push_back(s);
-  for (const auto& s : IngestStore::Statements()) out.push_back(s);
-  for (const auto& s : MetricsStore::Statements()) out.push_back(s);
-  return out;
-}
 
 const absl::CivilMonth kMonth(2024, 3);
 const absl::Time kMonthStart = absl::FromCivil(kMonth, absl::UTCTimeZone());
@@ -84,7 +77,7 @@ std::vector<std::tuple<uint32_t, std::string, std::string, double>> Content(
 class MetricsStoreTest : public ::testing::Test {
  protected:
   MetricsStoreTest()
-      : pool_({.conninfo = db_.conninfo(), .size = 3, .statements = Statements()}),
+      : pool_({.conninfo = db_.conninfo(), .size = 3, .statements = AllStatements()}),
         tenants_(pool_),
         ingest_(pool_),
         store_(pool_) {
