@@ -85,6 +85,10 @@ ABSL_FLAG(int, max_batch_bytes, kDefaults.max_batch_bytes,
           "Largest request message in bytes; larger is RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, cache_bytes, kDefaults.cache_bytes,
           "Byte budget of the partition cache; least recently used partitions are evicted.");
+ABSL_FLAG(int64_t, query_memory_bytes, kDefaults.query_memory_bytes,
+          "What the queries in flight may build beyond what the cache holds (partitions "
+          "loaded on a miss, derived snapshots); a query that alone needs more is "
+          "RESOURCE_EXHAUSTED, others wait for memory within their deadline. 0: no limit.");
 ABSL_FLAG(int, max_query_days, kDefaults.max_query_days,
           "Longest date range a metric query may span.");
 ABSL_FLAG(absl::Duration, default_deadline, kDefaults.default_deadline,
@@ -153,6 +157,7 @@ int main(int argc, char** argv) {
   config.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
   config.max_query_days = absl::GetFlag(FLAGS_max_query_days);
   config.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
+  config.query_memory_bytes = absl::GetFlag(FLAGS_query_memory_bytes);
   config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);
   config.reflection = absl::GetFlag(FLAGS_reflection);
   // Replicas behind one balancer share it, so a page token works on any of them.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
@@ -56,19 +57,48 @@ namespace {
 
 // One matching event of one condition: what it adds to its customer's day.
 struct Hit {
-  int32_t customer;  // compact id of this call
+  int32_t customer;  // dense id of the usage index
   int32_t day;       // index from the first day of the trailing window
   int32_t condition;
   int32_t user;  // compact user id for distinct-user conditions, else -1
   double amount;
 };
 
+// How often (in customers) the per-customer pass polls `stop`.
+constexpr size_t kStopEvery = 4096;
+
 }  // namespace
 
-std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usage,
-                                const std::vector<Movement>& movements, const Ledger& ledger,
-                                const std::vector<Period>& periods, absl::TimeZone tz,
-                                int conversion_window_days, const CustomerSet& selected) {
+std::vector<int32_t> LinkToLedger(const UsageIndex& index, const Ledger& ledger) {
+  const std::vector<std::string>& ids = index.customer_ids();
+  std::vector<int32_t> out(ids.size(), -1);
+  for (size_t d = 0; d < ids.size(); ++d) {
+    auto it = ledger.customer_index.find(ids[d]);
+    if (it != ledger.customer_index.end()) out[d] = it->second;
+  }
+  return out;
+}
+
+std::optional<std::vector<bool>> SelectDense(const UsageIndex& index, const CustomerSet& selected) {
+  if (!selected.has_value()) return std::nullopt;
+  const std::vector<std::string>& ids = index.customer_ids();
+  std::vector<bool> out(ids.size());
+  for (size_t d = 0; d < ids.size(); ++d) out[d] = selected->contains(ids[d]);
+  return out;
+}
+
+absl::StatusOr<std::vector<PqlPoint>> CountPqls(
+    const PqlRule& rule, const UsagePartitions& usage, const UsageIndex& index,
+    absl::FunctionRef<std::span<const Movement>(int32_t dense)> movements_of,
+    const std::vector<Period>& periods, absl::TimeZone tz, int conversion_window_days,
+    const std::optional<std::vector<bool>>& selected, const std::function<bool()>& stop) {
+  if (absl::Status s = CheckUsageIndex(usage, index); !s.ok()) return s;
+  const size_t dense_count = index.customer_ids().size();
+  if (selected.has_value() && selected->size() != dense_count) {
+    return absl::InternalError(absl::StrCat("customer selection of ", selected->size(),
+                                            " entries for an index of ", dense_count));
+  }
+  auto cancelled = [] { return absl::CancelledError("the PQL count was stopped"); };
   std::vector<PqlPoint> out(periods.size());
   for (size_t p = 0; p < periods.size(); ++p) out[p].period = periods[p];
   if (periods.empty()) return out;
@@ -79,56 +109,61 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
   const int days = static_cast<int>(last_day - first_day) + 1;
   std::vector<int64_t> day_start(days + 1);  // Unix seconds where each day begins
   for (int k = 0; k <= days; ++k) day_start[k] = absl::ToUnixSeconds(DayStart(first_day + k, tz));
+  bool distinct_users = false;
+  for (const PqlCondition& c : rule.conditions) {
+    distinct_users = distinct_users || c.kind == PqlCondition::Kind::kDistinctUsers;
+  }
 
-  // Every event that feeds a condition, in partition and time order, with compact
-  // customer and user ids (strings are hashed once per partition entry, not per event).
-  absl::flat_hash_map<absl::string_view, int32_t> customer_index, user_index;
-  std::vector<absl::string_view> names;
+  // Every event that feeds a condition, in partition and time order, by dense customer id
+  // (users get compact ids, hashed once per partition entry, not per event).
+  absl::flat_hash_map<absl::string_view, int32_t> user_index;
   std::vector<Hit> hits;
-  for (const auto& part : usage) {
-    std::vector<uint32_t> feeds(part->types.size(), 0);  // per local type: condition bits
-    for (size_t t = 0; t < part->types.size(); ++t) {
+  for (size_t pi = 0; pi < usage.size(); ++pi) {
+    if (stop && stop()) return cancelled();
+    const UsagePartition& part = *usage[pi];
+    const std::vector<int32_t>& to_dense = *index.local_to_dense[pi];
+    std::vector<uint32_t> feeds(part.types.size(), 0);  // per local type: condition bits
+    bool feeds_any = false;
+    for (size_t t = 0; t < part.types.size(); ++t) {
       for (int c = 0; c < n; ++c) {
         const std::string& type = rule.conditions[c].event_type;
-        if (type.empty() || type == part->types[t]) feeds[t] |= 1u << c;
+        if (type.empty() || type == part.types[t]) feeds[t] |= 1u << c;
       }
+      feeds_any = feeds_any || feeds[t] != 0;
     }
-    std::vector<int32_t> local_customer(part->customers.size(), -2);  // -2: not yet seen
-    std::vector<int32_t> local_user(part->users.size(), -2);
+    if (!feeds_any) continue;
+    std::vector<int32_t> local_user(distinct_users ? part.users.size() : 0, -2);  // -2: unseen
     const int64_t month_start =
-        absl::ToUnixSeconds(absl::FromCivil(part->month, absl::UTCTimeZone()));
+        absl::ToUnixSeconds(absl::FromCivil(part.month, absl::UTCTimeZone()));
+    // Events come in time order: only those within the days looked at.
+    auto at_or_after = [&](int64_t t) -> size_t {
+      if (t <= month_start) return 0;
+      if (t - month_start > std::numeric_limits<uint32_t>::max()) return part.events();
+      return std::lower_bound(part.second.begin(), part.second.end(),
+                              static_cast<uint32_t>(t - month_start)) -
+             part.second.begin();
+    };
+    const size_t from = at_or_after(day_start[0]), until = at_or_after(day_start[days]);
     int k = 0;
-    for (size_t i = 0; i < part->events(); ++i) {
-      const uint32_t bits = feeds[part->type[i]];
+    for (size_t i = from; i < until; ++i) {
+      const uint32_t bits = feeds[part.type[i]];
       if (bits == 0) continue;
-      const int64_t t = month_start + part->second[i];
-      if (t < day_start[0] || t >= day_start[days]) continue;
-      while (t >= day_start[k + 1]) ++k;  // events come in time order
-      while (t < day_start[k]) --k;
-      int32_t& customer = local_customer[part->customer[i]];
-      if (customer == -2) {
-        const absl::string_view name = part->customers[part->customer[i]];
-        if (selected.has_value() && !selected->contains(name)) {
-          customer = -1;
-        } else {
-          auto [it, added] = customer_index.try_emplace(name, static_cast<int32_t>(names.size()));
-          if (added) names.push_back(name);
-          customer = it->second;
-        }
-      }
-      if (customer < 0) continue;
+      const int32_t customer = to_dense[part.customer[i]];
+      if (selected.has_value() && !(*selected)[customer]) continue;
+      const int64_t t = month_start + part.second[i];
+      while (t >= day_start[k + 1]) ++k;
       for (int c = 0; c < n; ++c) {
         if (!(bits & (1u << c))) continue;
         const PqlCondition& cond = rule.conditions[c];
         Hit h{customer, k, c, -1, 1.0};
-        if (cond.kind == PqlCondition::Kind::kValueSum) h.amount = part->value[i];
-        if (cond.kind == PqlCondition::Kind::kDistinctUsers && part->user[i] >= 0) {
-          int32_t& user = local_user[part->user[i]];
+        if (cond.kind == PqlCondition::Kind::kValueSum) h.amount = part.value[i];
+        if (cond.kind == PqlCondition::Kind::kDistinctUsers && part.user[i] >= 0) {
+          int32_t& user = local_user[part.user[i]];
           if (user == -2) {
-            user = user_index
-                       .try_emplace(part->users[part->user[i]],
-                                    static_cast<int32_t>(user_index.size()))
-                       .first->second;
+            user =
+                user_index
+                    .try_emplace(part.users[part.user[i]], static_cast<int32_t>(user_index.size()))
+                    .first->second;
           }
           h.user = user;
         }
@@ -137,35 +172,56 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
     }
   }
   // Hits grouped by customer, keeping their order (a stable counting sort).
-  const size_t customers = names.size();
-  std::vector<size_t> begin(customers + 1, 0);
+  std::vector<size_t> begin(dense_count + 1, 0);
   for (const Hit& h : hits) ++begin[h.customer + 1];
-  for (size_t c = 0; c < customers; ++c) begin[c + 1] += begin[c];
+  for (size_t c = 0; c < dense_count; ++c) begin[c + 1] += begin[c];
   std::vector<Hit> by_customer(hits.size());
   {
     std::vector<size_t> next(begin.begin(), begin.end() - 1);
     for (const Hit& h : hits) by_customer[next[h.customer]++] = h;
   }
-  // Each such customer's movements (they come ordered by customer, then day): every
-  // ledger customer's range in one pass, then one lookup per customer with hits.
-  std::vector<std::pair<size_t, size_t>> range(ledger.customer_ids.size(), {0, 0});
-  for (size_t i = 0; i < movements.size();) {
-    size_t j = i;
-    while (j < movements.size() && movements[j].customer == movements[i].customer) ++j;
-    range[movements[i].customer] = {i, j};
-    i = j;
-  }
-  std::vector<std::pair<size_t, size_t>> moves(customers, {0, 0});
-  for (size_t c = 0; c < customers; ++c) {
-    auto it = ledger.customer_index.find(names[c]);
-    if (it != ledger.customer_index.end()) moves[c] = range[it->second];
-  }
+  std::vector<Hit>().swap(hits);
   std::vector<int> period_of_day(days, -1);
   for (size_t p = 0; p < periods.size(); ++p) {
     for (absl::CivilDay d = periods[p].first; d <= periods[p].last; ++d) {
       period_of_day[d - first_day] = static_cast<int>(p);
     }
   }
+
+  // Whether a customer's hits could meet the rule on some day: each condition's value in
+  // any window is at most what all of its hits give (their count, their users, their
+  // positive values — with room for rounding, which differs by summation order), so a
+  // customer for whom even that misses is passed over. Weights are summed in condition
+  // order over a superset of the conditions any day can meet, so the bound on the score
+  // rounds no lower than a day's score.
+  std::vector<double> upper(n), negative(n);
+  auto can_qualify = [&](size_t first, size_t last) {
+    std::fill(upper.begin(), upper.end(), 0.0);
+    std::fill(negative.begin(), negative.end(), 0.0);
+    for (size_t h = first; h < last; ++h) {
+      const Hit& hit = by_customer[h];
+      switch (rule.conditions[hit.condition].kind) {
+        case PqlCondition::Kind::kValueSum:
+          (hit.amount > 0 ? upper : negative)[hit.condition] += std::abs(hit.amount);
+          break;
+        case PqlCondition::Kind::kDistinctUsers:
+          if (hit.user >= 0) upper[hit.condition] += 1;
+          break;
+        default:
+          upper[hit.condition] += 1;
+      }
+    }
+    double score = 0;
+    for (int k = 0; k < n; ++k) {
+      const PqlCondition& cond = rule.conditions[k];
+      double bound = upper[k];
+      if (cond.kind == PqlCondition::Kind::kValueSum) bound += 1e-6 * (upper[k] + negative[k]);
+      const bool may_hold = bound >= cond.threshold;
+      if (!may_hold && !rule.score_threshold) return false;
+      if (may_hold) score += cond.weight;
+    }
+    return !rule.score_threshold || score >= *rule.score_threshold;
+  };
 
   // Per customer: per-day sums, then one pass over the days with the trailing window —
   // only the days whose window holds one of its hits (from its first hit's day to its
@@ -180,8 +236,11 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
   // Event counts in the window, slid day by day: whole numbers, so exact in a double
   // whatever the order (a value sum is added up afresh, oldest day first).
   std::vector<double> count_in_window(n);
-  for (size_t c = 0; c < customers; ++c) {
+  size_t looked_at = 0;
+  for (size_t c = 0; c < dense_count; ++c) {
     if (begin[c] == begin[c + 1]) continue;
+    if (++looked_at % kStopEvery == 0 && stop && stop()) return cancelled();
+    if (!can_qualify(begin[c], begin[c + 1])) continue;
     std::fill(count_in_window.begin(), count_in_window.end(), 0.0);
     for (auto& m : in_window) m.clear();
     std::fill(first_qualifying.begin(), first_qualifying.end(), std::nullopt);
@@ -196,10 +255,12 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
       last_hit = std::max(last_hit, hit.day);
     }
     const int span_end = std::min(days, last_hit + window);  // exclusive
-    const auto [move_begin, move_end] = moves[c];
-    size_t move = move_begin;
+    // Its movements, asked for once a day meets the rule.
+    std::optional<std::span<const Movement>> moves;
+    size_t move = 0;
     int64_t mrr = 0;  // at the end of the day looked at
     int any_in_window = 0;
+    bool qualified = false;
     for (int d = first_hit; d < span_end; ++d) {
       // Slide the window to d-W+1..d.
       any_in_window += any[d];
@@ -238,9 +299,13 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
         if (holds) score += cond.weight;
       }
       if (!(rule.score_threshold ? score >= *rule.score_threshold : all)) continue;
+      if (!moves.has_value()) moves = movements_of(static_cast<int32_t>(c));
       const absl::CivilDay day = first_day + d;
-      while (move < move_end && movements[move].day <= day) mrr = movements[move++].after;
-      if (mrr <= 0) first_qualifying[p] = day;
+      while (move < moves->size() && (*moves)[move].day <= day) mrr = (*moves)[move++].after;
+      if (mrr <= 0) {
+        first_qualifying[p] = day;
+        qualified = true;
+      }
     }
     for (size_t h = begin[c]; h < begin[c + 1]; ++h) {  // clear what this customer wrote
       const Hit& hit = by_customer[h];
@@ -249,11 +314,11 @@ std::vector<PqlPoint> CountPqls(const PqlRule& rule, const UsagePartitions& usag
       any[hit.day] = 0;
       users_on[at].clear();
     }
+    if (!qualified) continue;
     for (size_t p = 0; p < periods.size(); ++p) {
       if (!first_qualifying[p]) continue;
       ++out[p].pqls;
-      for (size_t m = move_begin; m < move_end; ++m) {
-        const Movement& mv = movements[m];
+      for (const Movement& mv : *moves) {
         if (mv.type == MovementType::kNewBusiness && mv.day >= *first_qualifying[p] &&
             mv.day <= *first_qualifying[p] + conversion_window_days) {
           ++out[p].conversions;

@@ -46,6 +46,9 @@ class History : public cache::Snapshot {
   // The dense ids of customers and subscriptions and each customer's plans (its `events`
   // are empty: they are in `months`).
   const engine::Ledger& ids() const { return *ids_; }
+  // The same, shared: one pointer for as long as no new customer, subscription or plan
+  // appears, so what is derived from the ids can be kept by it.
+  const std::shared_ptr<const engine::Ledger>& shared_ids() const { return ids_; }
   // The months (in order) and versions it was built from, and each one's events.
   const std::vector<store::PartitionVersion>& versions() const { return versions_; }
   const std::vector<std::shared_ptr<const std::vector<engine::LedgerEvent>>>& months() const {

@@ -45,12 +45,23 @@ absl::StatusOr<std::vector<engine::PqlPoint>> PqlCount(Reader& reader, const Que
                                                        int conversion_window_days,
                                                        const Context& ctx) {
   // The trailing window reaches back before the first period.
+  const History& history = *q.history;
   absl::StatusOr<UsageView> usage =
       reader.Usage(q.tenant.tenant_id, engine::DayStart(q.start - (rule.window_days - 1), q.tz),
-                   engine::DayStart(q.end + 1, q.tz), /*index=*/false, ctx);
+                   engine::DayStart(q.end + 1, q.tz), /*index=*/true, ctx, history.shared_ids());
   if (!usage.ok()) return usage.status();
-  return engine::CountPqls(rule, usage->partitions, *q.movements, *q.ledger, q.periods, q.tz,
-                           conversion_window_days, q.selected);
+  const std::vector<int32_t>& ledger_ids = *usage->ledger_ids;
+  absl::StatusOr<std::vector<engine::PqlPoint>> points = engine::CountPqls(
+      rule, usage->partitions, *usage->index,
+      [&](int32_t dense) {
+        const int32_t customer = ledger_ids[dense];
+        return customer < 0 ? std::span<const engine::Movement>() : history.MovementsOf(customer);
+      },
+      q.periods, q.tz, conversion_window_days, engine::SelectDense(*usage->index, q.selected),
+      ctx.StopFlag());
+  // Stopped: say why (the caller went away, or the deadline passed).
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  return points;
 }
 
 absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,

@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/engine/dates.h"
 #include "server/engine/partition.h"
+#include "server/engine/pql.h"
 #include "server/query/history.h"
 
 namespace saasmetrics::query {
@@ -36,14 +37,36 @@ size_t HeapBytes(const engine::AcquisitionSpend& r) {
   return r.spend_id.capacity() + r.channel.capacity();
 }
 
+// An index's customers linked to a ledger (engine::LinkToLedger), made on first use and
+// kept until asked for another ledger. It depends only on the index's ids and the
+// ledger's, so versions of an index sharing their ids share it.
+struct LedgerLink {
+  absl::Mutex mu;
+  std::weak_ptr<const engine::Ledger> ledger ABSL_GUARDED_BY(mu);  // identity, not ownership
+  std::shared_ptr<const std::vector<int32_t>> ids ABSL_GUARDED_BY(mu);
+};
+
 // A usage index with the partitions it was built over. Reuse goes by identity, not by
 // version: the index is positional, and only the very partition it read is known to match.
 struct IndexedUsage {
   engine::UsageIndex index;
   std::vector<std::weak_ptr<const engine::UsagePartition>> partitions;
+  std::shared_ptr<LedgerLink> link = std::make_shared<LedgerLink>();
   size_t bytes() const {
+    // The link counts as made: it is made after the cache measured the snapshot.
     return index.bytes() +
-           partitions.capacity() * sizeof(std::weak_ptr<const engine::UsagePartition>);
+           partitions.capacity() * sizeof(std::weak_ptr<const engine::UsagePartition>) +
+           sizeof(LedgerLink) + index.customer_ids().size() * sizeof(int32_t);
+  }
+  std::shared_ptr<const std::vector<int32_t>> LinkTo(
+      const std::shared_ptr<const engine::Ledger>& ledger) const {
+    absl::MutexLock lock(&link->mu);
+    if (link->ids == nullptr || link->ledger.lock() != ledger) {
+      link->ids =
+          std::make_shared<const std::vector<int32_t>>(engine::LinkToLedger(index, *ledger));
+      link->ledger = ledger;
+    }
+    return link->ids;
   }
 };
 
@@ -92,6 +115,27 @@ absl::Status Reader::CheckAnswerSize(int64_t cells, absl::string_view what) cons
   return absl::ResourceExhaustedError(
       absl::StrCat("the answer would have ", cells, " ", what, "; the limit is ",
                    limits_.max_answer_cells, ": narrow the date range or use a longer interval"));
+}
+
+absl::StatusOr<std::shared_ptr<const cache::Snapshot>> Reader::GetCharged(
+    const cache::PartitionKey& key, int64_t version,
+    absl::FunctionRef<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>()> build,
+    const Context& ctx) {
+  size_t built = 0;
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = cache_.Get(
+      key, version,
+      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+        absl::StatusOr<std::shared_ptr<const cache::Snapshot>> made = build();
+        if (made.ok()) built = (*made)->bytes();
+        return made;
+      },
+      ctx.deadline);
+  if (!got.ok()) return got;
+  if (absl::Status s = ctx.memory->Charge(*memory_, static_cast<int64_t>(built), ctx.deadline);
+      !s.ok()) {
+    return s;
+  }
+  return got;
 }
 
 absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const Context& ctx) {
@@ -211,7 +255,7 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
   const cache::PartitionKey key{absl::StrCat(tenant_id, "@", q.tenant.timezone),
                                 static_cast<int>(CacheKind::kHistory), 0};
   const int64_t version = Sum(*versions);
-  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> history = cache_.Get(
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> history = GetCharged(
       key, version,
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
         std::shared_ptr<const History> previous;
@@ -225,7 +269,7 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
         if (!h.ok()) return h.status();
         return std::make_shared<const History>(std::move(*h));
       },
-      ctx.deadline);
+      ctx);
   if (!history.ok()) return history.status();
   q.history = std::static_pointer_cast<const History>(*history);
   const History& h = *q.history;
@@ -250,6 +294,14 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
   for (const engine::PauseChange& p : h.pauses()) {
     if (include[p.customer]) filtered_pauses->push_back(p);
   }
+  if (absl::Status s = ctx.memory->Charge(
+          *memory_,
+          static_cast<int64_t>(filtered->capacity() * sizeof(engine::Movement) +
+                               filtered_pauses->capacity() * sizeof(engine::PauseChange)),
+          ctx.deadline);
+      !s.ok()) {
+    return s;
+  }
   q.filtered = std::move(filtered);
   q.movements = q.filtered.get();
   q.filtered_pauses = std::move(filtered_pauses);
@@ -258,7 +310,8 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
 }
 
 absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time from,
-                                        absl::Time until, bool index, const Context& ctx) {
+                                        absl::Time until, bool index, const Context& ctx,
+                                        const std::shared_ptr<const engine::Ledger>& ledger) {
   absl::StatusOr<std::vector<store::PartitionVersion>> versions = store_.PartitionVersions(
       tenant_id, store::PartitionKind::kUsageEvents, from, until, ctx.deadline);
   if (!versions.ok()) return versions.status();
@@ -286,7 +339,7 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
   // A newer version re-indexes only the months that changed (engine::UpdateUsageIndex).
   const cache::PartitionKey key{tenant_id, static_cast<int>(CacheKind::kUsageIndex),
                                 month_index(from) * 1000000 + month_index(until)};
-  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> built = cache_.Get(
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> built = GetCharged(
       key, Sum(*versions),
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
         IndexedUsage next;
@@ -301,16 +354,18 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
             reusable[i] = previous->value.partitions[i].lock() == view.partitions[i];
           }
           next.index = engine::UpdateUsageIndex(previous->value.index, view.partitions, reusable);
+          if (next.index.ids == previous->value.index.ids) next.link = previous->value.link;
         } else {
           next.index = engine::BuildUsageIndex(view.partitions);
         }
         return std::make_shared<const Cached<IndexedUsage>>(std::move(next));
       },
-      ctx.deadline);
+      ctx);
   if (!built.ok()) return built.status();
   const std::shared_ptr<const IndexedUsage> indexed = Held<IndexedUsage>(*built);
   view.index = std::shared_ptr<const engine::UsageIndex>(indexed, &indexed->index);
   if (absl::Status s = engine::CheckUsageIndex(view.partitions, *view.index); !s.ok()) return s;
+  if (ledger != nullptr) view.ledger_ids = indexed->LinkTo(ledger);
   return view;
 }
 
@@ -320,14 +375,14 @@ absl::StatusOr<std::shared_ptr<const std::vector<T>>> Reader::TenantWide(
     absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx) {
   absl::StatusOr<int64_t> version = TenantWideVersion(store_, tenant_id, kind, ctx.deadline);
   if (!version.ok()) return version.status();
-  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = cache_.Get(
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = GetCharged(
       {tenant_id, static_cast<int>(cache_kind), 0}, *version,
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
         absl::StatusOr<std::vector<T>> loaded = load();
         if (!loaded.ok()) return loaded.status();
         return std::make_shared<const Cached<RowList<T>>>(RowList<T>{std::move(*loaded)});
       },
-      ctx.deadline);
+      ctx);
   if (!got.ok()) return got.status();
   const std::shared_ptr<const RowList<T>> list = Held<RowList<T>>(*got);
   return std::shared_ptr<const std::vector<T>>(list, &list->rows);
@@ -362,9 +417,12 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
     std::vector<store::PartitionVersion> versions;
     std::function<absl::StatusOr<Partition>(absl::CivilMonth, const Partition*, absl::Time)> build;
     absl::Time deadline;
+    MemoryBudget* memory;
+    std::shared_ptr<MemoryShare> share;  // the call's
     absl::Mutex mu;
     std::vector<std::optional<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>>> got;
-    size_t next = 0;  // the next month nobody has started
+    size_t next = 0;       // the next month nobody has started
+    size_t in_flight = 0;  // months started and not finished
   };
   auto shared = std::make_shared<Shared>();
   shared->cache = &cache_;
@@ -373,11 +431,15 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
   shared->versions = versions;
   shared->build = std::move(build);
   shared->deadline = ctx.deadline;
+  shared->memory = memory_.get();
+  shared->share = ctx.memory;
   shared->got.resize(versions.size());
-  auto get = [](Shared& s, size_t i) {
+  // A month from the cache, or built and charged to the call's memory share.
+  auto get = [](Shared& s, size_t i) -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
     const store::PartitionVersion& v = s.versions[i];
     const cache::PartitionKey key{s.tenant_id, s.kind, engine::MonthIndex(v.month)};
-    return s.cache->Get(
+    size_t built = 0;
+    absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = s.cache->Get(
         key, v.version,
         [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
           // The version held is the base of a delta load (store::MetricsStore), or already
@@ -391,9 +453,17 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
           absl::StatusOr<Partition> partition =
               s.build(v.month, base != nullptr ? &base->value : nullptr, s.deadline);
           if (!partition.ok()) return partition.status();
-          return std::make_shared<const Cached<Partition>>(std::move(*partition));
+          auto made = std::make_shared<const Cached<Partition>>(std::move(*partition));
+          built = made->bytes();
+          return made;
         },
         s.deadline);
+    if (!got.ok()) return got;
+    if (absl::Status st = s.share->Charge(*s.memory, static_cast<int64_t>(built), s.deadline);
+        !st.ok()) {
+      return st;
+    }
+    return got;
   };
   // Takes months in order until none is left.
   auto drain = [get](Shared& s) {
@@ -403,10 +473,13 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
         absl::MutexLock lock(&s.mu);
         if (s.next >= s.versions.size()) return;
         i = s.next++;
+        ++s.in_flight;
       }
       auto result = get(s, i);
       absl::MutexLock lock(&s.mu);
+      if (!result.ok()) s.next = s.versions.size();  // one failed: nobody starts another
       s.got[i] = std::move(result);
+      --s.in_flight;
     }
   };
   // Helpers only once a month is missing: a query served from the cache submits nothing.
@@ -432,8 +505,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
   {
     absl::MutexLock lock(&shared->mu);
     auto all_done = [&]() ABSL_SHARED_LOCKS_REQUIRED(shared->mu) {
-      return std::all_of(shared->got.begin(), shared->got.end(),
-                         [](const auto& g) { return g.has_value(); });
+      return shared->next >= shared->versions.size() && shared->in_flight == 0;
     };
     if (!shared->mu.AwaitWithDeadline(absl::Condition(&all_done), ctx.deadline)) {
       return absl::DeadlineExceededError("deadline passed while partitions were loading");
@@ -442,10 +514,10 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
   std::vector<std::shared_ptr<const Partition>> out;
   out.reserve(versions.size());
-  for (auto& snapshot : shared->got) {
-    if (!snapshot->ok()) return snapshot->status();
-    out.push_back(Held<Partition>(**snapshot));
+  for (auto& snapshot : shared->got) {  // a month not started follows one that failed
+    if (snapshot.has_value() && !snapshot->ok()) return snapshot->status();
   }
+  for (auto& snapshot : shared->got) out.push_back(Held<Partition>(**snapshot));
   return out;
 }
 

@@ -23,6 +23,7 @@
 #include "server/engine/usage.h"
 #include "server/query/context.h"
 #include "server/query/history.h"
+#include "server/query/memory.h"
 #include "server/query/thread_pool.h"
 #include "server/store/metrics_store.h"
 #include "server/store/tenant_store.h"
@@ -66,6 +67,9 @@ struct ReaderLimits {
   // 100 MB of response at the largest.
   int64_t max_answer_cells = 2000000;
   int parallel_loads = 3;  // months one query loads at once when they are missing
+  // What the queries in flight may build beyond what the cache holds (query/memory.h);
+  // 0: no limit.
+  int64_t query_memory_bytes = 0;
 };
 
 // A validated query, with what every metric computes from. Holds shared snapshots, so
@@ -101,21 +105,31 @@ struct Query {
 struct UsageView {
   engine::UsagePartitions partitions;
   std::shared_ptr<const engine::UsageIndex> index;  // null unless asked for
+  // With the index and a ledger: per dense id, the customer's id in the ledger (-1: none;
+  // engine::LinkToLedger), kept with the index while neither's ids change.
+  std::shared_ptr<const std::vector<int32_t>> ledger_ids;
 };
 
 class Reader {
  public:
   Reader(ReaderLimits limits, store::TenantStore& tenants, store::MetricsStore& store,
          cache::PartitionCache& cache, ThreadPool& loaders)
-      : limits_(limits), tenants_(tenants), store_(store), cache_(cache), loaders_(loaders) {}
+      : limits_(limits),
+        tenants_(tenants),
+        store_(store),
+        cache_(cache),
+        loaders_(loaders),
+        memory_(std::make_unique<MemoryBudget>(limits.query_memory_bytes)) {}
 
   // Validates `spec`, reads the tenant, and loads what `needs` asks.
   absl::StatusOr<Query> Prepare(const QuerySpec& spec, Needs needs, const Context& ctx);
 
   // The usage partitions overlapping [from, until), each current per its version, in month
-  // order; with `index`, the cached dense-id index of exactly those partitions.
+  // order; with `index`, the cached dense-id index of exactly those partitions, and with
+  // `ledger` too, the index's customers linked to it.
   absl::StatusOr<UsageView> Usage(const std::string& tenant_id, absl::Time from, absl::Time until,
-                                  bool index, const Context& ctx);
+                                  bool index, const Context& ctx,
+                                  const std::shared_ptr<const engine::Ledger>& ledger = nullptr);
 
   // The tenant's acquisition spend, cached by version.
   absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Spend(
@@ -125,10 +139,18 @@ class Reader {
   // budget; `what` says what the cells are ("cohort cells").
   absl::Status CheckAnswerSize(int64_t cells, absl::string_view what) const;
 
+  // The query memory budget: what calls in flight hold of it.
+  const MemoryBudget& memory() const { return *memory_; }
+
  private:
   absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Customers(
       const std::string& tenant_id, const Context& ctx);
   absl::Status LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx, Query& q);
+  // cache_.Get, with what `build` made (on a miss) charged to the call's memory share.
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> GetCharged(
+      const cache::PartitionKey& key, int64_t version,
+      absl::FunctionRef<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>()> build,
+      const Context& ctx);
   // A tenant-wide table (one partition of `kind`), cached by its version.
   template <typename T>
   absl::StatusOr<std::shared_ptr<const std::vector<T>>> TenantWide(
@@ -150,6 +172,7 @@ class Reader {
   store::MetricsStore& store_;
   cache::PartitionCache& cache_;
   ThreadPool& loaders_;
+  std::unique_ptr<MemoryBudget> memory_;
 };
 
 }  // namespace saasmetrics::query

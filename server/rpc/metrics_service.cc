@@ -146,7 +146,9 @@ grpc::ServerUnaryReactor* MetricsService::GetPqlCount(grpc::CallbackServerContex
                     const int window = Count(req->conversion_window_days(), 30, 365,
                                              "conversion_window_days", violations);
                     if (!violations.empty()) return InvalidArgument(violations);
-                    absl::StatusOr<query::Query> q = Prepare(req->query(), {}, ctx);
+                    // Each customer's movements come from the history, one at a time.
+                    absl::StatusOr<query::Query> q =
+                        Prepare(req->query(), {.movements = false}, ctx);
                     if (!q.ok()) return ToGrpcStatus(q.status());
                     absl::StatusOr<store::StoredPqlRule> stored =
                         rules_.Get(req->query().tenant_id(), req->rule_id(), ctx.deadline);

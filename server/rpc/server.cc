@@ -120,6 +120,9 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return bad("max_batch_bytes", c.max_batch_bytes, "must be between 1024 and 1073741824");
   }
   if (c.cache_bytes < 0) return bad("cache_bytes", c.cache_bytes, "must not be negative");
+  if (c.query_memory_bytes < 0) {
+    return bad("query_memory_bytes", c.query_memory_bytes, "must not be negative");
+  }
   if (c.max_query_days < 1 || c.max_query_days > 36600) {
     return bad("max_query_days", c.max_query_days, "must be between 1 and 36600");
   }
@@ -270,9 +273,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       *m.ingest_store);
   m.cache = std::make_unique<cache::PartitionCache>(static_cast<size_t>(config.cache_bytes),
                                                     CacheObserverFrom(m.metrics.CacheHooksFor()));
-  m.reader =
-      std::make_unique<query::Reader>(query::ReaderLimits{.max_query_days = config.max_query_days},
-                                      *m.tenants, *m.metrics_store, *m.cache, *m.loader_pool);
+  m.reader = std::make_unique<query::Reader>(
+      query::ReaderLimits{.max_query_days = config.max_query_days,
+                          .query_memory_bytes = config.query_memory_bytes},
+      *m.tenants, *m.metrics_store, *m.cache, *m.loader_pool);
   m.metrics_service =
       std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules, page_secret);
 

@@ -35,6 +35,8 @@ struct ServerConfig {
   int max_batch_bytes = 16 << 20;          // largest request message
   int max_query_days = 3700;               // longest metric query range
   int64_t cache_bytes = int64_t{1} << 30;  // partition cache budget
+  // What queries in flight may build beyond the cache (query::MemoryBudget); 0: no limit.
+  int64_t query_memory_bytes = int64_t{1} << 30;
   // An admin key over every tenant ("sm_<id>_<secret>"), from a file or the environment,
   // never the command line; empty: only stored keys authenticate.
   std::string bootstrap_admin_token;

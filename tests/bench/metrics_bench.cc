@@ -401,6 +401,21 @@ int main(int argc, char** argv) {
   const double mrr_floor =
       static_cast<double>(movement_count) * sizeof(engine::Movement) / bandwidth;
   const double act_floor = static_cast<double>(gen.usage_events) * 12 / bandwidth;
+  // PQLs read the months their trailing window reaches back into.
+  int64_t pql_events = 0;
+  {
+    pqxx::read_transaction t(conn);
+    pql_events =
+        t.exec_params1(
+             "SELECT count(*) FROM usage_events WHERE tenant_id = $1 AND time >= "
+             "($2 || ' 00:00:00+00')::timestamptz AND time < ($3 || ' 00:00:00+00')::timestamptz",
+             "bench",
+             absl::FormatCivilTime(
+                 absl::CivilDay(absl::CivilMonth(absl::CivilDay(pql_month) - 29))),
+             until)[0]
+            .as<int64_t>();
+  }
+  const double pql_floor = static_cast<double>(pql_events) * 12 / bandwidth;
 
   // The same answers?
   bool same = sql_movements.size() <= static_cast<size_t>(checked_mrr.entries_size());
@@ -452,9 +467,11 @@ int main(int argc, char** argv) {
          percentile(loaded, 0.99), percentile(loaded, 0.99) / percentile(idle, 0.99));
   printf(
       "  physical floor (bytes touched / one core's scan, %.1f GB/s): MRR %.2f ms (%lld "
-      "movements; warm is %.0fx), active %.2f ms (warm is %.0fx)\n",
+      "movements; warm is %.0fx), active %.2f ms (warm is %.0fx), PQL %.2f ms (%lld events in "
+      "the months read; warm is %.0fx)\n",
       bandwidth / 1e6, mrr_floor, static_cast<long long>(movement_count),
-      Median(warm_mrr) / mrr_floor, act_floor, Median(warm_act) / act_floor);
+      Median(warm_mrr) / mrr_floor, act_floor, Median(warm_act) / act_floor, pql_floor,
+      static_cast<long long>(pql_events), Median(warm_pql) / pql_floor);
   printf("  PQLs in %s: %lld\n", absl::FormatCivilTime(pql_month).c_str(),
          static_cast<long long>(service_pqls));
   printf("  answers identical (SQL vs service): %s\n", same ? "yes" : "NO");

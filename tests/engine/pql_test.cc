@@ -69,6 +69,26 @@ Scenario Build() {
   return s;
 }
 
+// CountPqls as the query layer calls it: over the partitions' dense-id index, with each
+// customer's movements found through its ledger id.
+std::vector<PqlPoint> Count(const PqlRule& rule, const UsagePartitions& usage,
+                            const std::vector<Movement>& movements, const Ledger& ledger,
+                            const std::vector<Period>& periods, absl::TimeZone tz,
+                            int conversion_window_days, const CustomerSet& selected) {
+  const UsageIndex index = BuildUsageIndex(usage);
+  const std::vector<int32_t> link = LinkToLedger(index, ledger);
+  std::vector<std::vector<Movement>> of(ledger.customer_ids.size());
+  for (const Movement& m : movements) of[m.customer].push_back(m);
+  absl::StatusOr<std::vector<PqlPoint>> got = CountPqls(
+      rule, usage, index,
+      [&](int32_t dense) {
+        return link[dense] < 0 ? std::span<const Movement>() : std::span(of[link[dense]]);
+      },
+      periods, tz, conversion_window_days, SelectDense(index, selected));
+  EXPECT_TRUE(got.ok()) << got.status();
+  return got.ok() ? *got : std::vector<PqlPoint>{};
+}
+
 PqlRule Rule() {
   PqlRule r;
   r.window_days = 7;
@@ -81,14 +101,14 @@ const std::vector<Period> kJanuary = {{absl::CivilDay(2024, 1, 1), absl::CivilDa
 
 TEST(Pql, AllConditionsNotPayingAndConversions) {
   Scenario s = Build();
-  const PqlPoint p = CountPqls(Rule(), s.usage, s.movements, s.ledger, kJanuary,
-                               absl::UTCTimeZone(), 30, std::nullopt)[0];
+  const PqlPoint p = Count(Rule(), s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(),
+                           30, std::nullopt)[0];
   EXPECT_EQ(p.pqls, 2);         // a and d
   EXPECT_EQ(p.conversions, 1);  // a, nine days after qualifying
   EXPECT_DOUBLE_EQ(*p.conversion_rate(), 0.5);
   // A conversion window shorter than a's nine days counts none.
-  EXPECT_EQ(CountPqls(Rule(), s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(), 5,
-                      std::nullopt)[0]
+  EXPECT_EQ(Count(Rule(), s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(), 5,
+                  std::nullopt)[0]
                 .conversions,
             0);
 }
@@ -97,14 +117,13 @@ TEST(Pql, WeightedScoreAndCustomerSelection) {
   Scenario s = Build();
   PqlRule r = Rule();
   r.score_threshold = 1.0;  // either condition is enough
-  EXPECT_EQ(CountPqls(r, s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(), 30,
-                      std::nullopt)[0]
-                .pqls,
-            3);  // a, b, d (c pays)
+  EXPECT_EQ(
+      Count(r, s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(), 30, std::nullopt)[0]
+          .pqls,
+      3);  // a, b, d (c pays)
   absl::flat_hash_set<std::string> only_b = {"b"};
   EXPECT_EQ(
-      CountPqls(r, s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(), 30, only_b)[0]
-          .pqls,
+      Count(r, s.usage, s.movements, s.ledger, kJanuary, absl::UTCTimeZone(), 30, only_b)[0].pqls,
       1);
 }
 
@@ -114,8 +133,7 @@ TEST(Pql, TheWindowTrailsEachDay) {
   r.window_days = 1;  // a's reports spread over Jan 1 and 3 no longer add up
   const std::vector<Period> week = {{absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 7)}};
   EXPECT_EQ(
-      CountPqls(r, s.usage, s.movements, s.ledger, week, absl::UTCTimeZone(), 30, std::nullopt)[0]
-          .pqls,
+      Count(r, s.usage, s.movements, s.ledger, week, absl::UTCTimeZone(), 30, std::nullopt)[0].pqls,
       1);  // d only
 }
 
@@ -203,7 +221,7 @@ TEST(Pql, MatchesTheDefinitionReadLiterallyOnRandomHistories) {
       e.customer_id = absl::StrCat("c", pick(customers));
       e.type = kTypes[pick(3)];
       e.user_id = pick(4) == 0 ? "" : absl::StrCat("u", pick(5));
-      e.value = pick(4) * 0.5;
+      e.value = pick(6) * 0.5 - 1;  // negative values too: they bound nothing
       // Across February-April 2024 (DST changes in March/April in these zones).
       e.time = absl::FromCivil(absl::CivilSecond(2024, 2, 1, 0, 0, 0), absl::UTCTimeZone()) +
                absl::Seconds(static_cast<int64_t>(rng() % (89LL * 86400)));
@@ -246,7 +264,7 @@ TEST(Pql, MatchesTheDefinitionReadLiterallyOnRandomHistories) {
       const auto kind = static_cast<PqlCondition::Kind>(1 + pick(3));
       rule.conditions.push_back(
           {kind, kind == PqlCondition::Kind::kDistinctUsers && pick(2) ? "" : kTypes[pick(3)],
-           static_cast<double>(pick(5)) + (pick(2) ? 0.5 : 0), static_cast<double>(pick(3))});
+           static_cast<double>(pick(8)) + (pick(2) ? 0.5 : 0), static_cast<double>(pick(3))});
     }
     if (pick(3) == 0) rule.score_threshold = 1 + pick(3);
     CustomerSet selected;
@@ -256,7 +274,7 @@ TEST(Pql, MatchesTheDefinitionReadLiterallyOnRandomHistories) {
                    pick(2) ? Interval::kWeek : Interval::kMonth);
     const int conversion = 1 + pick(30);
     const std::vector<PqlPoint> got =
-        CountPqls(rule, usage, movements, ledger, periods, tz, conversion, selected);
+        Count(rule, usage, movements, ledger, periods, tz, conversion, selected);
     const std::vector<PqlPoint> want = BruteForcePqls(rule, events, movements, ledger.customer_ids,
                                                       periods, tz, conversion, selected);
     ASSERT_EQ(got.size(), want.size());
@@ -265,6 +283,47 @@ TEST(Pql, MatchesTheDefinitionReadLiterallyOnRandomHistories) {
       EXPECT_EQ(got[p].conversions, want[p].conversions) << "round " << round << " period " << p;
     }
   }
+}
+
+TEST(Pql, StopsWhenAskedAndRefusesAnIndexOfOtherPartitions) {
+  Scenario s = Build();
+  const UsageIndex index = BuildUsageIndex(s.usage);
+  auto none = [](int32_t) { return std::span<const Movement>(); };
+  absl::StatusOr<std::vector<PqlPoint>> stopped =
+      CountPqls(Rule(), s.usage, index, none, kJanuary, absl::UTCTimeZone(), 30, std::nullopt,
+                [] { return true; });
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled);
+  UsagePartitions other = s.usage;
+  other.push_back(other.front());  // one partition more than the index knows
+  EXPECT_EQ(CountPqls(Rule(), other, index, none, kJanuary, absl::UTCTimeZone(), 30, std::nullopt)
+                .status()
+                .code(),
+            absl::StatusCode::kInternal);
+  EXPECT_EQ(CountPqls(Rule(), s.usage, index, none, kJanuary, absl::UTCTimeZone(), 30,
+                      std::vector<bool>(1))
+                .status()
+                .code(),
+            absl::StatusCode::kInternal);
+}
+
+// Customers passed over by the bound (too few events, users or positive value over the
+// whole range) are exactly those the definition would not count: a customer whose
+// negative values cancel out its positive ones still qualifies on the day they are apart.
+TEST(Pql, NegativeValuesDoNotHideADayThatQualifies) {
+  std::vector<UsageEvent> events = {Use("a", "seat", "", Noon(1, 1)),
+                                    Use("a", "seat", "", Noon(1, 20))};
+  events[0].value = 5;
+  events[1].value = -5;
+  UsagePartitions usage = {std::make_shared<const UsagePartition>(
+      BuildUsagePartition(absl::CivilMonth(2024, 1), events))};
+  PqlRule r;
+  r.window_days = 7;
+  r.conditions = {{PqlCondition::Kind::kValueSum, "seat", 5, 1}};
+  EXPECT_EQ(Count(r, usage, {}, Ledger{}, kJanuary, absl::UTCTimeZone(), 30, std::nullopt)[0].pqls,
+            1);
+  r.conditions[0].threshold = 5.5;  // more than its positive values: passed over
+  EXPECT_EQ(Count(r, usage, {}, Ledger{}, kJanuary, absl::UTCTimeZone(), 30, std::nullopt)[0].pqls,
+            0);
 }
 
 TEST(ValidatePqlRule, NamesEachBrokenField) {

@@ -8,7 +8,9 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/pql.h"
 #include "server/engine/series.h"
+#include "server/query/metrics.h"
 #include "server/store/all_statements.h"
 #include "server/store/ingest_store.h"
 #include "server/store/migrate.h"
@@ -170,6 +172,92 @@ TEST_F(ReaderTest, ALateWriteUpdatesTheHistoryAndReloadsOnlyItsMonth) {
   Reader fresh(ReaderLimits{}, tenants_, store_, fresh_cache, loaders_);
   EXPECT_EQ(MonthlyMrr(fresh, "2024-01-01", "2024-06-30"),
             MonthlyMrr(reader, "2024-01-01", "2024-06-30"));
+}
+
+// PQLs run on the cached usage index with its customers linked to the history's ledger:
+// a usage customer the index has not seen, and a subscription for a customer the ledger
+// has not seen, each change what the link must say; the warm reader answers as a fresh one.
+TEST_F(ReaderTest, PqlCountsFollowNewUsageCustomersAndNewSubscribers) {
+  auto use = [&](const std::string& id, const std::string& customer, int day) {
+    engine::UsageEvent e{.id = id, .source = "app", .type = "report", .customer_id = customer};
+    e.time = absl::FromCivil(absl::CivilDay(2024, 3, day), absl::UTCTimeZone()) + absl::Hours(9);
+    ASSERT_TRUE(ingest_.WriteUsageEvents("acme", {e}, Deadline()).ok());
+  };
+  Write({Sub("e1", "paying", absl::CivilDay(2024, 1, 5), 1000)});
+  for (int d = 1; d <= 3; ++d) {
+    use(absl::StrCat("a", d), "lead-a", d);
+    use(absl::StrCat("p", d), "paying", d);
+  }
+  engine::PqlRule rule;
+  rule.window_days = 7;
+  rule.conditions = {{engine::PqlCondition::Kind::kEventCount, "report", 3, 1}};
+  auto pqls = [&](Reader& reader) -> int64_t {
+    const Context ctx{.deadline = Deadline()};
+    absl::StatusOr<Query> q = reader.Prepare(Spec("2024-03-01", "2024-03-31"), {}, ctx);
+    EXPECT_TRUE(q.ok()) << q.status();
+    if (!q.ok()) return -1;
+    absl::StatusOr<std::vector<engine::PqlPoint>> points = PqlCount(reader, *q, rule, 30, ctx);
+    EXPECT_TRUE(points.ok()) << points.status();
+    return points.ok() && points->size() == 1 ? (*points)[0].pqls : -1;
+  };
+  auto fresh = [&] {
+    cache::PartitionCache fresh_cache(64 << 20);
+    Reader r(ReaderLimits{}, tenants_, store_, fresh_cache, loaders_);
+    return pqls(r);
+  };
+  Reader reader = MakeReader();
+  EXPECT_EQ(pqls(reader), 1) << "lead-a; 'paying' pays";
+  for (int d = 10; d <= 12; ++d) use(absl::StrCat("b", d), "lead-b", d);  // new to the index
+  EXPECT_EQ(pqls(reader), 2);
+  // lead-a subscribes before it qualified: new to the ledger, and no longer a lead.
+  Write({Sub("e2", "lead-a", absl::CivilDay(2024, 2, 20), 500)});
+  EXPECT_EQ(pqls(reader), 1);
+  EXPECT_EQ(pqls(reader), fresh());
+}
+
+// With the cache off, a query holds all it builds: the query memory budget bounds it.
+TEST_F(ReaderTest, WhatAQueryBuildsIsChargedAndGivenBackAndTooMuchIsRefused) {
+  std::vector<engine::SubscriptionEvent> events;
+  for (int c = 0; c < 200; ++c) {
+    events.push_back(Sub(absl::StrCat("e", c), absl::StrCat("c", c),
+                         absl::CivilDay(2024, 1 + c % 6, 1 + c % 28), 100));
+  }
+  Write(events);
+  cache::PartitionCache no_cache(0);
+  Reader tight(ReaderLimits{.query_memory_bytes = 4096}, tenants_, store_, no_cache, loaders_);
+  {
+    const Context ctx{.deadline = Deadline()};
+    absl::StatusOr<Query> q = tight.Prepare(Spec("2024-01-01", "2024-06-30"), {}, ctx);
+    EXPECT_EQ(q.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(q.status().message(), HasSubstr("--query_memory_bytes=4096"));
+  }
+  EXPECT_EQ(tight.memory().in_use(), 0) << "the refused call gave back what it held";
+
+  Reader roomy(ReaderLimits{.query_memory_bytes = 64 << 20}, tenants_, store_, no_cache, loaders_);
+  {
+    const Context ctx{.deadline = Deadline()};
+    absl::StatusOr<Query> q = roomy.Prepare(Spec("2024-01-01", "2024-06-30"), {}, ctx);
+    ASSERT_TRUE(q.ok()) << q.status();
+    // Six months and the history, each measured as the cache would.
+    EXPECT_GE(ctx.memory->held(), static_cast<int64_t>(q->history->bytes()));
+    EXPECT_EQ(roomy.memory().in_use(), ctx.memory->held());
+  }
+  EXPECT_EQ(roomy.memory().in_use(), 0);
+  // What a refused call built stays cached (the cache's budget holds it), and a query the
+  // cache serves builds nothing, so is charged nothing.
+  Reader warm = MakeReader({.query_memory_bytes = 4096});
+  int refused = 0;
+  for (; refused < 20; ++refused) {
+    const Context ctx{.deadline = Deadline()};
+    absl::StatusOr<Query> q = warm.Prepare(Spec("2024-01-01", "2024-06-30"), {}, ctx);
+    if (q.ok()) {
+      EXPECT_EQ(ctx.memory->held(), 0);
+      break;
+    }
+    EXPECT_EQ(q.status().code(), absl::StatusCode::kResourceExhausted);
+  }
+  EXPECT_GE(refused, 1);
+  EXPECT_LT(refused, 20);
 }
 
 TEST_F(ReaderTest, CustomersAndSpendAreCachedByVersion) {
