@@ -114,73 +114,77 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
     distinct_users = distinct_users || c.kind == PqlCondition::Kind::kDistinctUsers;
   }
 
-  // Every event that feeds a condition, in partition and time order, by dense customer id
-  // (users get compact ids, hashed once per partition entry, not per event).
+  // Every event that feeds a condition, condition by condition, each in partition and time
+  // order, by dense customer id (users get compact ids, hashed once per partition entry,
+  // not per event). A condition on one type reads only that type's events.
+  // Visited twice (to count each customer's hits, then to place them grouped by customer
+  // in that order: a stable counting sort without a list in between); the users' compact
+  // ids come out the same both times.
   absl::flat_hash_map<absl::string_view, int32_t> user_index;
-  std::vector<Hit> hits;
-  for (size_t pi = 0; pi < usage.size(); ++pi) {
-    if (stop && stop()) return cancelled();
-    const UsagePartition& part = *usage[pi];
-    const std::vector<int32_t>& to_dense = *index.local_to_dense[pi];
-    std::vector<uint32_t> feeds(part.types.size(), 0);  // per local type: condition bits
-    bool feeds_any = false;
-    for (size_t t = 0; t < part.types.size(); ++t) {
+  auto each_hit = [&](auto emit) {
+    for (size_t pi = 0; pi < usage.size(); ++pi) {
+      if (stop && stop()) return false;
+      const UsagePartition& part = *usage[pi];
+      const std::vector<int32_t>& to_dense = *index.local_to_dense[pi];
+      std::vector<int32_t> local_user(distinct_users ? part.users.size() : 0, -2);  // -2: unseen
+      const int64_t month_start =
+          absl::ToUnixSeconds(absl::FromCivil(part.month, absl::UTCTimeZone()));
+      // Positions in time order: only those within the days looked at.
+      auto within = [&](auto positions, auto second_at) {
+        auto at_or_after = [&](int64_t t) {
+          if (t <= month_start) return positions.begin();
+          if (t - month_start > std::numeric_limits<uint32_t>::max()) return positions.end();
+          return std::partition_point(positions.begin(), positions.end(), [&](auto pos) {
+            return second_at(pos) < static_cast<uint32_t>(t - month_start);
+          });
+        };
+        return std::make_pair(at_or_after(day_start[0]), at_or_after(day_start[days]));
+      };
       for (int c = 0; c < n; ++c) {
-        const std::string& type = rule.conditions[c].event_type;
-        if (type.empty() || type == part.types[t]) feeds[t] |= 1u << c;
-      }
-      feeds_any = feeds_any || feeds[t] != 0;
-    }
-    if (!feeds_any) continue;
-    std::vector<int32_t> local_user(distinct_users ? part.users.size() : 0, -2);  // -2: unseen
-    const int64_t month_start =
-        absl::ToUnixSeconds(absl::FromCivil(part.month, absl::UTCTimeZone()));
-    // Events come in time order: only those within the days looked at.
-    auto at_or_after = [&](int64_t t) -> size_t {
-      if (t <= month_start) return 0;
-      if (t - month_start > std::numeric_limits<uint32_t>::max()) return part.events();
-      return std::lower_bound(part.second.begin(), part.second.end(),
-                              static_cast<uint32_t>(t - month_start)) -
-             part.second.begin();
-    };
-    const size_t from = at_or_after(day_start[0]), until = at_or_after(day_start[days]);
-    int k = 0;
-    for (size_t i = from; i < until; ++i) {
-      const uint32_t bits = feeds[part.type[i]];
-      if (bits == 0) continue;
-      const int32_t customer = to_dense[part.customer[i]];
-      if (selected.has_value() && !(*selected)[customer]) continue;
-      const int64_t t = month_start + part.second[i];
-      while (t >= day_start[k + 1]) ++k;
-      for (int c = 0; c < n; ++c) {
-        if (!(bits & (1u << c))) continue;
         const PqlCondition& cond = rule.conditions[c];
-        Hit h{customer, k, c, -1, 1.0};
-        if (cond.kind == PqlCondition::Kind::kValueSum) h.amount = part.value[i];
-        if (cond.kind == PqlCondition::Kind::kDistinctUsers && part.user[i] >= 0) {
-          int32_t& user = local_user[part.user[i]];
-          if (user == -2) {
-            user =
-                user_index
-                    .try_emplace(part.users[part.user[i]], static_cast<int32_t>(user_index.size()))
-                    .first->second;
+        auto add = [&](size_t i, int& k) {
+          const int32_t customer = to_dense[part.customer[i]];
+          if (selected.has_value() && !(*selected)[customer]) return;
+          const int64_t t = month_start + part.second[i];
+          while (t >= day_start[k + 1]) ++k;
+          Hit h{customer, k, c, -1, 1.0};
+          if (cond.kind == PqlCondition::Kind::kValueSum) h.amount = part.value[i];
+          if (cond.kind == PqlCondition::Kind::kDistinctUsers && part.user[i] >= 0) {
+            int32_t& user = local_user[part.user[i]];
+            if (user == -2) {
+              user = user_index
+                         .try_emplace(part.users[part.user[i]],
+                                      static_cast<int32_t>(user_index.size()))
+                         .first->second;
+            }
+            h.user = user;
           }
-          h.user = user;
+          emit(h);
+        };
+        int k = 0;
+        if (cond.event_type.empty()) {  // any type: every event
+          const std::span<const uint32_t> seconds(part.second);
+          const auto [from, until] = within(seconds, [](uint32_t s) { return s; });
+          for (auto it = from; it != until; ++it) add(it - seconds.begin(), k);
+          continue;
         }
-        hits.push_back(h);
+        const int32_t type = part.TypeId(cond.event_type);
+        if (type < 0) continue;
+        const std::span<const uint32_t> of_type = part.OfType(type);
+        const auto [from, until] = within(of_type, [&](uint32_t pos) { return part.second[pos]; });
+        for (auto it = from; it != until; ++it) add(*it, k);
       }
     }
-  }
-  // Hits grouped by customer, keeping their order (a stable counting sort).
+    return true;
+  };
   std::vector<size_t> begin(dense_count + 1, 0);
-  for (const Hit& h : hits) ++begin[h.customer + 1];
+  if (!each_hit([&](const Hit& h) { ++begin[h.customer + 1]; })) return cancelled();
   for (size_t c = 0; c < dense_count; ++c) begin[c + 1] += begin[c];
-  std::vector<Hit> by_customer(hits.size());
+  std::vector<Hit> by_customer(begin[dense_count]);
   {
     std::vector<size_t> next(begin.begin(), begin.end() - 1);
-    for (const Hit& h : hits) by_customer[next[h.customer]++] = h;
+    if (!each_hit([&](const Hit& h) { by_customer[next[h.customer]++] = h; })) return cancelled();
   }
-  std::vector<Hit>().swap(hits);
   std::vector<int> period_of_day(days, -1);
   for (size_t p = 0; p < periods.size(); ++p) {
     for (absl::CivilDay d = periods[p].first; d <= periods[p].last; ++d) {

@@ -30,7 +30,15 @@ std::vector<bool> TypeMask(const UsagePartition& p, const std::vector<std::strin
 
 size_t UsagePartition::bytes() const {
   return sizeof(*this) + customers.bytes() + types.bytes() + users.bytes() + VectorBytes(second) +
-         VectorBytes(customer) + VectorBytes(type) + VectorBytes(user) + VectorBytes(value);
+         VectorBytes(customer) + VectorBytes(type) + VectorBytes(user) + VectorBytes(value) +
+         VectorBytes(by_type) + VectorBytes(type_begin);
+}
+
+int32_t UsagePartition::TypeId(absl::string_view t) const {
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (types[i] == t) return static_cast<int32_t>(i);
+  }
+  return -1;
 }
 
 absl::Time UsagePartition::time(size_t i) const {
@@ -162,6 +170,16 @@ UsagePartition UsagePartitionBuilder::Finish() && {
   for (auto* v : {&p_.customer, &p_.type, &p_.user}) v->shrink_to_fit();
   p_.second.shrink_to_fit();
   p_.value.shrink_to_fit();
+  // Grouped by type (a stable counting sort: time order within each type).
+  p_.type_begin.assign(p_.types.size() + 1, 0);
+  for (int32_t t : p_.type) ++p_.type_begin[t + 1];
+  for (size_t t = 0; t < p_.types.size(); ++t) p_.type_begin[t + 1] += p_.type_begin[t];
+  p_.by_type.resize(p_.events());
+  {
+    std::vector<uint32_t> next(p_.type_begin.begin(), p_.type_begin.end() - 1);
+    for (size_t i = 0; i < p_.events(); ++i) p_.by_type[next[p_.type[i]]++] = static_cast<uint32_t>(i);
+  }
+  p_.by_type.shrink_to_fit();
   return std::move(p_);
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,19 @@ struct UsagePartition {
   std::vector<int32_t> type;      // local
   std::vector<int32_t> user;      // local, -1 for none
   std::vector<double> value;
+  // The events grouped by type, each group in time order: type t's are the positions
+  // by_type[type_begin[t] .. type_begin[t + 1]) (a metric that counts a few types reads
+  // just theirs).
+  std::vector<uint32_t> by_type;
+  std::vector<uint32_t> type_begin;
 
   size_t events() const { return second.size(); }
+  std::span<const uint32_t> OfType(int32_t t) const {
+    return std::span<const uint32_t>(by_type.data() + type_begin[t],
+                                     type_begin[t + 1] - type_begin[t]);
+  }
+  // The local id of `type`, or -1.
+  int32_t TypeId(absl::string_view type) const;
   size_t bytes() const;
   absl::Time time(size_t i) const;
 };

@@ -264,6 +264,27 @@ std::vector<std::tuple<uint32_t, std::string, std::string, std::string, double>>
   return out;
 }
 
+// by_type holds, for each type, exactly the positions of its events, in time order.
+::testing::AssertionResult GroupedByType(const UsagePartition& p) {
+  if (p.type_begin.size() != p.types.size() + 1 || p.by_type.size() != p.events()) {
+    return ::testing::AssertionFailure() << "sizes";
+  }
+  for (size_t t = 0; t < p.types.size(); ++t) {
+    std::vector<uint32_t> want;
+    for (size_t i = 0; i < p.events(); ++i) {
+      if (p.type[i] == static_cast<int32_t>(t)) want.push_back(static_cast<uint32_t>(i));
+    }
+    const std::span<const uint32_t> got = p.OfType(static_cast<int32_t>(t));
+    if (!std::equal(got.begin(), got.end(), want.begin(), want.end())) {
+      return ::testing::AssertionFailure() << "type " << p.types[t];
+    }
+    if (p.TypeId(p.types[t]) != static_cast<int32_t>(t)) {
+      return ::testing::AssertionFailure() << "TypeId(" << p.types[t] << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST(UsagePartition, IsTheSameWhateverOrderItsRowsArriveIn) {
   std::mt19937_64 rng(5);
   const absl::Time from = absl::FromCivil(absl::CivilDay(2024, 5, 1), absl::UTCTimeZone());
@@ -281,7 +302,9 @@ TEST(UsagePartition, IsTheSameWhateverOrderItsRowsArriveIn) {
       b.Add(e.customer_id, e.type, e.user_id, e.value,
             static_cast<uint32_t>(absl::ToInt64Seconds(e.time - from)));
     }
-    EXPECT_EQ(Content(std::move(b).Finish()), want);
+    const UsagePartition built = std::move(b).Finish();
+    EXPECT_EQ(Content(built), want);
+    EXPECT_TRUE(GroupedByType(built));
   }
 }
 
@@ -312,6 +335,7 @@ TEST(UsagePartition, ABaseWithAddedEventsEqualsAPartitionBuiltFromAll) {
       b.Add(all[i].customer_id, all[i].type, all[i].user_id, all[i].value, second(all[i]));
     }
     const UsagePartition merged = std::move(b).Finish();
+    EXPECT_TRUE(GroupedByType(merged)) << "round " << round;
     EXPECT_EQ(Content(merged), Content(BuildUsagePartition(absl::CivilMonth(2024, 5), all)))
         << "round " << round << ", split " << split;
     // One dictionary entry per distinct string, as a partition built at once has.
