@@ -177,7 +177,8 @@ UsagePartition UsagePartitionBuilder::Finish() && {
   p_.by_type.resize(p_.events());
   {
     std::vector<uint32_t> next(p_.type_begin.begin(), p_.type_begin.end() - 1);
-    for (size_t i = 0; i < p_.events(); ++i) p_.by_type[next[p_.type[i]]++] = static_cast<uint32_t>(i);
+    for (size_t i = 0; i < p_.events(); ++i)
+      p_.by_type[next[p_.type[i]]++] = static_cast<uint32_t>(i);
   }
   p_.by_type.shrink_to_fit();
   return std::move(p_);

@@ -7,9 +7,9 @@
 
 #include <cstdio>
 
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "client/generator.h"
 #include "server/engine/ledger.h"
 #include "server/engine/pql.h"
@@ -25,7 +25,7 @@ struct Data {
   engine::UsagePartitions usage;  // the last two months
   engine::UsageIndex index;
   std::vector<int32_t> ledger_ids;
-  std::vector<engine::Movement> movements;  // by customer, then day
+  std::vector<engine::Movement> movements;        // by customer, then day
   std::vector<std::pair<size_t, size_t>> ranges;  // per ledger customer
   std::vector<engine::Period> periods;            // the last month
   engine::PqlRule rule;
@@ -54,10 +54,9 @@ void Load(int customers, int64_t usage_events) {
   auto by_time = [](const auto& a, const auto& b) { return a.time < b.time; };
   std::sort(before.begin(), before.end(), by_time);
   std::sort(in_last.begin(), in_last.end(), by_time);
-  d->usage = {std::make_shared<const engine::UsagePartition>(
-                  engine::BuildUsagePartition(last - 1, before)),
-              std::make_shared<const engine::UsagePartition>(
-                  engine::BuildUsagePartition(last, in_last))};
+  d->usage = {
+      std::make_shared<const engine::UsagePartition>(engine::BuildUsagePartition(last - 1, before)),
+      std::make_shared<const engine::UsagePartition>(engine::BuildUsagePartition(last, in_last))};
   d->index = engine::BuildUsageIndex(d->usage);
   google::protobuf::RepeatedPtrField<v1::SubscriptionEvent> subs(
       generated.subscription_events.begin(), generated.subscription_events.end());
