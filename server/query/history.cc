@@ -120,7 +120,18 @@ const Movements& History::movements() const {
 }
 
 std::span<const engine::Movement> History::MovementsOf(int32_t customer) const {
-  return RangeOf(overlaid_->contains(customer) ? *overlay_ : *base_, customer);
+  if (overlaid_->contains(customer)) return RangeOf(*overlay_, customer);
+  absl::call_once(base_index_->once, [this] {
+    const Movements& base = *base_;
+    std::vector<uint32_t>& begin = base_index_->begin;
+    begin.assign(base.empty() ? 1 : static_cast<size_t>(base.back().customer) + 2, 0);
+    for (const engine::Movement& m : base) ++begin[m.customer + 1];
+    for (size_t c = 1; c < begin.size(); ++c) begin[c] += begin[c - 1];
+  });
+  const std::vector<uint32_t>& begin = base_index_->begin;
+  if (customer < 0 || static_cast<size_t>(customer) + 1 >= begin.size()) return {};
+  return std::span<const engine::Movement>(base_->data() + begin[customer],
+                                           begin[customer + 1] - begin[customer]);
 }
 
 bool History::WantsCompaction() const {
@@ -141,6 +152,8 @@ size_t History::bytes() const {
   // The merged list, once asked for, is about as large as the base and overlay together.
   b += (overlaid_->empty() ? 1 : 2) * movements * sizeof(engine::Movement) +
        overlaid_->size() * (sizeof(int32_t) + 1);
+  // The base's index counts as made (it is made on first use, after the cache measured).
+  b += (ids_->customer_ids.size() + 2) * sizeof(uint32_t);
   return b;
 }
 
@@ -320,8 +333,10 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
   std::shared_ptr<const Movements> base = previous.base_;
   std::shared_ptr<const Movements> overlay = previous.overlay_;
   std::shared_ptr<const absl::flat_hash_set<int32_t>> overlaid = previous.overlaid_;
-  if (previous.flat_->made.load(std::memory_order_acquire)) {
+  std::shared_ptr<History::BaseIndex> base_index = previous.base_index_;
+  if (previous.flat_->made.load(std::memory_order_acquire) && previous.flat_->movements != base) {
     base = previous.flat_->movements;
+    base_index = std::make_shared<History::BaseIndex>();
     overlay = std::make_shared<const Movements>();
     overlaid = std::make_shared<const absl::flat_hash_set<int32_t>>();
   }
@@ -333,7 +348,9 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
         *base, *next_overlay, [&](int32_t c) { return next_overlaid->contains(c); }));
     h.overlay_ = std::make_shared<const Movements>();
     h.overlaid_ = std::make_shared<const absl::flat_hash_set<int32_t>>();
+    h.base_index_ = std::make_shared<History::BaseIndex>();
   } else {
+    h.base_index_ = std::move(base_index);
     h.base_ = std::move(base);
     h.overlay_ = std::move(next_overlay);
     h.overlaid_ = std::move(next_overlaid);

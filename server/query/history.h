@@ -78,6 +78,12 @@ class History : public cache::Snapshot {
                                                const std::vector<store::PartitionVersion>&,
                                                const SubscriptionPartitions&, absl::TimeZone,
                                                const std::function<bool()>&);
+  // Where each customer's movements begin in `base_` (made on first use; shared by the
+  // versions that share `base_`): a customer's movements without a search.
+  struct BaseIndex {
+    absl::once_flag once;
+    std::vector<uint32_t> begin;  // per customer up to the last in the base, and one more
+  };
   struct Flat {
     absl::once_flag once;
     std::shared_ptr<const Movements> movements;
@@ -99,6 +105,7 @@ class History : public cache::Snapshot {
   // Movements: `base_`, except that the customers in `overlaid_` have theirs in `overlay_`
   // (both ordered by customer, then day).
   std::shared_ptr<const Movements> base_;
+  std::shared_ptr<BaseIndex> base_index_ = std::make_shared<BaseIndex>();  // of `base_`
   std::shared_ptr<const Movements> overlay_;
   std::shared_ptr<const absl::flat_hash_set<int32_t>> overlaid_;
   std::shared_ptr<Flat> flat_ = std::make_shared<Flat>();
