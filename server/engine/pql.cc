@@ -79,14 +79,6 @@ std::vector<int32_t> LinkToLedger(const UsageIndex& index, const Ledger& ledger)
   return out;
 }
 
-std::optional<std::vector<bool>> SelectDense(const UsageIndex& index, const CustomerSet& selected) {
-  if (!selected.has_value()) return std::nullopt;
-  const std::vector<std::string>& ids = index.customer_ids();
-  std::vector<bool> out(ids.size());
-  for (size_t d = 0; d < ids.size(); ++d) out[d] = selected->contains(ids[d]);
-  return out;
-}
-
 absl::StatusOr<std::vector<PqlPoint>> CountPqls(
     const PqlRule& rule, const UsagePartitions& usage, const UsageIndex& index,
     absl::FunctionRef<std::span<const Movement>(int32_t dense)> movements_of,

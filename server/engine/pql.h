@@ -49,9 +49,6 @@ struct PqlPoint {
 // worth keeping while neither the index's ids nor the ledger's change.
 std::vector<int32_t> LinkToLedger(const UsageIndex& index, const Ledger& ledger);
 
-// Per dense customer id of `index`: whether `selected` holds it (nullopt: every customer).
-std::optional<std::vector<bool>> SelectDense(const UsageIndex& index, const CustomerSet& selected);
-
 // A customer qualifies on day D when its MRR at the end of D is 0 and, over the days
 // D-W+1..D, the rule holds. Customers are the dense ids of `index` (built over exactly
 // `usage`: INTERNAL otherwise); `movements_of` gives one's MRR movements, ordered by day;

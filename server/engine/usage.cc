@@ -261,6 +261,14 @@ UsageIndex UpdateUsageIndex(const UsageIndex& previous, const UsagePartitions& p
   return index;
 }
 
+std::optional<std::vector<bool>> SelectDense(const UsageIndex& index, const CustomerSet& selected) {
+  if (!selected.has_value()) return std::nullopt;
+  const std::vector<std::string>& ids = index.customer_ids();
+  std::vector<bool> out(ids.size());
+  for (size_t d = 0; d < ids.size(); ++d) out[d] = selected->contains(ids[d]);
+  return out;
+}
+
 absl::Status CheckUsageIndex(const UsagePartitions& partitions, const UsageIndex& index) {
   if (index.months.size() != partitions.size() ||
       index.local_to_dense.size() != partitions.size()) {
@@ -285,12 +293,8 @@ absl::StatusOr<std::vector<int64_t>> ActiveCustomers(
     const std::function<bool()>& stop) {
   if (absl::Status s = CheckUsageIndex(partitions, index); !s.ok()) return s;
   const std::vector<std::string>& customer_ids = index.customer_ids();
-  std::vector<bool> selected_dense(customer_ids.size(), !selected.has_value());
-  if (selected.has_value()) {
-    for (size_t c = 0; c < customer_ids.size(); ++c) {
-      selected_dense[c] = selected->contains(customer_ids[c]);
-    }
-  }
+  const std::vector<bool> selected_dense =
+      SelectDense(index, selected).value_or(std::vector<bool>(customer_ids.size(), true));
   std::vector<std::vector<bool>> active(periods.size());
   for (size_t pi = 0; pi < partitions.size(); ++pi) {
     if (stop && stop()) return absl::CancelledError("stopped while counting active customers");

@@ -114,6 +114,9 @@ UsageIndex BuildUsageIndex(const UsagePartitions& partitions);
 UsageIndex UpdateUsageIndex(const UsageIndex& previous, const UsagePartitions& partitions,
                             const std::vector<bool>& reusable);
 
+// Per dense customer id of `index`: whether `selected` holds it (nullopt: every customer).
+std::optional<std::vector<bool>> SelectDense(const UsageIndex& index, const CustomerSet& selected);
+
 // OK when `index` was built over exactly `partitions` (same months, same order, same local
 // customer dictionaries' sizes); INTERNAL naming the first difference otherwise.
 absl::Status CheckUsageIndex(const UsagePartitions& partitions, const UsageIndex& index);

@@ -108,6 +108,29 @@ absl::StatusOr<int64_t> TenantWideVersion(store::MetricsStore& store, const std:
   return Sum(*v);
 }
 
+// cache.Get, with what `build` made (on a miss: not what the cache already held) charged
+// to `share` once it is made.
+absl::StatusOr<std::shared_ptr<const cache::Snapshot>> ChargedGet(
+    cache::PartitionCache& cache, MemoryBudget& budget, MemoryShare& share,
+    const cache::PartitionKey& key, int64_t version,
+    absl::FunctionRef<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>()> build,
+    absl::Time deadline) {
+  size_t built = 0;
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = cache.Get(
+      key, version,
+      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+        absl::StatusOr<std::shared_ptr<const cache::Snapshot>> made = build();
+        if (made.ok()) built = (*made)->bytes();
+        return made;
+      },
+      deadline);
+  if (!got.ok()) return got;
+  if (absl::Status s = share.Charge(budget, static_cast<int64_t>(built), deadline); !s.ok()) {
+    return s;
+  }
+  return got;
+}
+
 }  // namespace
 
 absl::Status Reader::CheckAnswerSize(int64_t cells, absl::string_view what) const {
@@ -121,21 +144,7 @@ absl::StatusOr<std::shared_ptr<const cache::Snapshot>> Reader::GetCharged(
     const cache::PartitionKey& key, int64_t version,
     absl::FunctionRef<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>()> build,
     const Context& ctx) {
-  size_t built = 0;
-  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = cache_.Get(
-      key, version,
-      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-        absl::StatusOr<std::shared_ptr<const cache::Snapshot>> made = build();
-        if (made.ok()) built = (*made)->bytes();
-        return made;
-      },
-      ctx.deadline);
-  if (!got.ok()) return got;
-  if (absl::Status s = ctx.memory->Charge(*memory_, static_cast<int64_t>(built), ctx.deadline);
-      !s.ok()) {
-    return s;
-  }
-  return got;
+  return ChargedGet(cache_, *memory_, *ctx.memory, key, version, build, ctx.deadline);
 }
 
 absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const Context& ctx) {
@@ -438,9 +447,8 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
   auto get = [](Shared& s, size_t i) -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
     const store::PartitionVersion& v = s.versions[i];
     const cache::PartitionKey key{s.tenant_id, s.kind, engine::MonthIndex(v.month)};
-    size_t built = 0;
-    absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = s.cache->Get(
-        key, v.version,
+    return ChargedGet(
+        *s.cache, *s.memory, *s.share, key, v.version,
         [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
           // The version held is the base of a delta load (store::MetricsStore), or already
           // current: a load reads the month as it is then, which may be past the version
@@ -453,17 +461,9 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
           absl::StatusOr<Partition> partition =
               s.build(v.month, base != nullptr ? &base->value : nullptr, s.deadline);
           if (!partition.ok()) return partition.status();
-          auto made = std::make_shared<const Cached<Partition>>(std::move(*partition));
-          built = made->bytes();
-          return made;
+          return std::make_shared<const Cached<Partition>>(std::move(*partition));
         },
         s.deadline);
-    if (!got.ok()) return got;
-    if (absl::Status st = s.share->Charge(*s.memory, static_cast<int64_t>(built), s.deadline);
-        !st.ok()) {
-      return st;
-    }
-    return got;
   };
   // Takes months in order until none is left.
   auto drain = [get](Shared& s) {
