@@ -56,13 +56,16 @@ std::optional<double> PqlPoint::conversion_rate() const {
 namespace {
 
 // One matching event of one condition: what it adds to its customer's day.
+// 16 bytes: the hits are written once and read twice per count.
 struct Hit {
-  int32_t customer;  // dense id of the usage index
-  int32_t day;       // index from the first day of the trailing window
-  int32_t condition;
-  int32_t user;  // compact user id for distinct-user conditions, else -1
+  int32_t customer;    // dense id of the usage index
+  uint16_t day;        // index from the first day of the trailing window
+  uint16_t condition;  // index into the rule's conditions
+  // A value sum's value, an event count's 1, or a distinct-user condition's compact user
+  // id (-1: the event names no user; ids are exact in a double).
   double amount;
 };
+constexpr int kMaxHitDays = std::numeric_limits<uint16_t>::max();
 
 // How often (in customers) the per-customer pass polls `stop`.
 constexpr size_t kStopEvery = 4096;
@@ -99,6 +102,10 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
   const absl::CivilDay first_day = periods.front().first - (window - 1);
   const absl::CivilDay last_day = periods.back().last;
   const int days = static_cast<int>(last_day - first_day) + 1;
+  if (days > kMaxHitDays) {
+    return absl::InvalidArgumentError(absl::StrCat("a PQL count spans at most ", kMaxHitDays,
+                                                   " days with its window, got ", days));
+  }
   std::vector<int64_t> day_start(days + 1);  // Unix seconds where each day begins
   for (int k = 0; k <= days; ++k) day_start[k] = absl::ToUnixSeconds(DayStart(first_day + k, tz));
   bool distinct_users = false;
@@ -139,17 +146,20 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
           if (selected.has_value() && !(*selected)[customer]) return;
           const int64_t t = month_start + part.second[i];
           while (t >= day_start[k + 1]) ++k;
-          Hit h{customer, k, c, -1, 1.0};
+          Hit h{customer, static_cast<uint16_t>(k), static_cast<uint16_t>(c), 1.0};
           if (cond.kind == PqlCondition::Kind::kValueSum) h.amount = part.value[i];
-          if (cond.kind == PqlCondition::Kind::kDistinctUsers && part.user[i] >= 0) {
-            int32_t& user = local_user[part.user[i]];
-            if (user == -2) {
-              user = user_index
-                         .try_emplace(part.users[part.user[i]],
-                                      static_cast<int32_t>(user_index.size()))
-                         .first->second;
+          if (cond.kind == PqlCondition::Kind::kDistinctUsers) {
+            h.amount = -1;
+            if (part.user[i] >= 0) {
+              int32_t& user = local_user[part.user[i]];
+              if (user == -2) {
+                user = user_index
+                           .try_emplace(part.users[part.user[i]],
+                                        static_cast<int32_t>(user_index.size()))
+                           .first->second;
+              }
+              h.amount = user;
             }
-            h.user = user;
           }
           emit(h);
         };
@@ -201,7 +211,7 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
           (hit.amount > 0 ? upper : negative)[hit.condition] += std::abs(hit.amount);
           break;
         case PqlCondition::Kind::kDistinctUsers:
-          if (hit.user >= 0) upper[hit.condition] += 1;
+          if (hit.amount >= 0) upper[hit.condition] += 1;
           break;
         default:
           upper[hit.condition] += 1;
@@ -244,11 +254,14 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
     for (size_t h = begin[c]; h < begin[c + 1]; ++h) {
       const Hit& hit = by_customer[h];
       const size_t at = static_cast<size_t>(hit.condition) * days + hit.day;
-      amount[at] += hit.amount;
+      if (rule.conditions[hit.condition].kind != PqlCondition::Kind::kDistinctUsers) {
+        amount[at] += hit.amount;
+      } else if (hit.amount >= 0) {
+        users_on[at].push_back(static_cast<int32_t>(hit.amount));
+      }
       ++any[hit.day];
-      if (hit.user >= 0) users_on[at].push_back(hit.user);
-      first_hit = std::min(first_hit, hit.day);
-      last_hit = std::max(last_hit, hit.day);
+      first_hit = std::min<int>(first_hit, hit.day);
+      last_hit = std::max<int>(last_hit, hit.day);
     }
     const int span_end = std::min(days, last_hit + window);  // exclusive
     // Its movements, asked for once a day meets the rule.

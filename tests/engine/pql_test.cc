@@ -306,6 +306,19 @@ TEST(Pql, StopsWhenAskedAndRefusesAnIndexOfOtherPartitions) {
             absl::StatusCode::kInternal);
 }
 
+TEST(Pql, ARangeBeyondWhatAHitCanIndexIsRefused) {
+  Scenario s = Build();
+  const UsageIndex index = BuildUsageIndex(s.usage);
+  const std::vector<Period> centuries = {
+      {absl::CivilDay(1900, 1, 1), absl::CivilDay(2099, 12, 31)}};
+  EXPECT_EQ(CountPqls(
+                Rule(), s.usage, index, [](int32_t) { return std::span<const Movement>(); },
+                centuries, absl::UTCTimeZone(), 30, std::nullopt)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // Customers passed over by the bound (too few events, users or positive value over the
 // whole range) are exactly those the definition would not count: a customer whose
 // negative values cancel out its positive ones still qualifies on the day they are apart.
