@@ -427,8 +427,11 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
     std::function<absl::StatusOr<Partition>(absl::CivilMonth, const Partition*, absl::Time)> build;
     absl::Time deadline;
     MemoryBudget* memory;
-    std::shared_ptr<MemoryShare> share;  // the call's
+    // The call's, until the call is over and no task is building for it: tasks still queued
+    // then must not keep the call's memory charged.
+    std::shared_ptr<MemoryShare> share;
     absl::Mutex mu;
+    bool closed = false;  // the call is over (or its deadline passed)
     std::vector<std::optional<absl::StatusOr<std::shared_ptr<const cache::Snapshot>>>> got;
     size_t next = 0;       // the next month nobody has started
     size_t in_flight = 0;  // months started and not finished
@@ -476,10 +479,11 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
         ++s.in_flight;
       }
       auto result = get(s, i);
+      std::shared_ptr<MemoryShare> release;  // given back outside the lock
       absl::MutexLock lock(&s.mu);
       if (!result.ok()) s.next = s.versions.size();  // one failed: nobody starts another
       s.got[i] = std::move(result);
-      --s.in_flight;
+      if (--s.in_flight == 0 && s.closed) release = std::move(s.share);
     }
   };
   // Helpers only once a month is missing: a query served from the cache submits nothing.
@@ -501,23 +505,30 @@ absl::StatusOr<std::vector<std::shared_ptr<const Partition>>> Reader::CachedMont
     }
   }
   drain(*shared);
-  // Months a helper took are finished by it (each waits within the deadline).
+  // Months a helper took are finished by it (each waits within the deadline). Then the
+  // call lets go of its memory share: a helper still building past the deadline lets go
+  // when it finishes, and one still queued never takes it.
   {
+    std::shared_ptr<MemoryShare> release;  // given back outside the lock
     absl::MutexLock lock(&shared->mu);
     auto all_done = [&]() ABSL_SHARED_LOCKS_REQUIRED(shared->mu) {
       return shared->next >= shared->versions.size() && shared->in_flight == 0;
     };
-    if (!shared->mu.AwaitWithDeadline(absl::Condition(&all_done), ctx.deadline)) {
-      return absl::DeadlineExceededError("deadline passed while partitions were loading");
-    }
+    const bool done = shared->mu.AwaitWithDeadline(absl::Condition(&all_done), ctx.deadline);
+    shared->closed = true;
+    if (shared->in_flight == 0) release = std::move(shared->share);
+    if (!done) return absl::DeadlineExceededError("deadline passed while partitions were loading");
   }
+  // Every task is done with `got` now; the months leave with the call, not with the last
+  // queued helper.
+  auto got = std::move(shared->got);
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
   std::vector<std::shared_ptr<const Partition>> out;
   out.reserve(versions.size());
-  for (auto& snapshot : shared->got) {  // a month not started follows one that failed
+  for (auto& snapshot : got) {  // a month not started follows one that failed
     if (snapshot.has_value() && !snapshot->ok()) return snapshot->status();
   }
-  for (auto& snapshot : shared->got) out.push_back(Held<Partition>(**snapshot));
+  for (auto& snapshot : got) out.push_back(Held<Partition>(**snapshot));
   return out;
 }
 

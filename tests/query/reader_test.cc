@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "server/engine/pql.h"
 #include "server/engine/series.h"
 #include "server/query/metrics.h"
@@ -233,7 +234,12 @@ TEST_F(ReaderTest, WhatAQueryBuildsIsChargedAndGivenBackAndTooMuchIsRefused) {
   }
   EXPECT_EQ(tight.memory().in_use(), 0) << "the refused call gave back what it held";
 
-  Reader roomy(ReaderLimits{.query_memory_bytes = 64 << 20}, tenants_, store_, no_cache, loaders_);
+  // Its loaders are busy: the helpers it submits are still queued when it returns, and
+  // must not keep its memory charged (nor its months alive).
+  ThreadPool busy(1, 16);
+  absl::Notification unblock;
+  ASSERT_TRUE(busy.TrySubmit([&] { unblock.WaitForNotification(); }));
+  Reader roomy(ReaderLimits{.query_memory_bytes = 64 << 20}, tenants_, store_, no_cache, busy);
   {
     const Context ctx{.deadline = Deadline()};
     absl::StatusOr<Query> q = roomy.Prepare(Spec("2024-01-01", "2024-06-30"), {}, ctx);
@@ -242,7 +248,9 @@ TEST_F(ReaderTest, WhatAQueryBuildsIsChargedAndGivenBackAndTooMuchIsRefused) {
     EXPECT_GE(ctx.memory->held(), static_cast<int64_t>(q->history->bytes()));
     EXPECT_EQ(roomy.memory().in_use(), ctx.memory->held());
   }
+  EXPECT_GT(busy.queued(), 0u);
   EXPECT_EQ(roomy.memory().in_use(), 0);
+  unblock.Notify();
   // What a refused call built stays cached (the cache's budget holds it), and a query the
   // cache serves builds nothing, so is charged nothing.
   Reader warm = MakeReader({.query_memory_bytes = 4096});
