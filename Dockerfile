@@ -1,5 +1,7 @@
 # saasmetrics: multi-stage build on Debian 12. The build stage runs the same scripts as
 # the README and CI (deploy/install-deps.sh, CMake), so CI exercises every step of it.
+# The gateway embeds the web dashboard, bundled here by Node.js and npm (npm ci from
+# deploy/dashboard/package-lock.json, without the browser test's dev packages).
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY deploy/install-deps.sh deploy/install-deps.sh

@@ -21,8 +21,12 @@ gateway_pkgs=(
 )
 test_pkgs=(
   python3 python3-grpcio python3-yaml prometheus clang-format curl yamllint docker-compose openssl
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev chromium
 )
+# The dashboard's bundle is built with Node.js and npm: Debian's, unless the machine has
+# them already (another Node.js package would conflict with Debian's npm).
+command -v node >/dev/null || gateway_pkgs+=(nodejs)
+command -v npm >/dev/null || gateway_pkgs+=(npm)
 
 case "${1:-all}" in
   build) pkgs=("${build_pkgs[@]}") ;;

@@ -7,11 +7,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"embed"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -40,6 +42,37 @@ var (
 
 // The client-streaming route, whose body is a sequence of JSON values.
 const streamPath = "/v1/ingest:stream"
+
+// The web dashboard (deploy/dashboard), bundled at build time and copied here by
+// build.sh: served under / while the API stays under /v1/.
+//
+//go:embed dashboard
+var dashboardFiles embed.FS
+
+// dashboardHandler serves the bundle with headers that let the page load only its own
+// files and talk only to this gateway.
+func dashboardHandler() http.Handler {
+	files, err := fs.Sub(dashboardFiles, "dashboard")
+	if err != nil {
+		log.Fatalf("dashboard: %v", err)
+	}
+	server := http.FileServer(http.FS(files))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; "+
+			"img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-cache")
+		server.ServeHTTP(w, r)
+	})
+}
 
 // checkBody refuses a unary route's body that the JSON decoder would only half read: it
 // decodes the first JSON value and ignores what follows, invalid UTF-8 included (found
@@ -101,6 +134,7 @@ func main() {
 	backendKey := flag.String("backend_tls_key_file", "", "PEM client key for the backend (mTLS)")
 	backendName := flag.String("backend_tls_server_name", "", "name to verify in the backend's certificate, when it differs from --backend's host (a sidecar dialling 127.0.0.1)")
 	maxBody := flag.Int64("max_body_bytes", 16<<20, "largest request body; larger is 413 (match the server's --max_batch_bytes)")
+	dashboard := flag.Bool("dashboard", true, "serve the web dashboard under / (the API stays under /v1/)")
 	flag.Parse()
 	log.SetPrefix("saasmetrics-gateway: ")
 	log.SetFlags(0)
@@ -140,9 +174,20 @@ func main() {
 		}
 	}
 	root := http.NewServeMux()
+	var web http.Handler
+	if *dashboard {
+		web = dashboardHandler()
+		for _, path := range []string{"/index.html", "/app.js", "/app.css", "/app.js.LEGAL.txt"} {
+			root.Handle(path, web)
+		}
+	}
 	// Bodies are bounded: the server refuses larger messages anyway, and reading one whole
 	// first costs the gateway its size in memory.
 	root.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if web != nil && r.URL.Path == "/" {
+			web.ServeHTTP(w, r)
+			return
+		}
 		tooLarge := func() {
 			http.Error(w, `{"code":8,"message":"request body larger than --max_body_bytes"}`,
 				http.StatusRequestEntityTooLarge)

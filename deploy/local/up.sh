@@ -105,6 +105,8 @@ cat <<EOT
 saasmetrics is running (health: SERVING).
   gRPC        127.0.0.1:$grpc_port       (log: .local/server.log)
   REST        http://127.0.0.1:$http_port   (grpc-gateway; log: .local/gateway.log)
+  Dashboard   http://127.0.0.1:$http_port/#/mrr?tenant=demo&start=2019-01-01&end=2019-12-31&interval=month
+              (enter the demo key below once; it stays in that browser tab only)
   Prometheus  http://127.0.0.1:$metrics_port/metrics
   PostgreSQL  $db_url
 

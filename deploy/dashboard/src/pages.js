@@ -1,0 +1,303 @@
+// The dashboard's pages. Each takes the query context and returns the nodes to show;
+// every number comes from the public REST API, formatted, never computed here.
+import * as api from './api.js';
+import {
+  ABSENT, compactMoney, count, major, money, months, percent, ratio,
+} from './format.js';
+import { el, figure, table, tiles } from './view.js';
+
+export const MOVEMENTS = [
+  { key: 'new_business', type: 'MOVEMENT_TYPE_NEW_BUSINESS', label: 'New business', color: '#2f9e6a' },
+  { key: 'expansion', type: 'MOVEMENT_TYPE_EXPANSION', label: 'Expansion', color: '#7cc49a' },
+  { key: 'reactivation', type: 'MOVEMENT_TYPE_REACTIVATION', label: 'Reactivation', color: '#9db8f2' },
+  { key: 'contraction', type: 'MOVEMENT_TYPE_CONTRACTION', label: 'Contraction', color: '#f2a65a' },
+  { key: 'churn', type: 'MOVEMENT_TYPE_CHURN', label: 'Churn', color: '#d9534f' },
+];
+const LABEL_OF_TYPE = Object.fromEntries(MOVEMENTS.map((m) => [m.type, m.label]));
+
+export function queryParams(ctx) {
+  return {
+    'query.start_date': ctx.start,
+    'query.end_date': ctx.end,
+    'query.interval': `INTERVAL_${ctx.interval.toUpperCase()}`,
+    'query.filter': ctx.filters,
+  };
+}
+
+function path(ctx, rest) {
+  return `/v1/tenants/${encodeURIComponent(ctx.tenant)}/${rest}`;
+}
+
+function dayAfter(date) {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
+}
+
+// The days of entry i of a series: periods are clipped to the query, so the first starts
+// on the query's start and each later one the day after the previous entry.
+export function periodOf(ctx, entries, i) {
+  return { start: i === 0 ? ctx.start : dayAfter(entries[i - 1].date), end: entries[i].date };
+}
+
+function empty(text) {
+  return el('p', { class: 'empty', text });
+}
+
+function moneyAxis(ctx) {
+  return { ticks: { callback: (v) => compactMoney(v, ctx.currency) } };
+}
+
+// The first day of the period (of `interval`) that ends on `date`, clipped to the query:
+// weeks are ISO weeks (Monday to Sunday).
+export function periodStart(ctx, date) {
+  const d = new Date(`${date}T00:00:00Z`);
+  switch (ctx.interval) {
+    case 'week': d.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7)); break;
+    case 'month': d.setUTCDate(1); break;
+    case 'quarter': d.setUTCMonth(d.getUTCMonth() - (d.getUTCMonth() % 3), 1); break;
+    case 'year': d.setUTCMonth(0, 1); break;
+    default: break;
+  }
+  const start = d.toISOString().slice(0, 10);
+  return start < ctx.start ? ctx.start : start;
+}
+
+// MRR: tiles, MRR with its movements as stacked bars (a bar drills down to its movements).
+export async function mrr(ctx) {
+  const q = queryParams(ctx);
+  const [m, c] = await Promise.all([
+    api.get(path(ctx, 'metrics/mrr'), q, ctx.key),
+    api.get(path(ctx, 'metrics/churn'), q, ctx.key),
+  ]);
+  const entries = m.entries || [];
+  if (entries.length === 0) return [empty('No periods in this range.')];
+  const last = entries[entries.length - 1];
+  const lastChurn = (c.entries || [])[c.entries.length - 1] || {};
+  const change = m.summary && m.summary.percentage_change;
+  const at = `at ${last.date}`;
+  const cur = ctx.currency;
+  const head = tiles([
+    { label: 'MRR', name: 'mrr', value: money(last.mrr, cur), sub: change === null || change === undefined ? at : `${at}, ${change >= 0 ? '+' : ''}${change.toFixed(1)}% on the period before` },
+    { label: 'ARR', name: 'arr', value: money(last.arr, cur), sub: at },
+    { label: 'Paying customers', name: 'customers', value: count(last.customers), sub: at },
+    { label: 'ARPA', name: 'arpa', value: money(last.arpa, cur), sub: at },
+    { label: 'NRR', name: 'nrr', value: percent(lastChurn.nrr), sub: `period ending ${last.date}` },
+    { label: 'Customer churn', name: 'customer_churn', value: percent(lastChurn.customer_churn_rate), sub: `period ending ${last.date}` },
+  ]);
+  const labels = entries.map((e) => e.date);
+  const datasets = MOVEMENTS.map((mv) => ({
+    type: 'bar', label: mv.label, data: entries.map((e) => major(e[mv.key], cur)),
+    backgroundColor: mv.color, stack: 'movements', yAxisID: 'movements', order: 2,
+  }));
+  datasets.push({
+    type: 'line', label: 'MRR', data: entries.map((e) => major(e.mrr, cur)), borderColor: '#2f5bea',
+    backgroundColor: '#2f5bea', yAxisID: 'mrr', order: 1, pointRadius: 2, tension: 0,
+  });
+  const chart = figure({
+    name: 'mrr',
+    caption: `MRR and its movements (${cur})`,
+    hint: 'Click a bar to list its movements.',
+    headers: ['Period ending', 'MRR', 'ARR', 'Customers', 'ARPA', ...MOVEMENTS.map((mv) => mv.label)],
+    rows: entries.map((e) => [e.date, money(e.mrr, cur), money(e.arr, cur), count(e.customers),
+      money(e.arpa, cur), ...MOVEMENTS.map((mv) => money(e[mv.key], cur))]),
+    config: {
+      type: 'bar',
+      data: { labels, datasets },
+      options: {
+        scales: {
+          mrr: { position: 'left', title: { display: true, text: 'MRR' }, ...moneyAxis(ctx) },
+          movements: { position: 'right', stacked: true, title: { display: true, text: 'Movements' }, grid: { drawOnChartArea: false }, ...moneyAxis(ctx) },
+          x: { stacked: true },
+        },
+        plugins: { tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${item.dataset.label === 'MRR' ? money(entries[item.dataIndex].mrr, cur) : money(entries[item.dataIndex][MOVEMENTS[item.datasetIndex].key], cur)}` } } },
+        onClick: (event, elements, chartObj) => {
+          const hit = chartObj.getElementsAtEventForMode(event, 'nearest', { intersect: true }, false)
+            .find((h) => h.datasetIndex < MOVEMENTS.length);
+          if (!hit) return;
+          const mv = MOVEMENTS[hit.datasetIndex];
+          const period = periodOf(ctx, entries, hit.index);
+          ctx.drill({
+            title: `${mv.label} movements, ${period.start} to ${period.end}`,
+            start: period.start, end: period.end, types: [mv.type],
+          });
+        },
+      },
+    },
+  });
+  return [head, chart];
+}
+
+// Churn: customer, gross and net MRR churn rates; NRR and GRR.
+export async function churn(ctx) {
+  const c = await api.get(path(ctx, 'metrics/churn'), queryParams(ctx), ctx.key);
+  const entries = c.entries || [];
+  if (entries.length === 0) return [empty('No periods in this range.')];
+  const labels = entries.map((e) => e.date);
+  const pct = (v) => (v === null || v === undefined ? null : v * 100);
+  const line = (label, key, color) => ({
+    label, data: entries.map((e) => pct(e[key])), borderColor: color, backgroundColor: color,
+    pointRadius: 2, spanGaps: false,
+  });
+  const pctAxis = { ticks: { callback: (v) => `${v}%` } };
+  const tooltip = { callbacks: { label: (item) => `${item.dataset.label}: ${item.raw === null ? ABSENT : `${item.raw.toFixed(2)}%`}` } };
+  const rates = figure({
+    name: 'churn',
+    caption: 'Churn rates',
+    headers: ['Period ending', 'Customers at start', 'Churned', 'Customer churn', 'Gross MRR churn', 'Net MRR churn', 'NRR', 'GRR', 'Quick ratio'],
+    rows: entries.map((e) => [e.date, count(e.customers_at_start), count(e.churned_customers),
+      percent(e.customer_churn_rate), percent(e.gross_mrr_churn_rate), percent(e.net_mrr_churn_rate),
+      percent(e.nrr), percent(e.grr), ratio(e.quick_ratio)]),
+    config: {
+      type: 'line',
+      data: {
+        labels,
+        datasets: [line('Customer churn', 'customer_churn_rate', '#d9534f'),
+          line('Gross MRR churn', 'gross_mrr_churn_rate', '#f2a65a'),
+          line('Net MRR churn', 'net_mrr_churn_rate', '#7a5af2')],
+      },
+      options: { scales: { y: pctAxis }, plugins: { tooltip } },
+    },
+  });
+  const retention = figure({
+    name: 'retention',
+    caption: 'Net and gross revenue retention',
+    headers: ['Period ending', 'NRR', 'GRR'],
+    rows: entries.map((e) => [e.date, percent(e.nrr), percent(e.grr)]),
+    config: {
+      type: 'line',
+      data: { labels, datasets: [line('NRR', 'nrr', '#2f9e6a'), line('GRR', 'grr', '#2f5bea')] },
+      options: { scales: { y: pctAxis }, plugins: { tooltip } },
+    },
+  });
+  return [rates, retention];
+}
+
+// Cohorts: a heat map of logo or MRR retention; a cell drills down to the cohort's
+// customers (its new-business movements).
+export async function cohorts(ctx) {
+  const groupBy = ctx.extra.group_by || '';
+  const measure = ctx.extra.measure === 'mrr' ? 'mrr' : 'logo';
+  const r = await api.get(path(ctx, 'metrics/cohorts'), { ...queryParams(ctx), group_by: groupBy }, ctx.key);
+  const list = r.cohorts || [];
+  const toolbar = el('div', { class: 'toolbar' },
+    el('div', { class: 'field' }, el('label', { for: 'group_by', text: 'Split by' }),
+      el('select', { id: 'group_by', onchange: (e) => ctx.setExtra({ group_by: e.target.value }) },
+        [['', 'Nothing'], ['acquisition_channel', 'Acquisition channel'], ['country', 'Country']]
+          .map(([v, t]) => el('option', { value: v, selected: v === groupBy, text: t })))),
+    el('div', { class: 'field' }, el('label', { for: 'measure', text: 'Retention' }),
+      el('select', { id: 'measure', onchange: (e) => ctx.setExtra({ measure: e.target.value }) },
+        [['logo', 'Customers (logo)'], ['mrr', 'MRR']]
+          .map(([v, t]) => el('option', { value: v, selected: v === measure, text: t })))));
+  if (list.length === 0) return [toolbar, empty('No cohorts in this range.')];
+  const width = Math.max(...list.map((co) => (co.cells || []).length));
+  const key = measure === 'mrr' ? 'mrr_retention' : 'logo_retention';
+  const headers = ['Cohort', ...(groupBy ? ['Group'] : []), 'Customers', 'Initial MRR',
+    ...Array.from({ length: width }, (_, j) => `+${j}`)];
+  const rows = list.map((co, k) => {
+    const cells = co.cells || [];
+    return [co.period, ...(groupBy ? [co.group || ABSENT] : []), count(co.customers),
+      money(co.initial_mrr, ctx.currency),
+      ...Array.from({ length: width }, (_, j) => {
+        const cell = cells[j];
+        if (!cell) return { text: '', attrs: { class: 'none' } };
+        const v = cell[key];
+        const shade = v === null || v === undefined ? '#fff'
+          : `hsl(224 70% ${Math.round(97 - Math.min(1, v) * 45)}%)`;
+        return {
+          text: percent(v),
+          attrs: {
+            class: 'cell', tabindex: '0',
+            'data-cohort': String(k), 'data-offset': String(j),
+            'data-shade': shade,
+            title: `${co.period}${groupBy ? ` ${co.group}` : ''}, +${j}: ${count(cell.customers)} customers, ${money(cell.mrr, ctx.currency)} MRR`,
+          },
+        };
+      })];
+  });
+  const heat = table(headers, rows, { class: 'heat' });
+  // Colours through the CSSOM (the page's CSP allows no inline style attributes).
+  for (const td of heat.querySelectorAll('td.cell')) td.style.background = td.dataset.shade;
+  const open = (td) => {
+    const co = list[Number(td.dataset.cohort)];
+    const start = periodStart(ctx, co.period);
+    const filters = [...ctx.filters];
+    if (groupBy && co.group) filters.push(`${groupBy}=${co.group}`);
+    ctx.drill({
+      title: `Cohort ${co.period}${groupBy && co.group ? ` (${co.group})` : ''}: its customers' new business, ${start} to ${co.period}`,
+      start, end: co.period, types: ['MOVEMENT_TYPE_NEW_BUSINESS'], filters,
+    });
+  };
+  heat.addEventListener('click', (e) => {
+    const td = e.target.closest('td.cell');
+    if (td) open(td);
+  });
+  heat.addEventListener('keydown', (e) => {
+    const td = e.target.closest('td.cell');
+    if (td && (e.key === 'Enter' || e.key === ' ')) {
+      e.preventDefault();
+      open(td);
+    }
+  });
+  const fig = el('figure', { dataset: { chart: 'cohorts' } },
+    el('figcaption', { text: `${measure === 'mrr' ? 'MRR' : 'Logo'} retention by cohort` }),
+    el('p', { class: 'hint', text: 'Each row is the customers who first paid in its period; +j is j periods later. Select a cell to list the cohort\'s customers.' }),
+    el('div', { class: 'scroll' }, heat));
+  return [toolbar, fig];
+}
+
+// Unit economics: LTV and CAC per period with their ratio, and CAC by channel.
+export async function economics(ctx) {
+  const r = await api.get(path(ctx, 'metrics/unit_economics'), queryParams(ctx), ctx.key);
+  const entries = r.entries || [];
+  if (entries.length === 0) return [empty('No periods in this range.')];
+  const cur = ctx.currency;
+  const last = entries[entries.length - 1];
+  const head = tiles([
+    { label: 'LTV', name: 'ltv', value: money(last.ltv, cur), sub: `period ending ${last.date}` },
+    { label: 'CAC', name: 'cac', value: money(last.cac, cur), sub: `period ending ${last.date}` },
+    { label: 'LTV / CAC', name: 'ltv_to_cac', value: ratio(last.ltv_to_cac), sub: `period ending ${last.date}` },
+    { label: 'CAC payback', name: 'payback', value: months(last.cac_payback_months), sub: `period ending ${last.date}` },
+    { label: 'New customers', name: 'new_customers', value: count(last.new_customers), sub: `period ending ${last.date}` },
+  ]);
+  const chart = figure({
+    name: 'economics',
+    caption: `LTV, CAC and their ratio (${cur})`,
+    headers: ['Period ending', 'New customers', 'ASP', 'ARPA', 'LTV', 'Spend', 'CAC', 'LTV / CAC', 'CAC payback'],
+    rows: entries.map((e) => [e.date, count(e.new_customers), money(e.asp, cur), money(e.arpa, cur),
+      money(e.ltv, cur), money(e.spend, cur), money(e.cac, cur), ratio(e.ltv_to_cac), months(e.cac_payback_months)]),
+    config: {
+      type: 'bar',
+      data: {
+        labels: entries.map((e) => e.date),
+        datasets: [
+          { type: 'bar', label: 'LTV', data: entries.map((e) => major(e.ltv, cur)), backgroundColor: '#2f9e6a', yAxisID: 'money', order: 2 },
+          { type: 'bar', label: 'CAC', data: entries.map((e) => major(e.cac, cur)), backgroundColor: '#d9534f', yAxisID: 'money', order: 2 },
+          { type: 'line', label: 'LTV / CAC', data: entries.map((e) => (e.ltv_to_cac === null ? null : e.ltv_to_cac)), borderColor: '#2f5bea', backgroundColor: '#2f5bea', yAxisID: 'ratio', order: 1, pointRadius: 2 },
+        ],
+      },
+      options: {
+        scales: {
+          money: { position: 'left', ...moneyAxis(ctx) },
+          ratio: { position: 'right', grid: { drawOnChartArea: false }, ticks: { callback: (v) => `${v}×` } },
+        },
+      },
+    },
+  });
+  const channels = last.channels || [];
+  const byChannel = el('figure', { dataset: { chart: 'channels' } },
+    el('figcaption', { text: `By acquisition channel, period ending ${last.date}` }),
+    channels.length === 0 ? empty('No spend or new customers by channel in this period.')
+      : el('div', { class: 'scroll' }, table(['Channel', 'Spend', 'New customers', 'CAC'],
+        channels.map((ch) => [ch.channel || '(none)', money(ch.spend, cur), count(ch.new_customers), money(ch.cac, cur)]))));
+  return [head, chart, byChannel];
+}
+
+export const PAGES = { mrr, churn, cohorts, economics };
+
+// Movement rows for the drill-down table.
+export function movementRows(movements, currency) {
+  return movements.map((mv) => [mv.date, mv.customer_id, LABEL_OF_TYPE[mv.type] || mv.type,
+    money(mv.amount, currency), money(mv.mrr_before, currency), money(mv.mrr_after, currency),
+    (mv.subscription_ids || []).join(', ')]);
+}
