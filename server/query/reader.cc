@@ -13,6 +13,11 @@
 namespace saasmetrics::query {
 namespace {
 
+// A tenant's derived history, per time zone (a zone change starts another).
+cache::PartitionKey HistoryKey(const std::string& tenant_id, const std::string& timezone) {
+  return {absl::StrCat(tenant_id, "@", timezone), static_cast<int>(CacheKind::kHistory), 0};
+}
+
 // Anything with bytes(), as the cache holds it.
 template <typename T>
 class Cached : public cache::Snapshot {
@@ -235,6 +240,19 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
   return q;
 }
 
+absl::Status Reader::Refresh(const std::string& tenant_id, const Context& ctx) {
+  absl::StatusOr<engine::Tenant> tenant = tenants_.Get(tenant_id, ctx.deadline);
+  if (!tenant.ok()) return tenant.status();
+  if (!cache_.Peek(HistoryKey(tenant_id, tenant->timezone)).has_value()) {
+    return absl::OkStatus();  // nothing warm to keep warm: a refresh never loads a cold tenant
+  }
+  const std::string today =
+      absl::FormatCivilTime(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()));
+  return Prepare({.tenant_id = tenant_id, .start_date = today, .end_date = today},
+                 {.interval = false, .movements = false}, ctx)
+      .status();
+}
+
 absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx,
                                  Query& q) {
   absl::StatusOr<std::vector<store::PartitionVersion>> versions =
@@ -261,8 +279,7 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
   // The derived history is current while the sum of the partition versions is unchanged
   // (versions only grow and months are never removed, so any write changes the sum). A
   // stale one is brought up to date from the months that changed (history.h).
-  const cache::PartitionKey key{absl::StrCat(tenant_id, "@", q.tenant.timezone),
-                                static_cast<int>(CacheKind::kHistory), 0};
+  const cache::PartitionKey key = HistoryKey(tenant_id, q.tenant.timezone);
   const int64_t version = Sum(*versions);
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> history = GetCharged(
       key, version,

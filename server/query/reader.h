@@ -131,6 +131,11 @@ class Reader {
                                   bool index, const Context& ctx,
                                   const std::shared_ptr<const engine::Ledger>& ledger = nullptr);
 
+  // Brings the tenant's cached subscription history (months and derived history) up to
+  // date with what is stored, as the next query would; nothing when none is cached.
+  // Refresher runs it after writes.
+  absl::Status Refresh(const std::string& tenant_id, const Context& ctx);
+
   // The tenant's acquisition spend, cached by version.
   absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Spend(
       const std::string& tenant_id, const Context& ctx);

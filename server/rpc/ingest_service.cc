@@ -136,13 +136,17 @@ grpc::Status IngestService::Run(const std::string& tenant_id, absl::string_view 
 grpc::Status IngestService::Ingest(const std::string& tenant_id,
                                    const v1::IngestSubscriptionEventsRequest& req,
                                    absl::Time deadline, v1::IngestResult* out) {
-  return Run(
+  grpc::Status s = Run(
       tenant_id, "subscription_event", "events", FromProto(req.events()), {},
       engine::ValidateSubscriptionEvents,
       [this](const std::string& t, const auto& items, absl::Time d) {
         return store_.WriteSubscriptionEvents(t, items, d);
       },
       deadline, out);
+  if (s.ok() && out->accepted() > 0 && refresher_ != nullptr) {
+    refresher_->SubscriptionsWritten(tenant_id);
+  }
+  return s;
 }
 
 grpc::Status IngestService::Ingest(const std::string& tenant_id,

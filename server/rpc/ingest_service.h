@@ -2,6 +2,7 @@
 
 #include "saasmetrics/v1/ingest.grpc.pb.h"
 #include "server/engine/ingest_validation.h"
+#include "server/query/refresher.h"
 #include "server/rpc/handler.h"
 #include "server/store/ingest_store.h"
 #include "server/store/tenant_store.h"
@@ -19,9 +20,11 @@ using IngestServiceBase = v1::IngestService::WithCallbackMethod_IngestSubscripti
 
 class IngestService final : public IngestServiceBase {
  public:
+  // `refresher` (may be null) is told of every write of subscription events that stored
+  // something, to bring the tenant's cached history up to date off the query path.
   IngestService(HandlerEnv env, engine::IngestLimits limits, store::TenantStore& tenants,
-                store::IngestStore& store)
-      : env_(env), limits_(limits), tenants_(tenants), store_(store) {}
+                store::IngestStore& store, query::Refresher* refresher = nullptr)
+      : env_(env), limits_(limits), tenants_(tenants), store_(store), refresher_(refresher) {}
 
   grpc::ServerUnaryReactor* IngestSubscriptionEvents(grpc::CallbackServerContext* ctx,
                                                      const v1::IngestSubscriptionEventsRequest* req,
@@ -61,6 +64,7 @@ class IngestService final : public IngestServiceBase {
   engine::IngestLimits limits_;
   store::TenantStore& tenants_;
   store::IngestStore& store_;
+  query::Refresher* refresher_;
 };
 
 }  // namespace saasmetrics::rpc

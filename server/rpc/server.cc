@@ -21,6 +21,7 @@
 #include "server/observability/log.h"
 #include "server/observability/server_metrics.h"
 #include "server/query/reader.h"
+#include "server/query/refresher.h"
 #include "server/query/thread_pool.h"
 #include "server/rpc/admin_service.h"
 #include "server/rpc/ingest_service.h"
@@ -170,6 +171,8 @@ struct Server::Impl {
   std::unique_ptr<cache::PartitionCache> cache;
   std::unique_ptr<query::ThreadPool> query_pool, ingest_pool, loader_pool;
   std::unique_ptr<query::Reader> reader;
+  // After the reader and the pools (it uses both), before the ingest service (which tells it).
+  std::unique_ptr<query::Refresher> refresher;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<IngestService> ingest;
   std::unique_ptr<MetricsService> metrics_service;
@@ -268,15 +271,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       config.page_token_secret.empty() ? auth::RandomSecret() : config.page_token_secret;
   m.admin =
       std::make_unique<AdminService>(query_env, *m.tenants, *m.pql_rules, *m.keys, page_secret);
-  m.ingest = std::make_unique<IngestService>(
-      ingest_env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants,
-      *m.ingest_store);
   m.cache = std::make_unique<cache::PartitionCache>(static_cast<size_t>(config.cache_bytes),
                                                     CacheObserverFrom(m.metrics.CacheHooksFor()));
   m.reader = std::make_unique<query::Reader>(
       query::ReaderLimits{.max_query_days = config.max_query_days,
                           .query_memory_bytes = config.query_memory_bytes},
       *m.tenants, *m.metrics_store, *m.cache, *m.loader_pool);
+  m.refresher = std::make_unique<query::Refresher>(*m.reader, *m.loader_pool);
+  m.ingest = std::make_unique<IngestService>(
+      ingest_env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants,
+      *m.ingest_store, m.refresher.get());
   m.metrics_service =
       std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules, page_secret);
 

@@ -2,10 +2,12 @@
 // cold (--cache_bytes=0: every partition loaded per query) and warm (cached). Checks the
 // answers agree, then prints medians, ratios and peak RSS.
 //   metrics_bench [--customers=200000] [--months=36] [--usage=5000000] [--runs=5]
-//                 [--load_calls=200] [--load_rate=90000]
+//                 [--load_calls=200] [--load_rate=90000] [--tight_query_memory_mb=192]
 // Also: each query right after one late write into the same tenant, warm MRR latency
-// while events stream into the same tenant, and the physical floor of each warm query.
+// while events stream into the same tenant, the physical floor of each warm query, and a
+// cold server whose query memory is held to --tight_query_memory_mb (its peak RSS).
 #include <benchmark/benchmark.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -125,6 +127,7 @@ int main(int argc, char** argv) {
   int runs = 5;
   int load_calls = 200;
   double load_rate = 90000;  // half the ingest benchmark's service rate
+  int64_t tight_mb = 192;
   for (int i = 1; i < argc; ++i) {
     absl::string_view a = argv[i];
     if (absl::ConsumePrefix(&a, "--customers="))
@@ -139,6 +142,8 @@ int main(int argc, char** argv) {
       (void)absl::SimpleAtoi(a, &load_calls);
     else if (absl::ConsumePrefix(&a, "--load_rate="))
       (void)absl::SimpleAtod(a, &load_rate);
+    else if (absl::ConsumePrefix(&a, "--tight_query_memory_mb="))
+      (void)absl::SimpleAtoi(a, &tight_mb);
   }
   testing::TestDatabase db;
   BenchServer warm = StartServer(db.conninfo());
@@ -275,6 +280,58 @@ int main(int argc, char** argv) {
   auto cold_mrr = Time(runs, [&] { get_mrr(cold_client); });
   auto cold_pql = Time(runs, [&] { get_pql(cold_client); });
   auto cold_act = Time(runs, [&] { active_via(cold_client); });
+
+  // Cold again, with the query memory budget held to --tight_query_memory_mb: the peak RSS
+  // is then set by the flags, not by the tenant; a query that alone needs more than the
+  // budget is refused (RESOURCE_EXHAUSTED) rather than served. Each answered query must
+  // equal the cold server's answer.
+  std::string tight_outcome;
+  double tight_rss = 0;
+  {
+    BenchServer tight = StartServer(
+        db.conninfo(), {"--cache_bytes=0", absl::StrCat("--query_memory_bytes=", tight_mb << 20)});
+    client::Client tight_client({.address = tight.address, .timeout = absl::Minutes(10)});
+    auto outcome = [&](const char* name, const grpc::Status& s, bool same_answer, absl::Time t0) {
+      absl::StrAppend(&tight_outcome, tight_outcome.empty() ? "" : ", ", name, " ");
+      if (s.ok()) {
+        absl::StrAppend(&tight_outcome, same_answer ? "answered" : "ANSWERED DIFFERENTLY", " (",
+                        absl::ToInt64Milliseconds(absl::Now() - t0), " ms)");
+      } else {
+        absl::StrAppend(&tight_outcome, "refused (",
+                        absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
+                        ")");
+      }
+    };
+    absl::Time t0 = absl::Now();
+    {
+      grpc::ClientContext ctx;
+      testing::AddToken(&ctx);
+      v1::GetMrrResponse r;
+      grpc::Status s =
+          v1::MetricsService::NewStub(tight_client.channel())->GetMrr(&ctx, mrr_req, &r);
+      outcome("MRR", s, google::protobuf::util::MessageDifferencer::Equals(r, mrr_resp), t0);
+    }
+    t0 = absl::Now();
+    {
+      grpc::ClientContext ctx;
+      testing::AddToken(&ctx);
+      v1::GetActiveCustomersResponse r;
+      grpc::Status s = v1::MetricsService::NewStub(tight_client.channel())
+                           ->GetActiveCustomers(&ctx, act_req, &r);
+      outcome("active customers", s,
+              google::protobuf::util::MessageDifferencer::Equals(r, act_resp), t0);
+    }
+    t0 = absl::Now();
+    {
+      grpc::ClientContext ctx;
+      testing::AddToken(&ctx);
+      v1::GetPqlCountResponse r;
+      grpc::Status s =
+          v1::MetricsService::NewStub(tight_client.channel())->GetPqlCount(&ctx, pql_req, &r);
+      outcome("PQL", s, r.entries_size() == 1 && r.entries(0).pqls() == service_pqls, t0);
+    }
+    tight_rss = PeakRssMiB(std::to_string(tight.pid));
+  }
   get_mrr(c);
   active_via(c);  // warm up
   get_pql(c);
@@ -477,5 +534,7 @@ int main(int argc, char** argv) {
   printf("  answers identical (SQL vs service): %s\n", same ? "yes" : "NO");
   printf("  peak RSS: warm server %.0f MiB, cold server %.0f MiB, benchmark %.0f MiB\n",
          PeakRssMiB(std::to_string(warm.pid)), PeakRssMiB(std::to_string(cold.pid)), PeakRssMiB());
+  printf("  cold server with --query_memory_bytes=%lld MiB: %s; peak RSS %.0f MiB\n",
+         static_cast<long long>(tight_mb), tight_outcome.c_str(), tight_rss);
   return same ? 0 : 1;
 }

@@ -12,6 +12,7 @@
 #include "server/engine/pql.h"
 #include "server/engine/series.h"
 #include "server/query/metrics.h"
+#include "server/query/refresher.h"
 #include "server/store/all_statements.h"
 #include "server/store/ingest_store.h"
 #include "server/store/migrate.h"
@@ -266,6 +267,50 @@ TEST_F(ReaderTest, WhatAQueryBuildsIsChargedAndGivenBackAndTooMuchIsRefused) {
   }
   EXPECT_GE(refused, 1);
   EXPECT_LT(refused, 20);
+}
+
+// After a write, the refresher brings a warm tenant's history up to date off the query
+// path: the next query loads nothing. A cold tenant stays cold; writes in a burst coalesce.
+TEST_F(ReaderTest, ARefreshAfterAWriteLeavesTheNextQueryNothingToLoad) {
+  Write({Sub("e1", "c1", absl::CivilDay(2024, 1, 10), 1000),
+         Sub("e2", "c2", absl::CivilDay(2024, 2, 10), 2000)});
+  Reader reader = MakeReader();
+  Refresher refresher(reader, loaders_);
+  refresher.SubscriptionsWritten("acme");
+  refresher.WaitIdle();
+  EXPECT_EQ(refresher.refreshes(), 1);
+  EXPECT_EQ(misses_, 0) << "a refresh never loads a cold tenant";
+
+  EXPECT_EQ(MonthlyMrr(reader, "2024-01-01", "2024-03-31"),
+            (std::vector<int64_t>{1000, 3000, 3000}));
+  Write({Sub("e3", "c3", absl::CivilDay(2024, 1, 20), 500)});  // late, into a cached month
+  int before = misses_;
+  refresher.SubscriptionsWritten("acme");
+  refresher.WaitIdle();
+  EXPECT_GT(misses_, before) << "the refresh loaded the month and re-derived the history";
+  before = misses_;
+  EXPECT_EQ(MonthlyMrr(reader, "2024-01-01", "2024-03-31"),
+            (std::vector<int64_t>{1500, 3500, 3500}));
+  EXPECT_EQ(misses_, before) << "the query found everything current";
+
+  // Without the refresher, the same late write costs the next query the loads.
+  Write({Sub("e4", "c4", absl::CivilDay(2024, 3, 5), 100)});
+  EXPECT_EQ(MonthlyMrr(reader, "2024-01-01", "2024-03-31"),
+            (std::vector<int64_t>{1500, 3500, 3600}));
+  EXPECT_GT(misses_, before);
+
+  // A burst: 20 writes, each told; fewer refreshes than writes, and the last one current.
+  const int64_t refreshes = refresher.refreshes();
+  for (int i = 0; i < 20; ++i) {
+    Write({Sub(absl::StrCat("b", i), absl::StrCat("b", i), absl::CivilDay(2024, 2, 1 + i), 10)});
+    refresher.SubscriptionsWritten("acme");
+  }
+  refresher.WaitIdle();
+  EXPECT_LE(refresher.refreshes() - refreshes, 20);
+  before = misses_;
+  EXPECT_EQ(MonthlyMrr(reader, "2024-01-01", "2024-03-31"),
+            (std::vector<int64_t>{1500, 3700, 3800}));
+  EXPECT_EQ(misses_, before);
 }
 
 TEST_F(ReaderTest, CustomersAndSpendAreCachedByVersion) {
