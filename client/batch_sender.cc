@@ -27,13 +27,17 @@ std::pair<int, std::string> ItemField(const std::string& field) {
 }  // namespace
 
 BatchSender::BatchSender(client::Client& client, int window, std::string label, int64_t total_units,
-                         bool progress)
+                         bool progress, int streams)
     : client_(client),
       label_(std::move(label)),
       total_units_(total_units),
       progress_(progress),
-      start_(absl::Now()),
-      stream_(client, window, [this](const v1::IngestAck& ack) { OnAck(ack); }) {}
+      start_(absl::Now()) {
+  for (int i = 0; i < std::max(1, streams); ++i) {
+    streams_.push_back(std::make_unique<client::IngestStream>(
+        client, window, [this](const v1::IngestAck& ack) { OnAck(ack); }));
+  }
+}
 
 BatchSender::~BatchSender() = default;
 
@@ -81,7 +85,8 @@ absl::Status BatchSender::Send(v1::IngestBatch batch, Locate locate, int64_t uni
     absl::MutexLock lock(&mu_);
     pending_[batch.batch_id()] = std::move(locate);
   }
-  absl::Status s = stream_.Send(std::move(batch));
+  // Batches take turns on the streams (next_batch_ was counted for this one above).
+  absl::Status s = streams_[(next_batch_ - 1) % streams_.size()]->Send(std::move(batch));
   if (!s.ok()) return s;
   sent_ += n;
   DrawProgress(units_done);
@@ -89,7 +94,11 @@ absl::Status BatchSender::Send(v1::IngestBatch batch, Locate locate, int64_t uni
 }
 
 absl::Status BatchSender::Finish() {
-  absl::Status s = stream_.Finish();
+  absl::Status s;
+  for (auto& stream : streams_) {
+    absl::Status finished = stream->Finish();
+    if (s.ok()) s = finished;
+  }
   if (progress_) std::cerr << "\r\033[K" << std::flush;
   if (!s.ok()) return s;
   absl::MutexLock lock(&mu_);

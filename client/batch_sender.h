@@ -1,12 +1,14 @@
-// Sending many ingest items the way saasctl does: batches over one pipelined
-// StreamIngest, acks counted, a rejected batch's violations traced back to where each
-// item came from (file:line:column), and a progress line on a terminal.
+// Sending many ingest items the way saasctl does: batches over pipelined StreamIngest
+// streams (round robin, so the server stores several at once), acks counted, a rejected batch's
+// violations traced back to where each item came from (file:line:column), and a progress line on a
+// terminal.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,9 +24,9 @@ class BatchSender {
  public:
   // `total_units`: the size of the whole job in the units Send() reports progress in
   // (bytes of a file, items of a list); 0 when unknown. `progress`: draw a progress line
-  // on stderr (a terminal).
+  // on stderr (a terminal). `window`: batches in flight on each of `streams` streams.
   BatchSender(client::Client& client, int window, std::string label, int64_t total_units,
-              bool progress);
+              bool progress, int streams = 1);
   ~BatchSender();
 
   // Where item i of a batch came from ("data.csv:12"), and for a violation of
@@ -62,7 +64,7 @@ class BatchSender {
   absl::Mutex mu_;
   std::map<std::string, Locate> pending_ ABSL_GUARDED_BY(mu_);  // batch id → locator
   absl::Status rejection_ ABSL_GUARDED_BY(mu_);
-  client::IngestStream stream_;
+  std::vector<std::unique_ptr<client::IngestStream>> streams_;
 };
 
 }  // namespace saasmetrics::cli

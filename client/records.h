@@ -33,6 +33,18 @@ absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line,
 // quote or line break. The client's one CSV writer.
 std::string CsvCell(absl::string_view cell);
 
+// Records read but not yet parsed: each one's text and line. RecordReader::ReadChunk
+// fills it in file order; ParseChunk turns it into items, on any thread.
+struct RecordChunk {
+  std::vector<std::string> texts;
+  std::vector<int> lines;
+  int64_t bytes_read = 0;  // the reader's position after the chunk
+  void clear() {
+    texts.clear();
+    lines.clear();
+  }
+};
+
 class RecordReader {
  public:
   // `path` "-" reads standard input. CSV headers name the proto fields
@@ -52,6 +64,14 @@ class RecordReader {
   // appended.
   absl::StatusOr<bool> Next(v1::IngestBatch* batch);
 
+  // The same in two steps, so that parsing can run on several threads while one reads:
+  // ReadChunk reads the next `max` records' text (a CSV header is read and checked on the
+  // way), false when none was left; ParseChunk appends the chunk's items to `batch`, or
+  // fails on its first bad record (INVALID_ARGUMENT as above) having appended nothing of
+  // it. ParseChunk is const and thread-safe once the header is read.
+  absl::StatusOr<bool> ReadChunk(int max, RecordChunk* chunk);
+  absl::Status ParseChunk(const RecordChunk& chunk, v1::IngestBatch* batch) const;
+
   int line() const { return line_; }  // the line of the last record read
   // The 1-based CSV column holding `field` (a top-level field name; for a map or nested
   // message its first column); 0 for NDJSON or a field the header lacks.
@@ -61,10 +81,14 @@ class RecordReader {
   const std::string& path() const { return path_; }
 
  private:
-  RecordReader() = default;
-  absl::Status Error(int column, absl::string_view what) const;
-  absl::StatusOr<bool> NextCsv(const std::string& text, google::protobuf::Message* item);
-  absl::StatusOr<bool> NextJson(const std::string& text, google::protobuf::Message* item);
+  struct Column;  // how a CSV column sets its field (planned from the header)
+
+  RecordReader();
+  absl::Status Error(int line, int column, absl::string_view what) const;
+  // The header line: the columns and how each sets its field.
+  absl::Status ReadHeader(const std::string& text, int line);
+  absl::Status ParseCsv(absl::string_view text, int line, google::protobuf::Message* item) const;
+  absl::Status ParseJson(const std::string& text, int line, google::protobuf::Message* item) const;
 
   std::string path_;
   FileFormat format_ = FileFormat::kCsv;
@@ -72,6 +96,7 @@ class RecordReader {
   std::unique_ptr<std::istream> owned_;
   std::istream* in_ = nullptr;
   std::vector<std::string> header_;
+  std::vector<Column> columns_;
   int line_ = 0;
   int64_t bytes_read_ = 0;
   int64_t total_bytes_ = 0;

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -42,8 +44,11 @@ void AddSendFlags(CLI::App* cmd, cli::SendFlags* f) {
   cmd->add_option("--batch", f->batch, "Items per batch")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
-  cmd->add_option("--window", f->window, "Batches in flight at once")
+  cmd->add_option("--window", f->window, "Batches in flight at once on each stream")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--streams", f->streams, "Ingest streams sending side by side")
+      ->check(CLI::Range(1, 16))
       ->capture_default_str();
 }
 
@@ -211,6 +216,12 @@ int main(int argc, char** argv) {
   ingest->add_option("--format", ingest_flags.format, "csv or ndjson (default: from the name)")
       ->check(CLI::IsMember({"csv", "ndjson"}));
   AddSendFlags(ingest, &ingest_flags.send);
+  ingest_flags.parse_threads =
+      static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  ingest
+      ->add_option("--parse_threads", ingest_flags.parse_threads,
+                   "Batches parsed at once (default: one per core, at most 8)")
+      ->check(CLI::Range(1, 64));
 
   auto* import = app.add_subcommand("import", "Import a public dataset (safe to re-run)");
   import->require_subcommand(1);

@@ -13,7 +13,8 @@ namespace saasmetrics::cli {
 
 struct SendFlags {
   int batch = 1000;  // items per batch
-  int window = 4;    // batches in flight
+  int window = 4;    // batches in flight on each stream
+  int streams = 2;   // StreamIngest streams, so the server stores batches side by side
   bool progress = false;
 };
 
@@ -22,6 +23,7 @@ struct IngestFlags {
   std::string tenant, kind, format;
   std::vector<std::string> files;
   SendFlags send;
+  int parse_threads = 2;  // batches parsed at once while one thread reads
 };
 int RunIngest(client::Client& client, const IngestFlags& flags);
 

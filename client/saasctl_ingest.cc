@@ -2,7 +2,10 @@
 // generator, sent through BatchSender.
 #include <unistd.h>
 
+#include <deque>
+#include <future>
 #include <iostream>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
@@ -59,7 +62,8 @@ int SendImport(client::Client& client, const std::string& tenant, const std::str
                const std::vector<v1::AcquisitionSpend>& spend, const SendFlags& flags,
                BatchSender** out_sender, std::unique_ptr<BatchSender>* holder) {
   const int64_t total = static_cast<int64_t>(customers.size() + events.size() + spend.size());
-  *holder = std::make_unique<BatchSender>(client, flags.window, label, total, flags.progress);
+  *holder = std::make_unique<BatchSender>(client, flags.window, label, total, flags.progress,
+                                          flags.streams);
   BatchSender& sender = **holder;
   *out_sender = &sender;
   int64_t done = 0;
@@ -101,40 +105,68 @@ int RunIngest(client::Client& client, const IngestFlags& flags) {
   }
   const std::string label =
       files.size() == 1 ? readers[0]->path() : absl::StrCat(files.size(), " files");
-  BatchSender sender(client, flags.send.window, label, total, flags.send.progress);
-  int64_t bytes_before = 0;
+  BatchSender sender(client, flags.send.window, label, total, flags.send.progress,
+                     flags.send.streams);
+  // Records are read here in file order, a batch's worth at a time, parsed on worker
+  // threads (a batch each), and sent in file order: the first bad record still stops the
+  // run, its batch and everything after it unsent.
+  struct Parsed {
+    client::RecordReader* reader = nullptr;
+    std::vector<int> lines;
+    int64_t units_done = 0;
+    v1::IngestBatch batch;
+    absl::Status status;
+  };
+  std::deque<std::future<Parsed>> parsing;
+  const size_t depth = 2 * static_cast<size_t>(flags.parse_threads);
   absl::Status failure;
+  auto send_first = [&] {
+    Parsed p = parsing.front().get();
+    parsing.pop_front();
+    if (!failure.ok() || sender.rejected()) return;  // stopped: what follows is not sent
+    if (!p.status.ok()) {
+      failure = p.status;
+      return;
+    }
+    client::RecordReader* r = p.reader;
+    failure = sender.Send(
+        std::move(p.batch),
+        [r, lines = std::move(p.lines)](int item, const std::string& field) {
+          const std::string top = field.substr(0, field.find_first_of(".["));
+          const int column = r->ColumnOf(top);
+          return absl::StrCat(r->path(), ":", lines[item],
+                              column > 0 ? absl::StrCat(":", column) : "");
+        },
+        p.units_done);
+  };
+  int64_t bytes_before = 0;
   for (auto& reader : readers) {
     client::RecordReader* r = reader.get();
     while (failure.ok() && !sender.rejected()) {
-      v1::IngestBatch batch;
-      batch.set_tenant_id(flags.tenant);
-      std::vector<int> lines;
-      absl::StatusOr<bool> more = true;
-      while (client::BatchSize(batch) < flags.send.batch && (more = r->Next(&batch)).ok() &&
-             *more) {
-        lines.push_back(r->line());
-      }
-      if (!more.ok()) {  // a bad record: its batch is not sent
-        failure = more.status();
+      auto chunk = std::make_shared<client::RecordChunk>();
+      absl::StatusOr<bool> more = r->ReadChunk(flags.send.batch, chunk.get());
+      if (!more.ok()) {  // a bad header or a failed read: after what came before it
+        while (!parsing.empty()) send_first();
+        if (failure.ok()) failure = more.status();
         break;
       }
-      if (client::BatchSize(batch) > 0) {
-        failure = sender.Send(
-            std::move(batch),
-            [r, lines](int item, const std::string& field) {
-              const std::string top = field.substr(0, field.find_first_of(".["));
-              const int column = r->ColumnOf(top);
-              return absl::StrCat(r->path(), ":", lines[item],
-                                  column > 0 ? absl::StrCat(":", column) : "");
-            },
-            bytes_before + r->bytes_read());
-      }
       if (!*more) break;
+      parsing.push_back(std::async(std::launch::async,
+                                   [r, chunk, &flags, units = bytes_before + chunk->bytes_read] {
+                                     Parsed p;
+                                     p.reader = r;
+                                     p.units_done = units;
+                                     p.batch.set_tenant_id(flags.tenant);
+                                     p.status = r->ParseChunk(*chunk, &p.batch);
+                                     p.lines = std::move(chunk->lines);
+                                     return p;
+                                   }));
+      while (parsing.size() >= depth) send_first();
     }
     bytes_before += r->bytes_read();
     if (!failure.ok() || sender.rejected()) break;
   }
+  while (!parsing.empty()) send_first();
   absl::Status finished = sender.Finish();
   const absl::Status error = !failure.ok() ? failure : finished;
   if (!error.ok()) {
@@ -193,7 +225,8 @@ int RunGenerate(client::Client& client, const GenerateFlags& flags) {
   if (code != kExitOk) return code;
   const std::string structural = sender->Summary();
   // Usage: generated and sent batch by batch (it is the big part).
-  BatchSender usage(client, flags.send.window, "usage", flags.usage, flags.send.progress);
+  BatchSender usage(client, flags.send.window, "usage", flags.usage, flags.send.progress,
+                    flags.send.streams);
   int64_t done = 0;
   absl::Status failed;
   client::GenerateUsage(o, data, flags.send.batch, [&](std::vector<v1::UsageEvent>&& events) {

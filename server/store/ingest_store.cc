@@ -301,17 +301,45 @@ absl::StatusOr<IngestCounts> IngestStore::WriteSubscriptionEvents(
   });
 }
 
+absl::StatusOr<IngestStore::Stored> IngestStore::UsageKeysStored(
+    const std::vector<absl::string_view>& keys, absl::Time deadline) {
+  Stored stored = Stored::kFirstIsNew;
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    const pqxx::binarystring first(keys.front().data(), keys.front().size());
+    if (!tx.raw()
+             .exec_params1("SELECT EXISTS (SELECT 1 FROM usage_event_keys WHERE key = $1)",
+                           first)[0]
+             .as<bool>()) {
+      return absl::OkStatus();  // the common case: new events
+    }
+    tx.raw().exec("CREATE TEMP TABLE stage_usage_keys (key bytea) ON COMMIT DROP");
+    {
+      CopyWriter ids(tx.raw(), "stage_usage_keys", {"key"});
+      for (absl::string_view key : keys) ids.Bytea(key).EndRow();
+      ids.Complete();
+    }
+    const bool some_new =
+        tx.raw()
+            .exec1(
+                "SELECT EXISTS (SELECT 1 FROM stage_usage_keys s WHERE NOT "
+                "EXISTS (SELECT 1 FROM usage_event_keys k WHERE k.key = s.key))")[0]
+            .as<bool>();
+    stored = some_new ? Stored::kSome : Stored::kAll;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return stored;
+}
+
 absl::StatusOr<IngestCounts> IngestStore::CopyNewUsageEvents(
     const std::string& tenant_id, const std::vector<engine::UsageEvent>& events,
-    const std::vector<absl::CivilMonth>& months, absl::Time deadline) {
+    const std::vector<absl::string_view>& keys, const std::vector<absl::CivilMonth>& months,
+    absl::Time deadline) {
   const std::string months_array = MonthsArray(months);
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     {  // Identities in key order: neighbouring index inserts touch neighbouring pages.
-      std::string storage;
       CopyWriter ids(tx.raw(), "usage_event_keys", {"key"});
-      for (absl::string_view key : SortedUsageKeys(tenant_id, events, storage)) {
-        ids.Bytea(key).EndRow();
-      }
+      for (absl::string_view key : keys) ids.Bytea(key).EndRow();
       ids.Complete();
     }
     const int64_t write_id = tx.Exec(kNextWriteId).at(0)[0].as<int64_t>();
@@ -340,8 +368,19 @@ absl::StatusOr<IngestCounts> IngestStore::WriteUsageEvents(
   bool repeats = false;
   for (const auto& e : events) repeats |= !seen.emplace(e.source, e.id).second;
   if (!repeats) {
-    absl::StatusOr<IngestCounts> copied = CopyNewUsageEvents(tenant_id, events, months, deadline);
-    if (!absl::IsAlreadyExists(copied.status())) return copied;
+    std::string storage;
+    const std::vector<absl::string_view> keys = SortedUsageKeys(tenant_id, events, storage);
+    // A batch sent again (a re-run, a file ingested twice) is found by its keys alone,
+    // without sending its events or failing a COPY on its first row. Identities are
+    // never deleted, so "all stored" stays true.
+    absl::StatusOr<Stored> stored = UsageKeysStored(keys, deadline);
+    if (!stored.ok()) return stored.status();
+    if (*stored == Stored::kAll) return IngestCounts{0, static_cast<int64_t>(events.size())};
+    if (*stored == Stored::kFirstIsNew) {
+      absl::StatusOr<IngestCounts> copied =
+          CopyNewUsageEvents(tenant_id, events, keys, months, deadline);
+      if (!absl::IsAlreadyExists(copied.status())) return copied;
+    }
   }
   return Write(deadline, events.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
     tx.raw().exec(std::string(kStageUsageEvents));

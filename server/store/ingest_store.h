@@ -61,10 +61,17 @@ class IngestStore {
                             absl::Time deadline);
   // The common case of a batch of new events: COPY identities and events straight into
   // their tables. ALREADY_EXISTS when any identity is stored already (nothing written).
+  // `keys`: the events' identity keys, sorted (SortedUsageKeys).
   absl::StatusOr<IngestCounts> CopyNewUsageEvents(const std::string& tenant_id,
                                                   const std::vector<engine::UsageEvent>& events,
+                                                  const std::vector<absl::string_view>& keys,
                                                   const std::vector<absl::CivilMonth>& months,
                                                   absl::Time deadline);
+  // Which of `keys` (usage identity keys) are stored already: one index probe when the
+  // first is new (the common case), else all of them looked up at once.
+  enum class Stored { kFirstIsNew, kSome, kAll };
+  absl::StatusOr<Stored> UsageKeysStored(const std::vector<absl::string_view>& keys,
+                                         absl::Time deadline);
   // Runs a batch transaction, retrying it when PostgreSQL aborted it (deadlock).
   absl::StatusOr<IngestCounts> Write(absl::Time deadline, size_t items,
                                      absl::FunctionRef<absl::StatusOr<int64_t>(Tx&)> write);

@@ -126,6 +126,81 @@ TEST(RecordReader, ABadRecordNamesItsLineAndColumnAndAppendsNothing) {
   }
 }
 
+// CSV cells go straight into their fields (no JSON in between): each type's rules, and a
+// bad cell named by line, column and what it should have been.
+TEST(RecordReader, CsvCellsAreCheckedByTheirFieldsType) {
+  const std::string header =
+      "event_id,subscription_id,customer_id,effective_at,status,plan_id,quantity,unit_amount,"
+      "currency,interval_unit,interval_count,discount.percent_off_bps,discount.amount_off\n";
+  TempFile good(".csv", header +
+                            "s1,sub,cus,2024-01-15T10:00:00.25+02:00,Past_Due,pro,-3,"
+                            "4900,USD,WEEK,2,,250\n");
+  auto batch = ReadAll(good, RecordKind::kSubscriptionEvents);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  const v1::SubscriptionEvent& e = batch->subscription_events().events(0);
+  EXPECT_EQ(e.effective_at().seconds(), 1705305600);  // 08:00 UTC
+  EXPECT_EQ(e.effective_at().nanos(), 250000000);
+  EXPECT_EQ(e.status(), v1::SUBSCRIPTION_STATUS_PAST_DUE);
+  EXPECT_EQ(e.quantity(), -3);  // the server, not the reader, bounds it
+  EXPECT_EQ(e.interval_unit(), v1::INTERVAL_UNIT_WEEK);
+  EXPECT_EQ(e.discount().amount_off(), 250);
+  EXPECT_FALSE(e.discount().has_percent_off_bps());
+
+  const std::pair<std::string, std::string> bad[] = {
+      {"s1,sub,cus,2024-01-15,active,pro,1.5,4900,USD,month,1,,",
+       ":2:7: column quantity: '1.5' is not a whole number in range"},
+      {"s1,sub,cus,2024-01-15,active,pro,1, 4900,USD,month,1,,",
+       ":2:8: column unit_amount: ' 4900' is not a whole number"},
+      {"s1,sub,cus,2024-01-15,active,pro,1,4900,USD,month,99999999999,,",
+       ":2:11: column interval_count: '99999999999' is not a whole number in range"},
+      {"s1,sub,cus,2024-01-15,frozen,pro,1,4900,USD,month,1,,",
+       ":2:5: column status: 'frozen' is not one of active, past_due, trialing, paused, canceled"},
+      {"s1,sub,cus,10000-01-01T00:00:00Z,active,pro,1,4900,USD,month,1,,",
+       ":2:4: column effective_at: '10000-01-01T00:00:00Z' is not a time"},
+      {"s1,sub,cus,2024-02-30,active,pro,1,4900,USD,month,1,,", ":2:4: column effective_at"},
+      {"s1,sub,cus,2024-01-15,active,pro,1,4900,USD,month,1,100,250",
+       ":2:13: column discount.amount_off: only one of the discount.kind fields may be set, and "
+       "discount.percent_off_bps is"},
+      {"s1,sub,c\xff,2024-01-15,active,pro,1,4900,USD,month,1,,",
+       ":2:3: column customer_id: 'c\xff' is not valid UTF-8 text"},
+  };
+  for (const auto& [line, want] : bad) {
+    TempFile f(".csv", header + line + "\n");
+    auto read = ReadAll(f, RecordKind::kSubscriptionEvents);
+    ASSERT_FALSE(read.ok()) << line;
+    EXPECT_THAT(std::string(read.status().message()), HasSubstr(f.path() + want)) << line;
+  }
+  for (const char* value : {"NaN", "inf", "1e999", "0x10"}) {
+    TempFile f(".csv", absl::StrCat("id,source,type,subject,time,value\ne1,s,t,c,2024-01-01,",
+                                    value, "\n"));
+    auto read = ReadAll(f, RecordKind::kUsageEvents);
+    EXPECT_THAT(std::string(read.status().message()),
+                HasSubstr(absl::StrCat(":2:6: column value: '", value, "' is not a number")));
+  }
+}
+
+// Reading and parsing in two steps, as saasctl does on several threads: a chunk with a bad
+// record appends nothing, and what earlier chunks appended stays.
+TEST(RecordReader, AChunkWithABadRecordAppendsNothing) {
+  TempFile f(".csv",
+             "id,source,type,subject,time\n"
+             "e1,s,t,c,2024-01-01\ne2,s,t,c,2024-01-02\n"
+             "e3,s,t,c,2024-01-03\ne4,s,t,c,yesterday\n");
+  auto reader = RecordReader::Open(f.path(), FileFormat::kCsv, RecordKind::kUsageEvents);
+  ASSERT_TRUE(reader.ok());
+  RecordChunk first, second, none;
+  ASSERT_TRUE(*(*reader)->ReadChunk(2, &first));
+  ASSERT_TRUE(*(*reader)->ReadChunk(2, &second));
+  EXPECT_FALSE(*(*reader)->ReadChunk(2, &none));
+  EXPECT_EQ(second.lines, (std::vector<int>{4, 5}));
+  v1::IngestBatch batch;
+  ASSERT_TRUE((*reader)->ParseChunk(first, &batch).ok());
+  absl::Status s = (*reader)->ParseChunk(second, &batch);
+  EXPECT_THAT(std::string(s.message()), HasSubstr(":5:5: column time: 'yesterday' is not a time"));
+  ASSERT_EQ(BatchSize(batch), 2);
+  EXPECT_EQ(batch.usage_events().events(1).id(), "e2");
+}
+
 TEST(RecordReader, NamesAMissingFileAndAnUnknownFormat) {
   auto missing = RecordReader::Open("/nonexistent/x.csv", FileFormat::kCsv, RecordKind::kCustomers);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
