@@ -312,6 +312,34 @@ TEST_F(IngestTest, UsageIdentityIsSourceAndIdAndPropertiesRoundTrip) {
             2);
 }
 
+// A batch sent again is answered from its keys alone: all duplicates, nothing written,
+// no month version bumped. A batch mixing stored and new identities stores the new ones,
+// whether a new key sorts first or not.
+TEST_F(IngestTest, ABatchSentAgainIsAnsweredFromItsKeys) {
+  const std::vector<v1::UsageEvent> batch = {Use("b", Day(2024, 1, 1), "web"),
+                                             Use("c", Day(2024, 1, 2), "web"),
+                                             Use("d", Day(2024, 2, 1), "web")};
+  v1::IngestResult r;
+  ASSERT_TRUE(Usage(batch, &r).ok());
+  EXPECT_EQ(r.accepted(), 3);
+  const int64_t writes = Count("SELECT count(*) FROM partition_writes");
+  ASSERT_TRUE(Usage(batch, &r).ok());
+  EXPECT_EQ(r.accepted(), 0);
+  EXPECT_EQ(r.duplicates(), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM partition_writes"), writes) << "nothing was written";
+  std::vector<v1::UsageEvent> with_last = batch;  // its new key sorts last
+  with_last.push_back(Use("e", Day(2024, 2, 2), "web"));
+  ASSERT_TRUE(Usage(with_last, &r).ok());
+  EXPECT_EQ(r.accepted(), 1);
+  EXPECT_EQ(r.duplicates(), 3);
+  std::vector<v1::UsageEvent> with_first = batch;  // its new key sorts first
+  with_first.push_back(Use("a", Day(2024, 2, 3), "web"));
+  ASSERT_TRUE(Usage(with_first, &r).ok());
+  EXPECT_EQ(r.accepted(), 1);
+  EXPECT_EQ(r.duplicates(), 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM usage_events"), 5);
+}
+
 TEST_F(IngestTest, TheCopyPathAndTheStagedPathAgreeOnEveryIdentity) {
   // An all-new batch goes the COPY path (keys encoded by the server); a batch that repeats
   // an identity goes the staged path (keys encoded by saasmetrics_usage_key() in SQL).
