@@ -1,0 +1,202 @@
+#include "server/engine/engagement.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "server/engine/dates.h"
+#include "server/engine/pql.h"
+
+namespace saasmetrics::engine {
+namespace {
+
+constexpr int kMaxComponents = 20;
+
+absl::Time MonthStart(absl::CivilMonth m) { return absl::FromCivil(m, absl::UTCTimeZone()); }
+constexpr int kMaxTypesPerComponent = 20;
+
+// Customers paying at the end of `day`, in ledger order: each one's MRR after its last
+// movement on or before the day.
+std::vector<int32_t> PayingAt(const std::vector<Movement>& movements, absl::CivilDay day) {
+  std::vector<int32_t> out;
+  for (size_t i = 0; i < movements.size();) {
+    const int32_t c = movements[i].customer;
+    int64_t mrr = 0;
+    for (; i < movements.size() && movements[i].customer == c; ++i) {
+      if (movements[i].day <= day) mrr = movements[i].after;
+    }
+    if (mrr > 0) out.push_back(c);
+  }
+  return out;
+}
+
+// Nearest rank: the ⌈p·n/100⌉-th smallest (at least the first).
+double Rank(const std::vector<double>& sorted, int p) {
+  const size_t n = sorted.size();
+  const size_t k = std::max<size_t>(1, (static_cast<size_t>(p) * n + 99) / 100);
+  return sorted[k - 1];
+}
+
+}  // namespace
+
+void ValidateEngagementModel(const EngagementModel& model, absl::string_view prefix,
+                             Violations& out) {
+  if (model.window_days < 1 || model.window_days > 365) {
+    out.push_back({absl::StrCat(prefix, ".window_days"), "must be 1 to 365"});
+  }
+  if (model.components.empty() || model.components.size() > kMaxComponents) {
+    out.push_back({absl::StrCat(prefix, ".components"),
+                   absl::StrCat("must have 1 to ", kMaxComponents, " components")});
+  }
+  bool positive = false;
+  for (size_t i = 0; i < model.components.size() && i < kMaxComponents; ++i) {
+    const EngagementComponent& c = model.components[i];
+    const std::string at = absl::StrCat(prefix, ".components[", i, "]");
+    const int aggregation = static_cast<int>(c.aggregation);
+    if (aggregation < 1 || aggregation > 4) {
+      out.push_back({absl::StrCat(at, ".aggregation"),
+                     "must be COUNT, VALUE_SUM, ACTIVE_DAYS or DISTINCT_USERS"});
+    }
+    if (!std::isfinite(c.target) || c.target <= 0) {
+      out.push_back({absl::StrCat(at, ".target"), "must be a number above 0"});
+    }
+    if (!std::isfinite(c.weight) || c.weight == 0) {
+      out.push_back({absl::StrCat(at, ".weight"), "must be a number other than 0"});
+    }
+    positive |= std::isfinite(c.weight) && c.weight > 0;
+    if (c.event_types.size() > kMaxTypesPerComponent) {
+      out.push_back({absl::StrCat(at, ".event_types"),
+                     absl::StrCat("at most ", kMaxTypesPerComponent, " types")});
+      continue;
+    }
+    absl::flat_hash_set<std::string> seen;
+    for (size_t t = 0; t < c.event_types.size(); ++t) {
+      const std::string& type = c.event_types[t];
+      if (type.empty() || type.size() > kMaxEventTypeBytes) {
+        out.push_back({absl::StrCat(at, ".event_types[", t, "]"),
+                       absl::StrCat("must be 1 to ", kMaxEventTypeBytes, " bytes")});
+      } else if (!seen.insert(type).second) {
+        out.push_back({absl::StrCat(at, ".event_types[", t, "]"), "repeats a type"});
+      }
+    }
+  }
+  if (!model.components.empty() && !positive) {
+    out.push_back({absl::StrCat(prefix, ".components"), "need at least one positive weight"});
+  }
+}
+
+double EngagementScore(const EngagementModel& model, std::span<const double> x) {
+  double sum = 0, positive = 0;
+  for (size_t i = 0; i < model.components.size(); ++i) {
+    const EngagementComponent& c = model.components[i];
+    sum += c.weight * std::min(x[i] / c.target, 1.0);
+    if (c.weight > 0) positive += c.weight;
+  }
+  return std::clamp(100 * sum / positive, 0.0, 100.0);
+}
+
+absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(const EngagementModel& model,
+                                                         const EngagementInputs& in,
+                                                         absl::CivilDay day,
+                                                         const std::function<bool()>& stop) {
+  const UsagePartitions& partitions = *in.partitions;
+  if (absl::Status s = CheckUsageIndex(partitions, *in.index); !s.ok()) return s;
+  const std::vector<int32_t> paying = PayingAt(*in.movements, day);
+  std::vector<int32_t> slot_of_ledger(in.ledger_size, -1);
+  for (size_t s = 0; s < paying.size(); ++s) slot_of_ledger[paying[s]] = static_cast<int32_t>(s);
+  const std::vector<int32_t>& ledger_ids = *in.ledger_ids;
+  // The window (t − W days, t]: from the start of its first local day to the end of t.
+  const absl::Time from = DayStart(day - (model.window_days - 1), in.tz);
+  const absl::Time until = DayStart(day + 1, in.tz);
+  const size_t k = model.components.size();
+  std::vector<double> x(paying.size() * k, 0);
+  // Per component, the (customer, day) and (customer, user) pairs seen so far in the
+  // window, across partitions (user ids by content: each partition has its dictionary).
+  std::vector<absl::flat_hash_set<std::pair<int32_t, absl::CivilDay>>> days(k);
+  std::vector<absl::flat_hash_set<std::pair<int32_t, absl::string_view>>> users(k);
+  for (size_t pi = 0; pi < partitions.size(); ++pi) {
+    if (stop && stop()) return absl::CancelledError("engagement scores stopped");
+    const UsagePartition& p = *partitions[pi];
+    const absl::Time month_start = MonthStart(p.month);
+    if (month_start >= until || MonthStart(p.month + 1) <= from) continue;
+    // The window in the partition's seconds.
+    const int64_t lo = std::max<int64_t>(0, absl::ToInt64Seconds(from - month_start));
+    const int64_t hi = absl::ToInt64Seconds(until - month_start);
+    const std::vector<int32_t>& dense = *in.index->local_to_dense[pi];
+    for (size_t c = 0; c < k; ++c) {
+      const EngagementComponent& component = model.components[c];
+      auto visit = [&](uint32_t i) {
+        if (p.second[i] < lo || p.second[i] >= hi) return;
+        const int32_t ledger = ledger_ids[dense[p.customer[i]]];
+        const int32_t slot = ledger < 0 ? -1 : slot_of_ledger[ledger];
+        if (slot < 0) return;
+        double& v = x[static_cast<size_t>(slot) * k + c];
+        switch (component.aggregation) {
+          case EngagementComponent::Aggregation::kCount:
+            v += 1;
+            break;
+          case EngagementComponent::Aggregation::kValueSum:
+            v += p.value[i];
+            break;
+          case EngagementComponent::Aggregation::kActiveDays:
+            if (days[c].emplace(slot, absl::ToCivilDay(p.time(i), in.tz)).second) v += 1;
+            break;
+          case EngagementComponent::Aggregation::kDistinctUsers:
+            if (p.user[i] >= 0 && !p.users[p.user[i]].empty() &&
+                users[c].emplace(slot, p.users[p.user[i]]).second) {
+              v += 1;
+            }
+            break;
+        }
+      };
+      if (component.event_types.empty()) {
+        for (uint32_t i = 0; i < p.events(); ++i) visit(i);
+      } else {
+        for (const std::string& type : component.event_types) {
+          const int32_t t = p.TypeId(type);
+          if (t < 0) continue;
+          for (uint32_t i : p.OfType(t)) visit(i);
+        }
+      }
+    }
+  }
+  std::vector<CustomerEngagement> out(paying.size());
+  for (size_t s = 0; s < paying.size(); ++s) {
+    out[s].customer = paying[s];
+    out[s].x.assign(x.begin() + static_cast<ptrdiff_t>(s * k),
+                    x.begin() + static_cast<ptrdiff_t>((s + 1) * k));
+    out[s].score = EngagementScore(model, out[s].x);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<EngagementPoint>> EngagementSeries(const EngagementModel& model,
+                                                              const EngagementInputs& in,
+                                                              const std::vector<Period>& periods,
+                                                              const std::function<bool()>& stop) {
+  std::vector<EngagementPoint> out;
+  for (const Period& period : periods) {
+    absl::StatusOr<std::vector<CustomerEngagement>> scores = ScoresAt(model, in, period.last, stop);
+    if (!scores.ok()) return scores.status();
+    EngagementPoint& point = out.emplace_back();
+    point.period = period;
+    point.customers = static_cast<int64_t>(scores->size());
+    if (scores->empty()) continue;
+    std::vector<double> sorted;
+    sorted.reserve(scores->size());
+    for (const CustomerEngagement& e : *scores) sorted.push_back(e.score);
+    std::sort(sorted.begin(), sorted.end());
+    double sum = 0;
+    for (double s : sorted) sum += s;
+    point.mean = sum / static_cast<double>(sorted.size());
+    point.p10 = Rank(sorted, 10);
+    point.p25 = Rank(sorted, 25);
+    point.p50 = Rank(sorted, 50);
+    point.p75 = Rank(sorted, 75);
+    point.p90 = Rank(sorted, 90);
+  }
+  return out;
+}
+
+}  // namespace saasmetrics::engine
