@@ -172,6 +172,11 @@ SAAS_CLIENT_CALL_(GetActiveCustomers, metrics_, GetActiveCustomersRequest,
 SAAS_CLIENT_CALL_(GetPqlCount, metrics_, GetPqlCountRequest, GetPqlCountResponse)
 SAAS_CLIENT_CALL_(GetActivation, metrics_, GetActivationRequest, GetActivationResponse)
 SAAS_CLIENT_CALL_(ListMovements, metrics_, ListMovementsRequest, ListMovementsResponse)
+SAAS_CLIENT_CALL_(ListEngagementModels, admin_, ListEngagementModelsRequest,
+                  ListEngagementModelsResponse)
+SAAS_CLIENT_CALL_(GetEngagement, metrics_, GetEngagementRequest, GetEngagementResponse)
+SAAS_CLIENT_CALL_(ListEngagementScores, metrics_, ListEngagementScoresRequest,
+                  ListEngagementScoresResponse)
 #undef SAAS_CLIENT_CALL_
 
 absl::StatusOr<v1::CreateApiKeyResponse> Client::CreateApiKey(const v1::CreateApiKeyRequest& req) {
@@ -186,6 +191,16 @@ absl::StatusOr<v1::PqlRule> Client::CreatePqlRule(const v1::CreatePqlRuleRequest
   v1::PqlRule resp;
   absl::Status s =
       Call(false, [&](grpc::ClientContext* ctx) { return admin_->CreatePqlRule(ctx, req, &resp); });
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<v1::EngagementModel> Client::CreateEngagementModel(
+    const v1::CreateEngagementModelRequest& req) {
+  v1::EngagementModel resp;
+  absl::Status s = Call(false, [&](grpc::ClientContext* ctx) {
+    return admin_->CreateEngagementModel(ctx, req, &resp);
+  });
   if (!s.ok()) return s;
   return resp;
 }

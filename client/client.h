@@ -53,6 +53,10 @@ class Client {
 
   absl::StatusOr<v1::PqlRule> CreatePqlRule(const v1::CreatePqlRuleRequest& req);
   absl::StatusOr<v1::ListPqlRulesResponse> ListPqlRules(const v1::ListPqlRulesRequest& req);
+  absl::StatusOr<v1::EngagementModel> CreateEngagementModel(
+      const v1::CreateEngagementModelRequest& req);
+  absl::StatusOr<v1::ListEngagementModelsResponse> ListEngagementModels(
+      const v1::ListEngagementModelsRequest& req);
 
   absl::StatusOr<v1::CreateApiKeyResponse> CreateApiKey(const v1::CreateApiKeyRequest& req);
   absl::StatusOr<v1::ListApiKeysResponse> ListApiKeys(const v1::ListApiKeysRequest& req);
@@ -69,6 +73,9 @@ class Client {
   absl::StatusOr<v1::GetPqlCountResponse> GetPqlCount(const v1::GetPqlCountRequest& req);
   absl::StatusOr<v1::GetActivationResponse> GetActivation(const v1::GetActivationRequest& req);
   absl::StatusOr<v1::ListMovementsResponse> ListMovements(const v1::ListMovementsRequest& req);
+  absl::StatusOr<v1::GetEngagementResponse> GetEngagement(const v1::GetEngagementRequest& req);
+  absl::StatusOr<v1::ListEngagementScoresResponse> ListEngagementScores(
+      const v1::ListEngagementScoresRequest& req);
 
   // grpc.health.v1 Check of `service` ("" for the whole server): true when SERVING.
   absl::StatusOr<bool> Healthy(const std::string& service = "");

@@ -40,6 +40,24 @@ void PrintTenants(const std::vector<const v1::Tenant*>& tenants, cli::Output out
   cli::PrintRows(rows, output);
 }
 
+// A JSON file (or "-": stdin) in the API's mapping of `out`'s message.
+absl::Status ReadJson(const std::string& path, google::protobuf::Message* out) {
+  std::stringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path);
+    if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+    text << in.rdbuf();
+  }
+  auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), out);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a ", out->GetDescriptor()->name(),
+                                                   ": ", parsed.message().ToString()));
+  }
+  return absl::OkStatus();
+}
+
 void AddSendFlags(CLI::App* cmd, cli::SendFlags* f) {
   cmd->add_option("--batch", f->batch, "Items per batch")
       ->check(CLI::Range(1, 10000))
@@ -197,6 +215,18 @@ int main(int argc, char** argv) {
   auto* rule_list = rules->add_subcommand("list", "List a tenant's rules");
   rule_list->add_option("--tenant", rules_tenant, "Tenant id")->required();
 
+  auto* models = app.add_subcommand("engagement-models", "Manage engagement models");
+  models->require_subcommand(1);
+  std::string models_tenant, model_file;
+  auto* model_create =
+      models->add_subcommand("create", "Create a model from a JSON EngagementModel");
+  model_create->add_option("--tenant", models_tenant, "Tenant id")->required();
+  model_create
+      ->add_option("file", model_file, "JSON file (the API's EngagementModel), or - for stdin")
+      ->required();
+  auto* model_list = models->add_subcommand("list", "List a tenant's models");
+  model_list->add_option("--tenant", models_tenant, "Tenant id")->required();
+
   auto* ingest = app.add_subcommand(
       "ingest",
       "Ingest items of one kind from CSV or NDJSON files (or - for stdin) in batches; safe "
@@ -292,6 +322,20 @@ int main(int argc, char** argv) {
   activation->add_option("--event_type", mf.event_types, "Activation event types (repeatable)")
       ->required();
   activation->add_option("--window", mf.window_days, "Days after signup (default 14)");
+  auto* engagement = metrics->add_subcommand(
+      "engagement", "Engagement score distribution of paying customers (an engagement model)");
+  AddMetricsFlags(engagement, &mf, true);
+  engagement->add_option("--model", mf.model, "Engagement model id")->required();
+  auto* scores = metrics->add_subcommand(
+      "engagement-scores", "Each paying customer's engagement score at the end of --to");
+  AddMetricsFlags(scores, &mf, false);
+  scores->get_option("--from")->required(false)->description(
+      "Ignored: customers are scored at --to");
+  scores->add_option("--model", mf.model, "Engagement model id")->required();
+  scores->add_option("--order", mf.order, "score_desc (default), score_asc or customer_id")
+      ->check(CLI::IsMember({"score_desc", "score_asc", "customer_id"}));
+  scores->add_option("--min_score", mf.min_score, "Only scores at least this");
+  scores->add_option("--max_score", mf.max_score, "Only scores at most this");
   auto* movements = metrics->add_subcommand("movements", "Every MRR movement, per customer");
   AddMetricsFlags(movements, &mf, false);
   movements->add_option("--type", mf.types,
@@ -377,21 +421,9 @@ int main(int argc, char** argv) {
     return cli::kExitOk;
   }
   if (rule_create->parsed()) {
-    std::stringstream text;
-    if (rule_file == "-") {
-      text << std::cin.rdbuf();
-    } else {
-      std::ifstream in(rule_file);
-      if (!in) return cli::Fail(absl::NotFoundError(absl::StrCat(rule_file, ": cannot open")));
-      text << in.rdbuf();
-    }
     v1::CreatePqlRuleRequest req;
     req.set_tenant_id(rules_tenant);
-    auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), req.mutable_rule());
-    if (!parsed.ok()) {
-      return cli::Fail(absl::InvalidArgumentError(
-          absl::StrCat(rule_file, ": not a PqlRule: ", parsed.message().ToString())));
-    }
+    if (absl::Status s = ReadJson(rule_file, req.mutable_rule()); !s.ok()) return cli::Fail(s);
     auto rule = client.CreatePqlRule(req);
     if (!rule.ok()) return cli::Fail(rule.status());
     std::cout << cli::Json(*rule);
@@ -411,6 +443,34 @@ int main(int argc, char** argv) {
     cli::PrintRows(rows, output);
     return cli::kExitOk;
   }
+  if (model_create->parsed()) {
+    v1::CreateEngagementModelRequest req;
+    req.set_tenant_id(models_tenant);
+    if (absl::Status s = ReadJson(model_file, req.mutable_model()); !s.ok()) return cli::Fail(s);
+    auto model = client.CreateEngagementModel(req);
+    if (!model.ok()) return cli::Fail(model.status());
+    std::cout << cli::Json(*model);
+    return cli::kExitOk;
+  }
+  if (model_list->parsed()) {
+    v1::ListEngagementModelsRequest req;
+    req.set_tenant_id(models_tenant);
+    auto r = client.ListEngagementModels(req);
+    if (!r.ok()) return cli::Fail(r.status());
+    if (cli::PrintJson(*r, output)) return cli::kExitOk;
+    std::vector<std::vector<std::string>> rows = {{"MODEL", "NAME", "WINDOW_DAYS", "COMPONENTS"}};
+    for (const auto& m : r->models()) {
+      std::vector<std::string> parts;
+      for (const auto& c : m.components()) {
+        parts.push_back(c.name().empty() ? absl::StrJoin(c.event_types(), "|") : c.name());
+      }
+      rows.push_back({m.model_id(), m.name(),
+                      absl::StrCat(m.window_days() == 0 ? 30 : m.window_days()),
+                      absl::StrJoin(parts, ", ")});
+    }
+    cli::PrintRows(rows, output);
+    return cli::kExitOk;
+  }
   if (ingest->parsed()) return cli::RunIngest(client, ingest_flags);
   if (periods->parsed() || telco->parsed()) {
     import_flags.dataset = telco->parsed() ? "telco" : "subscription-periods";
@@ -424,6 +484,8 @@ int main(int argc, char** argv) {
                                                                 {cohorts, "cohorts"},
                                                                 {active, "active"},
                                                                 {pql, "pql"},
+                                                                {engagement, "engagement"},
+                                                                {scores, "engagement-scores"},
                                                                 {activation, "activation"},
                                                                 {movements, "movements"}}) {
     if (cmd->parsed()) return cli::RunMetrics(client, metric, mf, output);

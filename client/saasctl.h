@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,9 @@ struct MetricsFlags {
   int window_days = 0;                   // pql conversion window, activation window
   int ltv_window_months = 0;             // unit-economics
   std::vector<std::string> types;        // movements
+  std::string model;                     // engagement, engagement-scores
+  std::string order;                     // engagement-scores: score_desc, score_asc, customer_id
+  std::optional<double> min_score, max_score;  // engagement-scores
 };
 int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& flags,
                Output output);

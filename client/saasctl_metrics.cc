@@ -1,6 +1,7 @@
 // saasctl metrics: each metric as rows of a table (or CSV), or its response as JSON.
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/saasctl.h"
 
@@ -185,6 +186,57 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           return rows;
         },
         output);
+  }
+  if (metric == "engagement") {
+    v1::GetEngagementRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.set_model_id(f.model);
+    auto score = [](bool has, double v) {
+      return has ? absl::StrFormat("%.1f", v) : std::string("-");
+    };
+    return Show<v1::GetEngagementResponse>(
+        [&] { return client.GetEngagement(req); },
+        [&](const v1::GetEngagementResponse& r) {
+          Rows rows = {{"DATE", "PAYING_CUSTOMERS", "MEAN", "P10", "P25", "P50", "P75", "P90"}};
+          for (const auto& e : r.entries()) {
+            rows.push_back(
+                {e.date(), Count(e.customers()), score(e.has_mean(), e.mean().value()),
+                 score(e.has_p10(), e.p10().value()), score(e.has_p25(), e.p25().value()),
+                 score(e.has_p50(), e.p50().value()), score(e.has_p75(), e.p75().value()),
+                 score(e.has_p90(), e.p90().value())});
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "engagement-scores") {
+    v1::ListEngagementScoresRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.mutable_query()->set_interval(v1::INTERVAL_UNSPECIFIED);
+    req.mutable_query()->set_start_date(f.to);  // scored at the end of --to
+    req.set_model_id(f.model);
+    if (f.order == "score_asc") req.set_order(v1::ListEngagementScoresRequest::ORDER_SCORE_ASC);
+    if (f.order == "customer_id") req.set_order(v1::ListEngagementScoresRequest::ORDER_CUSTOMER_ID);
+    if (f.min_score) req.mutable_min_score()->set_value(*f.min_score);
+    if (f.max_score) req.mutable_max_score()->set_value(*f.max_score);
+    req.set_page_size(1000);
+    v1::ListEngagementScoresResponse all;
+    do {
+      auto r = client.ListEngagementScores(req);
+      if (!r.ok()) return Fail(r.status());
+      all.set_date(r->date());
+      all.set_total(r->total());
+      for (const auto& c : r->customers()) *all.add_customers() = c;
+      req.set_page_token(r->next_page_token());
+    } while (!req.page_token().empty());
+    if (PrintJson(all, output)) return kExitOk;
+    Rows rows = {{"CUSTOMER", "SCORE", "COMPONENTS"}};
+    for (const auto& c : all.customers()) {
+      rows.push_back({c.customer_id(), absl::StrFormat("%.1f", c.score()),
+                      absl::StrJoin(c.components(), " ")});
+    }
+    PrintRows(rows, output);
+    return kExitOk;
   }
   if (metric == "movements") {
     v1::ListMovementsRequest req;

@@ -87,6 +87,10 @@ if ! "${ctl[@]}" pql-rules list --tenant=acme | grep -q '^engaged '; then
   echo '{"rule_id":"engaged","name":"Engaged trial","window_days":30,"conditions":[{"kind":"KIND_EVENT_COUNT","event_type":"report.created","threshold":5}]}' |
     "${ctl[@]}" pql-rules create --tenant=acme - >/dev/null
 fi
+if ! "${ctl[@]}" engagement-models list --tenant=acme | grep -q '^health '; then
+  echo '{"model_id":"health","name":"Customer health","window_days":30,"components":[{"name":"active days","event_types":["login"],"aggregation":"AGGREGATION_ACTIVE_DAYS","target":12,"weight":2},{"name":"reports","event_types":["report.created"],"aggregation":"AGGREGATION_COUNT","target":10,"weight":1}]}' |
+    "${ctl[@]}" engagement-models create --tenant=acme - >/dev/null
+fi
 
 # A demo key that reads every tenant (and nothing else), made once.
 umask 077
@@ -122,6 +126,8 @@ Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapsh
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics unit-economics --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics active --tenant=acme --from=2024-12-01 --to=2024-12-31 --interval=week
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics pql --tenant=acme --rule=engaged --from=2024-01-01 --to=2024-12-31
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics engagement --tenant=acme --model=health --from=2024-01-01 --to=2024-12-31
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics engagement-scores --tenant=acme --model=health --to=2024-12-31 --max_score=20
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics activation --tenant=acme --event_type=report.created --from=2024-01-01 --to=2024-12-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token -o json tenants get demo

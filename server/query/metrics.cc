@@ -64,6 +64,63 @@ absl::StatusOr<std::vector<engine::PqlPoint>> PqlCount(Reader& reader, const Que
   return points;
 }
 
+namespace {
+
+// The usage months of the windows ending on `first_day` .. `last_day`, linked to the
+// history, and the engine's inputs over them (`usage` keeps what they point to).
+absl::StatusOr<engine::EngagementInputs> EngagementUsage(Reader& reader, const Query& q,
+                                                         const engine::EngagementModel& model,
+                                                         absl::CivilDay first_day,
+                                                         absl::CivilDay last_day,
+                                                         const Context& ctx, UsageView& usage) {
+  absl::StatusOr<UsageView> view = reader.Usage(
+      q.tenant.tenant_id, engine::DayStart(first_day - (model.window_days - 1), q.tz),
+      engine::DayStart(last_day + 1, q.tz), /*index=*/true, ctx, q.history->shared_ids());
+  if (!view.ok()) return view.status();
+  usage = *std::move(view);
+  return engine::EngagementInputs{&usage.partitions,
+                                  usage.index.get(),
+                                  usage.ledger_ids.get(),
+                                  q.movements,
+                                  q.ledger->customer_ids.size(),
+                                  q.tz};
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<engine::EngagementPoint>> Engagement(
+    Reader& reader, const Query& q, const engine::EngagementModel& model, const Context& ctx) {
+  UsageView usage;
+  absl::StatusOr<engine::EngagementInputs> in =
+      EngagementUsage(reader, q, model, q.periods.front().last, q.periods.back().last, ctx, usage);
+  if (!in.ok()) return in.status();
+  absl::StatusOr<std::vector<engine::EngagementPoint>> points =
+      engine::EngagementSeries(model, *in, q.periods, ctx.StopFlag());
+  // Stopped: say why (the caller went away, or the deadline passed).
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  return points;
+}
+
+absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, const Query& q,
+                                                            const engine::EngagementModel& model,
+                                                            absl::CivilDay day,
+                                                            const Context& ctx) {
+  UsageView usage;
+  absl::StatusOr<engine::EngagementInputs> in =
+      EngagementUsage(reader, q, model, day, day, ctx, usage);
+  if (!in.ok()) return in.status();
+  absl::StatusOr<std::vector<engine::CustomerEngagement>> scores =
+      engine::ScoresAt(model, *in, day, ctx.StopFlag());
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  if (!scores.ok()) return scores.status();
+  std::vector<EngagementRow> rows;
+  rows.reserve(scores->size());
+  for (engine::CustomerEngagement& s : *scores) {
+    rows.push_back({q.ledger->customer_ids[s.customer], s.score, std::move(s.x)});
+  }
+  return rows;
+}
+
 absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,
                                                     const std::string& group_by) {
   const std::vector<std::string> groups =

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/engine/cohorts.h"
+#include "server/engine/engagement.h"
 #include "server/engine/pql.h"
 #include "server/engine/series.h"
 #include "server/engine/usage.h"
@@ -30,6 +31,22 @@ absl::StatusOr<std::vector<engine::PqlPoint>> PqlCount(Reader& reader, const Que
                                                        const engine::PqlRule& rule,
                                                        int conversion_window_days,
                                                        const Context& ctx);
+
+// The engagement score distribution at each period's end (ANALYTICS.md), over the usage
+// months the periods' trailing windows reach, on the cached usage index linked to the
+// history; the query's movements say who pays (its filters applied).
+absl::StatusOr<std::vector<engine::EngagementPoint>> Engagement(
+    Reader& reader, const Query& q, const engine::EngagementModel& model, const Context& ctx);
+
+// Each customer paying at the end of `day`: its score and components.
+struct EngagementRow {
+  std::string customer_id;
+  double score = 0;
+  std::vector<double> components;
+};
+absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, const Query& q,
+                                                            const engine::EngagementModel& model,
+                                                            absl::CivilDay day, const Context& ctx);
 
 // `group_by` empty: one group. RESOURCE_EXHAUSTED when the cells exceed the answer budget.
 absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/auth/keys.h"
 #include "server/rpc/convert.h"
-#include "server/rpc/pql_mapping.h"
+#include "server/rpc/definition_mapping.h"
 #include "server/rpc/status.h"
 
 namespace saasmetrics::rpc {
@@ -149,17 +149,97 @@ grpc::Status AdminService::CheckTenant(const std::string& tenant_id, absl::Time 
   return ToGrpcStatus(tenants_.Get(tenant_id, deadline).status());
 }
 
-grpc::Status AdminService::CheckRule(const v1::PqlRule& rule) {
-  engine::Violations violations;
-  if (!engine::IsValidResourceId(rule.rule_id())) {
-    violations.push_back({"rule.rule_id", absl::StrCat("'", rule.rule_id(),
-                                                       "' must be 1-63 characters of [a-z0-9_-] "
-                                                       "starting with a letter or digit")});
+namespace {
+
+// An id of a definition (rule_id, model_id) and the message's name.
+void CheckDefinitionId(const std::string& id, const std::string& field, const std::string& name,
+                       engine::Violations& violations) {
+  if (!engine::IsValidResourceId(id)) {
+    violations.push_back(
+        {field, absl::StrCat("'", id,
+                             "' must be 1-63 characters of [a-z0-9_-] starting with a letter or "
+                             "digit")});
   }
-  if (rule.name().size() > 200) violations.push_back({"rule.name", "must be at most 200 bytes"});
-  engine::ValidatePqlRule(FromProto(rule), "rule", violations);
+  if (name.size() > 200) {
+    violations.push_back({field.substr(0, field.find('.')) + ".name", "must be at most 200 bytes"});
+  }
+}
+
+grpc::Status Check(const v1::PqlRule& rule) {
+  engine::Violations violations;
+  CheckDefinitionId(rule.rule_id(), "rule.rule_id", rule.name(), violations);
+  engine::ValidatePqlRule(rpc::FromProto(rule), "rule", violations);
   if (!violations.empty()) return InvalidArgument(violations);
   return grpc::Status::OK;
+}
+
+grpc::Status Check(const v1::EngagementModel& model) {
+  engine::Violations violations;
+  CheckDefinitionId(model.model_id(), "model.model_id", model.name(), violations);
+  if (model.window_days() < 0) {
+    violations.push_back({"model.window_days", "must be 1 to 365 (0: 30)"});
+  }
+  for (int i = 0; i < model.components_size(); ++i) {
+    if (model.components(i).name().size() > 100) {
+      violations.push_back(
+          {absl::StrCat("model.components[", i, "].name"), "must be at most 100 bytes"});
+    }
+  }
+  engine::ValidateEngagementModel(rpc::FromProto(model), "model", violations);
+  if (!violations.empty()) return InvalidArgument(violations);
+  return grpc::Status::OK;
+}
+
+const std::string& IdOf(const v1::PqlRule& rule) { return rule.rule_id(); }
+const std::string& IdOf(const v1::EngagementModel& model) { return model.model_id(); }
+
+// The stored row as the API's message, into `out`.
+template <typename Message>
+grpc::Status Answer(const absl::StatusOr<store::StoredDefinition>& stored, Message* out) {
+  if (!stored.ok()) return ToGrpcStatus(stored.status());
+  absl::StatusOr<Message> m = FromStored<Message>(*stored);
+  if (!m.ok()) return ToGrpcStatus(m.status());
+  *out = *std::move(m);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+// The five operations every kind of definition shares (PQL rules, engagement models):
+// validate, check the tenant, store, answer with the stored message.
+template <typename Message>
+grpc::Status AdminService::Save(store::DefinitionStore& store, const std::string& tenant_id,
+                                const Message& m, bool create, absl::Time deadline, Message* out) {
+  if (grpc::Status s = Check(m); !s.ok()) return s;
+  if (grpc::Status s = CheckTenant(tenant_id, deadline); !s.ok()) return s;
+  return Answer(create ? store.Create(tenant_id, IdOf(m), DefinitionJson(m), deadline)
+                       : store.Update(tenant_id, IdOf(m), DefinitionJson(m), deadline),
+                out);
+}
+
+template <typename Message>
+grpc::Status AdminService::Read(store::DefinitionStore& store, const std::string& tenant_id,
+                                const std::string& id, absl::Time deadline, Message* out) {
+  if (grpc::Status s = CheckTenant(tenant_id, deadline); !s.ok()) return s;
+  return Answer(store.Get(tenant_id, id, deadline), out);
+}
+
+template <typename Message, typename List>
+grpc::Status AdminService::ReadAll(store::DefinitionStore& store, const std::string& tenant_id,
+                                   absl::Time deadline, List* out) {
+  if (grpc::Status s = CheckTenant(tenant_id, deadline); !s.ok()) return s;
+  absl::StatusOr<std::vector<store::StoredDefinition>> stored = store.List(tenant_id, deadline);
+  if (!stored.ok()) return ToGrpcStatus(stored.status());
+  for (const store::StoredDefinition& d : *stored) {
+    if (grpc::Status s = Answer<Message>(d, out->Add()); !s.ok()) return s;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Remove(store::DefinitionStore& store, const std::string& tenant_id,
+                                  const std::string& id, absl::Time deadline) {
+  if (grpc::Status s = CheckTenant(tenant_id, deadline); !s.ok()) return s;
+  return ToGrpcStatus(store.Delete(tenant_id, id, deadline));
 }
 
 grpc::ServerUnaryReactor* AdminService::CreatePqlRule(grpc::CallbackServerContext* ctx,
@@ -167,15 +247,7 @@ grpc::ServerUnaryReactor* AdminService::CreatePqlRule(grpc::CallbackServerContex
                                                       v1::PqlRule* resp) {
   return RunUnary(ctx, env_, kService, "CreatePqlRule", {auth::kAdmin, req->tenant_id()},
                   [this, req, resp](absl::Time deadline) {
-                    if (grpc::Status s = CheckRule(req->rule()); !s.ok()) return s;
-                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-                    auto stored = rules_.Create(req->tenant_id(), req->rule().rule_id(),
-                                                DefinitionJson(req->rule()), deadline);
-                    if (!stored.ok()) return ToGrpcStatus(stored.status());
-                    auto rule = FromStored(*stored);
-                    if (!rule.ok()) return ToGrpcStatus(rule.status());
-                    *resp = *rule;
-                    return grpc::Status::OK;
+                    return Save(rules_, req->tenant_id(), req->rule(), true, deadline, resp);
                   });
 }
 
@@ -184,13 +256,7 @@ grpc::ServerUnaryReactor* AdminService::GetPqlRule(grpc::CallbackServerContext* 
                                                    v1::PqlRule* resp) {
   return RunUnary(ctx, env_, kService, "GetPqlRule", {auth::kRead, req->tenant_id()},
                   [this, req, resp](absl::Time deadline) {
-                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-                    auto stored = rules_.Get(req->tenant_id(), req->rule_id(), deadline);
-                    if (!stored.ok()) return ToGrpcStatus(stored.status());
-                    auto rule = FromStored(*stored);
-                    if (!rule.ok()) return ToGrpcStatus(rule.status());
-                    *resp = *rule;
-                    return grpc::Status::OK;
+                    return Read(rules_, req->tenant_id(), req->rule_id(), deadline, resp);
                   });
 }
 
@@ -199,15 +265,8 @@ grpc::ServerUnaryReactor* AdminService::ListPqlRules(grpc::CallbackServerContext
                                                      v1::ListPqlRulesResponse* resp) {
   return RunUnary(ctx, env_, kService, "ListPqlRules", {auth::kRead, req->tenant_id()},
                   [this, req, resp](absl::Time deadline) {
-                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-                    auto stored = rules_.List(req->tenant_id(), deadline);
-                    if (!stored.ok()) return ToGrpcStatus(stored.status());
-                    for (const auto& r : *stored) {
-                      auto rule = FromStored(r);
-                      if (!rule.ok()) return ToGrpcStatus(rule.status());
-                      *resp->add_rules() = *rule;
-                    }
-                    return grpc::Status::OK;
+                    return ReadAll<v1::PqlRule>(rules_, req->tenant_id(), deadline,
+                                                resp->mutable_rules());
                   });
 }
 
@@ -216,15 +275,7 @@ grpc::ServerUnaryReactor* AdminService::UpdatePqlRule(grpc::CallbackServerContex
                                                       v1::PqlRule* resp) {
   return RunUnary(ctx, env_, kService, "UpdatePqlRule", {auth::kAdmin, req->tenant_id()},
                   [this, req, resp](absl::Time deadline) {
-                    if (grpc::Status s = CheckRule(req->rule()); !s.ok()) return s;
-                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-                    auto stored = rules_.Update(req->tenant_id(), req->rule().rule_id(),
-                                                DefinitionJson(req->rule()), deadline);
-                    if (!stored.ok()) return ToGrpcStatus(stored.status());
-                    auto rule = FromStored(*stored);
-                    if (!rule.ok()) return ToGrpcStatus(rule.status());
-                    *resp = *rule;
-                    return grpc::Status::OK;
+                    return Save(rules_, req->tenant_id(), req->rule(), false, deadline, resp);
                   });
 }
 
@@ -233,8 +284,53 @@ grpc::ServerUnaryReactor* AdminService::DeletePqlRule(grpc::CallbackServerContex
                                                       v1::DeletePqlRuleResponse*) {
   return RunUnary(ctx, env_, kService, "DeletePqlRule", {auth::kAdmin, req->tenant_id()},
                   [this, req](absl::Time deadline) {
-                    if (grpc::Status s = CheckTenant(req->tenant_id(), deadline); !s.ok()) return s;
-                    return ToGrpcStatus(rules_.Delete(req->tenant_id(), req->rule_id(), deadline));
+                    return Remove(rules_, req->tenant_id(), req->rule_id(), deadline);
+                  });
+}
+
+grpc::ServerUnaryReactor* AdminService::CreateEngagementModel(
+    grpc::CallbackServerContext* ctx, const v1::CreateEngagementModelRequest* req,
+    v1::EngagementModel* resp) {
+  return RunUnary(ctx, env_, kService, "CreateEngagementModel", {auth::kAdmin, req->tenant_id()},
+                  [this, req, resp](absl::Time deadline) {
+                    return Save(models_, req->tenant_id(), req->model(), true, deadline, resp);
+                  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetEngagementModel(grpc::CallbackServerContext* ctx,
+                                                           const v1::GetEngagementModelRequest* req,
+                                                           v1::EngagementModel* resp) {
+  return RunUnary(ctx, env_, kService, "GetEngagementModel", {auth::kRead, req->tenant_id()},
+                  [this, req, resp](absl::Time deadline) {
+                    return Read(models_, req->tenant_id(), req->model_id(), deadline, resp);
+                  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListEngagementModels(
+    grpc::CallbackServerContext* ctx, const v1::ListEngagementModelsRequest* req,
+    v1::ListEngagementModelsResponse* resp) {
+  return RunUnary(ctx, env_, kService, "ListEngagementModels", {auth::kRead, req->tenant_id()},
+                  [this, req, resp](absl::Time deadline) {
+                    return ReadAll<v1::EngagementModel>(models_, req->tenant_id(), deadline,
+                                                        resp->mutable_models());
+                  });
+}
+
+grpc::ServerUnaryReactor* AdminService::UpdateEngagementModel(
+    grpc::CallbackServerContext* ctx, const v1::UpdateEngagementModelRequest* req,
+    v1::EngagementModel* resp) {
+  return RunUnary(ctx, env_, kService, "UpdateEngagementModel", {auth::kAdmin, req->tenant_id()},
+                  [this, req, resp](absl::Time deadline) {
+                    return Save(models_, req->tenant_id(), req->model(), false, deadline, resp);
+                  });
+}
+
+grpc::ServerUnaryReactor* AdminService::DeleteEngagementModel(
+    grpc::CallbackServerContext* ctx, const v1::DeleteEngagementModelRequest* req,
+    v1::DeleteEngagementModelResponse*) {
+  return RunUnary(ctx, env_, kService, "DeleteEngagementModel", {auth::kAdmin, req->tenant_id()},
+                  [this, req](absl::Time deadline) {
+                    return Remove(models_, req->tenant_id(), req->model_id(), deadline);
                   });
 }
 

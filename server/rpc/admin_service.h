@@ -2,8 +2,8 @@
 
 #include "saasmetrics/v1/admin.grpc.pb.h"
 #include "server/rpc/handler.h"
+#include "server/store/definition_store.h"
 #include "server/store/key_store.h"
-#include "server/store/pql_rule_store.h"
 #include "server/store/tenant_store.h"
 
 namespace saasmetrics::rpc {
@@ -11,11 +11,13 @@ namespace saasmetrics::rpc {
 class AdminService final : public saasmetrics::v1::AdminService::CallbackService {
  public:
   // `page_secret` seals page tokens (auth::SealToken).
-  AdminService(HandlerEnv env, store::TenantStore& tenants, store::PqlRuleStore& rules,
-               store::KeyStore& keys, std::string page_secret)
+  // `rules` and `models`: the tenants' PQL rules and engagement models.
+  AdminService(HandlerEnv env, store::TenantStore& tenants, store::DefinitionStore& rules,
+               store::DefinitionStore& models, store::KeyStore& keys, std::string page_secret)
       : env_(env),
         tenants_(tenants),
         rules_(rules),
+        models_(models),
         keys_(keys),
         page_secret_(std::move(page_secret)) {}
 
@@ -44,6 +46,22 @@ class AdminService final : public saasmetrics::v1::AdminService::CallbackService
                                           const v1::DeletePqlRuleRequest*,
                                           v1::DeletePqlRuleResponse*) override;
 
+  grpc::ServerUnaryReactor* CreateEngagementModel(grpc::CallbackServerContext* ctx,
+                                                  const v1::CreateEngagementModelRequest*,
+                                                  v1::EngagementModel*) override;
+  grpc::ServerUnaryReactor* GetEngagementModel(grpc::CallbackServerContext* ctx,
+                                               const v1::GetEngagementModelRequest*,
+                                               v1::EngagementModel*) override;
+  grpc::ServerUnaryReactor* ListEngagementModels(grpc::CallbackServerContext* ctx,
+                                                 const v1::ListEngagementModelsRequest*,
+                                                 v1::ListEngagementModelsResponse*) override;
+  grpc::ServerUnaryReactor* UpdateEngagementModel(grpc::CallbackServerContext* ctx,
+                                                  const v1::UpdateEngagementModelRequest*,
+                                                  v1::EngagementModel*) override;
+  grpc::ServerUnaryReactor* DeleteEngagementModel(grpc::CallbackServerContext* ctx,
+                                                  const v1::DeleteEngagementModelRequest*,
+                                                  v1::DeleteEngagementModelResponse*) override;
+
   // API keys (admin_keys.cc).
   grpc::ServerUnaryReactor* CreateApiKey(grpc::CallbackServerContext* ctx,
                                          const v1::CreateApiKeyRequest*,
@@ -58,11 +76,22 @@ class AdminService final : public saasmetrics::v1::AdminService::CallbackService
   HandlerEnv env_;
   // Validates the tenant id and that the tenant exists.
   grpc::Status CheckTenant(const std::string& tenant_id, absl::Time deadline);
-  // Validates a rule sent for create or update.
-  grpc::Status CheckRule(const v1::PqlRule& rule);
+  // The operations every kind of definition shares (PQL rules, engagement models).
+  template <typename Message>
+  grpc::Status Save(store::DefinitionStore& store, const std::string& tenant_id, const Message& m,
+                    bool create, absl::Time deadline, Message* out);
+  template <typename Message>
+  grpc::Status Read(store::DefinitionStore& store, const std::string& tenant_id,
+                    const std::string& id, absl::Time deadline, Message* out);
+  template <typename Message, typename List>
+  grpc::Status ReadAll(store::DefinitionStore& store, const std::string& tenant_id,
+                       absl::Time deadline, List* out);
+  grpc::Status Remove(store::DefinitionStore& store, const std::string& tenant_id,
+                      const std::string& id, absl::Time deadline);
 
   store::TenantStore& tenants_;
-  store::PqlRuleStore& rules_;
+  store::DefinitionStore& rules_;
+  store::DefinitionStore& models_;
   store::KeyStore& keys_;
   const std::string page_secret_;
 };

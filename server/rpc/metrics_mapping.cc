@@ -99,6 +99,26 @@ void ToProto(const std::vector<engine::PqlPoint>& points, v1::GetPqlCountRespons
   FillSummary(points.back().pqls, n > 1 ? points[n - 2].pqls : 0, out->mutable_summary());
 }
 
+void ToProto(const std::vector<engine::EngagementPoint>& points, v1::GetEngagementResponse* out) {
+  for (const engine::EngagementPoint& p : points) {
+    v1::EngagementEntry* e = out->add_entries();
+    e->set_date(engine::FormatIsoDate(p.period.last));
+    e->set_customers(p.customers);
+    MaybeSet(p.mean, e, &v1::EngagementEntry::mutable_mean);
+    MaybeSet(p.p10, e, &v1::EngagementEntry::mutable_p10);
+    MaybeSet(p.p25, e, &v1::EngagementEntry::mutable_p25);
+    MaybeSet(p.p50, e, &v1::EngagementEntry::mutable_p50);
+    MaybeSet(p.p75, e, &v1::EngagementEntry::mutable_p75);
+    MaybeSet(p.p90, e, &v1::EngagementEntry::mutable_p90);
+  }
+}
+
+void ToProto(const query::EngagementRow& row, v1::CustomerEngagementScore* out) {
+  out->set_customer_id(row.customer_id);
+  out->set_score(row.score);
+  for (double x : row.components) out->add_components(x);
+}
+
 void ToProto(const std::vector<engine::Period>& periods, const std::vector<engine::Cohort>& cohorts,
              v1::GetCohortRetentionResponse* out) {
   for (const engine::Cohort& c : cohorts) {

@@ -23,6 +23,8 @@ void ToProto(const std::vector<engine::Period>& periods, const std::vector<int64
              v1::GetActiveCustomersResponse* out);
 void ToProto(const std::vector<engine::ActivationPoint>& points, v1::GetActivationResponse* out);
 void ToProto(const std::vector<engine::PqlPoint>& points, v1::GetPqlCountResponse* out);
+void ToProto(const std::vector<engine::EngagementPoint>& points, v1::GetEngagementResponse* out);
+void ToProto(const query::EngagementRow& row, v1::CustomerEngagementScore* out);
 void ToProto(const std::vector<engine::Period>& periods, const std::vector<engine::Cohort>& cohorts,
              v1::GetCohortRetentionResponse* out);
 void ToProto(const std::vector<engine::UnitEconomics>& entries, v1::GetUnitEconomicsResponse* out);

@@ -1,18 +1,24 @@
 #pragma once
 
 #include "saasmetrics/v1/metrics.grpc.pb.h"
+#include "server/engine/engagement.h"
 #include "server/query/reader.h"
 #include "server/rpc/handler.h"
-#include "server/store/pql_rule_store.h"
+#include "server/store/definition_store.h"
 
 namespace saasmetrics::rpc {
 
 class MetricsService final : public v1::MetricsService::CallbackService {
  public:
   // `page_secret` seals page tokens; replicas behind one load balancer need the same one.
-  MetricsService(HandlerEnv env, query::Reader& reader, store::PqlRuleStore& rules,
-                 std::string page_secret)
-      : env_(env), reader_(reader), rules_(rules), page_secret_(std::move(page_secret)) {}
+  // `rules` and `models`: the tenants' PQL rules and engagement models.
+  MetricsService(HandlerEnv env, query::Reader& reader, store::DefinitionStore& rules,
+                 store::DefinitionStore& models, std::string page_secret)
+      : env_(env),
+        reader_(reader),
+        rules_(rules),
+        models_(models),
+        page_secret_(std::move(page_secret)) {}
 
   grpc::ServerUnaryReactor* GetMrr(grpc::CallbackServerContext* ctx, const v1::GetMrrRequest* req,
                                    v1::GetMrrResponse* resp) override;
@@ -37,6 +43,12 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* ListMovements(grpc::CallbackServerContext* ctx,
                                           const v1::ListMovementsRequest* req,
                                           v1::ListMovementsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetEngagement(grpc::CallbackServerContext* ctx,
+                                          const v1::GetEngagementRequest* req,
+                                          v1::GetEngagementResponse* resp) override;
+  grpc::ServerUnaryReactor* ListEngagementScores(grpc::CallbackServerContext* ctx,
+                                                 const v1::ListEngagementScoresRequest* req,
+                                                 v1::ListEngagementScoresResponse* resp) override;
 
  private:
   // The query layer's Prepare on the request's MetricsQuery.
@@ -45,7 +57,12 @@ class MetricsService final : public v1::MetricsService::CallbackService {
 
   HandlerEnv env_;
   query::Reader& reader_;
-  store::PqlRuleStore& rules_;
+  // The tenant's stored engagement model `model_id` (validated id) for the engine.
+  absl::StatusOr<engine::EngagementModel> Model(const std::string& tenant_id,
+                                                const std::string& model_id, absl::Time deadline);
+
+  store::DefinitionStore& rules_;
+  store::DefinitionStore& models_;
   const std::string page_secret_;
 };
 

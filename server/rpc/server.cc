@@ -29,11 +29,11 @@
 #include "server/rpc/metrics_service.h"
 #include "server/store/all_statements.h"
 #include "server/store/database_supervisor.h"
+#include "server/store/definition_store.h"
 #include "server/store/ingest_store.h"
 #include "server/store/key_store.h"
 #include "server/store/metrics_store.h"
 #include "server/store/pool.h"
-#include "server/store/pql_rule_store.h"
 #include "server/store/tenant_store.h"
 
 namespace saasmetrics::rpc {
@@ -165,7 +165,7 @@ struct Server::Impl {
   std::unique_ptr<store::TenantStore> tenants;
   std::unique_ptr<store::IngestStore> ingest_store;
   std::unique_ptr<store::MetricsStore> metrics_store;
-  std::unique_ptr<store::PqlRuleStore> pql_rules;
+  std::unique_ptr<store::DefinitionStore> pql_rules, engagement_models;
   std::unique_ptr<store::KeyStore> keys;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<cache::PartitionCache> cache;
@@ -255,7 +255,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.tenants = std::make_unique<store::TenantStore>(*m.pool);
   m.ingest_store = std::make_unique<store::IngestStore>(*m.pool);
   m.metrics_store = std::make_unique<store::MetricsStore>(*m.pool);
-  m.pql_rules = std::make_unique<store::PqlRuleStore>(*m.pool);
+  m.pql_rules = std::make_unique<store::DefinitionStore>(*m.pool, store::kPqlRules);
+  m.engagement_models = std::make_unique<store::DefinitionStore>(*m.pool, store::kEngagementModels);
   const size_t queue = static_cast<size_t>(config.max_queued_calls);
   m.query_pool = std::make_unique<query::ThreadPool>(config.worker_threads, queue);
   m.ingest_pool = std::make_unique<query::ThreadPool>(config.ingest_threads, queue);
@@ -269,8 +270,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                               m.authenticator.get()};
   const std::string page_secret =
       config.page_token_secret.empty() ? auth::RandomSecret() : config.page_token_secret;
-  m.admin =
-      std::make_unique<AdminService>(query_env, *m.tenants, *m.pql_rules, *m.keys, page_secret);
+  m.admin = std::make_unique<AdminService>(query_env, *m.tenants, *m.pql_rules,
+                                           *m.engagement_models, *m.keys, page_secret);
   m.cache = std::make_unique<cache::PartitionCache>(static_cast<size_t>(config.cache_bytes),
                                                     CacheObserverFrom(m.metrics.CacheHooksFor()));
   m.reader = std::make_unique<query::Reader>(
@@ -281,8 +282,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.ingest = std::make_unique<IngestService>(
       ingest_env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants,
       *m.ingest_store, m.refresher.get());
-  m.metrics_service =
-      std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules, page_secret);
+  m.metrics_service = std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules,
+                                                       *m.engagement_models, page_secret);
 
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();

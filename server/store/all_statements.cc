@@ -1,9 +1,9 @@
 #include "server/store/all_statements.h"
 
+#include "server/store/definition_store.h"
 #include "server/store/ingest_store.h"
 #include "server/store/key_store.h"
 #include "server/store/metrics_store.h"
-#include "server/store/pql_rule_store.h"
 #include "server/store/tenant_store.h"
 
 namespace saasmetrics::store {
@@ -13,7 +13,7 @@ std::vector<Statement> AllStatements() {
   for (const auto& s : TenantStore::Statements()) out.push_back(s);
   for (const auto& s : IngestStore::Statements()) out.push_back(s);
   for (const auto& s : MetricsStore::Statements()) out.push_back(s);
-  for (const auto& s : PqlRuleStore::Statements()) out.push_back(s);
+  for (const auto& s : DefinitionStore::Statements()) out.push_back(s);
   for (const auto& s : KeyStore::Statements()) out.push_back(s);
   return out;
 }

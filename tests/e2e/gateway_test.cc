@@ -158,6 +158,10 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       R"({"rule_id":"r1","window_days":7,"conditions":[{"kind":"KIND_EVENT_COUNT",)"
       R"("event_type":"login","threshold":1}]})";
   ASSERT_EQ(Http("POST", base + "/v1/tenants/alpha/pql_rules", rule).first, 200);
+  const std::string model =
+      R"({"model_id":"m1","components":[{"aggregation":"AGGREGATION_COUNT","target":5,)"
+      R"("weight":1}]})";
+  ASSERT_EQ(Http("POST", base + "/v1/tenants/alpha/engagement_models", model).first, 200);
   auto key = [&](const std::string& tenant, const std::string& roles) {
     auto [code, body] = Http("POST", base + "/v1/api_keys",
                              R"({"tenant_id":")" + tenant + R"(","roles":[)" + roles + "]}");
@@ -228,6 +232,16 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
         {"GET", "/v1/tenants/alpha/metrics/pql" + q + "&rule_id=r1", "", kRead},
         {"GET", "/v1/tenants/alpha/metrics/activation" + q, "", kRead},
         {"GET", "/v1/tenants/alpha/movements" + q, "", kRead},
+        {"POST", "/v1/tenants/alpha/engagement_models",
+         R"({"model_id":"m)" + std::to_string(++created) +
+             R"(","components":[{"aggregation":"AGGREGATION_COUNT","target":5,"weight":1}]})",
+         kAdmin},
+        {"GET", "/v1/tenants/alpha/engagement_models/m1", "", kRead},
+        {"GET", "/v1/tenants/alpha/engagement_models", "", kRead},
+        {"PUT", "/v1/tenants/alpha/engagement_models/m1", model, kAdmin},
+        {"DELETE", "/v1/tenants/alpha/engagement_models/none", "", kAdmin},
+        {"GET", "/v1/tenants/alpha/metrics/engagement" + q + "&model_id=m1", "", kRead},
+        {"GET", "/v1/tenants/alpha/engagement_scores" + q + "&model_id=m1", "", kRead},
     };
   };
   auto expect = [](const std::string& who, Needs needs) {
@@ -248,6 +262,8 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
         .exec1(
             "SELECT concat_ws(' ', (SELECT count(*) FROM tenants), "
             "(SELECT max(update_time) FROM tenants), (SELECT count(*) FROM pql_rules), "
+            "(SELECT count(*) FROM engagement_models), "
+            "(SELECT max(update_time) FROM engagement_models), "
             "(SELECT max(update_time) FROM pql_rules), (SELECT count(*) FROM api_keys), "
             "(SELECT count(revoked_at) FROM api_keys))")[0]
         .as<std::string>();
@@ -276,7 +292,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 25);
+  EXPECT_EQ(cells, 10 * 32);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

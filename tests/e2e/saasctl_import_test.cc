@@ -327,6 +327,15 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
     "conditions":[{"kind":"KIND_EVENT_COUNT","event_type":"login","threshold":3}]})");
   auto [rule_code, rule_out] = Run({"pql-rules", "create", "--tenant=demo", rule.path()});
   ASSERT_EQ(rule_code, 0) << rule_out;
+  TempFile model(".json", R"({"model_id":"health","window_days":30,"components":[
+    {"name":"logins","event_types":["login"],"aggregation":"AGGREGATION_ACTIVE_DAYS","target":8,"weight":2},
+    {"name":"reports","event_types":["report.created"],"aggregation":"AGGREGATION_COUNT","target":5,"weight":1}]})");
+  auto [model_code, model_out] =
+      Run({"engagement-models", "create", "--tenant=demo", model.path()});
+  ASSERT_EQ(model_code, 0) << model_out;
+  auto [models_code, models_out] = Run({"engagement-models", "list", "--tenant=demo"});
+  EXPECT_THAT(models_out, HasSubstr("health"));
+  EXPECT_THAT(models_out, HasSubstr("logins, reports"));
   const std::vector<std::string> range = {"--tenant=demo", "--from=2023-01-01", "--to=2023-12-31"};
   const std::vector<std::vector<std::string>> commands = {
       {"mrr"},
@@ -337,6 +346,8 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
       {"pql", "--rule=engaged"},
       {"activation", "--event_type=report.created"},
       {"movements", "--type=expansion"},
+      {"engagement", "--model=health"},
+      {"engagement-scores", "--model=health", "--min_score=1"},
   };
   for (const auto& command : commands) {
     std::vector<std::string> args = {"metrics"};

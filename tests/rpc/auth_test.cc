@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <pqxx/pqxx>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "saasmetrics/v1/admin.grpc.pb.h"
@@ -140,6 +141,50 @@ class AuthTest : public ::testing::Test {
       v1::DeletePqlRuleResponse out;
       return admin_->DeletePqlRule(c, r, &out);
     });
+    auto model = [] {
+      v1::EngagementModel m;
+      m.set_model_id("m1");
+      v1::EngagementComponent* c = m.add_components();
+      c->set_aggregation(v1::EngagementComponent::AGGREGATION_COUNT);
+      c->set_target(5);
+      c->set_weight(1);
+      return m;
+    };
+    add("CreateEngagementModel", Needs::kAdmin, [this, model](grpc::ClientContext* c) {
+      v1::CreateEngagementModelRequest r;
+      r.set_tenant_id("alpha");
+      *r.mutable_model() = model();
+      r.mutable_model()->set_model_id(absl::StrCat("m", ++created_ + 1));
+      v1::EngagementModel out;
+      return admin_->CreateEngagementModel(c, r, &out);
+    });
+    add("GetEngagementModel", Needs::kRead, [this](grpc::ClientContext* c) {
+      v1::GetEngagementModelRequest r;
+      r.set_tenant_id("alpha");
+      r.set_model_id("m1");
+      v1::EngagementModel out;
+      return admin_->GetEngagementModel(c, r, &out);
+    });
+    add("ListEngagementModels", Needs::kRead, [this](grpc::ClientContext* c) {
+      v1::ListEngagementModelsRequest r;
+      r.set_tenant_id("alpha");
+      v1::ListEngagementModelsResponse out;
+      return admin_->ListEngagementModels(c, r, &out);
+    });
+    add("UpdateEngagementModel", Needs::kAdmin, [this, model](grpc::ClientContext* c) {
+      v1::UpdateEngagementModelRequest r;
+      r.set_tenant_id("alpha");
+      *r.mutable_model() = model();
+      v1::EngagementModel out;
+      return admin_->UpdateEngagementModel(c, r, &out);
+    });
+    add("DeleteEngagementModel", Needs::kAdmin, [this](grpc::ClientContext* c) {
+      v1::DeleteEngagementModelRequest r;
+      r.set_tenant_id("alpha");
+      r.set_model_id("never-made");
+      v1::DeleteEngagementModelResponse out;
+      return admin_->DeleteEngagementModel(c, r, &out);
+    });
     add("CreateApiKey", Needs::kAdmin, [this](grpc::ClientContext* c) {
       v1::CreateApiKeyRequest r;
       r.set_tenant_id("alpha");
@@ -251,6 +296,8 @@ class AuthTest : public ::testing::Test {
     SAAS_METRIC_CALL(GetPqlCount, r.set_rule_id("r1"));
     SAAS_METRIC_CALL(GetActivation, r.add_activation_event_types("login"));
     SAAS_METRIC_CALL(ListMovements, {});
+    SAAS_METRIC_CALL(GetEngagement, r.set_model_id("m1"));
+    SAAS_METRIC_CALL(ListEngagementScores, r.set_model_id("m1"));
 #undef SAAS_METRIC_CALL
     return out;
   }
@@ -263,6 +310,8 @@ class AuthTest : public ::testing::Test {
         .exec1(
             "SELECT concat_ws(' ', (SELECT count(*) FROM tenants), "
             "(SELECT max(update_time) FROM tenants), (SELECT count(*) FROM pql_rules), "
+            "(SELECT count(*) FROM engagement_models), "
+            "(SELECT max(update_time) FROM engagement_models), "
             "(SELECT max(update_time) FROM pql_rules), (SELECT count(*) FROM api_keys), "
             "(SELECT count(revoked_at) FROM api_keys), "
             "(SELECT count(*) FROM subscription_events), (SELECT count(*) FROM usage_events), "
@@ -291,6 +340,31 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
   cond->set_event_type("login");
   cond->set_threshold(1);
   ASSERT_TRUE(server_.client().CreatePqlRule(r1).ok());
+  // And a model.
+  {
+    grpc::ClientContext ctx;
+    testing::AddToken(&ctx);
+    v1::CreateEngagementModelRequest m1;
+    m1.set_tenant_id("alpha");
+    m1.mutable_model()->set_model_id("m1");
+    auto* c = m1.mutable_model()->add_components();
+    c->set_aggregation(v1::EngagementComponent::AGGREGATION_COUNT);
+    c->set_target(5);
+    c->set_weight(1);
+    v1::EngagementModel out;
+    ASSERT_TRUE(admin_->CreateEngagementModel(&ctx, m1, &out).ok());
+  }
+  // Every method of every service is in the matrix: a new RPC cannot be born without it.
+  std::set<std::string> listed, all;
+  for (const auto& [method, needs, call] : Calls()) listed.insert(method);
+  for (const char* service : {"saasmetrics.v1.AdminService", "saasmetrics.v1.IngestService",
+                              "saasmetrics.v1.MetricsService"}) {
+    const google::protobuf::ServiceDescriptor* s =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+    ASSERT_NE(s, nullptr) << service;
+    for (int i = 0; i < s->method_count(); ++i) all.insert(s->method(i)->name());
+  }
+  EXPECT_EQ(listed, all);
 
   // Who may do what: the expected code's kind per credential and need.
   auto expect = [](const std::string& who, Needs needs) -> grpc::StatusCode {
@@ -328,7 +402,7 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
       EXPECT_THAT(s.error_message(), ::testing::Not(::testing::HasSubstr("alpha")));
     }
   }
-  EXPECT_EQ(cells, 10 * 25);
+  EXPECT_EQ(cells, 10 * 32);
 }
 
 TEST_F(AuthTest, AKeyOfOneTenantIsUselessAgainstAnotherAndUnknownTenantsLookTheSame) {

@@ -62,6 +62,22 @@ class MetricsTest : public ::testing::Test {
     ASSERT_TRUE(ingest_->IngestSubscriptionEvents(Ctx().get(), req, &r).ok());
   }
 
+  // One usage event of `customer`, by user "u-<customer>".
+  void Use(const std::string& id, const std::string& customer, const std::string& type,
+           absl::Time at) {
+    v1::IngestUsageEventsRequest req;
+    req.set_tenant_id("acme");
+    v1::UsageEvent* e = req.add_events();
+    e->set_id(id);
+    e->set_source("app");
+    e->set_type(type);
+    e->set_subject(customer);
+    e->set_user_id("u-" + customer);
+    rpc::ToProto(at, e->mutable_time());
+    v1::IngestResult r;
+    ASSERT_TRUE(ingest_->IngestUsageEvents(Ctx().get(), req, &r).ok());
+  }
+
   void Customer(const std::string& id, const std::string& channel) {
     v1::UpsertCustomersRequest req;
     req.set_tenant_id("acme");
@@ -344,18 +360,7 @@ TEST_F(MetricsTest, UnitEconomicsWithSpendPerChannel) {
 
 TEST_F(MetricsTest, ActiveCustomersAndActivationFromUsageEvents) {
   auto use = [&](const std::string& id, const std::string& customer, const std::string& type,
-                 absl::Time at) {
-    v1::IngestUsageEventsRequest req;
-    req.set_tenant_id("acme");
-    v1::UsageEvent* e = req.add_events();
-    e->set_id(id);
-    e->set_source("app");
-    e->set_type(type);
-    e->set_subject(customer);
-    rpc::ToProto(at, e->mutable_time());
-    v1::IngestResult r;
-    ASSERT_TRUE(ingest_->IngestUsageEvents(Ctx().get(), req, &r).ok());
-  };
+                 absl::Time at) { Use(id, customer, type, at); };
   Customer("c1", "ads");  // created 2024-01-01
   Customer("c2", "seo");
   use("1", "c1", "login", At(2024, 1, 3));
@@ -406,18 +411,8 @@ TEST_F(MetricsTest, ActiveCustomersAndActivationFromUsageEvents) {
 }
 
 TEST_F(MetricsTest, PqlCountThroughAStoredRule) {
-  for (int i = 0; i < 3; ++i) {
-    v1::IngestUsageEventsRequest req;
-    req.set_tenant_id("acme");
-    v1::UsageEvent* e = req.add_events();
-    e->set_id(absl::StrCat("u", i));
-    e->set_source("app");
-    e->set_type("report.created");
-    e->set_subject("lead");
-    rpc::ToProto(At(2024, 1, 2 + i), e->mutable_time());
-    v1::IngestResult r;
-    ASSERT_TRUE(ingest_->IngestUsageEvents(Ctx().get(), req, &r).ok());
-  }
+  for (int i = 0; i < 3; ++i)
+    Use(absl::StrCat("u", i), "lead", "report.created", At(2024, 1, 2 + i));
   Sub("1", "lead", "s1", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
   auto admin = v1::AdminService::NewStub(channel_);
   v1::CreatePqlRuleRequest create;
@@ -443,6 +438,111 @@ TEST_F(MetricsTest, PqlCountThroughAStoredRule) {
   EXPECT_EQ(resp.entries(1).pqls(), 0) << "paying from Jan 20: no longer a lead";
   req.set_rule_id("nope");
   EXPECT_EQ(metrics_->GetPqlCount(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+// Engagement through the API: a stored model, the monthly distribution over paying
+// customers, and the per-customer listing ordered, filtered and paged.
+TEST_F(MetricsTest, EngagementThroughAStoredModel) {
+  auto use = [&](const std::string& id, const std::string& customer, const std::string& type,
+                 absl::Time at) { Use(id, customer, type, at); };
+  Sub("1", "c1", "s1", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("2", "c2", "s1", At(2024, 1, 6), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("3", "c3", "s1", At(2024, 1, 7), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("4", "c3", "s1", At(2024, 2, 10), v1::SUBSCRIPTION_STATUS_CANCELED, 1000);
+  for (int i = 0; i < 4; ++i) use(absl::StrCat("a", i), "c1", "login", At(2024, 1, 20 + i));
+  use("b0", "c2", "login", At(2024, 1, 25));
+  use("b1", "c2", "ticket", At(2024, 1, 26));
+  use("x0", "lead", "login", At(2024, 1, 25));  // not paying: not scored
+  auto admin = v1::AdminService::NewStub(channel_);
+  v1::CreateEngagementModelRequest create;
+  create.set_tenant_id("acme");
+  v1::EngagementModel* m = create.mutable_model();
+  m->set_model_id("health");
+  m->set_name("Health");
+  auto* logins = m->add_components();
+  logins->set_name("logins");
+  logins->add_event_types("login");
+  logins->set_aggregation(v1::EngagementComponent::AGGREGATION_COUNT);
+  logins->set_target(4);
+  logins->set_weight(3);
+  auto* tickets = m->add_components();
+  tickets->add_event_types("ticket");
+  tickets->set_aggregation(v1::EngagementComponent::AGGREGATION_COUNT);
+  tickets->set_target(1);
+  tickets->set_weight(-1);
+  v1::EngagementModel stored;
+  ASSERT_TRUE(admin->CreateEngagementModel(Ctx().get(), create, &stored).ok());
+  EXPECT_EQ(stored.window_days(), 0);
+  EXPECT_TRUE(stored.has_create_time());
+
+  v1::GetEngagementRequest req;
+  *req.mutable_query() = Query("2024-01-01", "2024-02-29");
+  req.set_model_id("health");
+  v1::GetEngagementResponse resp;
+  grpc::Status s = metrics_->GetEngagement(Ctx().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.entries_size(), 2);
+  // Jan 31: c1 4/4 logins → 100; c2 1/4 logins and a ticket → 100 × (0.75 − 1) / 3 → 0;
+  // c3 no events → 0.
+  EXPECT_EQ(resp.entries(0).customers(), 3);
+  EXPECT_DOUBLE_EQ(resp.entries(0).mean().value(), 100.0 / 3);
+  EXPECT_EQ(resp.entries(0).p50().value(), 0);
+  EXPECT_EQ(resp.entries(0).p90().value(), 100);
+  // Feb 29: c3 churned; the 30-day window (Jan 31..Feb 29) holds nothing.
+  EXPECT_EQ(resp.entries(1).customers(), 2);
+  EXPECT_EQ(resp.entries(1).mean().value(), 0);
+
+  v1::ListEngagementScoresRequest list;
+  *list.mutable_query() = Query("2024-01-31", "2024-01-31");
+  list.set_model_id("health");
+  list.set_page_size(2);
+  v1::ListEngagementScoresResponse page;
+  s = metrics_->ListEngagementScores(Ctx().get(), list, &page);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(page.date(), "2024-01-31");
+  EXPECT_EQ(page.total(), 3);
+  ASSERT_EQ(page.customers_size(), 2);
+  EXPECT_EQ(page.customers(0).customer_id(), "c1");  // highest first, then by id
+  EXPECT_EQ(page.customers(0).score(), 100);
+  EXPECT_EQ(page.customers(1).customer_id(), "c2");
+  EXPECT_EQ(page.customers(1).components(0), 1);
+  EXPECT_EQ(page.customers(1).components(1), 1);
+  ASSERT_FALSE(page.next_page_token().empty());
+  list.set_page_token(page.next_page_token());
+  s = metrics_->ListEngagementScores(Ctx().get(), list, &page);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(page.customers_size(), 1);
+  EXPECT_EQ(page.customers(0).customer_id(), "c3");
+  EXPECT_TRUE(page.next_page_token().empty());
+  // A token of one order does not serve another.
+  list.set_order(v1::ListEngagementScoresRequest::ORDER_CUSTOMER_ID);
+  EXPECT_EQ(metrics_->ListEngagementScores(Ctx().get(), list, &page).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  list.clear_page_token();
+  list.mutable_min_score()->set_value(50);
+  list.set_order(v1::ListEngagementScoresRequest::ORDER_SCORE_ASC);
+  ASSERT_TRUE(metrics_->ListEngagementScores(Ctx().get(), list, &page).ok());
+  ASSERT_EQ(page.customers_size(), 1);
+  EXPECT_EQ(page.customers(0).customer_id(), "c1");
+
+  // A bad model is refused field by field and stores nothing; an unknown one is NOT_FOUND.
+  v1::CreateEngagementModelRequest bad;
+  bad.set_tenant_id("acme");
+  bad.mutable_model()->set_model_id("Bad Id");
+  bad.mutable_model()->add_components()->set_weight(-1);
+  grpc::Status refused = admin->CreateEngagementModel(Ctx().get(), bad, &stored);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(testing::ViolatedFields(refused),
+              ::testing::UnorderedElementsAre("model.model_id", "model.components[0].aggregation",
+                                              "model.components[0].target", "model.components"));
+  v1::ListEngagementModelsRequest all;
+  all.set_tenant_id("acme");
+  v1::ListEngagementModelsResponse models;
+  ASSERT_TRUE(admin->ListEngagementModels(Ctx().get(), all, &models).ok());
+  EXPECT_EQ(models.models_size(), 1);
+  req.set_model_id("nope");
+  EXPECT_EQ(metrics_->GetEngagement(Ctx().get(), req, &resp).error_code(),
             grpc::StatusCode::NOT_FOUND);
 }
 
