@@ -111,9 +111,21 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(const EngagementModel& 
   const absl::Time until = DayStart(day + 1, in.tz);
   const size_t k = model.components.size();
   std::vector<double> x(paying.size() * k, 0);
+  // The window's local days as instants (unix seconds): an event's day is found by a
+  // binary search, not a time-zone conversion per event.
+  std::vector<int64_t> day_starts;
+  for (int d = 0; d <= model.window_days; ++d) {
+    day_starts.push_back(absl::ToUnixSeconds(DayStart(day - (model.window_days - 1) + d, in.tz)));
+  }
   // Per component, the (customer, day) and (customer, user) pairs seen so far in the
   // window, across partitions (user ids by content: each partition has its dictionary).
-  std::vector<absl::flat_hash_set<std::pair<int32_t, absl::CivilDay>>> days(k);
+  // A component of at most one type visits its events in time order, so a customer's days
+  // come in order and the last one counted is enough.
+  std::vector<absl::flat_hash_set<std::pair<int32_t, int32_t>>> days(k);
+  std::vector<std::vector<int32_t>> last_day(k);
+  for (size_t c = 0; c < k; ++c) {
+    if (model.components[c].event_types.size() <= 1) last_day[c].assign(paying.size(), -1);
+  }
   std::vector<absl::flat_hash_set<std::pair<int32_t, absl::string_view>>> users(k);
   for (size_t pi = 0; pi < partitions.size(); ++pi) {
     if (stop && stop()) return absl::CancelledError("engagement scores stopped");
@@ -123,13 +135,19 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(const EngagementModel& 
     // The window in the partition's seconds.
     const int64_t lo = std::max<int64_t>(0, absl::ToInt64Seconds(from - month_start));
     const int64_t hi = absl::ToInt64Seconds(until - month_start);
+    // Each local customer's slot, found once here rather than through three lookups per event.
     const std::vector<int32_t>& dense = *in.index->local_to_dense[pi];
+    std::vector<int32_t> slot_of_local(dense.size());
+    for (size_t l = 0; l < dense.size(); ++l) {
+      const int32_t ledger = ledger_ids[dense[l]];
+      slot_of_local[l] = ledger < 0 ? -1 : slot_of_ledger[ledger];
+    }
+    const int64_t month_unix = absl::ToUnixSeconds(month_start);
     for (size_t c = 0; c < k; ++c) {
       const EngagementComponent& component = model.components[c];
       auto visit = [&](uint32_t i) {
         if (p.second[i] < lo || p.second[i] >= hi) return;
-        const int32_t ledger = ledger_ids[dense[p.customer[i]]];
-        const int32_t slot = ledger < 0 ? -1 : slot_of_ledger[ledger];
+        const int32_t slot = slot_of_local[p.customer[i]];
         if (slot < 0) return;
         double& v = x[static_cast<size_t>(slot) * k + c];
         switch (component.aggregation) {
@@ -139,9 +157,20 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(const EngagementModel& 
           case EngagementComponent::Aggregation::kValueSum:
             v += p.value[i];
             break;
-          case EngagementComponent::Aggregation::kActiveDays:
-            if (days[c].emplace(slot, absl::ToCivilDay(p.time(i), in.tz)).second) v += 1;
+          case EngagementComponent::Aggregation::kActiveDays: {
+            const int32_t d = static_cast<int32_t>(
+                std::upper_bound(day_starts.begin(), day_starts.end(), month_unix + p.second[i]) -
+                day_starts.begin() - 1);
+            if (!last_day[c].empty()) {
+              if (last_day[c][slot] != d) {
+                last_day[c][slot] = d;
+                v += 1;
+              }
+            } else if (days[c].emplace(slot, d).second) {
+              v += 1;
+            }
             break;
+          }
           case EngagementComponent::Aggregation::kDistinctUsers:
             if (p.user[i] >= 0 && !p.users[p.user[i]].empty() &&
                 users[c].emplace(slot, p.users[p.user[i]]).second) {

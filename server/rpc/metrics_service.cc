@@ -358,28 +358,30 @@ grpc::ServerUnaryReactor* MetricsService::ListEngagementScores(
         absl::StatusOr<std::vector<query::EngagementRow>> rows =
             query::EngagementScores(reader_, *q, *model, q->end, ctx);
         if (!rows.ok()) return ToGrpcStatus(rows.status());
+        // The customers in range after the cursor; only the page's worth is put in order.
+        int64_t total = 0;
         std::vector<const query::EngagementRow*> selected;
         for (const query::EngagementRow& r : *rows) {
           if (req->has_min_score() && r.score < req->min_score().value()) continue;
           if (req->has_max_score() && r.score > req->max_score().value()) continue;
+          ++total;
+          if (after.has_value() &&
+              !Before(order, after->first, after->second, r.score, r.customer_id)) {
+            continue;
+          }
           selected.push_back(&r);
         }
         auto before = [order](const query::EngagementRow* a, const query::EngagementRow* b) {
           return Before(order, a->score, a->customer_id, b->score, b->customer_id);
         };
-        std::sort(selected.begin(), selected.end(), before);
-        auto first = selected.begin();
-        if (after.has_value()) {
-          first = std::find_if(selected.begin(), selected.end(), [&](const auto* r) {
-            return Before(order, after->first, after->second, r->score, r->customer_id);
-          });
-        }
         const int page_size =
             req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
-        const auto last = first + std::min<ptrdiff_t>(page_size, selected.end() - first);
+        const auto last = selected.begin() +
+                          std::min<ptrdiff_t>(page_size, static_cast<ptrdiff_t>(selected.size()));
+        std::partial_sort(selected.begin(), last, selected.end(), before);
         resp->set_date(engine::FormatIsoDate(q->end));
-        resp->set_total(static_cast<int64_t>(selected.size()));
-        for (auto r = first; r != last; ++r) ToProto(**r, resp->add_customers());
+        resp->set_total(total);
+        for (auto r = selected.begin(); r != last; ++r) ToProto(**r, resp->add_customers());
         if (last != selected.end()) {
           const query::EngagementRow& l = **(last - 1);
           resp->set_next_page_token(

@@ -339,6 +339,55 @@ int main(int argc, char** argv) {
   auto warm_pql = Time(runs, [&] { get_pql(c); });
   auto warm_act = Time(runs, [&] { active_via(c); });
 
+  // Engagement (issue 14): a two-component model; its distribution at 12 month ends, and
+  // one page of the per-customer listing at the last day.
+  {
+    v1::CreateEngagementModelRequest m;
+    m.set_tenant_id("bench");
+    m.mutable_model()->set_model_id("health");
+    auto* days = m.mutable_model()->add_components();
+    days->add_event_types("login");
+    days->set_aggregation(v1::EngagementComponent::AGGREGATION_ACTIVE_DAYS);
+    days->set_target(12);
+    days->set_weight(2);
+    auto* reports = m.mutable_model()->add_components();
+    reports->add_event_types("report.created");
+    reports->set_aggregation(v1::EngagementComponent::AGGREGATION_COUNT);
+    reports->set_target(10);
+    reports->set_weight(1);
+    if (!c.CreateEngagementModel(m).ok()) return 1;
+  }
+  v1::GetEngagementRequest eng_req;
+  *eng_req.mutable_query() = mrr_req.query();
+  eng_req.mutable_query()->set_start_date(
+      absl::FormatCivilTime(absl::CivilDay(gen.first_month + (gen.months - 12))));
+  eng_req.set_model_id("health");
+  v1::ListEngagementScoresRequest page_req;
+  *page_req.mutable_query() = mrr_req.query();
+  page_req.mutable_query()->set_start_date(last);
+  page_req.set_model_id("health");
+  page_req.set_page_size(100);
+  int64_t scored = 0;
+  auto get_engagement = [&] {
+    auto r = c.GetEngagement(eng_req);
+    if (!r.ok() || r->entries_size() != 12) {
+      fprintf(stderr, "GetEngagement: %s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+  };
+  auto list_page = [&] {
+    auto r = c.ListEngagementScores(page_req);
+    if (!r.ok()) {
+      fprintf(stderr, "ListEngagementScores: %s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+    scored = r->total();
+  };
+  get_engagement();
+  list_page();
+  auto warm_engagement = Time(runs, get_engagement);
+  auto warm_page = Time(runs, list_page);
+
   // What the comparison below checks: the answers before anything is written.
   const v1::GetMrrResponse checked_mrr = mrr_resp;
   const v1::GetActiveCustomersResponse checked_act = act_resp;
@@ -529,6 +578,10 @@ int main(int argc, char** argv) {
       bandwidth / 1e6, mrr_floor, static_cast<long long>(movement_count),
       Median(warm_mrr) / mrr_floor, act_floor, Median(warm_act) / act_floor, pql_floor,
       static_cast<long long>(pql_events), Median(warm_pql) / pql_floor);
+  printf(
+      "  engagement (2 components): distribution at 12 month ends %.1f ms (target 100 for the "
+      "health groups), one listing page of %lld paying customers %.1f ms (target 20)\n",
+      Median(warm_engagement), static_cast<long long>(scored), Median(warm_page));
   printf("  PQLs in %s: %lld\n", absl::FormatCivilTime(pql_month).c_str(),
          static_cast<long long>(service_pqls));
   printf("  answers identical (SQL vs service): %s\n", same ? "yes" : "NO");

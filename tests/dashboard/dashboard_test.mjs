@@ -69,7 +69,14 @@ before(async () => {
   saasctl('tenants', 'create', 'demo', '--currency=USD', '--timezone=UTC', '--name=Demo SaaS');
   saasctl('-q', 'import', 'subscription-periods', join(sourceDir, 'deploy/local/subscription_periods.csv'), '--tenant=demo');
   saasctl('tenants', 'create', 'acme', '--currency=USD', '--timezone=UTC', '--name=Acme');
-  saasctl('-q', 'generate', '--tenant=acme', '--customers=300', '--months=24', '--first_month=2023-01', '--usage=1000');
+  saasctl('-q', 'generate', '--tenant=acme', '--customers=300', '--months=24', '--first_month=2023-01', '--usage=20000');
+  const model = join(shots, 'model.json');
+  writeFileSync(model, JSON.stringify({
+    model_id: 'health', name: 'Customer health', components: [
+      { name: 'active days', event_types: ['login'], aggregation: 'AGGREGATION_ACTIVE_DAYS', target: 8, weight: 2 },
+      { name: 'reports', event_types: ['report.created'], aggregation: 'AGGREGATION_COUNT', target: 5, weight: 1 }],
+  }));
+  saasctl('engagement-models', 'create', '--tenant=acme', model);
   // What a dashboard user holds: a key that reads every tenant and does nothing else.
   readKey = saasctl('keys', 'create', '--roles=read', '--name=dashboard test').trim().split('\n').pop();
   assert.match(readKey, /^sm_[0-9a-f]{16}_/);
@@ -270,6 +277,24 @@ test('churn and unit economics pages load without console errors', async () => {
   await page.context().close();
 });
 
+test('engagement: the distribution and the lowest scores equal the API', async () => {
+  const page = await open();
+  await signIn(page, '#/engagement?tenant=acme&start=2024-01-01&end=2024-12-31&interval=quarter');
+  const q = 'query.start_date=2024-01-01&query.end_date=2024-12-31&query.interval=INTERVAL_QUARTER&model_id=health';
+  const series = await api(`/v1/tenants/acme/metrics/engagement?${q}`);
+  const last = series.entries[series.entries.length - 1];
+  assert.ok(Number(last.customers) > 0);
+  assert.equal(await page.textContent('[data-metric="engagement_p50"]'), last.p50.toFixed(1));
+  assert.equal(await page.textContent('[data-metric="engaged_customers"]'), Number(last.customers).toLocaleString('en-US'));
+  const lowest = await api(`/v1/tenants/acme/engagement_scores?${q}&order=ORDER_SCORE_ASC&page_size=20`);
+  const shown = await page.$$eval('figure[data-chart="lowest"] tbody tr',
+    (trs) => trs.map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent]));
+  assert.deepEqual(shown, lowest.customers.map((c) => [c.customer_id, c.score.toFixed(1)]));
+  assert.deepEqual(page.errors, []);
+  await screenshot(page, 'engagement');
+  await page.context().close();
+});
+
 test('a bad date range shows the server\'s error in plain words', async () => {
   const page = await open();
   await signIn(page, MRR);
@@ -288,7 +313,8 @@ test('accessible: labelled controls, a table view for every chart, 1280x800 and 
     await signIn(page, MRR);
     for (const hash of [MRR, '#/churn?tenant=demo&start=2018-01-01&end=2019-12-31&interval=month',
       '#/cohorts?tenant=demo&start=2018-01-01&end=2019-12-31&interval=quarter',
-      '#/economics?tenant=acme&start=2024-01-01&end=2024-12-31&interval=month']) {
+      '#/economics?tenant=acme&start=2024-01-01&end=2024-12-31&interval=month',
+      '#/engagement?tenant=acme&start=2024-01-01&end=2024-12-31&interval=month']) {
       assert.equal(await show(page, hash), 'ready', hash);
       const unlabelled = await page.$$eval('input:not([type=hidden]), select',
         (els) => els.filter((e) => e.labels.length === 0 && !e.getAttribute('aria-label')).map((e) => e.id || e.outerHTML));

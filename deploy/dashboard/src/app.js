@@ -37,7 +37,11 @@ function readState() {
     end,
     interval: params.get('interval') || 'month',
     filter: params.get('filter') || '',
-    extra: { group_by: params.get('group_by') || '', measure: params.get('measure') || '' },
+    extra: {
+      group_by: params.get('group_by') || '',
+      measure: params.get('measure') || '',
+      model: params.get('model') || '',
+    },
   };
 }
 

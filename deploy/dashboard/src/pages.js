@@ -293,7 +293,65 @@ export async function economics(ctx) {
   return [head, chart, byChannel];
 }
 
-export const PAGES = { mrr, churn, cohorts, economics };
+// Engagement: a model's score distribution over the paying customers at each period end,
+// and the customers scoring lowest at the last one (where customer success starts).
+export async function engagement(ctx) {
+  const list = await api.get(path(ctx, 'engagement_models'), {}, ctx.key);
+  const models = list.models || [];
+  if (models.length === 0) {
+    return [empty('This tenant has no engagement model yet (saasctl engagement-models create).')];
+  }
+  const model = models.find((m) => m.model_id === ctx.extra.model) || models[0];
+  const picker = el('div', { class: 'toolbar' },
+    el('div', { class: 'field' }, el('label', { for: 'model', text: 'Engagement model' }),
+      el('select', { id: 'model', onchange: (e) => ctx.setExtra({ model: e.target.value }) },
+        models.map((m) => el('option', { value: m.model_id, selected: m.model_id === model.model_id, text: m.name || m.model_id })))));
+  const [series, lowest] = await Promise.all([
+    api.get(path(ctx, 'metrics/engagement'), { ...queryParams(ctx), model_id: model.model_id }, ctx.key),
+    api.get(path(ctx, 'engagement_scores'), {
+      ...queryParams(ctx), model_id: model.model_id, order: 'ORDER_SCORE_ASC', page_size: 20,
+    }, ctx.key),
+  ]);
+  const entries = series.entries || [];
+  if (entries.length === 0) return [picker, empty('No periods in this range.')];
+  const score = (v) => (v === null || v === undefined ? ABSENT : v.toFixed(1));
+  const line = (label, key, color) => ({
+    label, data: entries.map((e) => (e[key] === null || e[key] === undefined ? null : e[key])),
+    borderColor: color, backgroundColor: color, pointRadius: 2,
+  });
+  const last = entries[entries.length - 1];
+  const head = tiles([
+    { label: 'Paying customers', name: 'engaged_customers', value: count(last.customers), sub: `at ${last.date}` },
+    { label: 'Mean score', name: 'engagement_mean', value: score(last.mean), sub: `at ${last.date}` },
+    { label: 'Median score', name: 'engagement_p50', value: score(last.p50), sub: `at ${last.date}` },
+  ]);
+  const chart = figure({
+    name: 'engagement',
+    caption: `Engagement scores of paying customers (${model.name || model.model_id})`,
+    headers: ['Period ending', 'Paying customers', 'Mean', 'p10', 'p25', 'Median', 'p75', 'p90'],
+    rows: entries.map((e) => [e.date, count(e.customers), score(e.mean), score(e.p10), score(e.p25),
+      score(e.p50), score(e.p75), score(e.p90)]),
+    config: {
+      type: 'line',
+      data: {
+        labels: entries.map((e) => e.date),
+        datasets: [line('p25', 'p25', '#f2a65a'), line('Median', 'p50', '#2f5bea'),
+          line('Mean', 'mean', '#2f9e6a'), line('p75', 'p75', '#7a5af2')],
+      },
+      options: { scales: { y: { min: 0, max: 100 } } },
+    },
+  });
+  const names = (model.components || []).map((c, i) => c.name || (c.event_types || []).join(' | ') || `component ${i + 1}`);
+  const customers = lowest.customers || [];
+  const low = el('figure', { dataset: { chart: 'lowest' } },
+    el('figcaption', { text: `Lowest scores at ${lowest.date} (${count(lowest.total)} paying customers)` }),
+    customers.length === 0 ? empty('No paying customers then.')
+      : el('div', { class: 'scroll' }, table(['Customer', 'Score', ...names],
+        customers.map((c) => [c.customer_id, score(c.score), ...(c.components || []).map((x) => String(x))]))));
+  return [picker, head, chart, low];
+}
+
+export const PAGES = { mrr, churn, cohorts, economics, engagement };
 
 // Movement rows for the drill-down table.
 export function movementRows(movements, currency) {
