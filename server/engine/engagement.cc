@@ -16,17 +16,21 @@ constexpr int kMaxComponents = 20;
 absl::Time MonthStart(absl::CivilMonth m) { return absl::FromCivil(m, absl::UTCTimeZone()); }
 constexpr int kMaxTypesPerComponent = 20;
 
-// Customers paying at the end of `day`, in ledger order: each one's MRR after its last
-// movement on or before the day.
-std::vector<int32_t> PayingAt(const std::vector<Movement>& movements, absl::CivilDay day) {
-  std::vector<int32_t> out;
+// Per day of `days` (ascending), the customers paying at its end, in ledger order: each
+// one's MRR after its last movement on or before the day. One pass over the movements.
+std::vector<std::vector<int32_t>> PayingAt(const std::vector<Movement>& movements,
+                                           const std::vector<absl::CivilDay>& days) {
+  std::vector<std::vector<int32_t>> out(days.size());
   for (size_t i = 0; i < movements.size();) {
     const int32_t c = movements[i].customer;
+    size_t end = i;
+    while (end < movements.size() && movements[end].customer == c) ++end;
     int64_t mrr = 0;
-    for (; i < movements.size() && movements[i].customer == c; ++i) {
-      if (movements[i].day <= day) mrr = movements[i].after;
+    for (size_t d = 0; d < days.size(); ++d) {
+      for (; i < end && movements[i].day <= days[d]; ++i) mrr = movements[i].after;
+      if (mrr > 0) out[d].push_back(c);
     }
-    if (mrr > 0) out.push_back(c);
+    i = end;
   }
   return out;
 }
@@ -96,13 +100,33 @@ double EngagementScore(const EngagementModel& model, std::span<const double> x) 
   return std::clamp(100 * sum / positive, 0.0, 100.0);
 }
 
+namespace {
+
+// ScoresAt for customers already known to be paying at the end of `day` (ledger ids).
+absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(const EngagementModel& model,
+                                                         const EngagementInputs& in,
+                                                         absl::CivilDay day,
+                                                         const std::vector<int32_t>& paying,
+                                                         const std::function<bool()>& stop);
+
+}  // namespace
+
 absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(const EngagementModel& model,
                                                          const EngagementInputs& in,
                                                          absl::CivilDay day,
                                                          const std::function<bool()>& stop) {
+  return ScoresOf(model, in, day, PayingAt(*in.movements, {day})[0], stop);
+}
+
+namespace {
+
+absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(const EngagementModel& model,
+                                                         const EngagementInputs& in,
+                                                         absl::CivilDay day,
+                                                         const std::vector<int32_t>& paying,
+                                                         const std::function<bool()>& stop) {
   const UsagePartitions& partitions = *in.partitions;
   if (absl::Status s = CheckUsageIndex(partitions, *in.index); !s.ok()) return s;
-  const std::vector<int32_t> paying = PayingAt(*in.movements, day);
   std::vector<int32_t> slot_of_ledger(in.ledger_size, -1);
   for (size_t s = 0; s < paying.size(); ++s) slot_of_ledger[paying[s]] = static_cast<int32_t>(s);
   const std::vector<int32_t>& ledger_ids = *in.ledger_ids;
@@ -200,13 +224,20 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(const EngagementModel& 
   return out;
 }
 
+}  // namespace
+
 absl::StatusOr<std::vector<EngagementPoint>> EngagementSeries(const EngagementModel& model,
                                                               const EngagementInputs& in,
                                                               const std::vector<Period>& periods,
                                                               const std::function<bool()>& stop) {
+  std::vector<absl::CivilDay> ends;
+  for (const Period& period : periods) ends.push_back(period.last);
+  const std::vector<std::vector<int32_t>> paying = PayingAt(*in.movements, ends);
   std::vector<EngagementPoint> out;
-  for (const Period& period : periods) {
-    absl::StatusOr<std::vector<CustomerEngagement>> scores = ScoresAt(model, in, period.last, stop);
+  for (size_t i = 0; i < periods.size(); ++i) {
+    const Period& period = periods[i];
+    absl::StatusOr<std::vector<CustomerEngagement>> scores =
+        ScoresOf(model, in, period.last, paying[i], stop);
     if (!scores.ok()) return scores.status();
     EngagementPoint& point = out.emplace_back();
     point.period = period;
