@@ -301,6 +301,8 @@ int main(int argc, char** argv) {
   AddMetricsFlags(mrr, &mf, true);
   auto* churn = metrics->add_subcommand("churn", "Customer and MRR churn, NRR, GRR, quick ratio");
   AddMetricsFlags(churn, &mf, true);
+  churn->add_option("--group_by", mf.group_by,
+                    "One series per acquisition_channel, country, plan or attributes.<key>");
   auto* economics = metrics->add_subcommand(
       "unit-economics", "ASP, ARPA, LTV, CAC, LTV/CAC and payback, overall and per channel");
   AddMetricsFlags(economics, &mf, true);

@@ -73,19 +73,28 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
   if (metric == "churn") {
     v1::GetChurnRequest req;
     *req.mutable_query() = ToQuery(f);
+    req.set_group_by(f.group_by);
     return Show<v1::GetChurnResponse>(
         [&] { return client.GetChurn(req); },
         [&](const v1::GetChurnResponse& r) {
-          Rows rows = {{"DATE", "AT_START", "CHURNED", "CUSTOMER_CHURN", "GROSS_MRR_CHURN",
+          // With --group_by, a row per group and period (the cross-tab), after the totals.
+          Rows rows = {{"GROUP", "DATE", "AT_START", "CHURNED", "CUSTOMER_CHURN", "GROSS_MRR_CHURN",
                         "NET_MRR_CHURN", "NRR", "GRR", "QUICK_RATIO"}};
-          for (const auto& e : r.entries()) {
-            rows.push_back({e.date(), Count(e.customers_at_start()), Count(e.churned_customers()),
-                            Ratio(e.has_customer_churn_rate(), e.customer_churn_rate().value()),
-                            Ratio(e.has_gross_mrr_churn_rate(), e.gross_mrr_churn_rate().value()),
-                            Ratio(e.has_net_mrr_churn_rate(), e.net_mrr_churn_rate().value()),
-                            Ratio(e.has_nrr(), e.nrr().value()),
-                            Ratio(e.has_grr(), e.grr().value()),
-                            Ratio(e.has_quick_ratio(), e.quick_ratio().value())});
+          auto add = [&](const std::string& group, const v1::ChurnEntry& e) {
+            rows.push_back(
+                {group, e.date(), Count(e.customers_at_start()), Count(e.churned_customers()),
+                 Ratio(e.has_customer_churn_rate(), e.customer_churn_rate().value()),
+                 Ratio(e.has_gross_mrr_churn_rate(), e.gross_mrr_churn_rate().value()),
+                 Ratio(e.has_net_mrr_churn_rate(), e.net_mrr_churn_rate().value()),
+                 Ratio(e.has_nrr(), e.nrr().value()), Ratio(e.has_grr(), e.grr().value()),
+                 Ratio(e.has_quick_ratio(), e.quick_ratio().value())});
+          };
+          for (const auto& e : r.entries()) add("(all)", e);
+          for (const auto& g : r.groups()) {
+            for (const auto& e : g.entries()) add(g.group(), e);
+          }
+          if (f.group_by.empty()) {
+            for (auto& row : rows) row.erase(row.begin());
           }
           return rows;
         },

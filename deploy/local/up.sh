@@ -122,6 +122,7 @@ Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapsh
      acme = generated 2023-2024 with usage):
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics mrr --tenant=demo --from=2018-01-01 --to=2019-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics churn --tenant=telco --from=2024-10-01 --to=2024-12-31 --filter=attributes.contract=Month-to-month
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics churn --tenant=telco --from=2024-12-01 --to=2024-12-31 --group_by=attributes.contract
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics cohorts --tenant=telco --from=2024-01-01 --to=2024-12-31 --group_by=attributes.contract
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics unit-economics --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics active --tenant=acme --from=2024-12-01 --to=2024-12-31 --interval=week

@@ -1,6 +1,7 @@
 #include "server/query/metrics.h"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
@@ -119,6 +120,49 @@ absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, cons
     rows.push_back({q.ledger->customer_ids[s.customer], s.score, std::move(s.x)});
   }
   return rows;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::vector<engine::ChurnPoint>>>> ChurnByGroup(
+    const Reader& reader, const Query& q, const std::string& group_by) {
+  // Per ledger customer, the groups it belongs to.
+  std::vector<std::vector<std::string>> groups_of(q.ledger->customer_ids.size());
+  if (group_by == "plan") {
+    for (size_t c = 0; c < groups_of.size(); ++c) groups_of[c] = q.ledger->customer_plans[c];
+  } else {
+    const std::vector<std::string> values =
+        engine::CustomerField(*q.ledger, *q.customers, group_by);
+    for (size_t c = 0; c < groups_of.size(); ++c) {
+      groups_of[c] = {values[c].empty() ? std::string("(none)") : values[c]};
+    }
+  }
+  std::map<std::string, std::vector<bool>> members;
+  for (size_t c = 0; c < groups_of.size(); ++c) {
+    // Under filters, only the customers they select form groups.
+    if (q.selected.has_value() && !q.selected->contains(q.ledger->customer_ids[c])) continue;
+    for (const std::string& g : groups_of[c]) {
+      std::vector<bool>& in = members[g];
+      if (in.empty()) in.resize(groups_of.size());
+      in[c] = true;
+    }
+  }
+  if (absl::Status s = reader.CheckAnswerSize(
+          static_cast<int64_t>(members.size() * q.periods.size()), "group × period entries");
+      !s.ok()) {
+    return s;
+  }
+  std::vector<std::pair<std::string, std::vector<engine::ChurnPoint>>> out;
+  for (const auto& [group, in] : members) {
+    std::vector<engine::Movement> movements;
+    for (const engine::Movement& m : *q.movements) {
+      if (in[m.customer]) movements.push_back(m);
+    }
+    std::vector<engine::PauseChange> pauses;
+    for (const engine::PauseChange& p : *q.pauses) {
+      if (in[p.customer]) pauses.push_back(p);
+    }
+    out.emplace_back(group, engine::ComputeChurnSeries(movements, q.periods, &pauses));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,

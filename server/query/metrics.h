@@ -48,6 +48,12 @@ absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, cons
                                                             const engine::EngagementModel& model,
                                                             absl::CivilDay day, const Context& ctx);
 
+// The churn series per group of customers (the cross-tab): per value of a customer field
+// ("" is "(none)"), or per plan (a customer in every plan it has an event on), ordered by
+// group. RESOURCE_EXHAUSTED when groups × periods exceed the answer budget.
+absl::StatusOr<std::vector<std::pair<std::string, std::vector<engine::ChurnPoint>>>> ChurnByGroup(
+    const Reader& reader, const Query& q, const std::string& group_by);
+
 // `group_by` empty: one group. RESOURCE_EXHAUSTED when the cells exceed the answer budget.
 absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,
                                                     const std::string& group_by);

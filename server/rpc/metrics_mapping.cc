@@ -51,9 +51,10 @@ void ToProto(const engine::MrrSeries& series, v1::GetMrrResponse* out) {
               out->mutable_summary());
 }
 
-void ToProto(const std::vector<engine::ChurnPoint>& points, v1::GetChurnResponse* out) {
+void ToProto(const std::vector<engine::ChurnPoint>& points,
+             google::protobuf::RepeatedPtrField<v1::ChurnEntry>* out) {
   for (const engine::ChurnPoint& c : points) {
-    v1::ChurnEntry* e = out->add_entries();
+    v1::ChurnEntry* e = out->Add();
     e->set_date(engine::FormatIsoDate(c.period.last));
     e->set_customers_at_start(c.customers_at_start);
     e->set_churned_customers(c.churned);

@@ -18,7 +18,8 @@ namespace saasmetrics::rpc {
 query::QuerySpec SpecFrom(const v1::MetricsQuery& q);
 
 void ToProto(const engine::MrrSeries& series, v1::GetMrrResponse* out);
-void ToProto(const std::vector<engine::ChurnPoint>& points, v1::GetChurnResponse* out);
+void ToProto(const std::vector<engine::ChurnPoint>& points,
+             google::protobuf::RepeatedPtrField<v1::ChurnEntry>* out);
 void ToProto(const std::vector<engine::Period>& periods, const std::vector<int64_t>& active,
              v1::GetActiveCustomersResponse* out);
 void ToProto(const std::vector<engine::ActivationPoint>& points, v1::GetActivationResponse* out);

@@ -81,13 +81,31 @@ grpc::ServerUnaryReactor* MetricsService::GetMrr(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* ctx,
                                                    const v1::GetChurnRequest* req,
                                                    v1::GetChurnResponse* resp) {
-  return RunUnary(ctx, env_, kService, "GetChurn", {auth::kRead, req->query().tenant_id()},
-                  [this, req, resp](const query::Context& ctx) {
-                    absl::StatusOr<query::Query> q = Prepare(req->query(), {}, ctx);
-                    if (!q.ok()) return ToGrpcStatus(q.status());
-                    ToProto(engine::ComputeChurnSeries(*q->movements, q->periods, q->pauses), resp);
-                    return grpc::Status::OK;
-                  });
+  return RunUnary(
+      ctx, env_, kService, "GetChurn", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
+        const std::string& group_by = req->group_by();
+        if (!group_by.empty() && group_by != "plan" && !engine::IsCustomerField(group_by)) {
+          return InvalidArgument(
+              {{"group_by", absl::StrCat("unknown field '", group_by,
+                                         "' (acquisition_channel, country, plan or "
+                                         "attributes.<key>)")}});
+        }
+        absl::StatusOr<query::Query> q =
+            Prepare(req->query(), {.customers = !group_by.empty() && group_by != "plan"}, ctx);
+        if (!q.ok()) return ToGrpcStatus(q.status());
+        ToProto(engine::ComputeChurnSeries(*q->movements, q->periods, q->pauses),
+                resp->mutable_entries());
+        if (group_by.empty()) return grpc::Status::OK;
+        auto groups = query::ChurnByGroup(reader_, *q, group_by);
+        if (!groups.ok()) return ToGrpcStatus(groups.status());
+        for (const auto& [name, points] : *groups) {
+          v1::ChurnGroup* g = resp->add_groups();
+          g->set_group(name);
+          ToProto(points, g->mutable_entries());
+        }
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* MetricsService::GetActiveCustomers(

@@ -340,6 +340,7 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
   const std::vector<std::vector<std::string>> commands = {
       {"mrr"},
       {"churn", "--interval=quarter"},
+      {"churn", "--interval=quarter", "--group_by=plan"},
       {"unit-economics"},
       {"cohorts", "--group_by=acquisition_channel"},
       {"active", "--interval=week"},

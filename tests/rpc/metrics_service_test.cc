@@ -1,4 +1,5 @@
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -544,6 +545,74 @@ TEST_F(MetricsTest, EngagementThroughAStoredModel) {
   req.set_model_id("nope");
   EXPECT_EQ(metrics_->GetEngagement(Ctx().get(), req, &resp).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+// The churn cross-tab: each group's series is exactly the series the same query gives
+// filtered to that group; plans count a customer in each plan it has an event on.
+TEST_F(MetricsTest, ChurnByGroupEqualsEachGroupsFilter) {
+  Customer("c1", "ads");
+  Customer("c2", "ads");
+  Customer("c3", "seo");
+  Customer("c4", "seo");
+  Sub("1", "c1", "s1", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000, "basic");
+  Sub("2", "c2", "s1", At(2024, 1, 6), v1::SUBSCRIPTION_STATUS_ACTIVE, 2000, "pro");
+  Sub("3", "c3", "s1", At(2024, 1, 7), v1::SUBSCRIPTION_STATUS_ACTIVE, 3000, "pro");
+  Sub("4", "c4", "s1", At(2024, 1, 8), v1::SUBSCRIPTION_STATUS_ACTIVE, 4000, "basic");
+  Sub("5", "c5", "s1", At(2024, 1, 9), v1::SUBSCRIPTION_STATUS_ACTIVE, 5000, "pro");  // no record
+  Sub("6", "c2", "s1", At(2024, 2, 10), v1::SUBSCRIPTION_STATUS_CANCELED, 2000, "pro");
+  Sub("7", "c3", "s1", At(2024, 3, 3), v1::SUBSCRIPTION_STATUS_ACTIVE, 1500,
+      "basic");  // plan change
+  Sub("8", "c4", "s1", At(2024, 3, 20), v1::SUBSCRIPTION_STATUS_PAUSED, 4000, "basic");
+  Sub("9", "c5", "s1", At(2024, 3, 21), v1::SUBSCRIPTION_STATUS_CANCELED, 5000, "pro");
+  auto churn = [&](const std::string& group_by, const std::vector<std::string>& filters) {
+    v1::GetChurnRequest req;
+    *req.mutable_query() = Query("2024-01-01", "2024-04-30");
+    for (const auto& f : filters) req.mutable_query()->add_filter(f);
+    req.set_group_by(group_by);
+    v1::GetChurnResponse resp;
+    grpc::Status s = metrics_->GetChurn(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  };
+  const v1::GetChurnResponse all = churn("", {});
+  for (const auto& [field, want] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"acquisition_channel", {"(none)", "ads", "seo"}}, {"plan", {"basic", "pro"}}}) {
+    const v1::GetChurnResponse grouped = churn(field, {});
+    ASSERT_EQ(grouped.entries_size(), all.entries_size());
+    for (int i = 0; i < all.entries_size(); ++i) {
+      EXPECT_TRUE(
+          google::protobuf::util::MessageDifferencer::Equals(grouped.entries(i), all.entries(i)))
+          << "entries stay the total";
+    }
+    std::vector<std::string> names;
+    for (const auto& g : grouped.groups()) {
+      names.push_back(g.group());
+      if (g.group() == "(none)") continue;
+      const v1::GetChurnResponse filtered = churn("", {field + "=" + g.group()});
+      ASSERT_EQ(g.entries_size(), filtered.entries_size());
+      for (int i = 0; i < g.entries_size(); ++i) {
+        EXPECT_TRUE(
+            google::protobuf::util::MessageDifferencer::Equals(g.entries(i), filtered.entries(i)))
+            << field << "=" << g.group() << " " << g.entries(i).DebugString() << " vs "
+            << filtered.entries(i).DebugString();
+      }
+    }
+    EXPECT_EQ(names, want) << field;
+  }
+  // c2 churned in February: the ads group's February has 1 of 2 churned.
+  const v1::GetChurnResponse by_channel = churn("acquisition_channel", {});
+  EXPECT_EQ(by_channel.groups(1).entries(1).churned_customers(), 1);
+  EXPECT_EQ(by_channel.groups(1).entries(1).customers_at_start(), 2);
+  // Under a filter, only the selected customers form groups.
+  const v1::GetChurnResponse seo_plans = churn("plan", {"acquisition_channel=seo"});
+  ASSERT_EQ(seo_plans.groups_size(), 2);  // c3 pro then basic, c4 basic
+  v1::GetChurnRequest bad;
+  *bad.mutable_query() = Query("2024-01-01", "2024-04-30");
+  bad.set_group_by("favourite_colour");
+  v1::GetChurnResponse ignored;
+  grpc::Status s = metrics_->GetChurn(Ctx().get(), bad, &ignored);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(testing::ViolatedFields(s), ::testing::ElementsAre("group_by"));
 }
 
 TEST_F(MetricsTest, BadQueriesNameTheFieldAndTheRule) {
