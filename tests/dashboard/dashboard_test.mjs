@@ -274,6 +274,18 @@ test('churn and unit economics pages load without console errors', async () => {
   assert.equal(channels, last.channels.length);
   assert.deepEqual(page.errors, []);
   await screenshot(page, 'economics');
+  // The churn cross-tab: every group of the API in the table view, with its rates.
+  assert.equal(await show(page, '#/churn?tenant=acme&start=2024-01-01&end=2024-12-31&interval=quarter&group_by=acquisition_channel'), 'ready');
+  const grouped = await api('/v1/tenants/acme/metrics/churn?query.start_date=2024-01-01&query.end_date=2024-12-31&query.interval=INTERVAL_QUARTER&group_by=acquisition_channel');
+  assert.ok(grouped.groups.length >= 2);
+  const cells = await page.$$eval('figure[data-chart="churn_by_group"] details tbody tr',
+    (trs) => trs.map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent, tr.cells[4].textContent]));
+  const want = grouped.groups.flatMap((g) => g.entries.map((e) => [g.group, e.date,
+    e.customer_churn_rate === null ? '–' : `${(e.customer_churn_rate * 100).toFixed(2)}%`]));
+  assert.deepEqual(cells, want);
+  assert.equal(await page.inputValue('#group_by'), 'acquisition_channel');
+  assert.deepEqual(page.errors, []);
+  await screenshot(page, 'churn-by-channel');
   await page.context().close();
 });
 

@@ -130,9 +130,15 @@ export async function mrr(ctx) {
 
 // Churn: customer, gross and net MRR churn rates; NRR and GRR.
 export async function churn(ctx) {
-  const c = await api.get(path(ctx, 'metrics/churn'), queryParams(ctx), ctx.key);
+  const groupBy = ctx.extra.group_by || '';
+  const c = await api.get(path(ctx, 'metrics/churn'), { ...queryParams(ctx), group_by: groupBy }, ctx.key);
+  const toolbar = el('div', { class: 'toolbar' },
+    el('div', { class: 'field' }, el('label', { for: 'group_by', text: 'Split by' }),
+      el('select', { id: 'group_by', onchange: (e) => ctx.setExtra({ group_by: e.target.value }) },
+        [['', 'Nothing'], ['plan', 'Plan'], ['acquisition_channel', 'Acquisition channel'], ['country', 'Country']]
+          .map(([v, t]) => el('option', { value: v, selected: v === groupBy, text: t })))));
   const entries = c.entries || [];
-  if (entries.length === 0) return [empty('No periods in this range.')];
+  if (entries.length === 0) return [toolbar, empty('No periods in this range.')];
   const labels = entries.map((e) => e.date);
   const pct = (v) => (v === null || v === undefined ? null : v * 100);
   const line = (label, key, color) => ({
@@ -170,7 +176,32 @@ export async function churn(ctx) {
       options: { scales: { y: pctAxis }, plugins: { tooltip } },
     },
   });
-  return [rates, retention];
+  if (!groupBy) return [toolbar, rates, retention];
+  // The cross-tab: customer churn per group (the eight largest drawn, every group tabled).
+  const groups = c.groups || [];
+  const size = (g) => Number((g.entries[g.entries.length - 1] || {}).customers_at_start || 0);
+  const drawn = [...groups].sort((a, b) => size(b) - size(a)).slice(0, 8);
+  const palette = ['#2f5bea', '#d9534f', '#2f9e6a', '#f2a65a', '#7a5af2', '#17a2b8', '#8c6d1f', '#e83e8c'];
+  const byGroup = figure({
+    name: 'churn_by_group',
+    caption: `Customer churn by ${groupBy.replace('_', ' ')}`,
+    hint: groups.length > drawn.length ? `The ${drawn.length} largest of ${groups.length} groups are drawn; the table has them all.` : null,
+    headers: ['Group', 'Period ending', 'Customers at start', 'Churned', 'Customer churn', 'Gross MRR churn', 'NRR'],
+    rows: groups.flatMap((g) => g.entries.map((e) => [g.group, e.date, count(e.customers_at_start),
+      count(e.churned_customers), percent(e.customer_churn_rate), percent(e.gross_mrr_churn_rate), percent(e.nrr)])),
+    config: {
+      type: 'line',
+      data: {
+        labels,
+        datasets: drawn.map((g, i) => ({
+          label: g.group, data: g.entries.map((e) => pct(e.customer_churn_rate)),
+          borderColor: palette[i], backgroundColor: palette[i], pointRadius: 2,
+        })),
+      },
+      options: { scales: { y: pctAxis }, plugins: { tooltip } },
+    },
+  });
+  return [toolbar, byGroup, rates, retention];
 }
 
 // Cohorts: a heat map of logo or MRR retention; a cell drills down to the cohort's
