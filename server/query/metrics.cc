@@ -122,6 +122,34 @@ absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, cons
   return rows;
 }
 
+EngagementPage PageOfScores(const std::vector<EngagementRow>& rows, ScoreOrder order,
+                            std::optional<double> min, std::optional<double> max,
+                            const std::optional<ScoreCursor>& after, int page_size) {
+  auto before = [order](double a_score, const std::string& a_id, double b_score,
+                        const std::string& b_id) {
+    if (order == ScoreOrder::kCustomerId || a_score == b_score) return a_id < b_id;
+    return order == ScoreOrder::kScoreAsc ? a_score < b_score : a_score > b_score;
+  };
+  EngagementPage page;
+  for (const EngagementRow& r : rows) {
+    if ((min.has_value() && r.score < *min) || (max.has_value() && r.score > *max)) continue;
+    ++page.total;
+    if (after.has_value() && !before(after->score, after->customer_id, r.score, r.customer_id)) {
+      continue;
+    }
+    page.rows.push_back(&r);
+  }
+  const auto last =
+      page.rows.begin() + std::min<ptrdiff_t>(page_size, static_cast<ptrdiff_t>(page.rows.size()));
+  std::partial_sort(page.rows.begin(), last, page.rows.end(),
+                    [&](const EngagementRow* a, const EngagementRow* b) {
+                      return before(a->score, a->customer_id, b->score, b->customer_id);
+                    });
+  page.more = last != page.rows.end();
+  page.rows.erase(last, page.rows.end());
+  return page;
+}
+
 absl::StatusOr<std::vector<std::pair<std::string, std::vector<engine::ChurnPoint>>>> ChurnByGroup(
     const Reader& reader, const Query& q, const std::string& group_by) {
   // Per ledger customer, the groups it belongs to.

@@ -48,6 +48,22 @@ absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, cons
                                                             const engine::EngagementModel& model,
                                                             absl::CivilDay day, const Context& ctx);
 
+// One page of scored customers: those with a score in [min, max] that come after `after`
+// in `order` (ties by customer id); only the page's worth is put in order.
+enum class ScoreOrder { kScoreDesc, kScoreAsc, kCustomerId };
+struct ScoreCursor {  // the last row a previous page served
+  double score = 0;
+  std::string customer_id;
+};
+struct EngagementPage {
+  std::vector<const EngagementRow*> rows;  // into the rows given
+  int64_t total = 0;                       // rows in range, over all pages
+  bool more = false;                       // rows follow the last one
+};
+EngagementPage PageOfScores(const std::vector<EngagementRow>& rows, ScoreOrder order,
+                            std::optional<double> min, std::optional<double> max,
+                            const std::optional<ScoreCursor>& after, int page_size);
+
 // The churn series per group of customers (the cross-tab): per value of a customer field
 // ("" is "(none)"), or per plan (a customer in every plan it has an event on), ordered by
 // group. RESOURCE_EXHAUSTED when groups × periods exceed the answer budget.

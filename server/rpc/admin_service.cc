@@ -4,6 +4,7 @@
 #include "server/auth/keys.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/definition_mapping.h"
+#include "server/rpc/paging.h"
 #include "server/rpc/status.h"
 
 namespace saasmetrics::rpc {
@@ -12,8 +13,6 @@ namespace {
 constexpr absl::string_view kService = "saasmetrics.v1.AdminService";
 // What ListTenants tokens are sealed for (a movements token names its tenant and query).
 constexpr absl::string_view kTenantsTokenContext = "ListTenants";
-constexpr int kDefaultPageSize = 100;
-constexpr int kMaxPageSize = 1000;
 
 void ToProto(const engine::Tenant& t, v1::Tenant* out) {
   out->set_tenant_id(t.tenant_id);
@@ -94,8 +93,7 @@ grpc::ServerUnaryReactor* AdminService::ListTenants(grpc::CallbackServerContext*
           }
         }
         if (!violations.empty()) return InvalidArgument(violations);
-        int page_size =
-            req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
+        int page_size = PageSize(req->page_size());
         absl::StatusOr<store::TenantPage> page = tenants_.List(page_size, after, deadline);
         if (!page.ok()) return ToGrpcStatus(page.status());
         for (const engine::Tenant& t : page->tenants) ToProto(t, resp->add_tenants());
