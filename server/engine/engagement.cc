@@ -100,31 +100,18 @@ double EngagementScore(const EngagementModel& model, std::span<const double> x) 
   return std::clamp(100 * sum / positive, 0.0, 100.0);
 }
 
-namespace {
-
-// ScoresAt for customers already known to be paying at the end of `day` (ledger ids).
-absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(const EngagementModel& model,
-                                                         const EngagementInputs& in,
-                                                         absl::CivilDay day,
-                                                         const std::vector<int32_t>& paying,
-                                                         const std::function<bool()>& stop);
-
-}  // namespace
-
 absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(const EngagementModel& model,
                                                          const EngagementInputs& in,
                                                          absl::CivilDay day,
                                                          const std::function<bool()>& stop) {
-  return ScoresOf(model, in, day, PayingAt(*in.movements, {day})[0], stop);
+  return ScoresOf(&model, in, day, PayingAt(*in.movements, {day})[0], 0, stop);
 }
 
-namespace {
-
-absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(const EngagementModel& model,
-                                                         const EngagementInputs& in,
-                                                         absl::CivilDay day,
-                                                         const std::vector<int32_t>& paying,
-                                                         const std::function<bool()>& stop) {
+absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(
+    const EngagementModel* model_or_null, const EngagementInputs& in, absl::CivilDay day,
+    const std::vector<int32_t>& paying, int activity_days, const std::function<bool()>& stop) {
+  static const EngagementModel kNoModel{.window_days = 1};
+  const EngagementModel& model = model_or_null != nullptr ? *model_or_null : kNoModel;
   const UsagePartitions& partitions = *in.partitions;
   if (absl::Status s = CheckUsageIndex(partitions, *in.index); !s.ok()) return s;
   std::vector<int32_t> slot_of_ledger(in.ledger_size, -1);
@@ -133,6 +120,10 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(const EngagementModel& 
   // The window (t − W days, t]: from the start of its first local day to the end of t.
   const absl::Time from = DayStart(day - (model.window_days - 1), in.tz);
   const absl::Time until = DayStart(day + 1, in.tz);
+  // The activity window (t − n days, t], and what any partition must cover.
+  const absl::Time active_from = DayStart(day - (std::max(activity_days, 1) - 1), in.tz);
+  const absl::Time scan_from = activity_days > 0 ? std::min(from, active_from) : from;
+  std::vector<uint8_t> active(activity_days > 0 ? paying.size() : 0, 0);
   const size_t k = model.components.size();
   std::vector<double> x(paying.size() * k, 0);
   // The window's local days as instants (unix seconds): an event's day is found by a
@@ -155,7 +146,7 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(const EngagementModel& 
     if (stop && stop()) return absl::CancelledError("engagement scores stopped");
     const UsagePartition& p = *partitions[pi];
     const absl::Time month_start = MonthStart(p.month);
-    if (month_start >= until || MonthStart(p.month + 1) <= from) continue;
+    if (month_start >= until || MonthStart(p.month + 1) <= scan_from) continue;
     // The window in the partition's seconds.
     const int64_t lo = std::max<int64_t>(0, absl::ToInt64Seconds(from - month_start));
     const int64_t hi = absl::ToInt64Seconds(until - month_start);
@@ -167,6 +158,17 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(const EngagementModel& 
       slot_of_local[l] = ledger < 0 ? -1 : slot_of_ledger[ledger];
     }
     const int64_t month_unix = absl::ToUnixSeconds(month_start);
+    if (!active.empty()) {
+      // Events are in time order: the activity window is one run of them.
+      const int64_t active_lo =
+          std::max<int64_t>(0, absl::ToInt64Seconds(active_from - month_start));
+      const auto first = std::lower_bound(p.second.begin(), p.second.end(), active_lo);
+      const auto last = std::lower_bound(first, p.second.end(), hi);
+      for (auto it = first; it != last; ++it) {
+        const int32_t slot = slot_of_local[p.customer[it - p.second.begin()]];
+        if (slot >= 0) active[slot] = 1;
+      }
+    }
     for (size_t c = 0; c < k; ++c) {
       const EngagementComponent& component = model.components[c];
       auto visit = [&](uint32_t i) {
@@ -219,12 +221,11 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(const EngagementModel& 
     out[s].customer = paying[s];
     out[s].x.assign(x.begin() + static_cast<ptrdiff_t>(s * k),
                     x.begin() + static_cast<ptrdiff_t>((s + 1) * k));
-    out[s].score = EngagementScore(model, out[s].x);
+    if (model_or_null != nullptr) out[s].score = EngagementScore(model, out[s].x);
+    if (!active.empty()) out[s].active = active[s] != 0;
   }
   return out;
 }
-
-}  // namespace
 
 absl::StatusOr<std::vector<EngagementPoint>> EngagementSeries(const EngagementModel& model,
                                                               const EngagementInputs& in,
@@ -237,7 +238,7 @@ absl::StatusOr<std::vector<EngagementPoint>> EngagementSeries(const EngagementMo
   for (size_t i = 0; i < periods.size(); ++i) {
     const Period& period = periods[i];
     absl::StatusOr<std::vector<CustomerEngagement>> scores =
-        ScoresOf(model, in, period.last, paying[i], stop);
+        ScoresOf(&model, in, period.last, paying[i], 0, stop);
     if (!scores.ok()) return scores.status();
     EngagementPoint& point = out.emplace_back();
     point.period = period;

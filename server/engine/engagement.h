@@ -46,6 +46,7 @@ struct CustomerEngagement {
   int32_t customer = 0;  // ledger id
   double score = 0;
   std::vector<double> x;
+  bool active = false;  // ScoresOf with activity_days: a usage event in the last that many days
 };
 
 // The distribution of the scores of the customers paying at the end of a period.
@@ -73,6 +74,13 @@ struct EngagementInputs {
 absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(
     const EngagementModel& model, const EngagementInputs& in, absl::CivilDay day,
     const std::function<bool()>& stop = nullptr);
+
+// The scores at the end of `day` of `customers` (ledger ids), in their order. Without a
+// model, no scores (0, no components). With `activity_days` > 0, each one's `active` says
+// whether it has any usage event in the last that many days (the partitions cover them).
+absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(
+    const EngagementModel* model, const EngagementInputs& in, absl::CivilDay day,
+    const std::vector<int32_t>& customers, int activity_days, const std::function<bool()>& stop);
 
 // Per period, the distribution at its last day (nearest-rank percentiles).
 absl::StatusOr<std::vector<EngagementPoint>> EngagementSeries(

@@ -101,6 +101,7 @@ void ValidateTenantSettings(const Tenant& tenant, absl::string_view prefix, Viol
     out.push_back(
         {path("gross_margin"), absl::StrCat("must be in (0, 1], got ", tenant.gross_margin)});
   }
+  ValidateHealthPolicy(tenant.health_policy, path("health_policy"), out);
 }
 
 }  // namespace saasmetrics::engine

@@ -6,6 +6,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/engine/field_violation.h"
+#include "server/engine/health.h"
 
 namespace saasmetrics::engine {
 
@@ -15,6 +16,7 @@ struct Tenant {
   std::string currency;          // ISO 4217
   std::string timezone = "UTC";  // IANA
   double gross_margin = 1.0;     // (0, 1]
+  HealthPolicy health_policy;
   absl::Time create_time;
   absl::Time update_time;
 };

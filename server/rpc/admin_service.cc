@@ -22,6 +22,25 @@ void ToProto(const engine::Tenant& t, v1::Tenant* out) {
   out->mutable_gross_margin()->set_value(t.gross_margin);
   rpc::ToProto(t.create_time, out->mutable_create_time());
   rpc::ToProto(t.update_time, out->mutable_update_time());
+  v1::HealthPolicy* h = out->mutable_health_policy();
+  h->set_engagement_model_id(t.health_policy.engagement_model_id);
+  h->mutable_power_at_least()->set_value(t.health_policy.power_at_least);
+  h->mutable_at_risk_below()->set_value(t.health_policy.at_risk_below);
+  h->set_inactive_days(t.health_policy.inactive_days);
+  h->set_lost_window_days(t.health_policy.lost_window_days);
+  h->mutable_risk_at_least()->set_value(t.health_policy.risk_at_least);
+}
+
+// Unset fields take the defaults.
+engine::HealthPolicy FromProto(const v1::HealthPolicy& p) {
+  engine::HealthPolicy h;
+  h.engagement_model_id = p.engagement_model_id();
+  if (p.has_power_at_least()) h.power_at_least = p.power_at_least().value();
+  if (p.has_at_risk_below()) h.at_risk_below = p.at_risk_below().value();
+  if (p.inactive_days() != 0) h.inactive_days = p.inactive_days();
+  if (p.lost_window_days() != 0) h.lost_window_days = p.lost_window_days();
+  if (p.has_risk_at_least()) h.risk_at_least = p.risk_at_least().value();
+  return h;
 }
 
 engine::Tenant FromProto(const v1::Tenant& p) {
@@ -31,6 +50,7 @@ engine::Tenant FromProto(const v1::Tenant& p) {
   t.currency = p.currency();
   if (!p.timezone().empty()) t.timezone = p.timezone();
   if (p.has_gross_margin()) t.gross_margin = p.gross_margin().value();
+  if (p.has_health_policy()) t.health_policy = FromProto(p.health_policy());
   return t;
 }
 
@@ -118,12 +138,15 @@ grpc::ServerUnaryReactor* AdminService::UpdateTenant(grpc::CallbackServerContext
         if (!p.display_name().empty()) update.display_name = p.display_name();
         if (!p.timezone().empty()) update.timezone = p.timezone();
         if (p.has_gross_margin()) update.gross_margin = p.gross_margin().value();
+        if (p.has_health_policy()) update.health_policy = FromProto(p.health_policy());
         // Check the changed settings with the same rules as at creation.
-        engine::Tenant probe{.tenant_id = p.tenant_id(),
-                             .display_name = update.display_name.value_or(""),
-                             .currency = "USD",
-                             .timezone = update.timezone.value_or("UTC"),
-                             .gross_margin = update.gross_margin.value_or(1.0)};
+        engine::Tenant probe{
+            .tenant_id = p.tenant_id(),
+            .display_name = update.display_name.value_or(""),
+            .currency = "USD",
+            .timezone = update.timezone.value_or("UTC"),
+            .gross_margin = update.gross_margin.value_or(1.0),
+            .health_policy = update.health_policy.value_or(engine::HealthPolicy{})};
         engine::ValidateTenantSettings(probe, "tenant", violations);
         if (!violations.empty()) return InvalidArgument(violations);
         absl::StatusOr<engine::Tenant> current = tenants_.Get(p.tenant_id(), deadline);

@@ -17,6 +17,7 @@ struct TenantUpdate {
   std::optional<std::string> display_name;
   std::optional<std::string> timezone;
   std::optional<double> gross_margin;
+  std::optional<engine::HealthPolicy> health_policy;  // replaces the whole policy
 };
 
 struct TenantPage {

@@ -13,67 +13,12 @@
 #include "server/engine/ledger.h"
 #include "server/engine/pql.h"
 #include "tests/engine/reference.h"
+#include "tests/engine/world.h"
 
 namespace saasmetrics::engine {
 namespace {
 
 using Agg = EngagementComponent::Aggregation;
-
-UsageEvent Use(const std::string& customer, const std::string& type, const std::string& user,
-               absl::Time at, double value = 1) {
-  UsageEvent e;
-  e.customer_id = customer;
-  e.type = type;
-  e.user_id = user;
-  e.time = at;
-  e.value = value;
-  return e;
-}
-
-SubscriptionEvent Sub(const std::string& customer, absl::Time at, int64_t amount) {
-  SubscriptionEvent e;
-  e.customer_id = customer;
-  e.subscription_id = "s-" + customer;
-  e.effective_at = at;
-  e.status = amount > 0 ? SubscriptionStatus::kActive : SubscriptionStatus::kCanceled;
-  e.quantity = 1;
-  e.unit_amount = amount > 0 ? amount : 1000;
-  e.interval_unit = IntervalUnit::kMonth;
-  e.interval_count = 1;
-  return e;
-}
-
-// The data a query hands the engine: monthly partitions with their index, the ledger and
-// its movements (ordered by customer, then day), and the link between them.
-struct World {
-  UsagePartitions usage;
-  UsageIndex index;
-  Ledger ledger;
-  std::vector<Movement> movements;
-  std::vector<int32_t> link;
-  EngagementInputs inputs(absl::TimeZone tz) const {
-    return {&usage, &index, &link, &movements, ledger.customer_ids.size(), tz};
-  }
-};
-
-World Build(const std::vector<UsageEvent>& events, const std::vector<SubscriptionEvent>& subs,
-            absl::TimeZone tz, absl::CivilDay last_day) {
-  World w;
-  std::map<absl::CivilMonth, std::vector<UsageEvent>> by_month;
-  for (const UsageEvent& e : events) {
-    by_month[absl::CivilMonth(absl::ToCivilSecond(e.time, absl::UTCTimeZone()))].push_back(e);
-  }
-  for (const auto& [month, list] : by_month) {
-    w.usage.push_back(std::make_shared<const UsagePartition>(BuildUsagePartition(month, list)));
-  }
-  w.index = BuildUsageIndex(w.usage);
-  w.ledger = BuildLedger(subs);
-  w.movements =
-      MrrTimeline::Build(w.ledger.events, static_cast<int32_t>(w.ledger.customer_ids.size()))
-          .Movements(tz, last_day);
-  w.link = LinkToLedger(w.index, w.ledger);
-  return w;
-}
 
 absl::Time At(int m, int d, int h = 12) {
   return absl::FromCivil(absl::CivilSecond(2024, m, d, h, 0, 0), absl::UTCTimeZone());
@@ -132,54 +77,6 @@ TEST(Engagement, SeriesDistribution) {
   EXPECT_EQ(*p.p90, 90);  // rank 9
 }
 
-// The slow way: for each customer paying at the end of `day` (replaying its subscription
-// events), read every raw event once per component.
-std::map<std::string, std::vector<double>> Reference(const EngagementModel& model,
-                                                     const std::vector<UsageEvent>& events,
-                                                     const std::vector<SubscriptionEvent>& subs,
-                                                     absl::TimeZone tz, absl::CivilDay day) {
-  std::set<std::string> customers;
-  for (const auto& s : subs) customers.insert(s.customer_id);
-  const absl::Time from = absl::FromCivil(day - (model.window_days - 1), tz);
-  const absl::Time until = absl::FromCivil(day + 1, tz);
-  std::map<std::string, std::vector<double>> out;
-  for (const std::string& c : customers) {
-    if (reference::StateBefore(subs, c, until).mrr <= 0) continue;
-    std::vector<double>& x = out[c];
-    for (const EngagementComponent& comp : model.components) {
-      double v = 0;
-      std::set<absl::CivilDay> days;
-      std::set<std::string> users;
-      for (const UsageEvent& e : events) {
-        if (e.customer_id != c || e.time < from || e.time >= until) continue;
-        if (!comp.event_types.empty() && std::find(comp.event_types.begin(), comp.event_types.end(),
-                                                   e.type) == comp.event_types.end()) {
-          continue;
-        }
-        if (comp.aggregation == Agg::kCount) v += 1;
-        if (comp.aggregation == Agg::kValueSum) v += e.value;
-        if (comp.aggregation == Agg::kActiveDays) days.insert(absl::ToCivilDay(e.time, tz));
-        if (comp.aggregation == Agg::kDistinctUsers && !e.user_id.empty()) users.insert(e.user_id);
-      }
-      if (comp.aggregation == Agg::kActiveDays) v = static_cast<double>(days.size());
-      if (comp.aggregation == Agg::kDistinctUsers) v = static_cast<double>(users.size());
-      x.push_back(v);
-    }
-  }
-  return out;
-}
-
-double ReferenceScore(const EngagementModel& model, const std::vector<double>& x) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const auto& c = model.components[i];
-    num += c.weight * (x[i] >= c.target ? 1.0 : x[i] / c.target);
-    if (c.weight > 0) den += c.weight;
-  }
-  const double s = 100 * num / den;
-  return s < 0 ? 0 : s > 100 ? 100 : s;
-}
-
 // Random usage across three months (in a zone with a DST change inside), customers that
 // start, stop and restart paying, random models: the engine equals the reference.
 TEST(Engagement, MatchesTheReferenceOnRandomData) {
@@ -234,13 +131,13 @@ TEST(Engagement, MatchesTheReferenceOnRandomData) {
       for (absl::CivilDay day(2024, 2, 1); day <= last; day += 7) {
         auto scores = ScoresAt(model, w.inputs(tz), day);
         ASSERT_TRUE(scores.ok()) << scores.status();
-        const auto want = Reference(model, events, subs, tz, day);
+        const auto want = reference::EngagementX(model, events, subs, tz, day);
         ASSERT_EQ(scores->size(), want.size()) << zone << " " << day;
         for (const CustomerEngagement& got : *scores) {
           const std::string& id = w.ledger.customer_ids[got.customer];
           ASSERT_TRUE(want.count(id)) << id;
           EXPECT_EQ(got.x, want.at(id)) << zone << " " << day << " " << id;
-          EXPECT_DOUBLE_EQ(got.score, ReferenceScore(model, want.at(id))) << id;
+          EXPECT_DOUBLE_EQ(got.score, reference::EngagementScore(model, want.at(id))) << id;
         }
       }
     }

@@ -1,5 +1,6 @@
 #include "tests/engine/reference.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -93,6 +94,126 @@ std::vector<RefPeriod> Series(const std::vector<SubscriptionEvent>& events, absl
       r.movements.Add(em);
     }
     out.push_back(r);
+  }
+  return out;
+}
+
+// The slow way: for each customer paying at the end of `day` (replaying its subscription
+// events), read every raw event once per component.
+std::map<std::string, std::vector<double>> EngagementX(
+    const engine::EngagementModel& model, const std::vector<engine::UsageEvent>& events,
+    const std::vector<SubscriptionEvent>& subs, absl::TimeZone tz, absl::CivilDay day) {
+  std::set<std::string> customers;
+  for (const auto& s : subs) customers.insert(s.customer_id);
+  const absl::Time from = absl::FromCivil(day - (model.window_days - 1), tz);
+  const absl::Time until = absl::FromCivil(day + 1, tz);
+  std::map<std::string, std::vector<double>> out;
+  for (const std::string& c : customers) {
+    if (StateBefore(subs, c, until).mrr <= 0) continue;
+    std::vector<double>& x = out[c];
+    for (const engine::EngagementComponent& comp : model.components) {
+      double v = 0;
+      std::set<absl::CivilDay> days;
+      std::set<std::string> users;
+      for (const engine::UsageEvent& e : events) {
+        if (e.customer_id != c || e.time < from || e.time >= until) continue;
+        if (!comp.event_types.empty() && std::find(comp.event_types.begin(), comp.event_types.end(),
+                                                   e.type) == comp.event_types.end()) {
+          continue;
+        }
+        if (comp.aggregation == engine::EngagementComponent::Aggregation::kCount) v += 1;
+        if (comp.aggregation == engine::EngagementComponent::Aggregation::kValueSum) v += e.value;
+        if (comp.aggregation == engine::EngagementComponent::Aggregation::kActiveDays)
+          days.insert(absl::ToCivilDay(e.time, tz));
+        if (comp.aggregation == engine::EngagementComponent::Aggregation::kDistinctUsers &&
+            !e.user_id.empty())
+          users.insert(e.user_id);
+      }
+      if (comp.aggregation == engine::EngagementComponent::Aggregation::kActiveDays)
+        v = static_cast<double>(days.size());
+      if (comp.aggregation == engine::EngagementComponent::Aggregation::kDistinctUsers)
+        v = static_cast<double>(users.size());
+      x.push_back(v);
+    }
+  }
+  return out;
+}
+
+double EngagementScore(const engine::EngagementModel& model, const std::vector<double>& x) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const auto& c = model.components[i];
+    num += c.weight * (x[i] >= c.target ? 1.0 : x[i] / c.target);
+    if (c.weight > 0) den += c.weight;
+  }
+  const double s = 100 * num / den;
+  return s < 0 ? 0 : s > 100 ? 100 : s;
+}
+
+std::map<std::string, RefHealth> Health(const engine::HealthPolicy& policy,
+                                        const engine::EngagementModel* model,
+                                        const std::vector<engine::UsageEvent>& events,
+                                        const std::vector<SubscriptionEvent>& subs,
+                                        absl::TimeZone tz, absl::CivilDay day) {
+  std::set<std::string> customers;
+  absl::CivilDay first = day;
+  for (const auto& e : subs) {
+    customers.insert(e.customer_id);
+    first = std::min(first, absl::ToCivilDay(e.effective_at, tz));
+  }
+  const std::map<std::string, std::vector<double>> x =
+      model != nullptr ? EngagementX(*model, events, subs, tz, day)
+                       : std::map<std::string, std::vector<double>>{};
+  std::map<std::string, RefHealth> out;
+  for (const std::string& c : customers) {
+    bool paid = false;
+    enum { kNever, kPaying, kPaused, kChurned } state = kNever;
+    std::optional<absl::CivilDay> churn_day;
+    int64_t mrr = 0;
+    for (absl::CivilDay d = first; d <= day; ++d) {
+      const CustomerState s = StateBefore(subs, c, engine::DayStart(d + 1, tz));
+      paid |= s.mrr > 0;
+      const auto was = state;
+      state = !paid ? kNever : s.mrr > 0 ? kPaying : s.any_paused ? kPaused : kChurned;
+      if (state == kChurned && (was == kPaying || was == kPaused)) churn_day = d;
+      mrr = s.mrr;
+    }
+    if (state == kNever) continue;
+    RefHealth& h = out[c];
+    h.mrr = mrr;
+    if (state == kChurned) {
+      if (day - *churn_day < policy.lost_window_days) {
+        h.group = "lost";
+        h.reasons = {"churned"};
+      } else {
+        h.group = "none";
+      }
+      continue;
+    }
+    if (state == kPaused) {
+      h.group = "at_risk";
+      h.reasons = {"paused"};
+      continue;
+    }
+    if (model != nullptr) {
+      h.score = EngagementScore(*model, x.at(c));
+      if (*h.score < policy.at_risk_below) h.reasons.push_back("low_score");
+    }
+    const absl::Time from = engine::DayStart(day - (policy.inactive_days - 1), tz);
+    const absl::Time until = engine::DayStart(day + 1, tz);
+    bool active = false;
+    for (const engine::UsageEvent& e : events) {
+      active |= e.customer_id == c && e.time >= from && e.time < until;
+    }
+    if (!active) h.reasons.push_back("inactive");
+    if (!h.reasons.empty()) {
+      h.group = "at_risk";
+    } else if (h.score.has_value() && *h.score >= policy.power_at_least) {
+      h.group = "power";
+      h.reasons = {"high_score"};
+    } else {
+      h.group = "normal";
+    }
   }
   return out;
 }

@@ -2,10 +2,14 @@
 // the raw events at every day boundary. Property tests compare the engine against it.
 #pragma once
 
+#include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "server/engine/engagement.h"
 #include "server/engine/events.h"
+#include "server/engine/health.h"
 #include "server/engine/periods.h"
 #include "server/engine/series.h"
 #include "server/engine/timeline.h"
@@ -43,5 +47,27 @@ struct RefPeriod {
 
 std::vector<RefPeriod> Series(const std::vector<SubscriptionEvent>& events, absl::TimeZone tz,
                               const std::vector<engine::Period>& periods);
+
+// Engagement (ANALYTICS.md): each component's aggregate for every customer paying at the
+// end of `day`, reading every raw usage event once per component, and the score from them.
+std::map<std::string, std::vector<double>> EngagementX(
+    const engine::EngagementModel& model, const std::vector<engine::UsageEvent>& events,
+    const std::vector<SubscriptionEvent>& subs, absl::TimeZone tz, absl::CivilDay day);
+double EngagementScore(const engine::EngagementModel& model, const std::vector<double>& x);
+
+// Health groups (ANALYTICS.md): every customer that has paid by the end of `day`, its group
+// ("power", "normal", "at_risk", "lost", "none") and reasons, replaying the raw events day
+// by day from the first one. `model` null: no score rules.
+struct RefHealth {
+  std::string group;
+  std::vector<std::string> reasons;
+  int64_t mrr = 0;
+  std::optional<double> score;
+};
+std::map<std::string, RefHealth> Health(const engine::HealthPolicy& policy,
+                                        const engine::EngagementModel* model,
+                                        const std::vector<engine::UsageEvent>& events,
+                                        const std::vector<SubscriptionEvent>& subs,
+                                        absl::TimeZone tz, absl::CivilDay day);
 
 }  // namespace saasmetrics::reference

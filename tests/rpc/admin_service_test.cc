@@ -162,6 +162,46 @@ TEST_F(AdminServiceTest, UpdateChangesSettingsButNotTheCurrency) {
   EXPECT_THAT(ViolatedFields(s), ElementsAre("tenant.timezone"));
 }
 
+// The health policy reads back with ANALYTICS.md's defaults, an update replaces it whole
+// (unset fields back to their defaults), and a bad one names each field and changes nothing.
+TEST_F(AdminServiceTest, HealthPolicyDefaultsUpdateAndValidation) {
+  v1::Tenant created;
+  ASSERT_TRUE(Create("acme", "USD", "", &created).ok());
+  const v1::HealthPolicy& d = created.health_policy();
+  EXPECT_EQ(d.engagement_model_id(), "");
+  EXPECT_EQ(d.power_at_least().value(), 70);
+  EXPECT_EQ(d.at_risk_below().value(), 30);
+  EXPECT_EQ(d.inactive_days(), 14);
+  EXPECT_EQ(d.lost_window_days(), 90);
+  EXPECT_EQ(d.risk_at_least().value(), 0.5);
+
+  v1::UpdateTenantRequest req;
+  req.mutable_tenant()->set_tenant_id("acme");
+  v1::HealthPolicy* h = req.mutable_tenant()->mutable_health_policy();
+  h->set_engagement_model_id("health");
+  h->mutable_power_at_least()->set_value(80);
+  h->set_inactive_days(7);
+  v1::Tenant resp;
+  ASSERT_TRUE(stub_->UpdateTenant(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.health_policy().engagement_model_id(), "health");
+  EXPECT_EQ(resp.health_policy().power_at_least().value(), 80);
+  EXPECT_EQ(resp.health_policy().inactive_days(), 7);
+  EXPECT_EQ(resp.health_policy().lost_window_days(), 90);
+  EXPECT_EQ(resp.timezone(), "UTC") << "other settings are left alone";
+
+  h->mutable_at_risk_below()->set_value(90);  // above power_at_least: out of order
+  h->set_lost_window_days(-1);
+  grpc::Status s = stub_->UpdateTenant(Ctx().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(s), ElementsAre("tenant.health_policy.at_risk_below",
+                                             "tenant.health_policy.lost_window_days"));
+  v1::GetTenantRequest get;
+  get.set_tenant_id("acme");
+  ASSERT_TRUE(stub_->GetTenant(Ctx().get(), get, &resp).ok());
+  EXPECT_EQ(resp.health_policy().power_at_least().value(), 80) << "nothing changed";
+  EXPECT_EQ(resp.health_policy().lost_window_days(), 90);
+}
+
 TEST_F(AdminServiceTest, PqlRulesCrud) {
   ASSERT_TRUE(Create("acme", "USD").ok());
   v1::CreatePqlRuleRequest create;
