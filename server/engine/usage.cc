@@ -45,6 +45,32 @@ absl::Time UsagePartition::time(size_t i) const {
   return MonthStart(month) + absl::Seconds(second[i]);
 }
 
+void LatestEvents(const UsagePartition& p, const std::vector<std::string>& customer_ids,
+                  absl::Time until, std::vector<std::optional<absl::Time>>& latest) {
+  absl::flat_hash_map<absl::string_view, int32_t> wanted;
+  for (size_t i = 0; i < customer_ids.size(); ++i) {
+    if (!latest[i].has_value()) wanted.emplace(customer_ids[i], static_cast<int32_t>(i));
+  }
+  if (wanted.empty() || until <= MonthStart(p.month)) return;
+  std::vector<int32_t> slot(p.customers.size(), -1);  // local id → index in customer_ids
+  size_t present = 0;
+  for (size_t l = 0; l < p.customers.size(); ++l) {
+    if (auto it = wanted.find(p.customers[l]); it != wanted.end()) {
+      slot[l] = it->second;
+      ++present;
+    }
+  }
+  const int64_t hi = absl::ToInt64Seconds(until - MonthStart(p.month));
+  size_t i = static_cast<size_t>(std::lower_bound(p.second.begin(), p.second.end(), hi) -
+                                 p.second.begin());
+  while (present > 0 && i-- > 0) {
+    const int32_t s = slot[p.customer[i]];
+    if (s < 0 || latest[s].has_value()) continue;
+    latest[s] = p.time(i);
+    --present;
+  }
+}
+
 UsagePartitionBuilder::UsagePartitionBuilder(absl::CivilMonth month) { p_.month = month; }
 
 UsagePartitionBuilder::UsagePartitionBuilder(const UsagePartition& base)

@@ -87,6 +87,12 @@ using UsagePartitions = std::vector<std::shared_ptr<const UsagePartition>>;
 // Which customers (by external id) a query counts; empty optional: all.
 using CustomerSet = std::optional<absl::flat_hash_set<std::string>>;
 
+// For each of `customer_ids` still without one in `latest` (same size), the time of its
+// latest event in `p` before `until`. Reads the partition's events newest first and stops
+// once every customer has one.
+void LatestEvents(const UsagePartition& p, const std::vector<std::string>& customer_ids,
+                  absl::Time until, std::vector<std::optional<absl::Time>>& latest);
+
 // Tenant-wide dense ids for the customers of a set of partitions: built once per set
 // (and cached), so metrics count with bitmaps instead of hashing ids per event.
 // `local_to_dense` is positional, so the index records the months (and local customer

@@ -65,17 +65,12 @@ absl::StatusOr<std::vector<engine::PqlPoint>> PqlCount(Reader& reader, const Que
   return points;
 }
 
-namespace {
-
-// The usage months of the windows ending on `first_day` .. `last_day`, linked to the
-// history, and the engine's inputs over them (`usage` keeps what they point to).
-absl::StatusOr<engine::EngagementInputs> EngagementUsage(Reader& reader, const Query& q,
-                                                         const engine::EngagementModel& model,
-                                                         absl::CivilDay first_day,
-                                                         absl::CivilDay last_day,
-                                                         const Context& ctx, UsageView& usage) {
+absl::StatusOr<engine::EngagementInputs> WindowUsage(Reader& reader, const Query& q,
+                                                     int window_days, absl::CivilDay first_day,
+                                                     absl::CivilDay last_day, const Context& ctx,
+                                                     UsageView& usage) {
   absl::StatusOr<UsageView> view = reader.Usage(
-      q.tenant.tenant_id, engine::DayStart(first_day - (model.window_days - 1), q.tz),
+      q.tenant.tenant_id, engine::DayStart(first_day - (window_days - 1), q.tz),
       engine::DayStart(last_day + 1, q.tz), /*index=*/true, ctx, q.history->shared_ids());
   if (!view.ok()) return view.status();
   usage = *std::move(view);
@@ -87,13 +82,11 @@ absl::StatusOr<engine::EngagementInputs> EngagementUsage(Reader& reader, const Q
                                   q.tz};
 }
 
-}  // namespace
-
 absl::StatusOr<std::vector<engine::EngagementPoint>> Engagement(
     Reader& reader, const Query& q, const engine::EngagementModel& model, const Context& ctx) {
   UsageView usage;
-  absl::StatusOr<engine::EngagementInputs> in =
-      EngagementUsage(reader, q, model, q.periods.front().last, q.periods.back().last, ctx, usage);
+  absl::StatusOr<engine::EngagementInputs> in = WindowUsage(
+      reader, q, model.window_days, q.periods.front().last, q.periods.back().last, ctx, usage);
   if (!in.ok()) return in.status();
   absl::StatusOr<std::vector<engine::EngagementPoint>> points =
       engine::EngagementSeries(model, *in, q.periods, ctx.StopFlag());
@@ -108,7 +101,7 @@ absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, cons
                                                             const Context& ctx) {
   UsageView usage;
   absl::StatusOr<engine::EngagementInputs> in =
-      EngagementUsage(reader, q, model, day, day, ctx, usage);
+      WindowUsage(reader, q, model.window_days, day, day, ctx, usage);
   if (!in.ok()) return in.status();
   absl::StatusOr<std::vector<engine::CustomerEngagement>> scores =
       engine::ScoresAt(model, *in, day, ctx.StopFlag());
@@ -125,29 +118,20 @@ absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, cons
 EngagementPage PageOfScores(const std::vector<EngagementRow>& rows, ScoreOrder order,
                             std::optional<double> min, std::optional<double> max,
                             const std::optional<ScoreCursor>& after, int page_size) {
-  auto before = [order](double a_score, const std::string& a_id, double b_score,
-                        const std::string& b_id) {
-    if (order == ScoreOrder::kCustomerId || a_score == b_score) return a_id < b_id;
-    return order == ScoreOrder::kScoreAsc ? a_score < b_score : a_score > b_score;
-  };
-  EngagementPage page;
-  for (const EngagementRow& r : rows) {
-    if ((min.has_value() && r.score < *min) || (max.has_value() && r.score > *max)) continue;
-    ++page.total;
-    if (after.has_value() && !before(after->score, after->customer_id, r.score, r.customer_id)) {
-      continue;
-    }
-    page.rows.push_back(&r);
-  }
-  const auto last =
-      page.rows.begin() + std::min<ptrdiff_t>(page_size, static_cast<ptrdiff_t>(page.rows.size()));
-  std::partial_sort(page.rows.begin(), last, page.rows.end(),
-                    [&](const EngagementRow* a, const EngagementRow* b) {
-                      return before(a->score, a->customer_id, b->score, b->customer_id);
-                    });
-  page.more = last != page.rows.end();
-  page.rows.erase(last, page.rows.end());
-  return page;
+  return Paginate(
+      rows,
+      [&](const EngagementRow& r) {
+        return !(min.has_value() && r.score < *min) && !(max.has_value() && r.score > *max);
+      },
+      [order](const EngagementRow& a, const EngagementRow& b) {
+        if (order == ScoreOrder::kCustomerId || a.score == b.score) {
+          return a.customer_id < b.customer_id;
+        }
+        return order == ScoreOrder::kScoreAsc ? a.score < b.score : a.score > b.score;
+      },
+      after.has_value() ? std::optional<EngagementRow>({after->customer_id, after->score, {}})
+                        : std::nullopt,
+      page_size);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::vector<engine::ChurnPoint>>>> ChurnByGroup(

@@ -13,6 +13,7 @@
 #include "server/engine/pql.h"
 #include "server/engine/series.h"
 #include "server/engine/usage.h"
+#include "server/query/page.h"
 #include "server/query/reader.h"
 
 namespace saasmetrics::query {
@@ -31,6 +32,14 @@ absl::StatusOr<std::vector<engine::PqlPoint>> PqlCount(Reader& reader, const Que
                                                        const engine::PqlRule& rule,
                                                        int conversion_window_days,
                                                        const Context& ctx);
+
+// The usage months of the trailing windows of `window_days` ending on `first_day` ..
+// `last_day`, indexed and linked to the history, and the engine's inputs over them
+// (`usage` keeps what they point to; the query's movements say who pays).
+absl::StatusOr<engine::EngagementInputs> WindowUsage(Reader& reader, const Query& q,
+                                                     int window_days, absl::CivilDay first_day,
+                                                     absl::CivilDay last_day, const Context& ctx,
+                                                     UsageView& usage);
 
 // The engagement score distribution at each period's end (ANALYTICS.md), over the usage
 // months the periods' trailing windows reach, on the cached usage index linked to the
@@ -55,11 +64,7 @@ struct ScoreCursor {  // the last row a previous page served
   double score = 0;
   std::string customer_id;
 };
-struct EngagementPage {
-  std::vector<const EngagementRow*> rows;  // into the rows given
-  int64_t total = 0;                       // rows in range, over all pages
-  bool more = false;                       // rows follow the last one
-};
+using EngagementPage = PageOf<EngagementRow>;
 EngagementPage PageOfScores(const std::vector<EngagementRow>& rows, ScoreOrder order,
                             std::optional<double> min, std::optional<double> max,
                             const std::optional<ScoreCursor>& after, int page_size);

@@ -1,6 +1,7 @@
 #include "server/rpc/metrics_mapping.h"
 
 #include "server/engine/dates.h"
+#include "server/rpc/convert.h"
 
 namespace saasmetrics::rpc {
 namespace {
@@ -171,6 +172,69 @@ void ToProto(const query::MovementRow& row, v1::Movement* out) {
   out->set_mrr_before(m.before);
   out->set_mrr_after(m.after);
   for (const std::string& s : row.subscription_ids) out->add_subscription_ids(s);
+}
+
+v1::HealthGroup ToProto(engine::HealthGroup group) {
+  switch (group) {
+    case engine::HealthGroup::kPower:
+      return v1::HEALTH_GROUP_POWER;
+    case engine::HealthGroup::kNormal:
+      return v1::HEALTH_GROUP_NORMAL;
+    case engine::HealthGroup::kAtRisk:
+      return v1::HEALTH_GROUP_AT_RISK;
+    case engine::HealthGroup::kLost:
+      return v1::HEALTH_GROUP_LOST;
+    case engine::HealthGroup::kNone:
+      break;
+  }
+  return v1::HEALTH_GROUP_NONE;
+}
+
+std::optional<engine::HealthGroup> FromProto(v1::HealthGroup group) {
+  for (int g = 0; g < engine::kHealthGroups; ++g) {
+    const auto engine_group = static_cast<engine::HealthGroup>(g);
+    if (ToProto(engine_group) == group) return engine_group;
+  }
+  return std::nullopt;
+}
+
+void ToProto(const std::vector<engine::HealthPoint>& points, v1::GetHealthResponse* out) {
+  // Groups in the order of the API's enum: power, normal, at risk, lost, none.
+  constexpr engine::HealthGroup kOrder[] = {
+      engine::HealthGroup::kPower, engine::HealthGroup::kNormal, engine::HealthGroup::kAtRisk,
+      engine::HealthGroup::kLost, engine::HealthGroup::kNone};
+  for (const engine::HealthPoint& p : points) {
+    v1::HealthEntry* e = out->add_entries();
+    e->set_date(engine::FormatIsoDate(p.period.last));
+    for (engine::HealthGroup g : kOrder) {
+      v1::HealthGroupTotal* t = e->add_groups();
+      t->set_group(ToProto(g));
+      t->set_customers(p.customers[static_cast<int>(g)]);
+      t->set_mrr(p.mrr[static_cast<int>(g)]);
+    }
+    for (engine::HealthGroup from : kOrder) {
+      for (engine::HealthGroup to : kOrder) {
+        const int64_t n = p.moved[static_cast<int>(from)][static_cast<int>(to)];
+        if (n == 0) continue;
+        v1::HealthTransition* t = e->add_transitions();
+        t->set_from(ToProto(from));
+        t->set_to(ToProto(to));
+        t->set_customers(n);
+      }
+    }
+  }
+}
+
+void ToProto(const query::HealthRow& row, v1::HealthCustomer* out) {
+  out->set_customer_id(row.customer_id);
+  out->set_group(ToProto(row.group));
+  for (absl::string_view r : engine::HealthReasonNames(row.reasons)) {
+    out->add_reasons(std::string(r));
+  }
+  out->set_mrr(row.mrr);
+  if (row.score.has_value()) out->mutable_score()->set_value(*row.score);
+  if (row.last_activity.has_value()) ToProto(*row.last_activity, out->mutable_last_activity());
+  if (row.churn_day.has_value()) out->set_churn_date(engine::FormatIsoDate(*row.churn_day));
 }
 
 }  // namespace saasmetrics::rpc

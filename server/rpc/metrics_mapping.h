@@ -1,6 +1,7 @@
 // Metric requests' protos → the query layer's types, and its results → responses.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "saasmetrics/v1/common.pb.h"
@@ -9,6 +10,7 @@
 #include "server/engine/pql.h"
 #include "server/engine/series.h"
 #include "server/engine/usage.h"
+#include "server/query/health.h"
 #include "server/query/metrics.h"
 #include "server/query/reader.h"
 
@@ -30,5 +32,9 @@ void ToProto(const std::vector<engine::Period>& periods, const std::vector<engin
              v1::GetCohortRetentionResponse* out);
 void ToProto(const std::vector<engine::UnitEconomics>& entries, v1::GetUnitEconomicsResponse* out);
 void ToProto(const query::MovementRow& row, v1::Movement* out);
+v1::HealthGroup ToProto(engine::HealthGroup group);
+std::optional<engine::HealthGroup> FromProto(v1::HealthGroup group);  // nullopt: UNSPECIFIED
+void ToProto(const std::vector<engine::HealthPoint>& points, v1::GetHealthResponse* out);
+void ToProto(const query::HealthRow& row, v1::HealthCustomer* out);
 
 }  // namespace saasmetrics::rpc

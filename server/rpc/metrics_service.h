@@ -1,7 +1,11 @@
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "saasmetrics/v1/metrics.grpc.pb.h"
 #include "server/engine/engagement.h"
+#include "server/engine/health.h"
 #include "server/query/reader.h"
 #include "server/rpc/handler.h"
 #include "server/store/definition_store.h"
@@ -49,6 +53,12 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* ListEngagementScores(grpc::CallbackServerContext* ctx,
                                                  const v1::ListEngagementScoresRequest* req,
                                                  v1::ListEngagementScoresResponse* resp) override;
+  grpc::ServerUnaryReactor* GetHealth(grpc::CallbackServerContext* ctx,
+                                      const v1::GetHealthRequest* req,
+                                      v1::GetHealthResponse* resp) override;
+  grpc::ServerUnaryReactor* ListHealthCustomers(grpc::CallbackServerContext* ctx,
+                                                const v1::ListHealthCustomersRequest* req,
+                                                v1::ListHealthCustomersResponse* resp) override;
 
  private:
   // The query layer's Prepare on the request's MetricsQuery.
@@ -60,6 +70,15 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   // The tenant's stored engagement model `model_id` (validated id) for the engine.
   absl::StatusOr<engine::EngagementModel> Model(const std::string& tenant_id,
                                                 const std::string& model_id, absl::Time deadline);
+  // The model a health policy scores with: the one it names (FAILED_PRECONDITION when it
+  // is gone), or the tenant's first; none when the tenant has no model.
+  struct HealthModel {
+    std::string id;
+    std::optional<engine::EngagementModel> model;
+  };
+  absl::StatusOr<HealthModel> ModelOfPolicy(const std::string& tenant_id,
+                                            const engine::HealthPolicy& policy,
+                                            absl::Time deadline);
 
   store::DefinitionStore& rules_;
   store::DefinitionStore& models_;

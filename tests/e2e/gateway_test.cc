@@ -242,6 +242,9 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
         {"DELETE", "/v1/tenants/alpha/engagement_models/none", "", kAdmin},
         {"GET", "/v1/tenants/alpha/metrics/engagement" + q + "&model_id=m1", "", kRead},
         {"GET", "/v1/tenants/alpha/engagement_scores" + q + "&model_id=m1", "", kRead},
+        {"GET", "/v1/tenants/alpha/metrics/health" + q, "", kRead},
+        {"GET", "/v1/tenants/alpha/health_customers" + q + "&group=HEALTH_GROUP_AT_RISK", "",
+         kRead},
     };
   };
   auto expect = [](const std::string& who, Needs needs) {
@@ -292,7 +295,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 32);
+  EXPECT_EQ(cells, 10 * 34);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

@@ -298,6 +298,8 @@ class AuthTest : public ::testing::Test {
     SAAS_METRIC_CALL(ListMovements, {});
     SAAS_METRIC_CALL(GetEngagement, r.set_model_id("m1"));
     SAAS_METRIC_CALL(ListEngagementScores, r.set_model_id("m1"));
+    SAAS_METRIC_CALL(GetHealth, {});
+    SAAS_METRIC_CALL(ListHealthCustomers, {});
 #undef SAAS_METRIC_CALL
     return out;
   }
@@ -402,7 +404,7 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
       EXPECT_THAT(s.error_message(), ::testing::Not(::testing::HasSubstr("alpha")));
     }
   }
-  EXPECT_EQ(cells, 10 * 32);
+  EXPECT_EQ(cells, 10 * 34);
 }
 
 TEST_F(AuthTest, AKeyOfOneTenantIsUselessAgainstAnotherAndUnknownTenantsLookTheSame) {

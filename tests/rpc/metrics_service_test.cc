@@ -547,6 +547,131 @@ TEST_F(MetricsTest, EngagementThroughAStoredModel) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// Health groups through the API, worked by hand: the tenant's policy with and without a
+// model, the counts, MRR and transitions per month end, the listing of a group with its
+// reasons and last activity, paged, and a policy naming a missing model.
+TEST_F(MetricsTest, HealthGroupsThroughTheTenantsPolicy) {
+  Sub("1", "c1", "s1", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("2", "c2", "s2", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("3", "c3", "s3", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("4", "c3", "s3", At(2024, 2, 10), v1::SUBSCRIPTION_STATUS_CANCELED, 1000);
+  Sub("5", "c4", "s4", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("6", "c4", "s4", At(2024, 2, 1), v1::SUBSCRIPTION_STATUS_PAUSED, 1000);
+  for (int i = 0; i < 4; ++i) {
+    Use(absl::StrCat("a", i), "c1", "login", At(2024, 1, 20 + i));
+    Use(absl::StrCat("b", i), "c1", "login", At(2024, 2, 20 + i));
+  }
+  Use("c0", "c2", "login", At(2024, 1, 25));
+  Use("c1", "c2", "ticket", At(2024, 1, 26));
+  auto health = [&](v1::GetHealthResponse& resp) {
+    v1::GetHealthRequest req;
+    *req.mutable_query() = Query("2024-01-01", "2024-02-29");
+    return metrics_->GetHealth(Ctx().get(), req, &resp);
+  };
+  // Groups as "group=customers/mrr", transitions as "from>to=customers".
+  auto describe = [](const v1::HealthEntry& e) {
+    std::vector<std::string> out;
+    for (const auto& g : e.groups()) {
+      if (g.customers() > 0) {
+        out.push_back(absl::StrCat(v1::HealthGroup_Name(g.group()).substr(13), "=", g.customers(),
+                                   "/", g.mrr()));
+      }
+    }
+    for (const auto& t : e.transitions()) {
+      out.push_back(absl::StrCat(v1::HealthGroup_Name(t.from()).substr(13), ">",
+                                 v1::HealthGroup_Name(t.to()).substr(13), "=", t.customers()));
+    }
+    return absl::StrJoin(out, " ");
+  };
+  // No model: only activity (14 days) and pauses; nobody is power.
+  v1::GetHealthResponse resp;
+  grpc::Status s = health(resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.engagement_model_id(), "");
+  ASSERT_EQ(resp.entries_size(), 2);
+  EXPECT_EQ(describe(resp.entries(0)), "NORMAL=2/2000 AT_RISK=2/2000 NONE>NORMAL=2 NONE>AT_RISK=2");
+
+  // With a model (the tenant's first): logins, 4 a month, and tickets against.
+  auto admin = v1::AdminService::NewStub(channel_);
+  v1::CreateEngagementModelRequest create;
+  create.set_tenant_id("acme");
+  v1::EngagementModel* m = create.mutable_model();
+  m->set_model_id("logins");
+  auto* logins = m->add_components();
+  logins->add_event_types("login");
+  logins->set_aggregation(v1::EngagementComponent::AGGREGATION_COUNT);
+  logins->set_target(4);
+  logins->set_weight(3);
+  auto* tickets = m->add_components();
+  tickets->add_event_types("ticket");
+  tickets->set_aggregation(v1::EngagementComponent::AGGREGATION_COUNT);
+  tickets->set_target(1);
+  tickets->set_weight(-1);
+  v1::EngagementModel stored;
+  ASSERT_TRUE(admin->CreateEngagementModel(Ctx().get(), create, &stored).ok());
+  s = health(resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.engagement_model_id(), "logins");
+  // Jan 31: c1 scores 100 (power); c2 0 (a login and a ticket); c3, c4 0 and inactive.
+  EXPECT_EQ(resp.entries(0).date(), "2024-01-31");
+  EXPECT_EQ(describe(resp.entries(0)), "POWER=1/1000 AT_RISK=3/3000 NONE>POWER=1 NONE>AT_RISK=3");
+  // Feb 29: c1 still power; c2 at risk; c4 paused (at risk, no MRR); c3 churned Feb 10.
+  EXPECT_EQ(describe(resp.entries(1)),
+            "POWER=1/1000 AT_RISK=2/1000 LOST=1/0 POWER>POWER=1 AT_RISK>AT_RISK=2 AT_RISK>LOST=1");
+
+  // The at-risk customers on Feb 29, biggest first, one per page.
+  v1::ListHealthCustomersRequest list;
+  *list.mutable_query() = Query("2024-02-29", "2024-02-29");
+  list.set_group(v1::HEALTH_GROUP_AT_RISK);
+  list.set_page_size(1);
+  v1::ListHealthCustomersResponse page;
+  s = metrics_->ListHealthCustomers(Ctx().get(), list, &page);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(page.date(), "2024-02-29");
+  EXPECT_EQ(page.total(), 2);
+  EXPECT_EQ(page.engagement_model_id(), "logins");
+  ASSERT_EQ(page.customers_size(), 1);
+  const v1::HealthCustomer& c2 = page.customers(0);
+  EXPECT_EQ(c2.customer_id(), "c2");
+  EXPECT_EQ(c2.group(), v1::HEALTH_GROUP_AT_RISK);
+  EXPECT_THAT(c2.reasons(), ElementsAre("low_score", "inactive"));
+  EXPECT_EQ(c2.mrr(), 1000);
+  EXPECT_EQ(c2.score().value(), 0);
+  EXPECT_EQ(rpc::FromProto(c2.last_activity()), At(2024, 1, 26)) << "its ticket, a month before";
+  list.set_page_token(page.next_page_token());
+  s = metrics_->ListHealthCustomers(Ctx().get(), list, &page);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(page.customers_size(), 1);
+  EXPECT_EQ(page.customers(0).customer_id(), "c4");
+  EXPECT_THAT(page.customers(0).reasons(), ElementsAre("paused"));
+  EXPECT_FALSE(page.customers(0).has_score());
+  EXPECT_FALSE(page.customers(0).has_last_activity());
+  EXPECT_TRUE(page.next_page_token().empty());
+  // Every group, by id: c3 is lost with its churn day.
+  list.clear_page_token();
+  list.set_group(v1::HEALTH_GROUP_UNSPECIFIED);
+  list.set_order(v1::ListHealthCustomersRequest::ORDER_CUSTOMER_ID);
+  list.set_page_size(10);
+  ASSERT_TRUE(metrics_->ListHealthCustomers(Ctx().get(), list, &page).ok());
+  ASSERT_EQ(page.customers_size(), 4);
+  EXPECT_EQ(page.customers(0).reasons(0), "high_score");
+  EXPECT_EQ(page.customers(2).customer_id(), "c3");
+  EXPECT_EQ(page.customers(2).group(), v1::HEALTH_GROUP_LOST);
+  EXPECT_EQ(page.customers(2).churn_date(), "2024-02-10");
+  // A bad group is named; a policy naming a missing model is a failed precondition.
+  list.set_group(static_cast<v1::HealthGroup>(42));
+  EXPECT_THAT(ViolatedFields(metrics_->ListHealthCustomers(Ctx().get(), list, &page)),
+              ElementsAre("group"));
+  v1::UpdateTenantRequest update;
+  update.mutable_tenant()->set_tenant_id("acme");
+  update.mutable_tenant()->mutable_health_policy()->set_engagement_model_id("gone");
+  v1::Tenant tenant;
+  ASSERT_TRUE(admin->UpdateTenant(Ctx().get(), update, &tenant).ok());
+  s = health(resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("'gone'"));
+}
+
 // The churn cross-tab: each group's series is exactly the series the same query gives
 // filtered to that group; plans count a customer in each plan it has an event on.
 TEST_F(MetricsTest, ChurnByGroupEqualsEachGroupsFilter) {

@@ -1,0 +1,119 @@
+#include "server/query/health.h"
+
+#include <algorithm>
+
+#include "server/engine/dates.h"
+#include "server/query/metrics.h"
+
+namespace saasmetrics::query {
+namespace {
+
+// The trailing days the usage must cover before each day: the model's window and the
+// policy's inactivity.
+int Lookback(const engine::HealthPolicy& policy, const engine::EngagementModel* model) {
+  return std::max(policy.inactive_days, model != nullptr ? model->window_days : 1);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<engine::HealthPoint>> Health(Reader& reader, const Query& q,
+                                                        const engine::HealthPolicy& policy,
+                                                        const engine::EngagementModel* model,
+                                                        const Context& ctx) {
+  UsageView usage;
+  // The first transitions start at the end of the day before the first period.
+  absl::StatusOr<engine::EngagementInputs> in =
+      WindowUsage(reader, q, Lookback(policy, model), q.periods.front().first - 1,
+                  q.periods.back().last, ctx, usage);
+  if (!in.ok()) return in.status();
+  absl::StatusOr<std::vector<engine::HealthPoint>> points =
+      engine::HealthSeries(policy, model, {*in, q.pauses}, q.periods, ctx.StopFlag());
+  // Stopped: say why (the caller went away, or the deadline passed).
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  return points;
+}
+
+absl::StatusOr<std::vector<HealthRow>> HealthOfCustomers(Reader& reader, const Query& q,
+                                                         const engine::HealthPolicy& policy,
+                                                         const engine::EngagementModel* model,
+                                                         absl::CivilDay day, const Context& ctx) {
+  UsageView usage;
+  absl::StatusOr<engine::EngagementInputs> in =
+      WindowUsage(reader, q, Lookback(policy, model), day, day, ctx, usage);
+  if (!in.ok()) return in.status();
+  absl::StatusOr<std::vector<std::vector<engine::CustomerHealth>>> health =
+      engine::HealthAt(policy, model, {*in, q.pauses}, {day}, ctx.StopFlag());
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  if (!health.ok()) return health.status();
+  std::vector<HealthRow> rows;
+  rows.reserve((*health)[0].size());
+  for (const engine::CustomerHealth& h : (*health)[0]) {
+    rows.push_back({.customer_id = q.ledger->customer_ids[h.customer],
+                    .group = h.group,
+                    .reasons = h.reasons,
+                    .mrr = h.mrr,
+                    .score = h.score,
+                    .churn_day = h.churn_day});
+  }
+  return rows;
+}
+
+absl::StatusOr<HealthPage> PageOfHealth(Reader& reader, const Query& q,
+                                        const std::vector<HealthRow>& rows,
+                                        std::optional<engine::HealthGroup> group, HealthOrder order,
+                                        const std::optional<HealthRow>& after, int page_size,
+                                        absl::CivilDay day, const Context& ctx) {
+  const PageOf<HealthRow> page = Paginate(
+      rows,
+      [group](const HealthRow& r) {
+        return group.has_value() ? r.group == *group : r.group != engine::HealthGroup::kNone;
+      },
+      [order](const HealthRow& a, const HealthRow& b) {
+        switch (order) {
+          case HealthOrder::kMrrDesc:
+            if (a.mrr != b.mrr) return a.mrr > b.mrr;
+            break;
+          case HealthOrder::kScoreAsc:
+            if (a.score.value_or(-1) != b.score.value_or(-1)) {
+              return a.score.value_or(-1) < b.score.value_or(-1);
+            }
+            break;
+          case HealthOrder::kCustomerId:
+            break;
+        }
+        return a.customer_id < b.customer_id;
+      },
+      after, page_size);
+  HealthPage out{.total = page.total, .more = page.more};
+  std::vector<std::string> ids;
+  for (const HealthRow* r : page.rows) {
+    out.rows.push_back(*r);
+    ids.push_back(r->customer_id);
+  }
+  // The last activity: month by month back from the day's end, until every customer of the
+  // page has one or a year has been read.
+  std::vector<std::optional<absl::Time>> latest(ids.size());
+  const absl::Time until = engine::DayStart(day + 1, q.tz);
+  const absl::Time limit = until - absl::Hours(24 * kLastActivityDays);
+  for (absl::CivilMonth m(absl::ToCivilSecond(until - absl::Seconds(1), absl::UTCTimeZone()));
+       !ids.empty(); --m) {
+    const absl::Time month_start = absl::FromCivil(m, absl::UTCTimeZone());
+    const absl::Time from = std::max(month_start, limit);
+    if (from >= until) break;
+    absl::StatusOr<UsageView> usage = reader.Usage(
+        q.tenant.tenant_id, from, std::min(until, absl::FromCivil(m + 1, absl::UTCTimeZone())),
+        /*index=*/false, ctx);
+    if (!usage.ok()) return usage.status();
+    for (const auto& p : usage->partitions) engine::LatestEvents(*p, ids, until, latest);
+    if (std::all_of(latest.begin(), latest.end(), [](const auto& t) { return t.has_value(); }) ||
+        month_start <= limit) {
+      break;
+    }
+  }
+  for (size_t i = 0; i < out.rows.size(); ++i) {
+    if (latest[i].has_value() && *latest[i] >= limit) out.rows[i].last_activity = latest[i];
+  }
+  return out;
+}
+
+}  // namespace saasmetrics::query

@@ -1,0 +1,175 @@
+// MetricsService's health RPCs (ANALYTICS.md "Health groups"): the tenant's health policy
+// and the engagement model it names decide the groups.
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "server/engine/dates.h"
+#include "server/query/health.h"
+#include "server/rpc/definition_mapping.h"
+#include "server/rpc/metrics_mapping.h"
+#include "server/rpc/metrics_service.h"
+#include "server/rpc/paging.h"
+#include "server/rpc/status.h"
+
+namespace saasmetrics::rpc {
+namespace {
+
+constexpr absl::string_view kService = "saasmetrics.v1.MetricsService";
+
+}  // namespace
+
+absl::StatusOr<MetricsService::HealthModel> MetricsService::ModelOfPolicy(
+    const std::string& tenant_id, const engine::HealthPolicy& policy, absl::Time deadline) {
+  HealthModel out;
+  if (!policy.engagement_model_id.empty()) {
+    absl::StatusOr<engine::EngagementModel> model =
+        Model(tenant_id, policy.engagement_model_id, deadline);
+    if (absl::IsNotFound(model.status())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the health policy of tenant '", tenant_id, "' names engagement model '",
+          policy.engagement_model_id,
+          "', which does not exist: create it, or set the policy's engagement_model_id"));
+    }
+    if (!model.ok()) return model.status();
+    out.id = policy.engagement_model_id;
+    out.model = *std::move(model);
+    return out;
+  }
+  // The tenant's first model, by creation.
+  absl::StatusOr<std::vector<store::StoredDefinition>> all = models_.List(tenant_id, deadline);
+  if (!all.ok()) return all.status();
+  if (all->empty()) return out;
+  const store::StoredDefinition& first =
+      *std::min_element(all->begin(), all->end(),
+                        [](const store::StoredDefinition& a, const store::StoredDefinition& b) {
+                          return std::tie(a.create_time, a.id) < std::tie(b.create_time, b.id);
+                        });
+  absl::StatusOr<v1::EngagementModel> model = FromStored<v1::EngagementModel>(first);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<engine::EngagementModel> engine_model = FromProto(*model);
+  if (!engine_model.ok()) return engine_model.status();
+  out.id = first.id;
+  out.model = *std::move(engine_model);
+  return out;
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetHealth(grpc::CallbackServerContext* ctx,
+                                                    const v1::GetHealthRequest* req,
+                                                    v1::GetHealthResponse* resp) {
+  return RunUnary(ctx, env_, kService, "GetHealth", {auth::kRead, req->query().tenant_id()},
+                  [this, req, resp](const query::Context& ctx) {
+                    absl::StatusOr<query::Query> q = Prepare(req->query(), {}, ctx);
+                    if (!q.ok()) return ToGrpcStatus(q.status());
+                    const engine::HealthPolicy& policy = q->tenant.health_policy;
+                    absl::StatusOr<HealthModel> model =
+                        ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
+                    if (!model.ok()) return ToGrpcStatus(model.status());
+                    absl::StatusOr<std::vector<engine::HealthPoint>> points = query::Health(
+                        reader_, *q, policy, model->model ? &*model->model : nullptr, ctx);
+                    if (!points.ok()) return ToGrpcStatus(points.status());
+                    ToProto(*points, resp);
+                    resp->set_engagement_model_id(model->id);
+                    return grpc::Status::OK;
+                  });
+}
+
+namespace {
+
+using Order = v1::ListHealthCustomersRequest;
+
+query::HealthOrder HealthOrderFrom(int order) {
+  switch (order) {
+    case Order::ORDER_SCORE_ASC:
+      return query::HealthOrder::kScoreAsc;
+    case Order::ORDER_CUSTOMER_ID:
+      return query::HealthOrder::kCustomerId;
+    default:
+      return query::HealthOrder::kMrrDesc;
+  }
+}
+
+// What a ListHealthCustomers page token is bound to: the tenant and everything that
+// selects and orders the customers.
+std::string HealthTokenContext(const v1::ListHealthCustomersRequest& req) {
+  const absl::string_view nul("\0", 1);
+  std::string context = absl::StrCat("ListHealthCustomers", nul, req.query().tenant_id(), nul,
+                                     req.query().end_date(), nul, req.group(), nul, req.order());
+  for (const std::string& f : req.query().filter()) absl::StrAppend(&context, nul, f);
+  return context;
+}
+
+// The sort keys of the last row served: "<mrr>:<score>" (score −1 for none).
+std::string CursorKeys(const query::HealthRow& row) {
+  return absl::StrFormat("%d:%.17g", row.mrr, row.score.value_or(-1));
+}
+
+std::optional<query::HealthRow> RowOfCursor(const std::string& keys, const std::string& id) {
+  std::pair<std::string, std::string> parts = absl::StrSplit(keys, absl::MaxSplits(':', 1));
+  query::HealthRow row;
+  double score = 0;
+  if (!absl::SimpleAtoi(parts.first, &row.mrr) || !absl::SimpleAtod(parts.second, &score)) {
+    return std::nullopt;
+  }
+  if (score >= 0) row.score = score;
+  row.customer_id = id;
+  return row;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* MetricsService::ListHealthCustomers(
+    grpc::CallbackServerContext* ctx, const v1::ListHealthCustomersRequest* req,
+    v1::ListHealthCustomersResponse* resp) {
+  return RunUnary(ctx, env_, kService, "ListHealthCustomers",
+                  {auth::kRead, req->query().tenant_id()},
+                  [this, req, resp](const query::Context& ctx) {
+                    engine::Violations violations;
+                    if (!v1::HealthGroup_IsValid(req->group())) {
+                      violations.push_back({"group", absl::StrCat("unknown value ", req->group())});
+                    }
+                    if (req->order() < 0 || req->order() > Order::ORDER_CUSTOMER_ID) {
+                      violations.push_back({"order", absl::StrCat("unknown value ", req->order())});
+                    }
+                    if (req->page_size() < 0)
+                      violations.push_back({"page_size", "must not be negative"});
+                    const std::string token_context = HealthTokenContext(*req);
+                    std::optional<query::HealthRow> after;
+                    if (!req->page_token().empty()) {
+                      auto keys = OpenCursor(page_secret_, token_context, req->page_token());
+                      if (keys.has_value()) after = RowOfCursor(keys->first, keys->second);
+                      if (!after.has_value()) violations.push_back({"page_token", kNotOurToken});
+                    }
+                    if (!violations.empty()) return InvalidArgument(violations);
+                    // One day: the groups at the end of end_date.
+                    v1::MetricsQuery day_query = req->query();
+                    day_query.set_start_date(day_query.end_date());
+                    absl::StatusOr<query::Query> q = Prepare(day_query, {.interval = false}, ctx);
+                    if (!q.ok()) return ToGrpcStatus(q.status());
+                    const engine::HealthPolicy& policy = q->tenant.health_policy;
+                    absl::StatusOr<HealthModel> model =
+                        ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
+                    if (!model.ok()) return ToGrpcStatus(model.status());
+                    absl::StatusOr<std::vector<query::HealthRow>> rows = query::HealthOfCustomers(
+                        reader_, *q, policy, model->model ? &*model->model : nullptr, q->end, ctx);
+                    if (!rows.ok()) return ToGrpcStatus(rows.status());
+                    absl::StatusOr<query::HealthPage> page = query::PageOfHealth(
+                        reader_, *q, *rows, FromProto(req->group()), HealthOrderFrom(req->order()),
+                        after, PageSize(req->page_size()), q->end, ctx);
+                    if (!page.ok()) return ToGrpcStatus(page.status());
+                    resp->set_date(engine::FormatIsoDate(q->end));
+                    resp->set_total(page->total);
+                    resp->set_engagement_model_id(model->id);
+                    for (const query::HealthRow& r : page->rows) ToProto(r, resp->add_customers());
+                    if (page->more) {
+                      const query::HealthRow& last = page->rows.back();
+                      resp->set_next_page_token(SealCursor(page_secret_, token_context,
+                                                           CursorKeys(last), last.customer_id));
+                    }
+                    return grpc::Status::OK;
+                  });
+}
+
+}  // namespace saasmetrics::rpc
