@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "client/records.h"
 
 namespace saasmetrics::cli {
@@ -107,5 +108,10 @@ std::string Thousands(int64_t n) {
 }
 
 std::string Ratio(bool has, double value) { return has ? absl::StrFormat("%.4f", value) : "-"; }
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t.seconds()),
+                          absl::UTCTimeZone());
+}
 
 }  // namespace saasmetrics::cli

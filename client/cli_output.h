@@ -3,6 +3,7 @@
 #pragma once
 
 #include <google/protobuf/message.h>
+#include <google/protobuf/timestamp.pb.h>
 
 #include <cstdint>
 #include <string>
@@ -41,5 +42,7 @@ std::string Money(int64_t minor, int digits = 2);
 std::string Thousands(int64_t n);
 // A ratio with four decimals, or "-" when absent.
 std::string Ratio(bool has, double value);
+// An instant as RFC 3339 in UTC, to the second ("2024-01-31T12:00:00Z").
+std::string Time(const google::protobuf::Timestamp& t);
 
 }  // namespace saasmetrics::cli

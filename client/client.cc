@@ -177,6 +177,10 @@ SAAS_CLIENT_CALL_(ListEngagementModels, admin_, ListEngagementModelsRequest,
 SAAS_CLIENT_CALL_(GetEngagement, metrics_, GetEngagementRequest, GetEngagementResponse)
 SAAS_CLIENT_CALL_(ListEngagementScores, metrics_, ListEngagementScoresRequest,
                   ListEngagementScoresResponse)
+SAAS_CLIENT_CALL_(GetHealth, metrics_, GetHealthRequest, GetHealthResponse)
+SAAS_CLIENT_CALL_(GetNps, metrics_, GetNpsRequest, GetNpsResponse)
+SAAS_CLIENT_CALL_(ListHealthCustomers, metrics_, ListHealthCustomersRequest,
+                  ListHealthCustomersResponse)
 #undef SAAS_CLIENT_CALL_
 
 absl::StatusOr<v1::CreateApiKeyResponse> Client::CreateApiKey(const v1::CreateApiKeyRequest& req) {

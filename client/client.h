@@ -76,6 +76,10 @@ class Client {
   absl::StatusOr<v1::GetEngagementResponse> GetEngagement(const v1::GetEngagementRequest& req);
   absl::StatusOr<v1::ListEngagementScoresResponse> ListEngagementScores(
       const v1::ListEngagementScoresRequest& req);
+  absl::StatusOr<v1::GetHealthResponse> GetHealth(const v1::GetHealthRequest& req);
+  absl::StatusOr<v1::GetNpsResponse> GetNps(const v1::GetNpsRequest& req);
+  absl::StatusOr<v1::ListHealthCustomersResponse> ListHealthCustomers(
+      const v1::ListHealthCustomersRequest& req);
 
   // grpc.health.v1 Check of `service` ("" for the whole server): true when SERVING.
   absl::StatusOr<bool> Healthy(const std::string& service = "");

@@ -25,9 +25,10 @@ struct GeneratedData {
   std::vector<v1::Customer> customers;
   std::vector<v1::SubscriptionEvent> subscription_events;
   std::vector<v1::AcquisitionSpend> spend;
+  std::vector<v1::SurveyResponse> survey_responses;  // NPS answers of about a third of them
 };
 
-// Customers, subscription events and spend. Usage is streamed through `usage` in
+// Customers, subscription events, spend and survey responses. Usage is streamed through `usage` in
 // batches (it is the big part), each event's time inside the generated months.
 GeneratedData Generate(const GeneratorOptions& options);
 void GenerateUsage(const GeneratorOptions& options, const GeneratedData& data, int batch,

@@ -35,6 +35,8 @@ const Message& Prototype(RecordKind kind) {
       return v1::Customer::default_instance();
     case RecordKind::kAcquisitionSpend:
       return v1::AcquisitionSpend::default_instance();
+    case RecordKind::kSurveyResponses:
+      return v1::SurveyResponse::default_instance();
   }
   return v1::UsageEvent::default_instance();
 }
@@ -49,6 +51,8 @@ Message* AddItem(v1::IngestBatch* b, RecordKind kind) {
       return b->mutable_customers()->add_customers();
     case RecordKind::kAcquisitionSpend:
       return b->mutable_acquisition_spend()->add_spend();
+    case RecordKind::kSurveyResponses:
+      return b->mutable_survey_responses()->add_responses();
   }
   return nullptr;
 }
@@ -65,6 +69,8 @@ void TruncateItems(v1::IngestBatch* b, RecordKind kind, int n) {
       return cut(b->mutable_customers()->mutable_customers());
     case RecordKind::kAcquisitionSpend:
       return cut(b->mutable_acquisition_spend()->mutable_spend());
+    case RecordKind::kSurveyResponses:
+      return cut(b->mutable_survey_responses()->mutable_responses());
   }
 }
 
@@ -78,6 +84,8 @@ absl::string_view KindName(RecordKind kind) {
       return "customers";
     case RecordKind::kAcquisitionSpend:
       return "spend";
+    case RecordKind::kSurveyResponses:
+      return "survey-responses";
   }
   return "";
 }
@@ -361,12 +369,15 @@ std::pair<std::string, int> ParserMessage(absl::string_view message) {
 }  // namespace
 
 absl::StatusOr<RecordKind> ParseRecordKind(absl::string_view name) {
-  for (RecordKind k : {RecordKind::kSubscriptionEvents, RecordKind::kUsageEvents,
-                       RecordKind::kCustomers, RecordKind::kAcquisitionSpend}) {
+  for (RecordKind k :
+       {RecordKind::kSubscriptionEvents, RecordKind::kUsageEvents, RecordKind::kCustomers,
+        RecordKind::kAcquisitionSpend, RecordKind::kSurveyResponses}) {
     if (name == KindName(k)) return k;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "'", name, "' is not a kind: subscription-events, usage-events, customers or spend"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("'", name,
+                   "' is not a kind: subscription-events, usage-events, customers, spend or "
+                   "survey-responses"));
 }
 
 absl::StatusOr<FileFormat> ParseFileFormat(absl::string_view name) {
@@ -660,6 +671,8 @@ int BatchSize(const v1::IngestBatch& batch) {
       return batch.customers().customers_size();
     case v1::IngestBatch::kAcquisitionSpend:
       return batch.acquisition_spend().spend_size();
+    case v1::IngestBatch::kSurveyResponses:
+      return batch.survey_responses().responses_size();
     default:
       return 0;
   }

@@ -15,10 +15,16 @@
 
 namespace saasmetrics::client {
 
-enum class RecordKind { kSubscriptionEvents, kUsageEvents, kCustomers, kAcquisitionSpend };
+enum class RecordKind {
+  kSubscriptionEvents,
+  kUsageEvents,
+  kCustomers,
+  kAcquisitionSpend,
+  kSurveyResponses
+};
 enum class FileFormat { kCsv, kNdjson };
 
-// "subscription-events", "usage-events", "customers", "spend".
+// "subscription-events", "usage-events", "customers", "spend", "survey-responses".
 absl::StatusOr<RecordKind> ParseRecordKind(absl::string_view name);
 // "csv" / "ndjson"; from a file name: *.csv, *.ndjson or *.jsonl.
 absl::StatusOr<FileFormat> ParseFileFormat(absl::string_view name);

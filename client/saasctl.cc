@@ -25,17 +25,12 @@ namespace v1 = saasmetrics::v1;
 using saasmetrics::client::Client;
 using saasmetrics::client::ClientOptions;
 
-std::string Time(const google::protobuf::Timestamp& t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t.seconds()),
-                          absl::UTCTimeZone());
-}
-
 void PrintTenants(const std::vector<const v1::Tenant*>& tenants, cli::Output output) {
   std::vector<std::vector<std::string>> rows = {
       {"TENANT", "NAME", "CURRENCY", "TIMEZONE", "GROSS_MARGIN", "CREATED"}};
   for (const v1::Tenant* t : tenants) {
     rows.push_back({t->tenant_id(), t->display_name(), t->currency(), t->timezone(),
-                    absl::StrCat(t->gross_margin().value()), Time(t->create_time())});
+                    absl::StrCat(t->gross_margin().value()), cli::Time(t->create_time())});
   }
   cli::PrintRows(rows, output);
 }
@@ -203,6 +198,17 @@ int main(int argc, char** argv) {
   update->add_option("--timezone", timezone, "IANA time zone");
   update->add_option("--name", name, "Display name");
   update->add_option("--gross_margin", margin, "Gross margin in (0, 1]");
+  // The health policy: the flags given change it, the rest of it stays.
+  std::optional<std::string> health_model;
+  std::optional<double> power_at_least, at_risk_below, risk_at_least;
+  std::optional<int> inactive_days, lost_window_days;
+  update->add_option("--health_model", health_model,
+                     "Health policy: engagement model id ('' for the tenant's first)");
+  update->add_option("--power_at_least", power_at_least, "Health policy: power score (0-100)");
+  update->add_option("--at_risk_below", at_risk_below, "Health policy: at-risk score (0-100)");
+  update->add_option("--inactive_days", inactive_days, "Health policy: days without usage");
+  update->add_option("--lost_window_days", lost_window_days, "Health policy: days a churn is lost");
+  update->add_option("--risk_at_least", risk_at_least, "Health policy: churn risk (0-1)");
   auto* list = tenants->add_subcommand("list", "List tenants");
 
   auto* rules = app.add_subcommand("pql-rules", "Manage product-qualified-lead rules");
@@ -236,9 +242,10 @@ int main(int argc, char** argv) {
   cli::IngestFlags ingest_flags;
   ingest
       ->add_option("kind", ingest_flags.kind,
-                   "subscription-events, usage-events, customers or spend")
+                   "subscription-events, usage-events, customers, spend or survey-responses")
       ->required()
-      ->check(CLI::IsMember({"subscription-events", "usage-events", "customers", "spend"}));
+      ->check(CLI::IsMember(
+          {"subscription-events", "usage-events", "customers", "spend", "survey-responses"}));
   ingest->add_option("files", ingest_flags.files, "Files (.csv, .ndjson/.jsonl) or -")->required();
   ingest->add_option("--tenant", ingest_flags.tenant, "Tenant id")
       ->required()
@@ -338,6 +345,24 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"score_desc", "score_asc", "customer_id"}));
   scores->add_option("--min_score", mf.min_score, "Only scores at least this");
   scores->add_option("--max_score", mf.max_score, "Only scores at most this");
+  auto* nps = metrics->add_subcommand(
+      "nps", "Net promoter score from survey responses: promoters, passives, detractors");
+  AddMetricsFlags(nps, &mf, true);
+  nps->add_option("--group_by", mf.group_by,
+                  "One series per acquisition_channel, country, plan, attributes.<key> or "
+                  "health (the health group at each period's end)");
+  auto* health_groups = metrics->add_subcommand(
+      "health", "Customers and MRR per health group, and the moves between groups");
+  AddMetricsFlags(health_groups, &mf, true);
+  auto* health_customers = metrics->add_subcommand(
+      "health-customers", "Customers by health group at the end of --to, with their reasons");
+  AddMetricsFlags(health_customers, &mf, false);
+  health_customers->get_option("--from")->required(false)->description(
+      "Ignored: groups are as of the end of --to");
+  health_customers->add_option("--group", mf.group, "power, normal, at_risk, lost or none")
+      ->check(CLI::IsMember({"power", "normal", "at_risk", "lost", "none"}));
+  health_customers->add_option("--order", mf.order, "mrr_desc (default), score_asc or customer_id")
+      ->check(CLI::IsMember({"mrr_desc", "score_asc", "customer_id"}));
   auto* movements = metrics->add_subcommand("movements", "Every MRR movement, per customer");
   AddMetricsFlags(movements, &mf, false);
   movements->add_option("--type", mf.types,
@@ -397,6 +422,20 @@ int main(int argc, char** argv) {
     tenant.set_currency(currency);
     tenant.set_timezone(timezone);
     if (margin != 0) tenant.mutable_gross_margin()->set_value(margin);
+  }
+  if (update->parsed() && (health_model || power_at_least || at_risk_below || inactive_days ||
+                           lost_window_days || risk_at_least)) {
+    // An update replaces the whole policy: start from the current one.
+    absl::StatusOr<v1::Tenant> current = client.GetTenant(id);
+    if (!current.ok()) return cli::Fail(current.status());
+    v1::HealthPolicy* h = tenant.mutable_health_policy();
+    *h = current->health_policy();
+    if (health_model) h->set_engagement_model_id(*health_model);
+    if (power_at_least) h->mutable_power_at_least()->set_value(*power_at_least);
+    if (at_risk_below) h->mutable_at_risk_below()->set_value(*at_risk_below);
+    if (inactive_days) h->set_inactive_days(*inactive_days);
+    if (lost_window_days) h->set_lost_window_days(*lost_window_days);
+    if (risk_at_least) h->mutable_risk_at_least()->set_value(*risk_at_least);
   }
   absl::StatusOr<v1::Tenant> one;
   if (create->parsed()) one = client.CreateTenant(tenant);
@@ -479,17 +518,20 @@ int main(int argc, char** argv) {
     return cli::RunImport(client, import_flags);
   }
   if (generate->parsed()) return cli::RunGenerate(client, gen);
-  for (auto [cmd, metric] :
-       std::initializer_list<std::pair<CLI::App*, const char*>>{{mrr, "mrr"},
-                                                                {churn, "churn"},
-                                                                {economics, "unit-economics"},
-                                                                {cohorts, "cohorts"},
-                                                                {active, "active"},
-                                                                {pql, "pql"},
-                                                                {engagement, "engagement"},
-                                                                {scores, "engagement-scores"},
-                                                                {activation, "activation"},
-                                                                {movements, "movements"}}) {
+  for (auto [cmd, metric] : std::initializer_list<std::pair<CLI::App*, const char*>>{
+           {mrr, "mrr"},
+           {churn, "churn"},
+           {economics, "unit-economics"},
+           {cohorts, "cohorts"},
+           {active, "active"},
+           {pql, "pql"},
+           {engagement, "engagement"},
+           {scores, "engagement-scores"},
+           {health_groups, "health"},
+           {nps, "nps"},
+           {health_customers, "health-customers"},
+           {activation, "activation"},
+           {movements, "movements"}}) {
     if (cmd->parsed()) return cli::RunMetrics(client, metric, mf, output);
   }
   if (load->parsed()) return cli::RunLoad(options, lf, output);

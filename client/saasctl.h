@@ -61,6 +61,7 @@ struct MetricsFlags {
   std::string model;                     // engagement, engagement-scores
   std::string order;                     // engagement-scores: score_desc, score_asc, customer_id
   std::optional<double> min_score, max_score;  // engagement-scores
+  std::string group;                           // health-customers: power, normal, at_risk, …
 };
 int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& flags,
                Output output);

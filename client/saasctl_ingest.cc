@@ -53,15 +53,21 @@ void AddSpend(v1::IngestBatch* b, const v1::AcquisitionSpend& s) {
 std::string CustomerId(const v1::Customer& c) { return c.customer_id(); }
 std::string EventId(const v1::SubscriptionEvent& e) { return e.event_id(); }
 std::string SpendId(const v1::AcquisitionSpend& s) { return s.spend_id(); }
+void AddResponse(v1::IngestBatch* b, const v1::SurveyResponse& r) {
+  *b->mutable_survey_responses()->add_responses() = r;
+}
+std::string ResponseId(const v1::SurveyResponse& r) { return r.id(); }
 
-// Customers, then subscription events, then spend: customers first so that every
-// event's customer has its attributes when the events arrive.
+// Customers, then subscription events, spend and survey responses: customers first so
+// that every event's customer has its attributes when the events arrive.
 int SendImport(client::Client& client, const std::string& tenant, const std::string& label,
                const std::vector<v1::Customer>& customers,
                const std::vector<v1::SubscriptionEvent>& events,
-               const std::vector<v1::AcquisitionSpend>& spend, const SendFlags& flags,
+               const std::vector<v1::AcquisitionSpend>& spend,
+               const std::vector<v1::SurveyResponse>& responses, const SendFlags& flags,
                BatchSender** out_sender, std::unique_ptr<BatchSender>* holder) {
-  const int64_t total = static_cast<int64_t>(customers.size() + events.size() + spend.size());
+  const int64_t total =
+      static_cast<int64_t>(customers.size() + events.size() + spend.size() + responses.size());
   *holder = std::make_unique<BatchSender>(client, flags.window, label, total, flags.progress,
                                           flags.streams);
   BatchSender& sender = **holder;
@@ -74,6 +80,10 @@ int SendImport(client::Client& client, const std::string& tenant, const std::str
                 "subscription event", EventId);
   }
   if (s.ok()) s = SendAll(sender, tenant, spend, flags.batch, &done, AddSpend, "spend", SpendId);
+  if (s.ok()) {
+    s = SendAll(sender, tenant, responses, flags.batch, &done, AddResponse, "survey response",
+                ResponseId);
+  }
   absl::Status finished = sender.Finish();
   if (!s.ok()) return Fail(s);
   if (!finished.ok()) return Fail(finished);
@@ -197,7 +207,7 @@ int RunImport(client::Client& client, const ImportFlags& flags) {
   BatchSender* sender = nullptr;
   std::unique_ptr<BatchSender> holder;
   const int code = SendImport(client, flags.tenant, flags.file, data->customers, data->events, {},
-                              flags.send, &sender, &holder);
+                              {}, flags.send, &sender, &holder);
   if (code != kExitOk) return code;
   std::cout << "imported " << flags.file << ": " << data->customers.size() << " customers, "
             << data->events.size() << " subscription events; " << sender->Summary() << "\n";
@@ -221,7 +231,7 @@ int RunGenerate(client::Client& client, const GenerateFlags& flags) {
   BatchSender* sender = nullptr;
   std::unique_ptr<BatchSender> holder;
   int code = SendImport(client, flags.tenant, "generated", data.customers, data.subscription_events,
-                        data.spend, flags.send, &sender, &holder);
+                        data.spend, data.survey_responses, flags.send, &sender, &holder);
   if (code != kExitOk) return code;
   const std::string structural = sender->Summary();
   // Usage: generated and sent batch by batch (it is the big part).
@@ -244,8 +254,9 @@ int RunGenerate(client::Client& client, const GenerateFlags& flags) {
   if (!finished.ok()) return Fail(finished);
   std::cout << "generated for " << flags.tenant << " (seed " << flags.seed
             << "): " << data.customers.size() << " customers, " << data.subscription_events.size()
-            << " subscription events, " << data.spend.size() << " spend records: " << structural
-            << "; " << flags.usage << " usage events: " << usage.Summary() << "\n";
+            << " subscription events, " << data.spend.size() << " spend records, "
+            << data.survey_responses.size() << " survey responses: " << structural << "; "
+            << flags.usage << " usage events: " << usage.Summary() << "\n";
   return kExitOk;
 }
 

@@ -24,6 +24,12 @@ v1::MetricsQuery ToQuery(const MetricsFlags& f) {
 
 std::string Count(int64_t n) { return absl::StrCat(n); }
 
+// "power", "at_risk", … (the enum's name without its prefix, lower case).
+std::string HealthGroupName(int group) {
+  return absl::AsciiStrToLower(
+      v1::HealthGroup_Name(static_cast<v1::HealthGroup>(group)).substr(13));
+}
+
 template <typename Wrapper>
 std::string MoneyOr(bool has, const Wrapper& w, int digits) {
   return has ? Money(w.value(), digits) : "-";
@@ -243,6 +249,91 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
     for (const auto& c : all.customers()) {
       rows.push_back({c.customer_id(), absl::StrFormat("%.1f", c.score()),
                       absl::StrJoin(c.components(), " ")});
+    }
+    PrintRows(rows, output);
+    return kExitOk;
+  }
+  if (metric == "health") {
+    v1::GetHealthRequest req;
+    *req.mutable_query() = ToQuery(f);
+    return Show<v1::GetHealthResponse>(
+        [&] { return client.GetHealth(req); },
+        [&](const v1::GetHealthResponse& r) {
+          // A row per period end and group: its customers and MRR, and where they were at
+          // the previous end.
+          Rows rows = {{"DATE", "GROUP", "CUSTOMERS", "MRR", "FROM_POWER", "FROM_NORMAL",
+                        "FROM_AT_RISK", "FROM_LOST", "FROM_NONE"}};
+          for (const auto& e : r.entries()) {
+            for (const auto& g : e.groups()) {
+              std::vector<std::string> row = {e.date(), HealthGroupName(g.group()),
+                                              Count(g.customers()), money(g.mrr())};
+              for (int from = v1::HEALTH_GROUP_POWER; from <= v1::HEALTH_GROUP_NONE; ++from) {
+                int64_t n = 0;
+                for (const auto& t : e.transitions()) {
+                  if (t.from() == from && t.to() == g.group()) n = t.customers();
+                }
+                row.push_back(Count(n));
+              }
+              rows.push_back(std::move(row));
+            }
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "nps") {
+    v1::GetNpsRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.set_group_by(f.group_by);
+    return Show<v1::GetNpsResponse>(
+        [&] { return client.GetNps(req); },
+        [&](const v1::GetNpsResponse& r) {
+          // With --group_by, a row per group and period after the totals.
+          Rows rows = {
+              {"DATE", "GROUP", "RESPONDENTS", "PROMOTERS", "PASSIVES", "DETRACTORS", "NPS"}};
+          auto add = [&](const std::string& group, const v1::NpsEntry& e) {
+            rows.push_back({e.date(), group, Count(e.respondents()), Count(e.promoters()),
+                            Count(e.passives()), Count(e.detractors()),
+                            e.has_nps() ? absl::StrFormat("%.1f", e.nps().value()) : "-"});
+          };
+          for (const auto& e : r.entries()) add("(all)", e);
+          for (const auto& g : r.groups()) {
+            for (const auto& e : g.entries()) add(g.group(), e);
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "health-customers") {
+    v1::ListHealthCustomersRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.mutable_query()->set_interval(v1::INTERVAL_UNSPECIFIED);
+    req.mutable_query()->set_start_date(f.to);  // groups at the end of --to
+    v1::HealthGroup group = v1::HEALTH_GROUP_UNSPECIFIED;
+    if (!f.group.empty())
+      v1::HealthGroup_Parse("HEALTH_GROUP_" + absl::AsciiStrToUpper(f.group), &group);
+    req.set_group(group);
+    if (f.order == "score_asc") req.set_order(v1::ListHealthCustomersRequest::ORDER_SCORE_ASC);
+    if (f.order == "customer_id") req.set_order(v1::ListHealthCustomersRequest::ORDER_CUSTOMER_ID);
+    req.set_page_size(1000);
+    v1::ListHealthCustomersResponse all;
+    do {
+      auto r = client.ListHealthCustomers(req);
+      if (!r.ok()) return Fail(r.status());
+      all.set_date(r->date());
+      all.set_total(r->total());
+      all.set_engagement_model_id(r->engagement_model_id());
+      for (const auto& c : r->customers()) *all.add_customers() = c;
+      req.set_page_token(r->next_page_token());
+    } while (!req.page_token().empty());
+    if (PrintJson(all, output)) return kExitOk;
+    Rows rows = {{"CUSTOMER", "GROUP", "MRR", "SCORE", "LAST_ACTIVITY", "CHURN_DATE", "REASONS"}};
+    for (const auto& c : all.customers()) {
+      rows.push_back({c.customer_id(), HealthGroupName(c.group()), money(c.mrr()),
+                      c.has_score() ? absl::StrFormat("%.1f", c.score().value()) : "-",
+                      c.has_last_activity() ? Time(c.last_activity()) : "-",
+                      c.churn_date().empty() ? "-" : c.churn_date(),
+                      absl::StrJoin(c.reasons(), ",")});
     }
     PrintRows(rows, output);
     return kExitOk;

@@ -104,12 +104,23 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(const EngagementModel& 
                                                          const EngagementInputs& in,
                                                          absl::CivilDay day,
                                                          const std::function<bool()>& stop) {
-  return ScoresOf(&model, in, day, PayingAt(*in.movements, {day})[0], 0, stop);
+  const std::vector<int32_t> paying = PayingAt(*in.movements, {day})[0];
+  absl::StatusOr<EngagementScores> scores = ScoresOf(&model, in, day, paying, 0, stop);
+  if (!scores.ok()) return scores.status();
+  std::vector<CustomerEngagement> out(paying.size());
+  for (size_t s = 0; s < paying.size(); ++s) {
+    out[s].customer = paying[s];
+    const std::span<const double> x = scores->XOf(s);
+    out[s].x.assign(x.begin(), x.end());
+    out[s].score = scores->score[s];
+  }
+  return out;
 }
 
-absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(
-    const EngagementModel* model_or_null, const EngagementInputs& in, absl::CivilDay day,
-    const std::vector<int32_t>& paying, int activity_days, const std::function<bool()>& stop) {
+absl::StatusOr<EngagementScores> ScoresOf(const EngagementModel* model_or_null,
+                                          const EngagementInputs& in, absl::CivilDay day,
+                                          const std::vector<int32_t>& paying, int activity_days,
+                                          const std::function<bool()>& stop) {
   static const EngagementModel kNoModel{.window_days = 1};
   const EngagementModel& model = model_or_null != nullptr ? *model_or_null : kNoModel;
   const UsagePartitions& partitions = *in.partitions;
@@ -123,9 +134,13 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(
   // The activity window (t − n days, t], and what any partition must cover.
   const absl::Time active_from = DayStart(day - (std::max(activity_days, 1) - 1), in.tz);
   const absl::Time scan_from = activity_days > 0 ? std::min(from, active_from) : from;
-  std::vector<uint8_t> active(activity_days > 0 ? paying.size() : 0, 0);
+  EngagementScores out;
+  std::vector<uint8_t>& active = out.active;
+  active.assign(activity_days > 0 ? paying.size() : 0, 0);
   const size_t k = model.components.size();
-  std::vector<double> x(paying.size() * k, 0);
+  out.components = k;
+  std::vector<double>& x = out.x;
+  x.assign(paying.size() * k, 0);
   // The window's local days as instants (unix seconds): an event's day is found by a
   // binary search, not a time-zone conversion per event.
   std::vector<int64_t> day_starts;
@@ -216,13 +231,9 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(
       }
     }
   }
-  std::vector<CustomerEngagement> out(paying.size());
-  for (size_t s = 0; s < paying.size(); ++s) {
-    out[s].customer = paying[s];
-    out[s].x.assign(x.begin() + static_cast<ptrdiff_t>(s * k),
-                    x.begin() + static_cast<ptrdiff_t>((s + 1) * k));
-    if (model_or_null != nullptr) out[s].score = EngagementScore(model, out[s].x);
-    if (!active.empty()) out[s].active = active[s] != 0;
+  out.score.assign(paying.size(), 0);
+  if (model_or_null != nullptr) {
+    for (size_t s = 0; s < paying.size(); ++s) out.score[s] = EngagementScore(model, out.XOf(s));
   }
   return out;
 }
@@ -237,16 +248,13 @@ absl::StatusOr<std::vector<EngagementPoint>> EngagementSeries(const EngagementMo
   std::vector<EngagementPoint> out;
   for (size_t i = 0; i < periods.size(); ++i) {
     const Period& period = periods[i];
-    absl::StatusOr<std::vector<CustomerEngagement>> scores =
-        ScoresOf(&model, in, period.last, paying[i], 0, stop);
+    absl::StatusOr<EngagementScores> scores = ScoresOf(&model, in, period.last, paying[i], 0, stop);
     if (!scores.ok()) return scores.status();
     EngagementPoint& point = out.emplace_back();
     point.period = period;
-    point.customers = static_cast<int64_t>(scores->size());
-    if (scores->empty()) continue;
-    std::vector<double> sorted;
-    sorted.reserve(scores->size());
-    for (const CustomerEngagement& e : *scores) sorted.push_back(e.score);
+    point.customers = static_cast<int64_t>(scores->score.size());
+    if (scores->score.empty()) continue;
+    std::vector<double> sorted = std::move(scores->score);
     std::sort(sorted.begin(), sorted.end());
     double sum = 0;
     for (double s : sorted) sum += s;

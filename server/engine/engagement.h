@@ -46,7 +46,6 @@ struct CustomerEngagement {
   int32_t customer = 0;  // ledger id
   double score = 0;
   std::vector<double> x;
-  bool active = false;  // ScoresOf with activity_days: a usage event in the last that many days
 };
 
 // The distribution of the scores of the customers paying at the end of a period.
@@ -75,12 +74,23 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(
     const EngagementModel& model, const EngagementInputs& in, absl::CivilDay day,
     const std::function<bool()>& stop = nullptr);
 
+// Scores of a list of customers, by position in it (flat: no allocation per customer).
+struct EngagementScores {
+  size_t components = 0;
+  std::vector<double> score;
+  std::vector<double> x;        // `components` per customer
+  std::vector<uint8_t> active;  // with activity_days: a usage event in the last that many days
+  std::span<const double> XOf(size_t i) const {
+    return std::span<const double>(x).subspan(i * components, components);
+  }
+};
+
 // The scores at the end of `day` of `customers` (ledger ids), in their order. Without a
-// model, no scores (0, no components). With `activity_days` > 0, each one's `active` says
-// whether it has any usage event in the last that many days (the partitions cover them).
-absl::StatusOr<std::vector<CustomerEngagement>> ScoresOf(
-    const EngagementModel* model, const EngagementInputs& in, absl::CivilDay day,
-    const std::vector<int32_t>& customers, int activity_days, const std::function<bool()>& stop);
+// model, no scores (0, no components). With `activity_days` > 0, `active` says whether
+// each has any usage event in the last that many days (the partitions cover them).
+absl::StatusOr<EngagementScores> ScoresOf(const EngagementModel* model, const EngagementInputs& in,
+                                          absl::CivilDay day, const std::vector<int32_t>& customers,
+                                          int activity_days, const std::function<bool()>& stop);
 
 // Per period, the distribution at its last day (nearest-rank percentiles).
 absl::StatusOr<std::vector<EngagementPoint>> EngagementSeries(

@@ -65,6 +65,18 @@ struct Customer {
   absl::Time updated_at;
 };
 
+// A customer's answer to "how likely are you to recommend us?" (ANALYTICS.md "NPS").
+struct SurveyResponse {
+  std::string response_id;
+  std::string customer_id;
+  std::string user_id;  // empty: the customer answered as a whole
+  int32_t score = 0;    // 0..10
+  absl::Time time;
+  std::string comment;
+  std::string channel;
+  int64_t seq = 0;  // ingest order (the store's): of two at one time, the later is latest
+};
+
 struct AcquisitionSpend {
   std::string spend_id;
   std::string channel;

@@ -117,4 +117,9 @@ std::vector<std::string> CustomerField(const Ledger& ledger, const std::vector<C
   return out;
 }
 
+std::string FieldValue(const Customer& customer, const std::string& field) {
+  const std::string* v = FieldOf(customer, field);
+  return v == nullptr ? std::string() : *v;
+}
+
 }  // namespace saasmetrics::engine

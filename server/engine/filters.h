@@ -38,6 +38,9 @@ absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
 std::vector<std::string> CustomerField(const Ledger& ledger, const std::vector<Customer>& customers,
                                        const std::string& field);
 
+// The value of `field` (as CustomerField) for one customer record; "" where unset.
+std::string FieldValue(const Customer& customer, const std::string& field);
+
 // True for fields CustomerField understands.
 bool IsCustomerField(absl::string_view field);
 

@@ -86,10 +86,17 @@ struct HealthPoint {
   std::array<std::array<int64_t, kHealthGroups>, kHealthGroups> moved{};  // [from][to]
 };
 
+// Runs every task of the list, perhaps at once on other threads, and returns when all
+// have finished (the query layer lends its worker pool this way).
+using RunAll = std::function<void(std::vector<std::function<void()>>& tasks)>;
+
+// `run_all`, when given, splits the period ends into two runs that go at once (each walks
+// its own copy of the states; the second starts one day early for its first moves).
 absl::StatusOr<std::vector<HealthPoint>> HealthSeries(const HealthPolicy& policy,
                                                       const EngagementModel* model,
                                                       const HealthInputs& in,
                                                       const std::vector<Period>& periods,
-                                                      const std::function<bool()>& stop = nullptr);
+                                                      const std::function<bool()>& stop = nullptr,
+                                                      const RunAll& run_all = nullptr);
 
 }  // namespace saasmetrics::engine

@@ -205,4 +205,26 @@ void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules
   }
 }
 
+void ValidateSurveyResponses(const std::vector<SurveyResponse>& responses, const IngestRules& rules,
+                             Violations& out) {
+  for (size_t i = 0; i < responses.size(); ++i) {
+    const SurveyResponse& r = responses[i];
+    ItemChecker c("responses", i, rules, out);
+    c.Text("id", r.response_id, true);
+    c.Text("customer_id", r.customer_id, true);
+    c.Text("user_id", r.user_id, false);
+    c.Text("channel", r.channel, false);
+    if (r.score < 0 || r.score > 10) {
+      c.Fail("score", absl::StrCat("must be 0 to 10, got ", r.score));
+    }
+    c.Instant("time", r.time);
+    if (r.comment.find('\0') != std::string::npos) {
+      c.Fail("comment", "must not contain NUL bytes");
+    } else if (static_cast<int>(r.comment.size()) > kMaxCommentBytes) {
+      c.Fail("comment",
+             absl::StrCat("must be at most ", kMaxCommentBytes, " bytes, got ", r.comment.size()));
+    }
+  }
+}
+
 }  // namespace saasmetrics::engine

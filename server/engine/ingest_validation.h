@@ -43,5 +43,9 @@ void ValidateCustomers(const std::vector<Customer>& customers, const IngestRules
                        Violations& out);
 void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules& rules,
                    Violations& out);
+// A comment is at most kMaxCommentBytes of UTF-8 (the transport checked the encoding).
+inline constexpr int kMaxCommentBytes = 4000;
+void ValidateSurveyResponses(const std::vector<SurveyResponse>& responses, const IngestRules& rules,
+                             Violations& out);
 
 }  // namespace saasmetrics::engine

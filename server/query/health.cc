@@ -26,8 +26,9 @@ absl::StatusOr<std::vector<engine::HealthPoint>> Health(Reader& reader, const Qu
       WindowUsage(reader, q, Lookback(policy, model), q.periods.front().first - 1,
                   q.periods.back().last, ctx, usage);
   if (!in.ok()) return in.status();
-  absl::StatusOr<std::vector<engine::HealthPoint>> points =
-      engine::HealthSeries(policy, model, {*in, q.pauses}, q.periods, ctx.StopFlag());
+  absl::StatusOr<std::vector<engine::HealthPoint>> points = engine::HealthSeries(
+      policy, model, {*in, q.pauses}, q.periods, ctx.StopFlag(),
+      [&reader](std::vector<std::function<void()>>& tasks) { reader.RunAll(tasks); });
   // Stopped: say why (the caller went away, or the deadline passed).
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
   return points;

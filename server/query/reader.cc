@@ -38,6 +38,10 @@ size_t HeapBytes(const engine::Customer& c) {
   for (const auto& [k, v] : c.attributes) b += sizeof(k) * 2 + k.capacity() + v.capacity();
   return b;
 }
+size_t HeapBytes(const engine::SurveyResponse& r) {
+  return r.response_id.capacity() + r.customer_id.capacity() + r.user_id.capacity() +
+         r.comment.capacity() + r.channel.capacity();
+}
 size_t HeapBytes(const engine::AcquisitionSpend& r) {
   return r.spend_id.capacity() + r.channel.capacity();
 }
@@ -426,6 +430,13 @@ absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Rea
   return TenantWide<engine::AcquisitionSpend>(
       tenant_id, store::PartitionKind::kAcquisitionSpend, CacheKind::kSpend,
       [&] { return store_.Spend(tenant_id, ctx.deadline); }, ctx);
+}
+
+absl::StatusOr<std::shared_ptr<const std::vector<engine::SurveyResponse>>> Reader::SurveyResponses(
+    const std::string& tenant_id, const Context& ctx) {
+  return TenantWide<engine::SurveyResponse>(
+      tenant_id, store::PartitionKind::kSurveyResponses, CacheKind::kSurveyResponses,
+      [&] { return store_.SurveyResponses(tenant_id, ctx.deadline); }, ctx);
 }
 
 template <typename Partition>

@@ -36,6 +36,7 @@ enum class CacheKind : int {
   kUsageMonth = 2,
   kCustomers = 3,
   kSpend = 4,
+  kSurveyResponses = 5,
   kHistory = 100,     // a tenant's merged subscription history and movements, per time zone
   kUsageIndex = 101,  // dense customer ids over a range of usage months
 };
@@ -140,9 +141,17 @@ class Reader {
   absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Spend(
       const std::string& tenant_id, const Context& ctx);
 
+  // The tenant's survey responses, cached by version.
+  absl::StatusOr<std::shared_ptr<const std::vector<engine::SurveyResponse>>> SurveyResponses(
+      const std::string& tenant_id, const Context& ctx);
+
   // RESOURCE_EXHAUSTED naming the limit and what to narrow when `cells` exceeds the answer
   // budget; `what` says what the cells are ("cohort cells").
   absl::Status CheckAnswerSize(int64_t cells, absl::string_view what) const;
+
+  // Runs every task at once on the loader pool's free threads and the caller's
+  // (ThreadPool::RunAll): for a computation that splits.
+  void RunAll(std::vector<std::function<void()>>& tasks) { loaders_.RunAll(tasks); }
 
   // The query memory budget: what calls in flight hold of it.
   const MemoryBudget& memory() const { return *memory_; }

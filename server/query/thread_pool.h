@@ -29,6 +29,12 @@ class ThreadPool {
 
   size_t queued() const;
 
+  // Runs every task of `tasks` and returns when all have finished: the calling thread takes
+  // them one by one, and so do up to tasks.size() − 1 helpers it queues here, so a busy
+  // pool only means the caller does them all (never a wait on the queue). Tasks may
+  // reference the caller's stack: each one is run by whoever took it, before this returns.
+  void RunAll(std::vector<std::function<void()>>& tasks);
+
  private:
   void Work();
 

@@ -68,6 +68,24 @@ std::vector<engine::UsageEvent> FromProto(
   return out;
 }
 
+std::vector<engine::SurveyResponse> FromProto(
+    const google::protobuf::RepeatedPtrField<v1::SurveyResponse>& responses) {
+  std::vector<engine::SurveyResponse> out;
+  out.reserve(responses.size());
+  for (const v1::SurveyResponse& p : responses) {
+    engine::SurveyResponse r;
+    r.response_id = p.id();
+    r.customer_id = p.customer_id();
+    r.user_id = p.user_id();
+    r.score = p.score();
+    r.time = TimeOf(p.time(), p.has_time());
+    r.comment = p.comment();
+    r.channel = p.channel();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 std::vector<engine::Customer> FromProto(
     const google::protobuf::RepeatedPtrField<v1::Customer>& customers, absl::Time now) {
   std::vector<engine::Customer> out;

@@ -18,6 +18,8 @@ std::vector<engine::UsageEvent> FromProto(
 // An unset updated_at becomes `now`.
 std::vector<engine::Customer> FromProto(
     const google::protobuf::RepeatedPtrField<v1::Customer>& customers, absl::Time now);
+std::vector<engine::SurveyResponse> FromProto(
+    const google::protobuf::RepeatedPtrField<v1::SurveyResponse>& responses);
 std::vector<engine::AcquisitionSpend> FromProto(
     const google::protobuf::RepeatedPtrField<v1::AcquisitionSpend>& spend,
     engine::Violations& violations);

@@ -185,6 +185,18 @@ grpc::Status IngestService::Ingest(const std::string& tenant_id,
       deadline, out);
 }
 
+grpc::Status IngestService::Ingest(const std::string& tenant_id,
+                                   const v1::RecordSurveyResponsesRequest& req, absl::Time deadline,
+                                   v1::IngestResult* out) {
+  return Run(
+      tenant_id, "survey_response", "responses", FromProto(req.responses()), {},
+      engine::ValidateSurveyResponses,
+      [this](const std::string& t, const auto& items, absl::Time d) {
+        return store_.WriteSurveyResponses(t, items, d);
+      },
+      deadline, out);
+}
+
 grpc::Status IngestService::Ingest(const v1::IngestBatch& batch, absl::Time deadline,
                                    v1::IngestResult* out) {
   // The batch's tenant applies to its items; an inner tenant_id must agree with it.
@@ -205,12 +217,14 @@ grpc::Status IngestService::Ingest(const v1::IngestBatch& batch, absl::Time dead
       return with_tenant(batch.customers());
     case v1::IngestBatch::kAcquisitionSpend:
       return with_tenant(batch.acquisition_spend());
+    case v1::IngestBatch::kSurveyResponses:
+      return with_tenant(batch.survey_responses());
     case v1::IngestBatch::ITEMS_NOT_SET:
       break;
   }
   return InvalidArgument({{"items",
-                           "one of subscription_events, usage_events, customers or "
-                           "acquisition_spend is required"}});
+                           "one of subscription_events, usage_events, customers, "
+                           "acquisition_spend or survey_responses is required"}});
 }
 
 grpc::ServerUnaryReactor* IngestService::IngestSubscriptionEvents(
@@ -242,6 +256,14 @@ grpc::ServerUnaryReactor* IngestService::RecordAcquisitionSpend(
     v1::IngestResult* resp) {
   return RunUnary(
       ctx, env_, kService, "RecordAcquisitionSpend", {auth::kIngest, req->tenant_id()},
+      [=, this](absl::Time deadline) { return Ingest(req->tenant_id(), *req, deadline, resp); });
+}
+
+grpc::ServerUnaryReactor* IngestService::RecordSurveyResponses(
+    grpc::CallbackServerContext* ctx, const v1::RecordSurveyResponsesRequest* req,
+    v1::IngestResult* resp) {
+  return RunUnary(
+      ctx, env_, kService, "RecordSurveyResponses", {auth::kIngest, req->tenant_id()},
       [=, this](absl::Time deadline) { return Ingest(req->tenant_id(), *req, deadline, resp); });
 }
 

@@ -1,5 +1,5 @@
-// MetricsService's health RPCs (ANALYTICS.md "Health groups"): the tenant's health policy
-// and the engagement model it names decide the groups.
+// MetricsService's customer-success RPCs (ANALYTICS.md "Health groups", "NPS"): the
+// tenant's health policy and the engagement model it names decide the groups.
 #include <algorithm>
 
 #include "absl/strings/numbers.h"
@@ -7,7 +7,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "server/engine/dates.h"
+#include "server/engine/filters.h"
 #include "server/query/health.h"
+#include "server/query/nps.h"
 #include "server/rpc/definition_mapping.h"
 #include "server/rpc/metrics_mapping.h"
 #include "server/rpc/metrics_service.h"
@@ -170,6 +172,37 @@ grpc::ServerUnaryReactor* MetricsService::ListHealthCustomers(
                     }
                     return grpc::Status::OK;
                   });
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetNps(grpc::CallbackServerContext* ctx,
+                                                 const v1::GetNpsRequest* req,
+                                                 v1::GetNpsResponse* resp) {
+  return RunUnary(
+      ctx, env_, kService, "GetNps", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
+        const std::string& group_by = req->group_by();
+        const bool field = !group_by.empty() && group_by != "plan" && group_by != "health";
+        if (field && !engine::IsCustomerField(group_by)) {
+          return InvalidArgument(
+              {{"group_by", absl::StrCat("unknown field '", group_by,
+                                         "' (acquisition_channel, country, plan, health or "
+                                         "attributes.<key>)")}});
+        }
+        absl::StatusOr<query::Query> q = Prepare(req->query(), {.customers = field}, ctx);
+        if (!q.ok()) return ToGrpcStatus(q.status());
+        const engine::HealthPolicy& policy = q->tenant.health_policy;
+        HealthModel model;
+        if (group_by == "health") {
+          absl::StatusOr<HealthModel> m = ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
+          if (!m.ok()) return ToGrpcStatus(m.status());
+          model = *std::move(m);
+        }
+        absl::StatusOr<query::NpsAnswer> answer =
+            query::Nps(reader_, *q, group_by, policy, model.model ? &*model.model : nullptr, ctx);
+        if (!answer.ok()) return ToGrpcStatus(answer.status());
+        ToProto(*answer, resp);
+        return grpc::Status::OK;
+      });
 }
 
 }  // namespace saasmetrics::rpc

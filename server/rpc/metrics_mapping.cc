@@ -237,4 +237,30 @@ void ToProto(const query::HealthRow& row, v1::HealthCustomer* out) {
   if (row.churn_day.has_value()) out->set_churn_date(engine::FormatIsoDate(*row.churn_day));
 }
 
+namespace {
+
+void ToProto(const std::vector<engine::NpsPoint>& points,
+             google::protobuf::RepeatedPtrField<v1::NpsEntry>* out) {
+  for (const engine::NpsPoint& p : points) {
+    v1::NpsEntry* e = out->Add();
+    e->set_date(engine::FormatIsoDate(p.period.last));
+    e->set_respondents(p.respondents);
+    e->set_promoters(p.promoters);
+    e->set_passives(p.passives);
+    e->set_detractors(p.detractors);
+    MaybeSet(p.nps, e, &v1::NpsEntry::mutable_nps);
+  }
+}
+
+}  // namespace
+
+void ToProto(const query::NpsAnswer& answer, v1::GetNpsResponse* out) {
+  ToProto(answer.all, out->mutable_entries());
+  for (const auto& [name, points] : answer.groups) {
+    v1::NpsGroup* g = out->add_groups();
+    g->set_group(name);
+    ToProto(points, g->mutable_entries());
+  }
+}
+
 }  // namespace saasmetrics::rpc

@@ -12,6 +12,7 @@
 #include "server/engine/usage.h"
 #include "server/query/health.h"
 #include "server/query/metrics.h"
+#include "server/query/nps.h"
 #include "server/query/reader.h"
 
 namespace saasmetrics::rpc {
@@ -36,5 +37,6 @@ v1::HealthGroup ToProto(engine::HealthGroup group);
 std::optional<engine::HealthGroup> FromProto(v1::HealthGroup group);  // nullopt: UNSPECIFIED
 void ToProto(const std::vector<engine::HealthPoint>& points, v1::GetHealthResponse* out);
 void ToProto(const query::HealthRow& row, v1::HealthCustomer* out);
+void ToProto(const query::NpsAnswer& answer, v1::GetNpsResponse* out);
 
 }  // namespace saasmetrics::rpc

@@ -56,6 +56,8 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* GetHealth(grpc::CallbackServerContext* ctx,
                                       const v1::GetHealthRequest* req,
                                       v1::GetHealthResponse* resp) override;
+  grpc::ServerUnaryReactor* GetNps(grpc::CallbackServerContext* ctx, const v1::GetNpsRequest* req,
+                                   v1::GetNpsResponse* resp) override;
   grpc::ServerUnaryReactor* ListHealthCustomers(grpc::CallbackServerContext* ctx,
                                                 const v1::ListHealthCustomersRequest* req,
                                                 v1::ListHealthCustomersResponse* resp) override;

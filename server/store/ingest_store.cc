@@ -30,6 +30,11 @@ constexpr absl::string_view kStageSpend =
     "CREATE TEMP TABLE IF NOT EXISTS stage_spend (ord int, spend_id text, channel text, "
     "start_date date, end_date date, amount bigint, currency text) ON COMMIT DELETE ROWS";
 
+constexpr absl::string_view kStageSurveyResponses =
+    "CREATE TEMP TABLE IF NOT EXISTS stage_survey_responses (ord int, response_id text, "
+    "customer_id text, user_id text, score int, time_us bigint, comment text, "
+    "channel text) ON COMMIT DELETE ROWS";
+
 #define SAAS_TS(us) "(to_timestamp(0) + (" us ") * interval '1 microsecond')"
 #define SAAS_BUMP(kind, month_expr, source)                                                      \
   "bump AS (INSERT INTO partition_versions (tenant_id, kind, month, version) "                   \
@@ -114,6 +119,19 @@ constexpr Statement kInsertSpend{
         "4", "DATE '1970-01-01'",
         "ins") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump)"};
 
+// Within a batch the first response of an id counts; seq keeps ingest order.
+constexpr Statement kInsertSurveyResponses{
+    "ingest_survey_responses",
+    "WITH batch AS (SELECT nextval('survey_responses_seq') * 1048576 AS base), "
+    "ins AS (INSERT INTO survey_responses (tenant_id, response_id, customer_id, user_id, score, "
+    "  time, comment, channel, seq) "
+    "  SELECT DISTINCT ON (s.response_id) $1, s.response_id, s.customer_id, s.user_id, s.score, "
+    "  " SAAS_TS("s.time_us") ", s.comment, s.channel, batch.base + s.ord "
+    "  FROM stage_survey_responses s CROSS JOIN batch ORDER BY s.response_id, s.ord "
+    "  ON CONFLICT (tenant_id, response_id) DO NOTHING RETURNING 1), " SAAS_BUMP(
+        "5", "DATE '1970-01-01'",
+        "ins") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump)"};
+
 // The COPY path: its rows were written with write id $3.
 constexpr Statement kBumpUsageMonths{"ingest_bump_usage_months",
                                      "WITH " SAAS_BUMP("2", "m", "unnest($2::date[]) AS m")
@@ -131,7 +149,7 @@ constexpr Statement kEnsurePartition{"ensure_month_partition",
 
 constexpr Statement kStatements[] = {
     kInsertSubscriptionEvents, kInsertUsageEvents, kUpsertCustomers, kInsertSpend,
-    kBumpUsageMonths,          kNextWriteId,       kEnsurePartition};
+    kInsertSurveyResponses,    kBumpUsageMonths,   kNextWriteId,     kEnsurePartition};
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 
@@ -431,6 +449,24 @@ absl::StatusOr<IngestCounts> IngestStore::WriteSpend(
     }
     rows.Complete();
     return Accepted(tx, kInsertSpend, tenant_id);
+  });
+}
+
+absl::StatusOr<IngestCounts> IngestStore::WriteSurveyResponses(
+    const std::string& tenant_id, const std::vector<engine::SurveyResponse>& responses,
+    absl::Time deadline) {
+  return Write(deadline, responses.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
+    tx.raw().exec(std::string(kStageSurveyResponses));
+    CopyWriter rows(
+        tx.raw(), "stage_survey_responses",
+        {"ord", "response_id", "customer_id", "user_id", "score", "time_us", "comment", "channel"});
+    for (size_t i = 0; i < responses.size(); ++i) {
+      const auto& r = responses[i];
+      rows.Int4(static_cast<int32_t>(i)).Text(r.response_id).Text(r.customer_id).Text(r.user_id);
+      rows.Int4(r.score).Int8(Micros(r.time)).Text(r.comment).Text(r.channel).EndRow();
+    }
+    rows.Complete();
+    return Accepted(tx, kInsertSurveyResponses, tenant_id);
   });
 }
 

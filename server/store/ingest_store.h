@@ -23,6 +23,7 @@ enum class PartitionKind : int {
   kUsageEvents = 2,
   kCustomers = 3,
   kAcquisitionSpend = 4,
+  kSurveyResponses = 5,
 };
 
 // The name saasmetrics_ensure_month_partition() (migrations/0001) gives the monthly
@@ -51,6 +52,9 @@ class IngestStore {
   absl::StatusOr<IngestCounts> WriteSpend(const std::string& tenant_id,
                                           const std::vector<engine::AcquisitionSpend>& spend,
                                           absl::Time deadline);
+  absl::StatusOr<IngestCounts> WriteSurveyResponses(
+      const std::string& tenant_id, const std::vector<engine::SurveyResponse>& responses,
+      absl::Time deadline);
 
   static std::span<const Statement> Statements();
 

@@ -78,9 +78,14 @@ constexpr Statement kSpend{"metrics_spend",
                            "SELECT spend_id, channel, start_date::text, end_date::text, amount, "
                            "currency FROM acquisition_spend WHERE tenant_id = $1"};
 
+constexpr Statement kSurveyResponses{"metrics_survey_responses",
+                                     "SELECT response_id, customer_id, user_id, score, "
+                                     "(extract(epoch FROM time) * 1000000)::bigint, channel, seq "
+                                     "FROM survey_responses WHERE tenant_id = $1"};
+
 constexpr Statement kStatements[] = {
     kPartitionVersions,  kMonthPlan, kSubscriptionMonth, kUsageMonth, kCustomers,
-    kCustomerAttributes, kSpend};
+    kCustomerAttributes, kSpend,     kSurveyResponses};
 
 // A delta statement on the month's partition (`partition`, quoted).
 std::string OnPartition(absl::string_view statement, const std::string& partition) {
@@ -257,6 +262,27 @@ absl::StatusOr<std::vector<engine::AcquisitionSpend>> MetricsStore::Spend(
       a.amount = row[4].as<int64_t>();
       a.currency = row[5].as<std::string>();
       out.push_back(std::move(a));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::SurveyResponse>> MetricsStore::SurveyResponses(
+    const std::string& tenant_id, absl::Time deadline) {
+  std::vector<engine::SurveyResponse> out;
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    for (const pqxx::row& row : tx.Exec(kSurveyResponses, tenant_id)) {
+      engine::SurveyResponse r;
+      r.response_id = row[0].as<std::string>();
+      r.customer_id = row[1].as<std::string>();
+      r.user_id = row[2].as<std::string>();
+      r.score = row[3].as<int32_t>();
+      r.time = absl::FromUnixMicros(row[4].as<int64_t>());
+      r.channel = row[5].as<std::string>();
+      r.seq = row[6].as<int64_t>();
+      out.push_back(std::move(r));
     }
     return absl::OkStatus();
   });

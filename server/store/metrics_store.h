@@ -60,6 +60,9 @@ class MetricsStore {
                                                           absl::Time deadline);
 
   // Every acquisition spend row of the tenant.
+  // Every survey response of the tenant (comments are not read: NPS does not use them).
+  absl::StatusOr<std::vector<engine::SurveyResponse>> SurveyResponses(const std::string& tenant_id,
+                                                                      absl::Time deadline);
   absl::StatusOr<std::vector<engine::AcquisitionSpend>> Spend(const std::string& tenant_id,
                                                               absl::Time deadline);
 

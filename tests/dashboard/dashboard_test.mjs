@@ -307,6 +307,29 @@ test('engagement: the distribution and the lowest scores equal the API', async (
   await page.context().close();
 });
 
+test('health: the groups, the at-risk customers and NPS equal the API', async () => {
+  const page = await open();
+  await signIn(page, '#/health?tenant=acme&start=2024-01-01&end=2024-12-31&interval=quarter');
+  const q = 'query.start_date=2024-01-01&query.end_date=2024-12-31&query.interval=INTERVAL_QUARTER';
+  const series = await api(`/v1/tenants/acme/metrics/health?${q}`);
+  const last = series.entries[series.entries.length - 1];
+  for (const g of ['POWER', 'NORMAL', 'AT_RISK', 'LOST']) {
+    const want = Number((last.groups.find((x) => x.group === `HEALTH_GROUP_${g}`) || {}).customers || 0);
+    assert.equal(await page.textContent(`[data-metric="health_${g.toLowerCase()}"]`), want.toLocaleString('en-US'), g);
+  }
+  const atRisk = await api(`/v1/tenants/acme/health_customers?${q}&group=HEALTH_GROUP_AT_RISK&page_size=20`);
+  assert.ok(atRisk.customers.length > 0);
+  const shown = await page.$$eval('figure[data-chart="at_risk"] tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
+  assert.deepEqual(shown, atRisk.customers.map((c) => c.customer_id));
+  const nps = await api(`/v1/tenants/acme/metrics/nps?${q}&group_by=health`);
+  assert.ok(Number(nps.entries[nps.entries.length - 1].respondents) > 0, 'the generator answers surveys');
+  const chart = await page.evaluate(() => window.dashboard.charts.nps.data.datasets[0].data);
+  assert.deepEqual(chart, nps.entries.map((e) => (e.nps === undefined ? null : e.nps)));
+  assert.deepEqual(page.errors, []);
+  await screenshot(page, 'health');
+  await page.context().close();
+});
+
 test('a bad date range shows the server\'s error in plain words', async () => {
   const page = await open();
   await signIn(page, MRR);
@@ -326,7 +349,8 @@ test('accessible: labelled controls, a table view for every chart, 1280x800 and 
     for (const hash of [MRR, '#/churn?tenant=demo&start=2018-01-01&end=2019-12-31&interval=month',
       '#/cohorts?tenant=demo&start=2018-01-01&end=2019-12-31&interval=quarter',
       '#/economics?tenant=acme&start=2024-01-01&end=2024-12-31&interval=month',
-      '#/engagement?tenant=acme&start=2024-01-01&end=2024-12-31&interval=month']) {
+      '#/engagement?tenant=acme&start=2024-01-01&end=2024-12-31&interval=month',
+      '#/health?tenant=acme&start=2024-01-01&end=2024-12-31&interval=month']) {
       assert.equal(await show(page, hash), 'ready', hash);
       const unlabelled = await page.$$eval('input:not([type=hidden]), select',
         (els) => els.filter((e) => e.labels.length === 0 && !e.getAttribute('aria-label')).map((e) => e.id || e.outerHTML));

@@ -221,6 +221,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
         {"POST", "/v1/tenants/alpha/usage_events", events, kIngest},
         {"POST", "/v1/tenants/alpha/customers", R"({"customers":[]})", kIngest},
         {"POST", "/v1/tenants/alpha/acquisition_spend", R"({"spend":[]})", kIngest},
+        {"POST", "/v1/tenants/alpha/survey_responses", R"({"responses":[]})", kIngest},
         {"POST", "/v1/ingest:stream",
          R"({"tenant_id":"alpha","batch_id":"b","usage_events":{"tenant_id":"alpha","events":[]}})",
          kIngest},
@@ -243,6 +244,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
         {"GET", "/v1/tenants/alpha/metrics/engagement" + q + "&model_id=m1", "", kRead},
         {"GET", "/v1/tenants/alpha/engagement_scores" + q + "&model_id=m1", "", kRead},
         {"GET", "/v1/tenants/alpha/metrics/health" + q, "", kRead},
+        {"GET", "/v1/tenants/alpha/metrics/nps" + q + "&group_by=health", "", kRead},
         {"GET", "/v1/tenants/alpha/health_customers" + q + "&group=HEALTH_GROUP_AT_RISK", "",
          kRead},
     };
@@ -295,7 +297,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 34);
+  EXPECT_EQ(cells, 10 * 36);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

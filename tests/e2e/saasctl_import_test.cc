@@ -349,6 +349,10 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
       {"movements", "--type=expansion"},
       {"engagement", "--model=health"},
       {"engagement-scores", "--model=health", "--min_score=1"},
+      {"health"},
+      {"health-customers", "--group=at_risk", "--order=score_asc"},
+      {"nps", "--interval=quarter"},
+      {"nps", "--interval=quarter", "--group_by=health"},
   };
   for (const auto& command : commands) {
     std::vector<std::string> args = {"metrics"};
@@ -361,6 +365,39 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
     auto [json_code, json] = Run(args);
     EXPECT_EQ(json_code, 0) << command[0];
     EXPECT_EQ(json.substr(0, 1), "{") << command[0] << ": " << json;
+  }
+  // Survey responses from a CSV, next to the generated ones; a re-run stores nothing new.
+  const int64_t generated = QueryInt(db_.conninfo(), "SELECT count(*) FROM survey_responses");
+  EXPECT_GT(generated, 50);
+  TempFile answers(".csv",
+                   "id,customer_id,user_id,score,time,comment,channel\n"
+                   "csv1,cus_0000001,,10,2023-06-01,\"Great, really\",email\n"
+                   "csv2,cus_0000002,u7,3,2023-06-02T10:00:00Z,,in-app\n");
+  for (int round = 0; round < 2; ++round) {
+    auto [nps_code, nps_out] = Run({"ingest", "survey-responses", answers.path(), "--tenant=demo"});
+    ASSERT_EQ(nps_code, 0) << nps_out;
+  }
+  EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM survey_responses"), generated + 2);
+  EXPECT_EQ(QueryInt(db_.conninfo(),
+                     "SELECT count(*) FROM survey_responses WHERE comment = 'Great, really'"),
+            1);
+  // The health policy: the flags given change it, the rest stays; a bad one is refused.
+  auto [policy_code, policy] =
+      Run({"-o", "json", "tenants", "update", "demo", "--power_at_least=60", "--inactive_days=7"});
+  ASSERT_EQ(policy_code, 0) << policy;
+  EXPECT_THAT(policy, HasSubstr("\"inactive_days\": 7"));
+  EXPECT_THAT(policy, HasSubstr("\"lost_window_days\": 90"));
+  auto [bad_code, bad] = Run({"tenants", "update", "demo", "--at_risk_below=90"});
+  EXPECT_EQ(bad_code, 3) << bad;
+  EXPECT_THAT(bad, HasSubstr("tenant.health_policy.at_risk_below"));
+  auto [lost_code, lost] = Run({"-o", "csv", "metrics", "health-customers", "--group=lost",
+                                "--tenant=demo", "--to=2023-12-31"});
+  ASSERT_EQ(lost_code, 0) << lost;
+  for (absl::string_view line : absl::StrSplit(lost, '\n', absl::SkipEmpty())) {
+    if (!absl::StartsWith(line, "CUSTOMER")) {
+      EXPECT_THAT(std::string(line),
+                  ::testing::MatchesRegex(".*,lost,0.00,-,.*,2023-..-..,churned"));
+    }
   }
   auto [mv_code, mv] = Run({"-o", "csv", "metrics", "movements", "--type=expansion",
                             "--tenant=demo", "--from=2023-01-01", "--to=2023-12-31"});

@@ -210,6 +210,21 @@ TEST(Health, MatchesTheReferenceOnRandomData) {
       const HealthInputs in{w.inputs(tz), &w.pauses};
       std::vector<absl::CivilDay> days;
       for (absl::CivilDay day(2024, 1, 20); day <= last; day += 3) days.push_back(day);
+      // The series split in two runs (run here in reverse order) equals the single walk.
+      const std::vector<Period> periods =
+          CutPeriods(absl::CivilDay(2024, 1, 20), last, Interval::kWeek);
+      auto whole = HealthSeries(policy, &model, in, periods);
+      auto split = HealthSeries(policy, &model, in, periods, nullptr,
+                                [](std::vector<std::function<void()>>& tasks) {
+                                  for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) (*it)();
+                                });
+      ASSERT_TRUE(whole.ok() && split.ok());
+      ASSERT_EQ(whole->size(), split->size());
+      for (size_t i = 0; i < whole->size(); ++i) {
+        EXPECT_EQ((*whole)[i].customers, (*split)[i].customers) << i;
+        EXPECT_EQ((*whole)[i].mrr, (*split)[i].mrr) << i;
+        EXPECT_EQ((*whole)[i].moved, (*split)[i].moved) << i;
+      }
       for (const EngagementModel* m : std::vector<const EngagementModel*>{&model, nullptr}) {
         auto health = HealthAt(policy, m, in, days);
         ASSERT_TRUE(health.ok()) << health.status();

@@ -256,6 +256,17 @@ class AuthTest : public ::testing::Test {
       v1::IngestResult out;
       return ingest_->RecordAcquisitionSpend(c, r, &out);
     });
+    add("RecordSurveyResponses", Needs::kIngest, [this](grpc::ClientContext* c) {
+      v1::RecordSurveyResponsesRequest r;
+      r.set_tenant_id("alpha");
+      v1::SurveyResponse* s = r.add_responses();
+      s->set_id(absl::StrCat("n", ++created_));
+      s->set_customer_id("c1");
+      s->set_score(9);
+      rpc::ToProto(absl::FromUnixSeconds(1704067200), s->mutable_time());
+      v1::IngestResult out;
+      return ingest_->RecordSurveyResponses(c, r, &out);
+    });
     add("StreamIngest", Needs::kIngest, [this](grpc::ClientContext* c) {
       auto stream = ingest_->StreamIngest(c);
       v1::IngestBatch batch;
@@ -299,6 +310,7 @@ class AuthTest : public ::testing::Test {
     SAAS_METRIC_CALL(GetEngagement, r.set_model_id("m1"));
     SAAS_METRIC_CALL(ListEngagementScores, r.set_model_id("m1"));
     SAAS_METRIC_CALL(GetHealth, {});
+    SAAS_METRIC_CALL(GetNps, {});
     SAAS_METRIC_CALL(ListHealthCustomers, {});
 #undef SAAS_METRIC_CALL
     return out;
@@ -317,7 +329,8 @@ class AuthTest : public ::testing::Test {
             "(SELECT max(update_time) FROM pql_rules), (SELECT count(*) FROM api_keys), "
             "(SELECT count(revoked_at) FROM api_keys), "
             "(SELECT count(*) FROM subscription_events), (SELECT count(*) FROM usage_events), "
-            "(SELECT count(*) FROM customers), (SELECT count(*) FROM acquisition_spend))")[0]
+            "(SELECT count(*) FROM customers), (SELECT count(*) FROM acquisition_spend), "
+            "(SELECT count(*) FROM survey_responses))")[0]
         .as<std::string>();
   }
 
@@ -404,7 +417,7 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
       EXPECT_THAT(s.error_message(), ::testing::Not(::testing::HasSubstr("alpha")));
     }
   }
-  EXPECT_EQ(cells, 10 * 34);
+  EXPECT_EQ(cells, 10 * 36);
 }
 
 TEST_F(AuthTest, AKeyOfOneTenantIsUselessAgainstAnotherAndUnknownTenantsLookTheSame) {

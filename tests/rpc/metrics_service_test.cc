@@ -672,6 +672,94 @@ TEST_F(MetricsTest, HealthGroupsThroughTheTenantsPolicy) {
   EXPECT_THAT(s.error_message(), HasSubstr("'gone'"));
 }
 
+// NPS through the API: survey responses ingested (idempotent by id, a bad batch refused
+// whole), the series, its groups by a customer field and by health group, and filters.
+TEST_F(MetricsTest, NpsFromSurveyResponses) {
+  Customer("c1", "ads");
+  Customer("c2", "organic");
+  Sub("1", "c1", "s1", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("2", "c2", "s2", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  auto response = [](v1::RecordSurveyResponsesRequest& req, const std::string& id,
+                     const std::string& customer, const std::string& user, int score,
+                     absl::Time at) {
+    v1::SurveyResponse* r = req.add_responses();
+    r->set_id(id);
+    r->set_customer_id(customer);
+    r->set_user_id(user);
+    r->set_score(score);
+    rpc::ToProto(at, r->mutable_time());
+  };
+  v1::RecordSurveyResponsesRequest req;
+  req.set_tenant_id("acme");
+  response(req, "r1", "c1", "u1", 10, At(2024, 1, 10));
+  response(req, "r2", "c1", "u1", 4, At(2024, 1, 20));  // u1's latest: a detractor
+  response(req, "r3", "c2", "", 9, At(2024, 1, 15));
+  response(req, "r4", "c3", "", 8, At(2024, 1, 16));  // never paid, no customer record
+  v1::IngestResult result;
+  grpc::Status s = ingest_->RecordSurveyResponses(Ctx().get(), req, &result);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(result.accepted(), 4);
+  req.mutable_responses(0)->set_score(0);  // a repeated id is a duplicate, whatever it says
+  ASSERT_TRUE(ingest_->RecordSurveyResponses(Ctx().get(), req, &result).ok());
+  EXPECT_EQ(result.accepted(), 0);
+  EXPECT_EQ(result.duplicates(), 4);
+  v1::RecordSurveyResponsesRequest bad;
+  bad.set_tenant_id("acme");
+  response(bad, "r5", "c1", "", 11, At(2024, 1, 21));
+  response(bad, "r6", "c1", "", 7, At(2024, 1, 21));
+  bad.mutable_responses(1)->clear_time();
+  s = ingest_->RecordSurveyResponses(Ctx().get(), bad, &result);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(s), ElementsAre("responses[0].score", "responses[1].time"));
+
+  auto nps = [&](const std::string& group_by, const std::vector<std::string>& filters = {}) {
+    v1::GetNpsRequest r;
+    *r.mutable_query() = Query("2024-01-01", "2024-02-29");
+    for (const auto& f : filters) r.mutable_query()->add_filter(f);
+    r.set_group_by(group_by);
+    v1::GetNpsResponse resp;
+    grpc::Status st = metrics_->GetNps(Ctx().get(), r, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp;
+  };
+  // "respondents promoters/passives/detractors nps" per entry.
+  auto describe = [](const v1::NpsEntry& e) {
+    return absl::StrCat(e.respondents(), " ", e.promoters(), "/", e.passives(), "/", e.detractors(),
+                        " ", e.has_nps() ? absl::StrCat(e.nps().value()) : "-");
+  };
+  v1::GetNpsResponse all = nps("");
+  ASSERT_EQ(all.entries_size(), 2);
+  EXPECT_EQ(describe(all.entries(0)), "3 1/1/1 0");  // c1/u1 detractor, c2 promoter, c3 passive
+  EXPECT_EQ(describe(all.entries(1)), "0 0/0/0 -");  // nobody in February: absent
+  EXPECT_EQ(all.groups_size(), 0);
+
+  v1::GetNpsResponse by_channel = nps("acquisition_channel");
+  ASSERT_EQ(by_channel.groups_size(), 3);
+  EXPECT_EQ(by_channel.groups(0).group(), "(none)");
+  EXPECT_EQ(describe(by_channel.groups(0).entries(0)), "1 0/1/0 0");
+  EXPECT_EQ(by_channel.groups(1).group(), "ads");
+  EXPECT_EQ(describe(by_channel.groups(1).entries(0)), "1 0/0/1 -100");
+  EXPECT_EQ(by_channel.groups(2).group(), "organic");
+  EXPECT_EQ(describe(by_channel.groups(2).entries(0)), "1 1/0/0 100");
+
+  // No usage: both paying customers are at risk (inactive) at January's end; c3 never paid.
+  v1::GetNpsResponse by_health = nps("health");
+  ASSERT_EQ(by_health.groups_size(), 2);
+  EXPECT_EQ(by_health.groups(0).group(), "at_risk");
+  EXPECT_EQ(describe(by_health.groups(0).entries(0)), "2 1/0/1 0");
+  EXPECT_EQ(by_health.groups(1).group(), "none");
+  EXPECT_EQ(describe(by_health.groups(1).entries(0)), "1 0/1/0 0");
+
+  EXPECT_EQ(describe(nps("", {"acquisition_channel=organic"}).entries(0)), "1 1/0/0 100");
+
+  v1::GetNpsRequest unknown;
+  *unknown.mutable_query() = Query("2024-01-01", "2024-02-29");
+  unknown.set_group_by("shoe_size");
+  v1::GetNpsResponse ignored;
+  EXPECT_THAT(ViolatedFields(metrics_->GetNps(Ctx().get(), unknown, &ignored)),
+              ElementsAre("group_by"));
+}
+
 // The churn cross-tab: each group's series is exactly the series the same query gives
 // filtered to that group; plans count a customer in each plan it has an event on.
 TEST_F(MetricsTest, ChurnByGroupEqualsEachGroupsFilter) {

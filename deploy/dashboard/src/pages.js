@@ -382,7 +382,102 @@ export async function engagement(ctx) {
   return [picker, head, chart, low];
 }
 
-export const PAGES = { mrr, churn, cohorts, economics, engagement };
+// Health: customers and MRR per health group at each period end, where the customers of
+// the last one came from, its at-risk customers by MRR (what customer success works
+// from), and NPS per quarter-like period from survey responses, by health group.
+export const HEALTH_GROUPS = [
+  { key: 'HEALTH_GROUP_POWER', label: 'Power', color: '#2f9e6a' },
+  { key: 'HEALTH_GROUP_NORMAL', label: 'Normal', color: '#9db8f2' },
+  { key: 'HEALTH_GROUP_AT_RISK', label: 'At risk', color: '#f2a65a' },
+  { key: 'HEALTH_GROUP_LOST', label: 'Lost', color: '#d9534f' },
+];
+const GROUP_LABEL = Object.fromEntries([...HEALTH_GROUPS.map((g) => [g.key, g.label]),
+  ['HEALTH_GROUP_NONE', 'None']]);
+
+export async function health(ctx) {
+  const q = queryParams(ctx);
+  const cur = ctx.currency;
+  const [h, atRisk, nps] = await Promise.all([
+    api.get(path(ctx, 'metrics/health'), q, ctx.key),
+    api.get(path(ctx, 'health_customers'), {
+      ...q, group: 'HEALTH_GROUP_AT_RISK', order: 'ORDER_MRR_DESC', page_size: 20,
+    }, ctx.key),
+    api.get(path(ctx, 'metrics/nps'), { ...q, group_by: 'health' }, ctx.key),
+  ]);
+  const entries = h.entries || [];
+  if (entries.length === 0) return [empty('No periods in this range.')];
+  const groupOf = (e, key) => (e.groups || []).find((g) => g.group === key) || {};
+  const last = entries[entries.length - 1];
+  const at = `at ${last.date}`;
+  const head = tiles(HEALTH_GROUPS.map((g) => ({
+    label: g.label,
+    name: `health_${g.key.slice(13).toLowerCase()}`,
+    value: count(groupOf(last, g.key).customers || 0),
+    sub: g.key === 'HEALTH_GROUP_LOST' ? at : `${at}, MRR ${money(groupOf(last, g.key).mrr || 0, cur)}`,
+  })));
+  const groups = figure({
+    name: 'health',
+    caption: h.engagement_model_id ? `Customers by health group (scored by ${h.engagement_model_id})`
+      : 'Customers by health group (no engagement model: activity and pauses only)',
+    headers: ['Period ending', ...HEALTH_GROUPS.flatMap((g) => [g.label, `${g.label} MRR`])],
+    rows: entries.map((e) => [e.date, ...HEALTH_GROUPS.flatMap((g) => [
+      count(groupOf(e, g.key).customers || 0), money(groupOf(e, g.key).mrr || 0, cur)])]),
+    config: {
+      type: 'bar',
+      data: {
+        labels: entries.map((e) => e.date),
+        datasets: HEALTH_GROUPS.map((g) => ({
+          label: g.label, data: entries.map((e) => Number(groupOf(e, g.key).customers || 0)),
+          backgroundColor: g.color, stack: 'groups',
+        })),
+      },
+      options: { scales: { x: { stacked: true }, y: { stacked: true } } },
+    },
+  });
+  // Where the last period end's customers came from.
+  const moved = (from, to) => Number(((last.transitions || [])
+    .find((t) => t.from === from && t.to === to) || {}).customers || 0);
+  const keys = [...HEALTH_GROUPS.map((g) => g.key), 'HEALTH_GROUP_NONE'];
+  const transitions = el('figure', { dataset: { chart: 'transitions' } },
+    el('figcaption', { text: `Moves between groups in the period ending ${last.date} (rows: before, columns: after)` }),
+    el('div', { class: 'scroll' }, table(['From \\ to', ...keys.map((k) => GROUP_LABEL[k])],
+      keys.map((from) => [GROUP_LABEL[from], ...keys.map((to) => (from === to && from === 'HEALTH_GROUP_NONE' ? ABSENT : count(moved(from, to))))]))));
+  const customers = atRisk.customers || [];
+  const risky = el('figure', { dataset: { chart: 'at_risk' } },
+    el('figcaption', { text: `At-risk customers at ${atRisk.date}, largest first (${count(atRisk.total)} in all)` }),
+    customers.length === 0 ? empty('No customer is at risk then.')
+      : el('div', { class: 'scroll' }, table(['Customer', 'MRR', 'Score', 'Last activity', 'Reasons'],
+        customers.map((c) => [c.customer_id, money(c.mrr, cur),
+          c.score === null || c.score === undefined ? ABSENT : c.score.toFixed(1),
+          c.last_activity ? c.last_activity.slice(0, 10) : ABSENT,
+          (c.reasons || []).join(', ').replaceAll('_', ' ')]))));
+  const npsEntries = nps.entries || [];
+  const npsValue = (v) => (v === null || v === undefined ? ABSENT : v.toFixed(1));
+  const palette = { power: '#2f9e6a', normal: '#9db8f2', at_risk: '#f2a65a', lost: '#d9534f', none: '#8a93a6' };
+  const npsChart = figure({
+    name: 'nps',
+    caption: 'Net promoter score, overall and by health group at each period end',
+    headers: ['Period ending', 'Group', 'Respondents', 'Promoters', 'Passives', 'Detractors', 'NPS'],
+    rows: [['all', npsEntries], ...(nps.groups || []).map((g) => [g.group, g.entries])]
+      .flatMap(([group, list]) => list.map((e) => [e.date, group, count(e.respondents),
+        count(e.promoters), count(e.passives), count(e.detractors), npsValue(e.nps)])),
+    config: {
+      type: 'line',
+      data: {
+        labels: npsEntries.map((e) => e.date),
+        datasets: [{ label: 'All', data: npsEntries.map((e) => (e.nps === undefined ? null : e.nps)), borderColor: '#2f5bea', backgroundColor: '#2f5bea', pointRadius: 2 },
+          ...(nps.groups || []).map((g) => ({
+            label: g.group.replace('_', ' '), data: g.entries.map((e) => (e.nps === undefined ? null : e.nps)),
+            borderColor: palette[g.group] || '#5b6478', backgroundColor: palette[g.group] || '#5b6478', pointRadius: 2,
+          }))],
+      },
+      options: { scales: { y: { min: -100, max: 100 } } },
+    },
+  });
+  return [head, groups, transitions, risky, npsChart];
+}
+
+export const PAGES = { mrr, churn, cohorts, economics, engagement, health };
 
 // Movement rows for the drill-down table.
 export function movementRows(movements, currency) {
