@@ -78,6 +78,7 @@ class Client {
       const v1::ListEngagementScoresRequest& req);
   absl::StatusOr<v1::GetHealthResponse> GetHealth(const v1::GetHealthRequest& req);
   absl::StatusOr<v1::GetNpsResponse> GetNps(const v1::GetNpsRequest& req);
+  absl::StatusOr<v1::CustomerProfile> GetCustomer(const v1::GetCustomerRequest& req);
   absl::StatusOr<v1::ListHealthCustomersResponse> ListHealthCustomers(
       const v1::ListHealthCustomersRequest& req);
 

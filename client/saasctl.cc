@@ -221,6 +221,13 @@ int main(int argc, char** argv) {
   auto* rule_list = rules->add_subcommand("list", "List a tenant's rules");
   rule_list->add_option("--tenant", rules_tenant, "Tenant id")->required();
 
+  auto* customer = app.add_subcommand(
+      "customer", "One customer's profile: subscriptions, MRR, movements, scores, health, NPS");
+  std::string customer_tenant, customer_id, customer_date;
+  customer->add_option("id", customer_id, "Customer id")->required();
+  customer->add_option("--tenant", customer_tenant, "Tenant id")->required();
+  customer->add_option("--date", customer_date, "As of the end of this day (default today)");
+
   auto* models = app.add_subcommand("engagement-models", "Manage engagement models");
   models->require_subcommand(1);
   std::string models_tenant, model_file;
@@ -492,6 +499,9 @@ int main(int argc, char** argv) {
     if (!model.ok()) return cli::Fail(model.status());
     std::cout << cli::Json(*model);
     return cli::kExitOk;
+  }
+  if (customer->parsed()) {
+    return cli::RunCustomer(client, customer_tenant, customer_id, customer_date, output);
   }
   if (model_list->parsed()) {
     v1::ListEngagementModelsRequest req;

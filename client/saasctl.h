@@ -65,6 +65,9 @@ struct MetricsFlags {
 };
 int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& flags,
                Output output);
+// customer: one customer's profile as of the end of `date` (empty: today).
+int RunCustomer(client::Client& client, const std::string& tenant, const std::string& customer,
+                const std::string& date, Output output);
 
 // load: a mix of ingest and queries from concurrent clients for a bounded time.
 struct LoadFlags {

@@ -1,4 +1,6 @@
 // saasctl metrics: each metric as rows of a table (or CSV), or its response as JSON.
+#include <iostream>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -373,6 +375,63 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
     return kExitOk;
   }
   return Fail(absl::InvalidArgumentError(absl::StrCat("unknown metric ", metric)));
+}
+
+int RunCustomer(client::Client& client, const std::string& tenant, const std::string& customer,
+                const std::string& date, Output output) {
+  v1::GetCustomerRequest req;
+  req.set_tenant_id(tenant);
+  req.set_customer_id(customer);
+  req.set_date(date);
+  absl::StatusOr<v1::CustomerProfile> p = client.GetCustomer(req);
+  if (!p.ok()) return Fail(p.status());
+  if (PrintJson(*p, output)) return kExitOk;
+  absl::StatusOr<v1::Tenant> t = client.GetTenant(tenant);
+  if (!t.ok()) return Fail(t.status());
+  const int digits = MinorDigits(t->currency());
+  auto money = [digits](int64_t v) { return Money(v, digits); };
+  // The profile as FIELD/VALUE rows, then its subscriptions, scores and movements.
+  Rows rows = {
+      {"FIELD", "VALUE"},
+      {"customer", p->customer_id()},
+      {"as of", p->date()},
+      {"channel", p->record().acquisition_channel()},
+      {"country", p->record().country()},
+      {"mrr", money(p->mrr())},
+      {"first paid", p->first_paid_date().empty() ? "-" : p->first_paid_date()},
+      {"tenure days", p->first_paid_date().empty() ? "-" : Count(p->tenure_days())},
+      {"health", HealthGroupName(p->health_group())},
+      {"reasons", absl::StrJoin(p->health_reasons(), ",")},
+      {"last activity", p->has_last_activity() ? Time(p->last_activity()) : "-"},
+      {"latest NPS", p->has_latest_response() ? absl::StrCat(p->latest_response().score(), " at ",
+                                                             Time(p->latest_response().time()))
+                                              : "-"}};
+  for (const auto& [k, v] : p->record().attributes()) rows.push_back({"attributes." + k, v});
+  PrintRows(rows, output);
+  Rows subs = {{"SUBSCRIPTION", "PLAN", "STATUS", "MRR", "SINCE"}};
+  for (const auto& s : p->subscriptions()) {
+    subs.push_back({s.subscription_id(), s.plan_id(),
+                    absl::AsciiStrToLower(v1::SubscriptionStatus_Name(s.status()).substr(20)),
+                    money(s.mrr()), Time(s.since())});
+  }
+  std::cout << "\n";
+  PrintRows(subs, output);
+  if (p->scores_size() > 0) {
+    Rows scores = {{"DATE", "SCORE (" + p->engagement_model_id() + ")"}};
+    for (const auto& s : p->scores())
+      scores.push_back({s.date(), absl::StrFormat("%.1f", s.score())});
+    std::cout << "\n";
+    PrintRows(scores, output);
+  }
+  Rows movements = {{"DATE", "TYPE", "AMOUNT", "MRR_AFTER"}};
+  for (const auto& m : p->movements()) {
+    movements.push_back({m.date(),
+                         absl::AsciiStrToLower(v1::MovementType_Name(m.type()).substr(14)),
+                         money(m.amount()), money(m.mrr_after())});
+  }
+  std::cout << "\n";
+  PrintRows(movements, output);
+  return kExitOk;
 }
 
 }  // namespace saasmetrics::cli

@@ -59,6 +59,35 @@ absl::StatusOr<std::vector<HealthRow>> HealthOfCustomers(Reader& reader, const Q
   return rows;
 }
 
+absl::StatusOr<std::vector<std::optional<absl::Time>>> LastActivity(
+    Reader& reader, const Query& q, const std::vector<std::string>& ids, absl::CivilDay day,
+    const Context& ctx) {
+  // Month by month back from the day's end, until every customer has one or a year has
+  // been read.
+  std::vector<std::optional<absl::Time>> latest(ids.size());
+  const absl::Time until = engine::DayStart(day + 1, q.tz);
+  const absl::Time limit = until - absl::Hours(24 * kLastActivityDays);
+  for (absl::CivilMonth m(absl::ToCivilSecond(until - absl::Seconds(1), absl::UTCTimeZone()));
+       !ids.empty(); --m) {
+    const absl::Time month_start = absl::FromCivil(m, absl::UTCTimeZone());
+    const absl::Time from = std::max(month_start, limit);
+    if (from >= until) break;
+    absl::StatusOr<UsageView> usage = reader.Usage(
+        q.tenant.tenant_id, from, std::min(until, absl::FromCivil(m + 1, absl::UTCTimeZone())),
+        /*index=*/false, ctx);
+    if (!usage.ok()) return usage.status();
+    for (const auto& p : usage->partitions) engine::LatestEvents(*p, ids, until, latest);
+    if (std::all_of(latest.begin(), latest.end(), [](const auto& t) { return t.has_value(); }) ||
+        month_start <= limit) {
+      break;
+    }
+  }
+  for (auto& t : latest) {
+    if (t.has_value() && *t < limit) t.reset();
+  }
+  return latest;
+}
+
 absl::StatusOr<HealthPage> PageOfHealth(Reader& reader, const Query& q,
                                         const std::vector<HealthRow>& rows,
                                         std::optional<engine::HealthGroup> group, HealthOrder order,
@@ -91,29 +120,10 @@ absl::StatusOr<HealthPage> PageOfHealth(Reader& reader, const Query& q,
     out.rows.push_back(*r);
     ids.push_back(r->customer_id);
   }
-  // The last activity: month by month back from the day's end, until every customer of the
-  // page has one or a year has been read.
-  std::vector<std::optional<absl::Time>> latest(ids.size());
-  const absl::Time until = engine::DayStart(day + 1, q.tz);
-  const absl::Time limit = until - absl::Hours(24 * kLastActivityDays);
-  for (absl::CivilMonth m(absl::ToCivilSecond(until - absl::Seconds(1), absl::UTCTimeZone()));
-       !ids.empty(); --m) {
-    const absl::Time month_start = absl::FromCivil(m, absl::UTCTimeZone());
-    const absl::Time from = std::max(month_start, limit);
-    if (from >= until) break;
-    absl::StatusOr<UsageView> usage = reader.Usage(
-        q.tenant.tenant_id, from, std::min(until, absl::FromCivil(m + 1, absl::UTCTimeZone())),
-        /*index=*/false, ctx);
-    if (!usage.ok()) return usage.status();
-    for (const auto& p : usage->partitions) engine::LatestEvents(*p, ids, until, latest);
-    if (std::all_of(latest.begin(), latest.end(), [](const auto& t) { return t.has_value(); }) ||
-        month_start <= limit) {
-      break;
-    }
-  }
-  for (size_t i = 0; i < out.rows.size(); ++i) {
-    if (latest[i].has_value() && *latest[i] >= limit) out.rows[i].last_activity = latest[i];
-  }
+  absl::StatusOr<std::vector<std::optional<absl::Time>>> latest =
+      LastActivity(reader, q, ids, day, ctx);
+  if (!latest.ok()) return latest.status();
+  for (size_t i = 0; i < out.rows.size(); ++i) out.rows[i].last_activity = (*latest)[i];
   return out;
 }
 

@@ -40,6 +40,12 @@ absl::StatusOr<std::vector<HealthRow>> HealthOfCustomers(Reader& reader, const Q
                                                          const engine::EngagementModel* model,
                                                          absl::CivilDay day, const Context& ctx);
 
+// Per customer of `ids`, its latest usage event up to the end of `day`, within the
+// kLastActivityDays before (nullopt: none then).
+absl::StatusOr<std::vector<std::optional<absl::Time>>> LastActivity(
+    Reader& reader, const Query& q, const std::vector<std::string>& ids, absl::CivilDay day,
+    const Context& ctx);
+
 enum class HealthOrder { kMrrDesc, kScoreAsc, kCustomerId };
 
 // One page of `rows` in `group` (nullopt: every group but none) in `order`, ties by

@@ -141,6 +141,17 @@ class Reader {
   absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Spend(
       const std::string& tenant_id, const Context& ctx);
 
+  // The tenant's settings as stored (NOT_FOUND for an unknown one).
+  absl::StatusOr<engine::Tenant> Tenant(const std::string& tenant_id, const Context& ctx) {
+    return tenants_.Get(tenant_id, ctx.deadline);
+  }
+
+  // One customer's subscription events (not cached: a profile reads a handful of rows).
+  absl::StatusOr<std::vector<engine::SubscriptionEvent>> CustomerSubscriptionEvents(
+      const std::string& tenant_id, const std::string& customer_id, const Context& ctx) {
+    return store_.CustomerSubscriptionEvents(tenant_id, customer_id, ctx.deadline);
+  }
+
   // The tenant's survey responses, cached by version.
   absl::StatusOr<std::shared_ptr<const std::vector<engine::SurveyResponse>>> SurveyResponses(
       const std::string& tenant_id, const Context& ctx);

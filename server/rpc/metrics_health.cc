@@ -8,8 +8,11 @@
 #include "absl/strings/str_split.h"
 #include "server/engine/dates.h"
 #include "server/engine/filters.h"
+#include "server/engine/ingest_validation.h"
+#include "server/engine/tenant.h"
 #include "server/query/health.h"
 #include "server/query/nps.h"
+#include "server/query/profile.h"
 #include "server/rpc/definition_mapping.h"
 #include "server/rpc/metrics_mapping.h"
 #include "server/rpc/metrics_service.h"
@@ -201,6 +204,57 @@ grpc::ServerUnaryReactor* MetricsService::GetNps(grpc::CallbackServerContext* ct
             query::Nps(reader_, *q, group_by, policy, model.model ? &*model.model : nullptr, ctx);
         if (!answer.ok()) return ToGrpcStatus(answer.status());
         ToProto(*answer, resp);
+        return grpc::Status::OK;
+      });
+}
+
+grpc::ServerUnaryReactor* MetricsService::GetCustomer(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetCustomerRequest* req,
+                                                      v1::CustomerProfile* resp) {
+  return RunUnary(
+      ctx, env_, kService, "GetCustomer", {auth::kRead, req->tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
+        engine::Violations violations;
+        if (req->customer_id().empty() ||
+            req->customer_id().size() > static_cast<size_t>(engine::IngestLimits{}.max_id_bytes)) {
+          violations.push_back({"customer_id", "must be 1 to 256 bytes"});
+        }
+        engine::ValidateTenantId(req->tenant_id(), "tenant_id", violations);
+        absl::CivilDay asked;
+        if (!req->date().empty() && !engine::ParseIsoDate(req->date(), &asked)) {
+          violations.push_back(
+              {"date", absl::StrCat("'", req->date(), "' is not a date YYYY-MM-DD")});
+        }
+        if (!violations.empty()) return InvalidArgument(violations);
+        // The day: as asked, or today in the tenant's zone.
+        std::string date = req->date();
+        if (date.empty()) {
+          absl::StatusOr<engine::Tenant> tenant = reader_.Tenant(req->tenant_id(), ctx);
+          if (!tenant.ok()) return ToGrpcStatus(tenant.status());
+          absl::TimeZone tz;
+          if (!absl::LoadTimeZone(tenant->timezone, &tz)) tz = absl::UTCTimeZone();
+          date = engine::FormatIsoDate(absl::ToCivilDay(absl::Now(), tz));
+        }
+        v1::MetricsQuery day;
+        day.set_tenant_id(req->tenant_id());
+        day.set_start_date(date);
+        day.set_end_date(date);
+        absl::StatusOr<query::Query> q =
+            reader_.Prepare(SpecFrom(day), {.interval = false, .customers = true}, ctx);
+        if (!q.ok()) return ToGrpcStatus(q.status());
+        const engine::HealthPolicy& policy = q->tenant.health_policy;
+        absl::StatusOr<HealthModel> model =
+            ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
+        if (!model.ok()) return ToGrpcStatus(model.status());
+        absl::StatusOr<query::CustomerProfile> profile = query::Profile(
+            reader_, *q, req->customer_id(), policy, model->model ? &*model->model : nullptr, ctx);
+        if (!profile.ok()) return ToGrpcStatus(profile.status());
+        ToProto(*profile, resp);
+        resp->set_date(engine::FormatIsoDate(q->end));
+        resp->set_engagement_model_id(model->id);
+        if (profile->first_paid_day.has_value()) {
+          resp->set_tenure_days(static_cast<int32_t>(q->end - *profile->first_paid_day));
+        }
         return grpc::Status::OK;
       });
 }

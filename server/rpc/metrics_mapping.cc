@@ -263,4 +263,58 @@ void ToProto(const query::NpsAnswer& answer, v1::GetNpsResponse* out) {
   }
 }
 
+void ToProto(const query::CustomerProfile& p, v1::CustomerProfile* out) {
+  out->set_customer_id(p.customer_id);
+  if (p.record.has_value()) {
+    v1::Customer* r = out->mutable_record();
+    r->set_customer_id(p.record->customer_id);
+    ToProto(p.record->created_at, r->mutable_created_at());
+    r->set_acquisition_channel(p.record->acquisition_channel);
+    r->set_country(p.record->country);
+    for (const auto& [k, v] : p.record->attributes) (*r->mutable_attributes())[k] = v;
+    ToProto(p.record->updated_at, r->mutable_updated_at());
+  }
+  for (const query::SubscriptionNow& s : p.subscriptions) {
+    v1::CustomerSubscription* o = out->add_subscriptions();
+    o->set_subscription_id(s.state.subscription_id);
+    o->set_plan_id(s.state.plan_id);
+    o->set_status(static_cast<v1::SubscriptionStatus>(s.state.status));
+    o->set_mrr(s.mrr);
+    o->set_quantity(s.state.quantity);
+    o->set_unit_amount(s.state.unit_amount);
+    o->set_interval_unit(static_cast<v1::IntervalUnit>(s.state.interval_unit));
+    o->set_interval_count(s.state.interval_count);
+    ToProto(s.state.effective_at, o->mutable_since());
+  }
+  out->set_mrr(p.mrr);
+  if (p.first_paid_day.has_value()) {
+    out->set_first_paid_date(engine::FormatIsoDate(*p.first_paid_day));
+  }
+  for (const engine::Movement& m : p.movements) {
+    query::MovementRow row{.movement = m, .customer_id = p.customer_id};
+    ToProto(row, out->add_movements());
+  }
+  for (const auto& [day, score] : p.scores) {
+    v1::ScoreAt* s = out->add_scores();
+    s->set_date(engine::FormatIsoDate(day));
+    s->set_score(score);
+  }
+  out->set_health_group(ToProto(p.health.group));
+  for (absl::string_view r : engine::HealthReasonNames(p.health.reasons)) {
+    out->add_health_reasons(std::string(r));
+  }
+  if (p.last_activity.has_value()) ToProto(*p.last_activity, out->mutable_last_activity());
+  if (p.latest_response.has_value()) {
+    const engine::SurveyResponse& r = *p.latest_response;
+    v1::SurveyResponse* o = out->mutable_latest_response();
+    o->set_id(r.response_id);
+    o->set_customer_id(r.customer_id);
+    o->set_user_id(r.user_id);
+    o->set_score(r.score);
+    ToProto(r.time, o->mutable_time());
+    o->set_comment(r.comment);
+    o->set_channel(r.channel);
+  }
+}
+
 }  // namespace saasmetrics::rpc

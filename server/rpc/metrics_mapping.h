@@ -13,6 +13,7 @@
 #include "server/query/health.h"
 #include "server/query/metrics.h"
 #include "server/query/nps.h"
+#include "server/query/profile.h"
 #include "server/query/reader.h"
 
 namespace saasmetrics::rpc {
@@ -38,5 +39,6 @@ std::optional<engine::HealthGroup> FromProto(v1::HealthGroup group);  // nullopt
 void ToProto(const std::vector<engine::HealthPoint>& points, v1::GetHealthResponse* out);
 void ToProto(const query::HealthRow& row, v1::HealthCustomer* out);
 void ToProto(const query::NpsAnswer& answer, v1::GetNpsResponse* out);
+void ToProto(const query::CustomerProfile& profile, v1::CustomerProfile* out);
 
 }  // namespace saasmetrics::rpc

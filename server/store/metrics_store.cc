@@ -83,9 +83,22 @@ constexpr Statement kSurveyResponses{"metrics_survey_responses",
                                      "(extract(epoch FROM time) * 1000000)::bigint, channel, seq "
                                      "FROM survey_responses WHERE tenant_id = $1"};
 
-constexpr Statement kStatements[] = {
-    kPartitionVersions,  kMonthPlan, kSubscriptionMonth, kUsageMonth, kCustomers,
-    kCustomerAttributes, kSpend,     kSurveyResponses};
+constexpr Statement kCustomerSubscriptionEvents{
+    "metrics_customer_subscription_events",
+    "SELECT event_id, subscription_id, (extract(epoch FROM effective_at) * 1000000)::bigint, "
+    "status, plan_id, quantity, unit_amount, currency, interval_unit, interval_count, "
+    "discount_bps, discount_amount, seq FROM subscription_events "
+    "WHERE tenant_id = $1 AND customer_id = $2 ORDER BY effective_at, seq"};
+
+constexpr Statement kStatements[] = {kPartitionVersions,
+                                     kMonthPlan,
+                                     kSubscriptionMonth,
+                                     kUsageMonth,
+                                     kCustomers,
+                                     kCustomerAttributes,
+                                     kSpend,
+                                     kSurveyResponses,
+                                     kCustomerSubscriptionEvents};
 
 // A delta statement on the month's partition (`partition`, quoted).
 std::string OnPartition(absl::string_view statement, const std::string& partition) {
@@ -283,6 +296,34 @@ absl::StatusOr<std::vector<engine::SurveyResponse>> MetricsStore::SurveyResponse
       r.channel = row[5].as<std::string>();
       r.seq = row[6].as<int64_t>();
       out.push_back(std::move(r));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::SubscriptionEvent>> MetricsStore::CustomerSubscriptionEvents(
+    const std::string& tenant_id, const std::string& customer_id, absl::Time deadline) {
+  std::vector<engine::SubscriptionEvent> out;
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    for (const pqxx::row& row : tx.Exec(kCustomerSubscriptionEvents, tenant_id, customer_id)) {
+      engine::SubscriptionEvent e;
+      e.event_id = row[0].as<std::string>();
+      e.subscription_id = row[1].as<std::string>();
+      e.customer_id = customer_id;
+      e.effective_at = absl::FromUnixMicros(row[2].as<int64_t>());
+      e.status = static_cast<engine::SubscriptionStatus>(row[3].as<int>());
+      e.plan_id = row[4].as<std::string>();
+      e.quantity = row[5].as<int64_t>();
+      e.unit_amount = row[6].as<int64_t>();
+      e.currency = row[7].as<std::string>();
+      e.interval_unit = static_cast<engine::IntervalUnit>(row[8].as<int>());
+      e.interval_count = row[9].as<int32_t>();
+      e.discount_bps = row[10].as<int32_t>();
+      e.discount_amount = row[11].as<int64_t>();
+      e.seq = row[12].as<int64_t>();
+      out.push_back(std::move(e));
     }
     return absl::OkStatus();
   });

@@ -60,6 +60,9 @@ class MetricsStore {
                                                           absl::Time deadline);
 
   // Every acquisition spend row of the tenant.
+  // One customer's subscription events, by effective_at then ingest order (a profile).
+  absl::StatusOr<std::vector<engine::SubscriptionEvent>> CustomerSubscriptionEvents(
+      const std::string& tenant_id, const std::string& customer_id, absl::Time deadline);
   // Every survey response of the tenant (comments are not read: NPS does not use them).
   absl::StatusOr<std::vector<engine::SurveyResponse>> SurveyResponses(const std::string& tenant_id,
                                                                       absl::Time deadline);

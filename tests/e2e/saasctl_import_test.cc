@@ -381,6 +381,18 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
   EXPECT_EQ(QueryInt(db_.conninfo(),
                      "SELECT count(*) FROM survey_responses WHERE comment = 'Great, really'"),
             1);
+  // A customer's profile, as a table and as the API's JSON.
+  auto [profile_code, profile] =
+      Run({"customer", "cus_0000001", "--tenant=demo", "--date=2023-12-31"});
+  ASSERT_EQ(profile_code, 0) << profile;
+  EXPECT_THAT(profile, ::testing::ContainsRegex("customer +cus_0000001"));
+  EXPECT_THAT(profile, HasSubstr("SUBSCRIPTION"));
+  auto [json_profile_code, json_profile] =
+      Run({"-o", "json", "customer", "cus_0000001", "--tenant=demo", "--date=2023-12-31"});
+  ASSERT_EQ(json_profile_code, 0) << json_profile;
+  EXPECT_THAT(json_profile, HasSubstr("\"customer_id\": \"cus_0000001\""));
+  auto [missing_code, missing] = Run({"customer", "nobody", "--tenant=demo"});
+  EXPECT_EQ(missing_code, 4) << missing;
   // The health policy: the flags given change it, the rest stays; a bad one is refused.
   auto [policy_code, policy] =
       Run({"-o", "json", "tenants", "update", "demo", "--power_at_least=60", "--inactive_days=7"});

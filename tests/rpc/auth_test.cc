@@ -311,6 +311,14 @@ class AuthTest : public ::testing::Test {
     SAAS_METRIC_CALL(ListEngagementScores, r.set_model_id("m1"));
     SAAS_METRIC_CALL(GetHealth, {});
     SAAS_METRIC_CALL(GetNps, {});
+    add("GetCustomer", Needs::kRead, [this](grpc::ClientContext* c) {
+      v1::GetCustomerRequest r;
+      r.set_tenant_id("alpha");
+      r.set_customer_id("c1");
+      r.set_date("2024-01-31");
+      v1::CustomerProfile out;
+      return metrics_->GetCustomer(c, r, &out);
+    });
     SAAS_METRIC_CALL(ListHealthCustomers, {});
 #undef SAAS_METRIC_CALL
     return out;
@@ -417,7 +425,7 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
       EXPECT_THAT(s.error_message(), ::testing::Not(::testing::HasSubstr("alpha")));
     }
   }
-  EXPECT_EQ(cells, 10 * 36);
+  EXPECT_EQ(cells, 10 * 37);
 }
 
 TEST_F(AuthTest, AKeyOfOneTenantIsUselessAgainstAnotherAndUnknownTenantsLookTheSame) {

@@ -658,6 +658,61 @@ TEST_F(MetricsTest, HealthGroupsThroughTheTenantsPolicy) {
   EXPECT_EQ(page.customers(2).customer_id(), "c3");
   EXPECT_EQ(page.customers(2).group(), v1::HEALTH_GROUP_LOST);
   EXPECT_EQ(page.customers(2).churn_date(), "2024-02-10");
+  // c1's profile at Feb 29: its record, subscription, movements, scores, health, activity
+  // and latest NPS answer.
+  Customer("c1", "ads");
+  v1::RecordSurveyResponsesRequest nps;
+  nps.set_tenant_id("acme");
+  for (auto [id, score, day] : {std::tuple{"n1", 6, 10}, std::tuple{"n2", 9, 12}}) {
+    v1::SurveyResponse* r = nps.add_responses();
+    r->set_id(id);
+    r->set_customer_id("c1");
+    r->set_score(score);
+    rpc::ToProto(At(2024, 2, day), r->mutable_time());
+  }
+  v1::IngestResult stored_nps;
+  ASSERT_TRUE(ingest_->RecordSurveyResponses(Ctx().get(), nps, &stored_nps).ok());
+  v1::GetCustomerRequest who;
+  who.set_tenant_id("acme");
+  who.set_customer_id("c1");
+  who.set_date("2024-02-29");
+  v1::CustomerProfile profile;
+  s = metrics_->GetCustomer(Ctx().get(), who, &profile);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(profile.record().acquisition_channel(), "ads");
+  ASSERT_EQ(profile.subscriptions_size(), 1);
+  EXPECT_EQ(profile.subscriptions(0).subscription_id(), "s1");
+  EXPECT_EQ(profile.subscriptions(0).status(), v1::SUBSCRIPTION_STATUS_ACTIVE);
+  EXPECT_EQ(profile.mrr(), 1000);
+  EXPECT_EQ(profile.first_paid_date(), "2024-01-05");
+  EXPECT_EQ(profile.tenure_days(), 55);
+  ASSERT_EQ(profile.movements_size(), 1);
+  EXPECT_EQ(profile.movements(0).type(), v1::MOVEMENT_TYPE_NEW_BUSINESS);
+  ASSERT_EQ(profile.scores_size(), 7);
+  EXPECT_EQ(profile.scores(0).date(), "2023-08-31");
+  EXPECT_EQ(profile.scores(5).date(), "2024-01-31");
+  EXPECT_EQ(profile.scores(5).score(), 100);
+  EXPECT_EQ(profile.scores(6).date(), "2024-02-29");
+  EXPECT_EQ(profile.scores(6).score(), 100);
+  EXPECT_EQ(profile.health_group(), v1::HEALTH_GROUP_POWER);
+  EXPECT_THAT(profile.health_reasons(), ElementsAre("high_score"));
+  EXPECT_EQ(rpc::FromProto(profile.last_activity()), At(2024, 2, 23));
+  EXPECT_EQ(profile.latest_response().id(), "n2");
+  EXPECT_EQ(profile.engagement_model_id(), "logins");
+  // c3 churned on Feb 10: lost, no MRR, its subscription canceled.
+  who.set_customer_id("c3");
+  ASSERT_TRUE(metrics_->GetCustomer(Ctx().get(), who, &profile).ok());
+  EXPECT_EQ(profile.health_group(), v1::HEALTH_GROUP_LOST);
+  EXPECT_EQ(profile.mrr(), 0);
+  EXPECT_EQ(profile.subscriptions(0).status(), v1::SUBSCRIPTION_STATUS_CANCELED);
+  EXPECT_EQ(profile.movements_size(), 2);
+  who.set_customer_id("nobody");
+  EXPECT_EQ(metrics_->GetCustomer(Ctx().get(), who, &profile).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  who.set_date("29.02.2024");
+  EXPECT_THAT(ViolatedFields(metrics_->GetCustomer(Ctx().get(), who, &profile)),
+              ElementsAre("date"));
+
   // A bad group is named; a policy naming a missing model is a failed precondition.
   list.set_group(static_cast<v1::HealthGroup>(42));
   EXPECT_THAT(ViolatedFields(metrics_->ListHealthCustomers(Ctx().get(), list, &page)),

@@ -1,0 +1,100 @@
+#include "server/query/profile.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine/dates.h"
+#include "server/engine/mrr.h"
+#include "server/query/health.h"
+#include "server/query/metrics.h"
+
+namespace saasmetrics::query {
+
+absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
+                                        const std::string& customer_id,
+                                        const engine::HealthPolicy& policy,
+                                        const engine::EngagementModel* model, const Context& ctx) {
+  const absl::CivilDay day = q.end;
+  const absl::Time until = engine::DayStart(day + 1, q.tz);
+  CustomerProfile p;
+  p.customer_id = customer_id;
+  for (const engine::Customer& c : *q.customers) {
+    if (c.customer_id == customer_id) p.record = c;
+  }
+  const auto ledger_it = q.ledger->customer_index.find(customer_id);
+  const bool in_ledger = ledger_it != q.ledger->customer_index.end();
+  if (!p.record.has_value() && !in_ledger) {
+    return absl::NotFoundError(absl::StrCat(
+        "customer '", customer_id, "' does not exist in tenant '", q.tenant.tenant_id, "'"));
+  }
+  // Subscriptions: each one's latest state by the day's end (events come in order).
+  absl::StatusOr<std::vector<engine::SubscriptionEvent>> events =
+      reader.CustomerSubscriptionEvents(q.tenant.tenant_id, customer_id, ctx);
+  if (!events.ok()) return events.status();
+  std::map<std::string, const engine::SubscriptionEvent*> latest;
+  for (const engine::SubscriptionEvent& e : *events) {
+    if (e.effective_at < until) latest[e.subscription_id] = &e;
+  }
+  for (const auto& [id, e] : latest) {
+    SubscriptionNow& s = p.subscriptions.emplace_back();
+    s.state = *e;
+    s.mrr = engine::StateMrr(*e);
+    p.mrr += s.mrr;
+  }
+  if (in_ledger) {
+    const int32_t c = ledger_it->second;
+    for (const engine::Movement& m : q.history->MovementsOf(c)) {
+      if (m.day > day) break;
+      p.movements.push_back(m);
+    }
+    if (!p.movements.empty()) p.first_paid_day = p.movements.front().day;  // new business
+  }
+  // Scores at the 6 month ends before the day's month and at the day; health at the day.
+  std::vector<absl::CivilDay> days;
+  for (int back = 6; back >= 1; --back) {
+    days.push_back(absl::CivilDay(absl::CivilMonth(day) - back + 1) - 1);
+  }
+  days.push_back(day);
+  UsageView usage;
+  const int window = std::max(policy.inactive_days, model != nullptr ? model->window_days : 1);
+  absl::StatusOr<engine::EngagementInputs> in =
+      WindowUsage(reader, q, window, days.front(), day, ctx, usage);
+  if (!in.ok()) return in.status();
+  if (in_ledger) {
+    const int32_t c = ledger_it->second;
+    if (model != nullptr) {
+      for (absl::CivilDay d : days) {
+        absl::StatusOr<engine::EngagementScores> s =
+            engine::ScoresOf(model, *in, d, {c}, 0, ctx.StopFlag());
+        if (!s.ok()) return s.status();
+        p.scores.emplace_back(d, s->score[0]);
+      }
+    }
+    absl::StatusOr<std::vector<std::vector<engine::CustomerHealth>>> health =
+        engine::HealthAt(policy, model, {*in, q.pauses}, {day}, ctx.StopFlag());
+    if (!health.ok()) return health.status();
+    for (const engine::CustomerHealth& h : (*health)[0]) {
+      if (h.customer == c) p.health = h;
+    }
+  }
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  absl::StatusOr<std::vector<std::optional<absl::Time>>> last =
+      LastActivity(reader, q, {customer_id}, day, ctx);
+  if (!last.ok()) return last.status();
+  p.last_activity = (*last)[0];
+  absl::StatusOr<std::shared_ptr<const std::vector<engine::SurveyResponse>>> responses =
+      reader.SurveyResponses(q.tenant.tenant_id, ctx);
+  if (!responses.ok()) return responses.status();
+  for (const engine::SurveyResponse& r : **responses) {
+    if (r.customer_id != customer_id || r.time >= until) continue;
+    if (!p.latest_response.has_value() ||
+        std::tie(r.time, r.seq) > std::tie(p.latest_response->time, p.latest_response->seq)) {
+      p.latest_response = r;
+    }
+  }
+  return p;
+}
+
+}  // namespace saasmetrics::query

@@ -1,0 +1,44 @@
+// One customer's profile (ANALYTICS.md "Segmented churn and the customer profile"): its
+// record, subscriptions and MRR, first paid day, movements, engagement score now and at
+// the 6 month ends before, health group and reasons, last usage event, latest NPS answer.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/engine/health.h"
+#include "server/query/reader.h"
+
+namespace saasmetrics::query {
+
+struct SubscriptionNow {
+  engine::SubscriptionEvent state;  // its latest event up to the end of the day
+  int64_t mrr = 0;
+};
+
+struct CustomerProfile {
+  std::string customer_id;
+  std::optional<engine::Customer> record;      // absent: never upserted
+  std::vector<SubscriptionNow> subscriptions;  // by subscription id
+  int64_t mrr = 0;
+  std::optional<absl::CivilDay> first_paid_day;
+  std::vector<engine::Movement> movements;  // up to the day, by day
+  // The score at the day and at each of the 6 month ends before its month, oldest first
+  // (with a model, for a customer that has a subscription).
+  std::vector<std::pair<absl::CivilDay, double>> scores;
+  engine::CustomerHealth health;  // group kNone for a customer that never paid
+  std::optional<absl::Time> last_activity;
+  std::optional<engine::SurveyResponse> latest_response;
+};
+
+// NOT_FOUND when the tenant knows no such customer (no record, no subscription event).
+// `q` is prepared for the one day (its end), with the customer records.
+absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
+                                        const std::string& customer_id,
+                                        const engine::HealthPolicy& policy,
+                                        const engine::EngagementModel* model, const Context& ctx);
+
+}  // namespace saasmetrics::query
