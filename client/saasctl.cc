@@ -358,6 +358,14 @@ int main(int argc, char** argv) {
   nps->add_option("--group_by", mf.group_by,
                   "One series per acquisition_channel, country, plan, attributes.<key> or "
                   "health (the health group at each period's end)");
+  auto* icp = metrics->add_subcommand(
+      "icp", "Ideal-customer profile: field values over-represented among the top customers");
+  AddMetricsFlags(icp, &mf, false);
+  icp->get_option("--from")->required(false)->description("Ignored: customers as of --to");
+  icp->add_option("--field", mf.fields, "acquisition_channel, country, plan, attributes.KEY")
+      ->required();
+  icp->add_option("--top_share", mf.top_share, "Share of paying customers at the top (0.2)");
+  icp->add_option("--min_count", mf.min_count, "Least paying customers a value needs (10)");
   auto* health_groups = metrics->add_subcommand(
       "health", "Customers and MRR per health group, and the moves between groups");
   AddMetricsFlags(health_groups, &mf, true);
@@ -539,6 +547,7 @@ int main(int argc, char** argv) {
            {scores, "engagement-scores"},
            {health_groups, "health"},
            {nps, "nps"},
+           {icp, "icp"},
            {health_customers, "health-customers"},
            {activation, "activation"},
            {movements, "movements"}}) {

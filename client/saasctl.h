@@ -62,6 +62,9 @@ struct MetricsFlags {
   std::string order;                     // engagement-scores: score_desc, score_asc, customer_id
   std::optional<double> min_score, max_score;  // engagement-scores
   std::string group;                           // health-customers: power, normal, at_risk, …
+  std::vector<std::string> fields;             // icp
+  std::optional<double> top_share;             // icp
+  int min_count = 0;                           // icp
 };
 int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& flags,
                Output output);

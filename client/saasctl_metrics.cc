@@ -306,6 +306,28 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
         },
         output);
   }
+  if (metric == "icp") {
+    v1::GetIdealCustomerProfileRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.mutable_query()->set_interval(v1::INTERVAL_UNSPECIFIED);
+    req.mutable_query()->set_start_date(f.to);
+    for (const auto& field : f.fields) req.add_fields(field);
+    if (f.top_share) req.mutable_top_share()->set_value(*f.top_share);
+    req.set_min_count(f.min_count);
+    return Show<v1::GetIdealCustomerProfileResponse>(
+        [&] { return client.GetIdealCustomerProfile(req); },
+        [&](const v1::GetIdealCustomerProfileResponse& r) {
+          Rows rows = {{"FIELD", "VALUE", "TOP", "ALL", "TOP_SHARE", "ALL_SHARE", "LIFT"}};
+          for (const auto& v : r.values()) {
+            rows.push_back({v.field(), v.value(), Count(v.top_customers()),
+                            Count(v.all_customers()), absl::StrFormat("%.4f", v.top_share()),
+                            absl::StrFormat("%.4f", v.all_share()),
+                            absl::StrFormat("%.2f", v.lift())});
+          }
+          return rows;
+        },
+        output);
+  }
   if (metric == "health-customers") {
     v1::ListHealthCustomersRequest req;
     *req.mutable_query() = ToQuery(f);

@@ -131,6 +131,8 @@ Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapsh
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics engagement-scores --tenant=acme --model=health --to=2024-12-31 --max_score=20
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics health --tenant=acme --from=2024-07-01 --to=2024-12-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics health-customers --tenant=acme --to=2024-12-31 --group=at_risk
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token customer cus_0000042 --tenant=acme --date=2024-12-31
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics icp --tenant=acme --to=2024-12-31 --field=acquisition_channel --field=country --field=attributes.segment
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics nps --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter --group_by=health
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics activation --tenant=acme --event_type=report.created --from=2024-01-01 --to=2024-12-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31

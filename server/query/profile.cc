@@ -4,8 +4,10 @@
 #include <map>
 #include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "server/engine/dates.h"
+#include "server/engine/filters.h"
 #include "server/engine/mrr.h"
 #include "server/query/health.h"
 #include "server/query/metrics.h"
@@ -95,6 +97,42 @@ absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
     }
   }
   return p;
+}
+
+engine::IcpResult IdealCustomers(const Query& q, const std::vector<std::string>& fields,
+                                 double top_share, int64_t min_count) {
+  // Paying at the day's end: each customer's MRR after its last movement by then.
+  std::vector<std::pair<std::string, int64_t>> paying;
+  std::vector<int32_t> ledger_ids;
+  const std::vector<engine::Movement>& movements = *q.movements;
+  for (size_t i = 0; i < movements.size();) {
+    const int32_t c = movements[i].customer;
+    int64_t mrr = 0;
+    for (; i < movements.size() && movements[i].customer == c; ++i) {
+      if (movements[i].day <= q.end) mrr = movements[i].after;
+    }
+    if (mrr > 0) {
+      paying.emplace_back(q.ledger->customer_ids[c], mrr);
+      ledger_ids.push_back(c);
+    }
+  }
+  absl::flat_hash_map<absl::string_view, const engine::Customer*> records;
+  for (const engine::Customer& c : *q.customers) records[c.customer_id] = &c;
+  std::vector<engine::IcpField> icp_fields;
+  for (const std::string& name : fields) {
+    engine::IcpField& f = icp_fields.emplace_back();
+    f.name = name;
+    f.values.resize(paying.size());
+    for (size_t i = 0; i < paying.size(); ++i) {
+      if (name == "plan") {
+        f.values[i] = q.ledger->customer_plans[ledger_ids[i]];
+      } else {
+        const auto it = records.find(paying[i].first);
+        f.values[i] = {it == records.end() ? std::string() : engine::FieldValue(*it->second, name)};
+      }
+    }
+  }
+  return engine::IdealCustomerProfile(paying, icp_fields, top_share, min_count);
 }
 
 }  // namespace saasmetrics::query

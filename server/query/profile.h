@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/engine/health.h"
+#include "server/engine/icp.h"
 #include "server/query/reader.h"
 
 namespace saasmetrics::query {
@@ -40,5 +41,11 @@ absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
                                         const std::string& customer_id,
                                         const engine::HealthPolicy& policy,
                                         const engine::EngagementModel* model, const Context& ctx);
+
+// The ideal-customer profile at the end of the query's day: the customers paying then
+// (its filters applied), the top `top_share` of them by MRR, and each value of `fields`
+// (acquisition_channel, country, plan, attributes.<key>; validated by the caller).
+engine::IcpResult IdealCustomers(const Query& q, const std::vector<std::string>& fields,
+                                 double top_share, int64_t min_count);
 
 }  // namespace saasmetrics::query

@@ -259,4 +259,54 @@ grpc::ServerUnaryReactor* MetricsService::GetCustomer(grpc::CallbackServerContex
       });
 }
 
+grpc::ServerUnaryReactor* MetricsService::GetIdealCustomerProfile(
+    grpc::CallbackServerContext* ctx, const v1::GetIdealCustomerProfileRequest* req,
+    v1::GetIdealCustomerProfileResponse* resp) {
+  return RunUnary(
+      ctx, env_, kService, "GetIdealCustomerProfile", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
+        engine::Violations violations;
+        if (req->fields_size() < 1 || req->fields_size() > engine::kMaxIcpFields) {
+          violations.push_back(
+              {"fields", absl::StrCat("name 1 to ", engine::kMaxIcpFields, " customer fields")});
+        }
+        for (int i = 0; i < req->fields_size() && i < engine::kMaxIcpFields; ++i) {
+          const std::string& f = req->fields(i);
+          if (f != "plan" && !engine::IsCustomerField(f)) {
+            violations.push_back({absl::StrCat("fields[", i, "]"),
+                                  absl::StrCat("unknown field '", f,
+                                               "' (acquisition_channel, country, plan or "
+                                               "attributes.<key>)")});
+          }
+        }
+        const double top_share = req->has_top_share() ? req->top_share().value() : 0.2;
+        if (!(top_share > 0 && top_share <= 1)) {
+          violations.push_back({"top_share", "must be above 0 and at most 1"});
+        }
+        if (req->min_count() < 0) violations.push_back({"min_count", "must not be negative"});
+        if (!violations.empty()) return InvalidArgument(violations);
+        v1::MetricsQuery day = req->query();
+        day.set_start_date(day.end_date());
+        absl::StatusOr<query::Query> q = Prepare(day, {.interval = false, .customers = true}, ctx);
+        if (!q.ok()) return ToGrpcStatus(q.status());
+        const std::vector<std::string> fields(req->fields().begin(), req->fields().end());
+        const engine::IcpResult icp = query::IdealCustomers(
+            *q, fields, top_share, req->min_count() == 0 ? 10 : req->min_count());
+        resp->set_date(engine::FormatIsoDate(q->end));
+        resp->set_paying_customers(icp.paying);
+        resp->set_top_customers(icp.top);
+        for (const engine::IcpValue& v : icp.values) {
+          v1::IdealCustomerValue* o = resp->add_values();
+          o->set_field(v.field);
+          o->set_value(v.value);
+          o->set_top_customers(v.top_customers);
+          o->set_all_customers(v.all_customers);
+          o->set_top_share(v.top_share);
+          o->set_all_share(v.all_share);
+          o->set_lift(v.lift);
+        }
+        return grpc::Status::OK;
+      });
+}
+
 }  // namespace saasmetrics::rpc

@@ -59,6 +59,9 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* GetCustomer(grpc::CallbackServerContext* ctx,
                                         const v1::GetCustomerRequest* req,
                                         v1::CustomerProfile* resp) override;
+  grpc::ServerUnaryReactor* GetIdealCustomerProfile(
+      grpc::CallbackServerContext* ctx, const v1::GetIdealCustomerProfileRequest* req,
+      v1::GetIdealCustomerProfileResponse* resp) override;
   grpc::ServerUnaryReactor* GetNps(grpc::CallbackServerContext* ctx, const v1::GetNpsRequest* req,
                                    v1::GetNpsResponse* resp) override;
   grpc::ServerUnaryReactor* ListHealthCustomers(grpc::CallbackServerContext* ctx,

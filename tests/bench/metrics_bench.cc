@@ -471,6 +471,23 @@ int main(int argc, char** argv) {
   list_at_risk();
   auto warm_health = Time(runs, get_health);
   auto warm_at_risk = Time(runs, list_at_risk);
+  // The ideal-customer profile for three fields at the last day (issue 22: ≤ 50 ms warm).
+  v1::GetIdealCustomerProfileRequest icp_req;
+  *icp_req.mutable_query() = page_req.query();
+  for (const char* f : {"acquisition_channel", "country", "attributes.segment"}) {
+    icp_req.add_fields(f);
+  }
+  int64_t icp_values = 0;
+  auto get_icp = [&] {
+    auto r = c.GetIdealCustomerProfile(icp_req);
+    if (!r.ok()) {
+      fprintf(stderr, "GetIdealCustomerProfile: %s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+    icp_values = r->values_size();
+  };
+  get_icp();
+  auto warm_icp = Time(runs, get_icp);
   pqxx::result sql_health_rows;
   auto sql_health = Time(std::max(1, runs / 2), [&] {
     pqxx::read_transaction t(conn);
@@ -705,6 +722,8 @@ int main(int argc, char** argv) {
       "%s\n",
       Median(sql_health), Median(warm_health), Median(sql_health) / Median(warm_health),
       static_cast<long long>(at_risk), Median(warm_at_risk), health_same ? "yes" : "NO");
+  printf("  ideal-customer profile, 3 fields (%lld values): warm %.1f ms (target 50)\n",
+         static_cast<long long>(icp_values), Median(warm_icp));
   printf("  PQLs in %s: %lld\n", absl::FormatCivilTime(pql_month).c_str(),
          static_cast<long long>(service_pqls));
   printf("  answers identical (SQL vs service): %s\n", same ? "yes" : "NO");

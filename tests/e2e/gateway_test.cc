@@ -246,6 +246,8 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
         {"GET", "/v1/tenants/alpha/metrics/health" + q, "", kRead},
         {"GET", "/v1/tenants/alpha/metrics/nps" + q + "&group_by=health", "", kRead},
         {"GET", "/v1/tenants/alpha/customers/c1?date=2024-01-31", "", kRead},
+        {"GET", "/v1/tenants/alpha/metrics/ideal_customer_profile" + q + "&fields=country", "",
+         kRead},
         {"GET", "/v1/tenants/alpha/health_customers" + q + "&group=HEALTH_GROUP_AT_RISK", "",
          kRead},
     };
@@ -298,7 +300,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 37);
+  EXPECT_EQ(cells, 10 * 38);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

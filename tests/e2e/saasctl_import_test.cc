@@ -352,6 +352,7 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
       {"health"},
       {"health-customers", "--group=at_risk", "--order=score_asc"},
       {"nps", "--interval=quarter"},
+      {"icp", "--field=acquisition_channel", "--field=attributes.segment", "--min_count=1"},
       {"nps", "--interval=quarter", "--group_by=health"},
   };
   for (const auto& command : commands) {

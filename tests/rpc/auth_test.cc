@@ -311,6 +311,7 @@ class AuthTest : public ::testing::Test {
     SAAS_METRIC_CALL(ListEngagementScores, r.set_model_id("m1"));
     SAAS_METRIC_CALL(GetHealth, {});
     SAAS_METRIC_CALL(GetNps, {});
+    SAAS_METRIC_CALL(GetIdealCustomerProfile, r.add_fields("country"));
     add("GetCustomer", Needs::kRead, [this](grpc::ClientContext* c) {
       v1::GetCustomerRequest r;
       r.set_tenant_id("alpha");
@@ -425,7 +426,7 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
       EXPECT_THAT(s.error_message(), ::testing::Not(::testing::HasSubstr("alpha")));
     }
   }
-  EXPECT_EQ(cells, 10 * 37);
+  EXPECT_EQ(cells, 10 * 38);
 }
 
 TEST_F(AuthTest, AKeyOfOneTenantIsUselessAgainstAnotherAndUnknownTenantsLookTheSame) {

@@ -815,6 +815,50 @@ TEST_F(MetricsTest, NpsFromSurveyResponses) {
               ElementsAre("group_by"));
 }
 
+// The ideal-customer profile through the API, worked by hand: the top half of four paying
+// customers by MRR, each channel's and plan's shares and lift, in lift order.
+TEST_F(MetricsTest, IdealCustomerProfileByHand) {
+  const std::vector<std::tuple<std::string, std::string, std::string, int64_t>> customers = {
+      {"c1", "ads", "enterprise", 3000},
+      {"c2", "ads", "pro", 2000},
+      {"c3", "organic", "pro", 1000},
+      {"c4", "organic", "pro", 500}};
+  int n = 0;
+  for (const auto& [id, channel, plan, mrr] : customers) {
+    Customer(id, channel);
+    Sub(absl::StrCat("e", ++n), id, "s-" + id, At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, mrr,
+        plan);
+  }
+  v1::GetIdealCustomerProfileRequest req;
+  *req.mutable_query() = Query("2024-01-31", "2024-01-31");
+  req.add_fields("acquisition_channel");
+  req.add_fields("plan");
+  req.mutable_top_share()->set_value(0.5);
+  req.set_min_count(1);
+  v1::GetIdealCustomerProfileResponse resp;
+  grpc::Status s = metrics_->GetIdealCustomerProfile(Ctx().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.paying_customers(), 4);
+  EXPECT_EQ(resp.top_customers(), 2);
+  std::vector<std::string> got;
+  for (const auto& v : resp.values()) {
+    got.push_back(absl::StrCat(v.field(), "=", v.value(), " ", v.top_customers(), "/",
+                               v.all_customers(), " lift ", v.lift()));
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "acquisition_channel=ads 2/2 lift 2", "plan=enterprise 1/1 lift 2",
+                     "plan=pro 1/3 lift 0.666667", "acquisition_channel=organic 0/2 lift 0"}));
+  // The default min_count (10) leaves out every value of four customers.
+  req.clear_min_count();
+  ASSERT_TRUE(metrics_->GetIdealCustomerProfile(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.values_size(), 0);
+  req.clear_fields();
+  req.add_fields("shoe_size");
+  req.mutable_top_share()->set_value(1.5);
+  EXPECT_THAT(ViolatedFields(metrics_->GetIdealCustomerProfile(Ctx().get(), req, &resp)),
+              ElementsAre("fields[0]", "top_share"));
+}
+
 // The churn cross-tab: each group's series is exactly the series the same query gives
 // filtered to that group; plans count a customer in each plan it has an event on.
 TEST_F(MetricsTest, ChurnByGroupEqualsEachGroupsFilter) {
