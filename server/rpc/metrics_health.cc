@@ -185,12 +185,11 @@ grpc::ServerUnaryReactor* MetricsService::GetNps(grpc::CallbackServerContext* ct
       [this, req, resp](const query::Context& ctx) {
         const std::string& group_by = req->group_by();
         const bool field = !group_by.empty() && group_by != "plan" && group_by != "health";
-        if (field && !engine::IsCustomerField(group_by)) {
-          return InvalidArgument(
-              {{"group_by", absl::StrCat("unknown field '", group_by,
-                                         "' (acquisition_channel, country, plan, health or "
-                                         "attributes.<key>)")}});
+        engine::Violations violations;
+        if (!group_by.empty()) {
+          CheckGroupName("group_by", group_by, {.plan = true, .health = true}, violations);
         }
+        if (!violations.empty()) return InvalidArgument(violations);
         absl::StatusOr<query::Query> q = Prepare(req->query(), {.customers = field}, ctx);
         if (!q.ok()) return ToGrpcStatus(q.status());
         const engine::HealthPolicy& policy = q->tenant.health_policy;
@@ -271,13 +270,8 @@ grpc::ServerUnaryReactor* MetricsService::GetIdealCustomerProfile(
               {"fields", absl::StrCat("name 1 to ", engine::kMaxIcpFields, " customer fields")});
         }
         for (int i = 0; i < req->fields_size() && i < engine::kMaxIcpFields; ++i) {
-          const std::string& f = req->fields(i);
-          if (f != "plan" && !engine::IsCustomerField(f)) {
-            violations.push_back({absl::StrCat("fields[", i, "]"),
-                                  absl::StrCat("unknown field '", f,
-                                               "' (acquisition_channel, country, plan or "
-                                               "attributes.<key>)")});
-          }
+          CheckGroupName(absl::StrCat("fields[", i, "]"), req->fields(i), {.plan = true},
+                         violations);
         }
         const double top_share = req->has_top_share() ? req->top_share().value() : 0.2;
         if (!(top_share > 0 && top_share <= 1)) {

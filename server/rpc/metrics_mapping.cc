@@ -1,6 +1,8 @@
 #include "server/rpc/metrics_mapping.h"
 
+#include "absl/strings/str_cat.h"
 #include "server/engine/dates.h"
+#include "server/engine/filters.h"
 #include "server/rpc/convert.h"
 
 namespace saasmetrics::rpc {
@@ -22,6 +24,18 @@ void FillSummary(int64_t current, int64_t previous, v1::Summary* out) {
 }
 
 }  // namespace
+
+void CheckGroupName(absl::string_view field, const std::string& value, GroupNames allowed,
+                    engine::Violations& out) {
+  if (engine::IsCustomerField(value) || (allowed.plan && value == "plan") ||
+      (allowed.health && value == "health")) {
+    return;
+  }
+  out.push_back({std::string(field),
+                 absl::StrCat("unknown field '", value, "' (acquisition_channel, country, ",
+                              allowed.plan ? "plan, " : "", allowed.health ? "health, " : "",
+                              "or attributes.<key>)")});
+}
 
 query::QuerySpec SpecFrom(const v1::MetricsQuery& q) {
   // v1::Interval and engine::Interval share their numbering (DAY = 1 … YEAR = 5).

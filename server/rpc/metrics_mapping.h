@@ -7,6 +7,7 @@
 #include "saasmetrics/v1/common.pb.h"
 #include "saasmetrics/v1/metrics.pb.h"
 #include "server/engine/cohorts.h"
+#include "server/engine/field_violation.h"
 #include "server/engine/pql.h"
 #include "server/engine/series.h"
 #include "server/engine/usage.h"
@@ -17,6 +18,16 @@
 #include "server/query/reader.h"
 
 namespace saasmetrics::rpc {
+
+// What a grouping or profiling request may name besides the customer record's fields
+// (acquisition_channel, country, attributes.<key>).
+struct GroupNames {
+  bool plan = false;    // a customer in every plan it has an event on
+  bool health = false;  // the health group at each period end
+};
+// Appends a violation of `field` when `value` names nothing `allowed` knows.
+void CheckGroupName(absl::string_view field, const std::string& value, GroupNames allowed,
+                    engine::Violations& out);
 
 // The query as the client wrote it; the query layer validates it.
 query::QuerySpec SpecFrom(const v1::MetricsQuery& q);

@@ -77,31 +77,28 @@ grpc::ServerUnaryReactor* MetricsService::GetMrr(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* ctx,
                                                    const v1::GetChurnRequest* req,
                                                    v1::GetChurnResponse* resp) {
-  return RunUnary(
-      ctx, env_, kService, "GetChurn", {auth::kRead, req->query().tenant_id()},
-      [this, req, resp](const query::Context& ctx) {
-        const std::string& group_by = req->group_by();
-        if (!group_by.empty() && group_by != "plan" && !engine::IsCustomerField(group_by)) {
-          return InvalidArgument(
-              {{"group_by", absl::StrCat("unknown field '", group_by,
-                                         "' (acquisition_channel, country, plan or "
-                                         "attributes.<key>)")}});
-        }
-        absl::StatusOr<query::Query> q =
-            Prepare(req->query(), {.customers = !group_by.empty() && group_by != "plan"}, ctx);
-        if (!q.ok()) return ToGrpcStatus(q.status());
-        ToProto(engine::ComputeChurnSeries(*q->movements, q->periods, q->pauses),
-                resp->mutable_entries());
-        if (group_by.empty()) return grpc::Status::OK;
-        auto groups = query::ChurnByGroup(reader_, *q, group_by);
-        if (!groups.ok()) return ToGrpcStatus(groups.status());
-        for (const auto& [name, points] : *groups) {
-          v1::ChurnGroup* g = resp->add_groups();
-          g->set_group(name);
-          ToProto(points, g->mutable_entries());
-        }
-        return grpc::Status::OK;
-      });
+  return RunUnary(ctx, env_, kService, "GetChurn", {auth::kRead, req->query().tenant_id()},
+                  [this, req, resp](const query::Context& ctx) {
+                    const std::string& group_by = req->group_by();
+                    engine::Violations violations;
+                    if (!group_by.empty())
+                      CheckGroupName("group_by", group_by, {.plan = true}, violations);
+                    if (!violations.empty()) return InvalidArgument(violations);
+                    absl::StatusOr<query::Query> q = Prepare(
+                        req->query(), {.customers = !group_by.empty() && group_by != "plan"}, ctx);
+                    if (!q.ok()) return ToGrpcStatus(q.status());
+                    ToProto(engine::ComputeChurnSeries(*q->movements, q->periods, q->pauses),
+                            resp->mutable_entries());
+                    if (group_by.empty()) return grpc::Status::OK;
+                    auto groups = query::ChurnByGroup(reader_, *q, group_by);
+                    if (!groups.ok()) return ToGrpcStatus(groups.status());
+                    for (const auto& [name, points] : *groups) {
+                      v1::ChurnGroup* g = resp->add_groups();
+                      g->set_group(name);
+                      ToProto(points, g->mutable_entries());
+                    }
+                    return grpc::Status::OK;
+                  });
 }
 
 grpc::ServerUnaryReactor* MetricsService::GetActiveCustomers(
@@ -186,11 +183,9 @@ grpc::ServerUnaryReactor* MetricsService::GetCohortRetention(
       ctx, env_, kService, "GetCohortRetention", {auth::kRead, req->query().tenant_id()},
       [this, req, resp](const query::Context& ctx) {
         const std::string& group_by = req->group_by();
-        if (!group_by.empty() && !engine::IsCustomerField(group_by)) {
-          return InvalidArgument({{"group_by", absl::StrCat("unknown field '", group_by,
-                                                            "' (acquisition_channel, country or "
-                                                            "attributes.<key>)")}});
-        }
+        engine::Violations violations;
+        if (!group_by.empty()) CheckGroupName("group_by", group_by, {}, violations);
+        if (!violations.empty()) return InvalidArgument(violations);
         absl::StatusOr<query::Query> q =
             Prepare(req->query(), {.customers = !group_by.empty()}, ctx);
         if (!q.ok()) return ToGrpcStatus(q.status());
