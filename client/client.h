@@ -78,6 +78,7 @@ class Client {
       const v1::ListEngagementScoresRequest& req);
   absl::StatusOr<v1::GetHealthResponse> GetHealth(const v1::GetHealthRequest& req);
   absl::StatusOr<v1::GetNpsResponse> GetNps(const v1::GetNpsRequest& req);
+  absl::StatusOr<v1::GetRenewalsResponse> GetRenewals(const v1::GetRenewalsRequest& req);
   absl::StatusOr<v1::GetIdealCustomerProfileResponse> GetIdealCustomerProfile(
       const v1::GetIdealCustomerProfileRequest& req);
   absl::StatusOr<v1::CustomerProfile> GetCustomer(const v1::GetCustomerRequest& req);

@@ -366,6 +366,21 @@ int main(int argc, char** argv) {
       ->required();
   icp->add_option("--top_share", mf.top_share, "Share of paying customers at the top (0.2)");
   icp->add_option("--min_count", mf.min_count, "Least paying customers a value needs (10)");
+  auto* renewals = metrics->add_subcommand(
+      "renewals", "Renewal rates by count and amount, of subscriptions and of customers");
+  AddMetricsFlags(renewals, &mf, true);
+  renewals
+      ->add_option("--min_term", mf.min_term,
+                   "Shortest term counted: a count and d, w, m or y (default 1y)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v.size() >= 2 && std::string("dwmy").find(v.back()) != std::string::npos &&
+                           std::all_of(v.begin(), v.end() - 1,
+                                       [](char c) { return c >= '0' && c <= '9'; })
+                       ? std::string()
+                       : "must be a count and d, w, m or y (3m, 1y)";
+          },
+          "TERM"));
   auto* health_groups = metrics->add_subcommand(
       "health", "Customers and MRR per health group, and the moves between groups");
   AddMetricsFlags(health_groups, &mf, true);
@@ -548,6 +563,7 @@ int main(int argc, char** argv) {
            {health_groups, "health"},
            {nps, "nps"},
            {icp, "icp"},
+           {renewals, "renewals"},
            {health_customers, "health-customers"},
            {activation, "activation"},
            {movements, "movements"}}) {

@@ -65,6 +65,7 @@ struct MetricsFlags {
   std::vector<std::string> fields;             // icp
   std::optional<double> top_share;             // icp
   int min_count = 0;                           // icp
+  std::string min_term;                        // renewals: <count><d|w|m|y>, "1y" default
 };
 int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& flags,
                Output output);

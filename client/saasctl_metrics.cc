@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -301,6 +302,39 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           for (const auto& e : r.entries()) add("(all)", e);
           for (const auto& g : r.groups()) {
             for (const auto& e : g.entries()) add(g.group(), e);
+          }
+          return rows;
+        },
+        output);
+  }
+  if (metric == "renewals") {
+    v1::GetRenewalsRequest req;
+    *req.mutable_query() = ToQuery(f);
+    if (!f.min_term.empty()) {  // checked by the flag: digits then d, w, m or y
+      const char unit = f.min_term.back();
+      req.mutable_min_term()->set_unit(unit == 'd'   ? v1::INTERVAL_UNIT_DAY
+                                       : unit == 'w' ? v1::INTERVAL_UNIT_WEEK
+                                       : unit == 'm' ? v1::INTERVAL_UNIT_MONTH
+                                                     : v1::INTERVAL_UNIT_YEAR);
+      int count = 0;
+      if (!absl::SimpleAtoi(f.min_term.substr(0, f.min_term.size() - 1), &count)) count = -1;
+      req.mutable_min_term()->set_count(count);
+    }
+    return Show<v1::GetRenewalsResponse>(
+        [&] { return client.GetRenewals(req); },
+        [&](const v1::GetRenewalsResponse& r) {
+          // A row per period and level: counts, MRR up and renewed, both rates.
+          Rows rows = {
+              {"DATE", "LEVEL", "UP", "RENEWED", "MRR_UP", "MRR_RENEWED", "BY_COUNT", "BY_AMOUNT"}};
+          for (const auto& e : r.entries()) {
+            for (const auto& [level, rates] :
+                 {std::pair{"subscriptions", &e.subscriptions()}, {"customers", &e.customers()}}) {
+              rows.push_back({e.date(), level, Count(rates->up_for_renewal()),
+                              Count(rates->renewed()), money(rates->mrr_up_for_renewal()),
+                              money(rates->renewed_mrr()),
+                              Ratio(rates->has_rate_by_count(), rates->rate_by_count().value()),
+                              Ratio(rates->has_rate_by_amount(), rates->rate_by_amount().value())});
+            }
           }
           return rows;
         },

@@ -1,5 +1,7 @@
 #include "server/engine/dates.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 
@@ -24,6 +26,12 @@ bool ParseIsoDate(absl::string_view text, absl::CivilDay* out) {
 
 std::string FormatIsoDate(absl::CivilDay day) {
   return absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day());
+}
+
+absl::CivilDay AddMonthsClipped(absl::CivilDay day, int64_t months) {
+  const absl::CivilMonth month = absl::CivilMonth(day) + months;
+  const absl::CivilDay last = absl::CivilDay(month + 1) - 1;
+  return std::min(absl::CivilDay(month.year(), month.month(), day.day()), last);
 }
 
 }  // namespace saasmetrics::engine

@@ -24,6 +24,14 @@ enum class SubscriptionStatus : int {
 // Values match saasmetrics.v1.IntervalUnit.
 enum class IntervalUnit : int { kUnspecified = 0, kDay = 1, kWeek = 2, kMonth = 3, kYear = 4 };
 
+// The most intervals one billing term may span (10000 days is 27 years): ingest refuses
+// more, so a term's count fits the cached column's 16 bits.
+inline constexpr int32_t kMaxIntervalCount = 10000;
+// A stored count in 16 bits (rows written before the bound was checked are clamped).
+inline uint16_t ClampedIntervalCount(int32_t count) {
+  return static_cast<uint16_t>(count < 0 ? 0 : count > 65535 ? 65535 : count);
+}
+
 using StringPairs = std::vector<std::pair<std::string, std::string>>;
 
 // From effective_at on, subscription `subscription_id` is in this state until its

@@ -116,8 +116,9 @@ void ValidateSubscriptionEvents(const std::vector<SubscriptionEvent>& events,
     } else if (!KnownUnit(e.interval_unit)) {
       c.Fail("interval_unit", absl::StrCat("unknown value ", static_cast<int>(e.interval_unit)));
     }
-    if (e.interval_count < 1) {
-      c.Fail("interval_count", absl::StrCat("must be at least 1, got ", e.interval_count));
+    if (e.interval_count < 1 || e.interval_count > kMaxIntervalCount) {
+      c.Fail("interval_count",
+             absl::StrCat("must be 1 to ", kMaxIntervalCount, ", got ", e.interval_count));
     }
     c.NonNegative("quantity", e.quantity);
     c.NonNegative("unit_amount", e.unit_amount);

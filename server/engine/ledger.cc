@@ -35,7 +35,9 @@ Ledger BuildLedger(const std::vector<SubscriptionEvent>& events) {
       plans.push_back(e.plan_id);
     }
     ledger.events.push_back({absl::ToUnixMicros(e.effective_at), e.seq, customer, subscription,
-                             StateMrr(e), e.status == SubscriptionStatus::kPaused});
+                             StateMrr(e), e.status == SubscriptionStatus::kPaused,
+                             static_cast<uint8_t>(e.interval_unit),
+                             ClampedIntervalCount(e.interval_count)});
   }
   return ledger;
 }

@@ -14,6 +14,14 @@ size_t VectorBytes(const std::vector<T>& v) {
   return v.capacity() * sizeof(T);
 }
 
+// Event i of `p` in the ledger's terms: `customer` and `subscription` are its ledger ids,
+// its position the ingest order.
+LedgerEvent EventAt(const SubscriptionPartition& p, size_t i, int32_t customer,
+                    int32_t subscription) {
+  return {p.at_us[i], static_cast<int64_t>(i), customer,           subscription,
+          p.mrr[i],   p.paused[i] != 0,        p.interval_unit[i], p.interval_count[i]};
+}
+
 }  // namespace
 
 int32_t StringDictionary::Add(absl::string_view s) {
@@ -37,7 +45,7 @@ size_t SubscriptionPartition::bytes() const {
   return sizeof(*this) + customers.bytes() + subscriptions.bytes() +
          VectorBytes(subscription_customer) + plans.bytes() + VectorBytes(at_us) +
          VectorBytes(seq) + VectorBytes(mrr) + VectorBytes(subscription) + VectorBytes(plan) +
-         VectorBytes(paused);
+         VectorBytes(paused) + VectorBytes(interval_unit) + VectorBytes(interval_count);
 }
 
 SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
@@ -59,6 +67,8 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
   p.subscription.reserve(n);
   p.plan.reserve(n);
   p.paused.reserve(n);
+  p.interval_unit.reserve(n);
+  p.interval_count.reserve(n);
   for (size_t i : order) {
     const SubscriptionEvent& e = events[i];
     // The maps view the events' strings, which outlive this function's use of them.
@@ -84,6 +94,8 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
     p.subscription.push_back(s->second);
     p.plan.push_back(plan);
     p.paused.push_back(e.status == SubscriptionStatus::kPaused);
+    p.interval_unit.push_back(static_cast<uint8_t>(e.interval_unit));
+    p.interval_count.push_back(ClampedIntervalCount(e.interval_count));
   }
   for (auto* d : {&p.customers, &p.subscriptions, &p.plans}) d->Shrink();
   p.subscription_customer.shrink_to_fit();
@@ -153,6 +165,8 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
   for (auto* v : {&p.at_us, &p.seq, &p.mrr}) v->reserve(n);
   for (auto* v : {&p.subscription, &p.plan}) v->reserve(n);
   p.paused.reserve(n);
+  p.interval_unit.reserve(n);
+  p.interval_count.reserve(n);
   p.extends = base.version;
   p.added.reserve(more.events());
   size_t i = 0, j = 0;
@@ -167,6 +181,8 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
       p.subscription.push_back(base.subscription[i]);
       p.plan.push_back(base.plan[i]);
       p.paused.push_back(base.paused[i]);
+      p.interval_unit.push_back(base.interval_unit[i]);
+      p.interval_count.push_back(base.interval_count[i]);
       ++i;
     } else {
       p.added.push_back(static_cast<uint32_t>(p.at_us.size()));
@@ -176,6 +192,8 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
       p.subscription.push_back(subscription[more.subscription[j]]);
       p.plan.push_back(more.plan[j] < 0 ? -1 : plan[more.plan[j]]);
       p.paused.push_back(more.paused[j]);
+      p.interval_unit.push_back(more.interval_unit[j]);
+      p.interval_count.push_back(more.interval_count[j]);
       ++j;
     }
   }
@@ -207,8 +225,7 @@ void AppendPartition(const SubscriptionPartition& p, int64_t until_us, Ledger& l
   for (size_t i = 0; i < p.events() && p.at_us[i] < until_us; ++i) {
     const int32_t local = p.subscription[i];
     const int32_t c = customer[p.subscription_customer[local]];
-    ledger.events.push_back(
-        {p.at_us[i], static_cast<int64_t>(i), c, subscription[local], p.mrr[i], p.paused[i] != 0});
+    ledger.events.push_back(EventAt(p, i, c, subscription[local]));
     if (p.plan[i] >= 0) {
       auto& plans = ledger.customer_plans[c];
       const absl::string_view plan = p.plans[p.plan[i]];
@@ -243,8 +260,7 @@ std::optional<std::vector<LedgerEvent>> MapPartition(const SubscriptionPartition
         return std::nullopt;
       }
     }
-    out.push_back(
-        {p.at_us[i], static_cast<int64_t>(i), c, subscription[local], p.mrr[i], p.paused[i] != 0});
+    out.push_back(EventAt(p, i, c, subscription[local]));
   }
   return out;
 }
@@ -282,8 +298,7 @@ std::optional<std::vector<LedgerEvent>> MapExtension(const SubscriptionPartition
           return std::nullopt;
         }
       }
-      out.push_back(
-          {p.at_us[i], static_cast<int64_t>(i), c->second, s->second, p.mrr[i], p.paused[i] != 0});
+      out.push_back(EventAt(p, i, c->second, s->second));
     } else {
       LedgerEvent e = base_events[next_base++];
       if (e.at_us != p.at_us[i]) return std::nullopt;  // not the base it extends

@@ -50,6 +50,8 @@ struct SubscriptionPartition {
   std::vector<int32_t> subscription;  // local
   std::vector<int32_t> plan;          // local, -1 for none
   std::vector<uint8_t> paused;
+  std::vector<uint8_t> interval_unit;    // the state's term (LedgerEvent)
+  std::vector<uint16_t> interval_count;  // clamped to 16 bits
   // Set by ExtendSubscriptionPartition: the version of the partition it extended, and
   // the positions its added events took (ascending). 0 and empty otherwise.
   int64_t extends = 0;

@@ -19,7 +19,12 @@ struct LedgerEvent {
   int32_t subscription = 0;  // dense over (customer, subscription id)
   int64_t mrr = 0;
   bool paused = false;
+  // The state's billing term (ANALYTICS.md "Renewal rates"): an IntervalUnit and its count
+  // (ingest allows at most kMaxIntervalCount; older rows beyond are clamped).
+  uint8_t interval_unit = 0;
+  uint16_t interval_count = 0;
 };
+static_assert(sizeof(LedgerEvent) == 40, "the term fits in the padding after `paused`");
 
 enum class MovementType {
   kNewBusiness = 1,

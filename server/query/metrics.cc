@@ -194,6 +194,33 @@ absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const 
   return engine::ComputeCohorts(*q.movements, q.periods, groups);
 }
 
+absl::StatusOr<std::vector<engine::RenewalPoint>> Renewals(Reader& reader, const Query& q,
+                                                           engine::Term min_term,
+                                                           const Context& ctx) {
+  const int64_t until_us = absl::ToUnixMicros(engine::DayStart(q.end + 1, q.tz));
+  size_t n = 0;
+  for (const auto& month : q.history->months()) n += month->size();
+  if (absl::Status s = reader.Charge(static_cast<int64_t>(n * sizeof(engine::LedgerEvent)), ctx);
+      !s.ok()) {
+    return s;
+  }
+  std::vector<engine::LedgerEvent> events;
+  events.reserve(n);
+  for (const auto& month : q.history->months()) {
+    for (const engine::LedgerEvent& e : *month) {
+      if (e.at_us < until_us) events.push_back(e);
+    }
+  }
+  std::vector<bool> include;
+  if (!q.filters.empty()) include = engine::SelectCustomers(*q.ledger, *q.customers, q.filters);
+  const std::function<bool()> stop = ctx.StopFlag();
+  std::vector<engine::RenewalPoint> points = engine::ComputeRenewals(
+      std::move(events), q.periods, q.tz,
+      {.min_term = min_term, .include = q.filters.empty() ? nullptr : &include, .stop = &stop});
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  return points;
+}
+
 absl::StatusOr<std::vector<engine::UnitEconomics>> UnitEconomics(Reader& reader, const Query& q,
                                                                  int churn_window_months,
                                                                  const Context& ctx) {

@@ -11,6 +11,7 @@
 #include "server/engine/cohorts.h"
 #include "server/engine/engagement.h"
 #include "server/engine/pql.h"
+#include "server/engine/renewals.h"
 #include "server/engine/series.h"
 #include "server/engine/usage.h"
 #include "server/query/page.h"
@@ -78,6 +79,12 @@ absl::StatusOr<std::vector<std::pair<std::string, std::vector<engine::ChurnPoint
 // `group_by` empty: one group. RESOURCE_EXHAUSTED when the cells exceed the answer budget.
 absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,
                                                     const std::string& group_by);
+
+// Renewal rates per period (ANALYTICS.md) over the history's events with their terms, the
+// query's filters applied.
+absl::StatusOr<std::vector<engine::RenewalPoint>> Renewals(Reader& reader, const Query& q,
+                                                           engine::Term min_term,
+                                                           const Context& ctx);
 
 absl::StatusOr<std::vector<engine::UnitEconomics>> UnitEconomics(Reader& reader, const Query& q,
                                                                  int churn_window_months,

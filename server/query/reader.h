@@ -166,6 +166,10 @@ class Reader {
 
   // The query memory budget: what calls in flight hold of it.
   const MemoryBudget& memory() const { return *memory_; }
+  // Charges `bytes` a query built outside the cache to the call's share of the budget.
+  absl::Status Charge(int64_t bytes, const Context& ctx) {
+    return ctx.memory->Charge(*memory_, bytes, ctx.deadline);
+  }
 
  private:
   absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Customers(

@@ -331,4 +331,53 @@ void ToProto(const query::CustomerProfile& p, v1::CustomerProfile* out) {
   }
 }
 
+engine::Term TermFrom(const v1::Term& term, bool has, engine::Term fallback,
+                      absl::string_view field, engine::Violations& out) {
+  if (!has || (term.unit() == v1::INTERVAL_UNIT_UNSPECIFIED && term.count() == 0)) {
+    return fallback;
+  }
+  // v1::IntervalUnit and engine::IntervalUnit share their numbering (DAY = 1 … YEAR = 4).
+  const engine::Term t{static_cast<engine::IntervalUnit>(term.unit()),
+                       term.count() == 0 ? 1 : term.count()};
+  if (term.unit() == v1::INTERVAL_UNIT_UNSPECIFIED) {
+    out.push_back({absl::StrCat(field, ".unit"), "is required with a count"});
+  } else if (engine::NominalTwelfths(t) == 0) {
+    out.push_back({absl::StrCat(field, ".unit"), absl::StrCat("unknown value ", term.unit())});
+  }
+  if (term.count() < 0 || term.count() > engine::kMaxIntervalCount) {
+    out.push_back(
+        {absl::StrCat(field, ".count"),
+         absl::StrCat("must be 1 to ", engine::kMaxIntervalCount, ", got ", term.count())});
+  }
+  return t;
+}
+
+void ToProto(engine::Term term, v1::Term* out) {
+  out->set_unit(static_cast<v1::IntervalUnit>(term.unit));
+  out->set_count(static_cast<int32_t>(term.count));
+}
+
+void ToProto(const std::vector<engine::RenewalPoint>& points, v1::GetRenewalsResponse* out) {
+  auto rates = [](const engine::RenewalCounts& c, v1::RenewalRates* r) {
+    r->set_up_for_renewal(c.up);
+    r->set_renewed(c.renewed);
+    r->set_mrr_up_for_renewal(c.mrr_up);
+    r->set_renewed_mrr(c.mrr_renewed);
+    if (c.up > 0) {
+      r->mutable_rate_by_count()->set_value(static_cast<double>(c.renewed) /
+                                            static_cast<double>(c.up));
+    }
+    if (c.mrr_up > 0) {
+      r->mutable_rate_by_amount()->set_value(static_cast<double>(c.mrr_renewed) /
+                                             static_cast<double>(c.mrr_up));
+    }
+  };
+  for (const engine::RenewalPoint& p : points) {
+    v1::RenewalEntry* e = out->add_entries();
+    e->set_date(engine::FormatIsoDate(p.period.last));
+    rates(p.subscriptions, e->mutable_subscriptions());
+    rates(p.customers, e->mutable_customers());
+  }
+}
+
 }  // namespace saasmetrics::rpc

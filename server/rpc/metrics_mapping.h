@@ -9,6 +9,7 @@
 #include "server/engine/cohorts.h"
 #include "server/engine/field_violation.h"
 #include "server/engine/pql.h"
+#include "server/engine/renewals.h"
 #include "server/engine/series.h"
 #include "server/engine/usage.h"
 #include "server/query/health.h"
@@ -51,5 +52,11 @@ void ToProto(const std::vector<engine::HealthPoint>& points, v1::GetHealthRespon
 void ToProto(const query::HealthRow& row, v1::HealthCustomer* out);
 void ToProto(const query::NpsAnswer& answer, v1::GetNpsResponse* out);
 void ToProto(const query::CustomerProfile& profile, v1::CustomerProfile* out);
+// A request's term: unset (or all zero) is `fallback`; a count of 0 is 1. Appends
+// violations naming `field`.unit and `field`.count.
+engine::Term TermFrom(const v1::Term& term, bool has, engine::Term fallback,
+                      absl::string_view field, engine::Violations& out);
+void ToProto(engine::Term term, v1::Term* out);
+void ToProto(const std::vector<engine::RenewalPoint>& points, v1::GetRenewalsResponse* out);
 
 }  // namespace saasmetrics::rpc

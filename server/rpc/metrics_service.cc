@@ -101,6 +101,28 @@ grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* 
                   });
 }
 
+grpc::ServerUnaryReactor* MetricsService::GetRenewals(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetRenewalsRequest* req,
+                                                      v1::GetRenewalsResponse* resp) {
+  return RunUnary(ctx, env_, kService, "GetRenewals", {auth::kRead, req->query().tenant_id()},
+                  [this, req, resp](const query::Context& ctx) {
+                    engine::Violations violations;
+                    const engine::Term min_term =
+                        TermFrom(req->min_term(), req->has_min_term(), {}, "min_term", violations);
+                    if (!violations.empty()) return InvalidArgument(violations);
+                    absl::StatusOr<query::Query> q =
+                        Prepare(req->query(), {.movements = false}, ctx);
+                    if (!q.ok()) return ToGrpcStatus(q.status());
+                    absl::StatusOr<std::vector<engine::RenewalPoint>> points =
+                        query::Renewals(reader_, *q, min_term, ctx);
+                    if (!points.ok()) return ToGrpcStatus(points.status());
+                    resp->set_currency(q->tenant.currency);
+                    ToProto(min_term, resp->mutable_min_term());
+                    ToProto(*points, resp);
+                    return grpc::Status::OK;
+                  });
+}
+
 grpc::ServerUnaryReactor* MetricsService::GetActiveCustomers(
     grpc::CallbackServerContext* ctx, const v1::GetActiveCustomersRequest* req,
     v1::GetActiveCustomersResponse* resp) {

@@ -67,6 +67,9 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* ListHealthCustomers(grpc::CallbackServerContext* ctx,
                                                 const v1::ListHealthCustomersRequest* req,
                                                 v1::ListHealthCustomersResponse* resp) override;
+  grpc::ServerUnaryReactor* GetRenewals(grpc::CallbackServerContext* ctx,
+                                        const v1::GetRenewalsRequest* req,
+                                        v1::GetRenewalsResponse* resp) override;
 
  private:
   // The query layer's Prepare on the request's MetricsQuery.

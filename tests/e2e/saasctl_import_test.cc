@@ -354,6 +354,8 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
       {"nps", "--interval=quarter"},
       {"icp", "--field=acquisition_channel", "--field=attributes.segment", "--min_count=1"},
       {"nps", "--interval=quarter", "--group_by=health"},
+      {"renewals", "--interval=quarter"},
+      {"renewals", "--min_term=1m", "--filter=acquisition_channel=ads"},
   };
   for (const auto& command : commands) {
     std::vector<std::string> args = {"metrics"};

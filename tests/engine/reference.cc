@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "server/engine/mrr.h"
 
@@ -213,6 +214,119 @@ std::map<std::string, RefHealth> Health(const engine::HealthPolicy& policy,
       h.reasons = {"high_score"};
     } else {
       h.group = "normal";
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// A term's nominal length in days as a fraction {numerator, denominator}; {0, 1}: none.
+std::pair<int64_t, int64_t> NominalDays(engine::IntervalUnit unit, int64_t count) {
+  switch (unit) {
+    case engine::IntervalUnit::kDay:
+      return {count, 1};
+    case engine::IntervalUnit::kWeek:
+      return {7 * count, 1};
+    case engine::IntervalUnit::kMonth:
+      return {365 * count, 12};
+    case engine::IntervalUnit::kYear:
+      return {365 * count, 1};
+    default:
+      return {0, 1};
+  }
+}
+
+int Compare(std::pair<int64_t, int64_t> a, std::pair<int64_t, int64_t> b) {
+  const int64_t l = a.first * b.second, r = b.first * a.second;
+  return l < r ? -1 : l > r ? 1 : 0;
+}
+
+bool IsRenewalDate(absl::CivilDay anchor, engine::IntervalUnit unit, int64_t count,
+                   absl::CivilDay d) {
+  for (int64_t k = 1;; ++k) {
+    absl::CivilDay date;
+    if (unit == engine::IntervalUnit::kDay || unit == engine::IntervalUnit::kWeek) {
+      date = anchor + k * count * (unit == engine::IntervalUnit::kWeek ? 7 : 1);
+    } else {
+      const int64_t months = k * count * (unit == engine::IntervalUnit::kYear ? 12 : 1);
+      const absl::CivilMonth m = absl::CivilMonth(anchor) + months;
+      int last = 28;
+      while (absl::CivilDay(m.year(), m.month(), last + 1).month() == m.month()) ++last;
+      date = absl::CivilDay(m.year(), m.month(), std::min(anchor.day(), last));
+    }
+    if (date == d) return true;
+    if (date > d) return false;
+  }
+}
+
+}  // namespace
+
+std::vector<RefRenewals> Renewals(const std::vector<SubscriptionEvent>& events, absl::TimeZone tz,
+                                  const std::vector<engine::Period>& periods,
+                                  engine::IntervalUnit min_unit, int64_t min_count) {
+  std::vector<RefRenewals> out(periods.size());
+  std::map<std::pair<std::string, std::string>, std::vector<const SubscriptionEvent*>> subs;
+  for (const SubscriptionEvent& e : events) subs[{e.customer_id, e.subscription_id}].push_back(&e);
+  for (auto& [key, list] : subs) {
+    std::sort(list.begin(), list.end(), [](const SubscriptionEvent* a, const SubscriptionEvent* b) {
+      return std::tie(a->effective_at, a->seq) < std::tie(b->effective_at, b->seq);
+    });
+  }
+  // Per (period, customer): whether every pair renewed, Σ start and Σ end MRR.
+  struct CustomerCell {
+    bool all = true;
+    int64_t start = 0, end = 0;
+  };
+  for (size_t p = 0; p < periods.size(); ++p) {
+    std::map<std::string, CustomerCell> customers;
+    for (absl::CivilDay d = periods[p].first; d <= periods[p].last; ++d) {
+      const absl::Time start = engine::DayStart(d, tz), end = engine::DayStart(d + 1, tz);
+      for (const auto& [key, list] : subs) {
+        const SubscriptionEvent* before = nullptr;
+        const SubscriptionEvent* after = nullptr;
+        absl::CivilDay anchor;
+        for (const SubscriptionEvent* e : list) {
+          if (e->effective_at >= end) break;
+          if (e->effective_at < start) {
+            const bool was_paying = before != nullptr && engine::StateMrr(*before) > 0;
+            const bool term_changed =
+                before != nullptr &&
+                Compare(NominalDays(before->interval_unit, before->interval_count),
+                        NominalDays(e->interval_unit, e->interval_count)) != 0;
+            if ((!was_paying && engine::StateMrr(*e) > 0) || term_changed) {
+              anchor = absl::ToCivilDay(e->effective_at, tz);
+            }
+            before = e;
+          }
+          after = e;
+        }
+        if (before == nullptr || engine::StateMrr(*before) <= 0) continue;
+        const auto nominal = NominalDays(before->interval_unit, before->interval_count);
+        if (nominal.first == 0 || Compare(nominal, NominalDays(min_unit, min_count)) < 0) continue;
+        if (!IsRenewalDate(anchor, before->interval_unit, before->interval_count, d)) continue;
+        const int64_t s = engine::StateMrr(*before), t = engine::StateMrr(*after);
+        RefRenewalCounts& c = out[p].subscriptions;
+        ++c.up;
+        c.mrr_up += s;
+        if (t > 0) {
+          ++c.renewed;
+          c.mrr_renewed += t;
+        }
+        CustomerCell& cell = customers[key.first];
+        cell.all = cell.all && t > 0;
+        cell.start += s;
+        cell.end += t;
+      }
+    }
+    for (const auto& [customer, cell] : customers) {
+      RefRenewalCounts& c = out[p].customers;
+      ++c.up;
+      c.mrr_up += cell.start;
+      if (cell.all) {
+        ++c.renewed;
+        c.mrr_renewed += cell.end;
+      }
     }
   }
   return out;

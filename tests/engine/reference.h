@@ -70,4 +70,19 @@ std::map<std::string, RefHealth> Health(const engine::HealthPolicy& policy,
                                         const std::vector<SubscriptionEvent>& subs,
                                         absl::TimeZone tz, absl::CivilDay day);
 
+// Renewal rates (ANALYTICS.md): for every subscription and every day d of the periods, the
+// state at the start and end of d and the anchor and term in effect at d's start, each found
+// by replaying the subscription's raw events again; d is a renewal date when anchor + k ×
+// term (k = 1, 2, …, months counted with their own clipping) equals it.
+struct RefRenewalCounts {
+  int64_t up = 0, renewed = 0, mrr_up = 0, mrr_renewed = 0;
+  bool operator==(const RefRenewalCounts&) const = default;
+};
+struct RefRenewals {
+  RefRenewalCounts subscriptions, customers;
+};
+std::vector<RefRenewals> Renewals(const std::vector<SubscriptionEvent>& events, absl::TimeZone tz,
+                                  const std::vector<engine::Period>& periods,
+                                  engine::IntervalUnit min_unit, int64_t min_count);
+
 }  // namespace saasmetrics::reference

@@ -44,7 +44,8 @@ class MetricsTest : public ::testing::Test {
 
   void Sub(const std::string& id, const std::string& customer, const std::string& sub,
            absl::Time at, v1::SubscriptionStatus status, int64_t amount,
-           const std::string& plan = "pro") {
+           const std::string& plan = "pro", v1::IntervalUnit unit = v1::INTERVAL_UNIT_MONTH,
+           int32_t count = 1) {
     v1::IngestSubscriptionEventsRequest req;
     req.set_tenant_id("acme");
     v1::SubscriptionEvent* e = req.add_events();
@@ -57,8 +58,8 @@ class MetricsTest : public ::testing::Test {
     e->set_quantity(1);
     e->set_unit_amount(amount);
     e->set_currency("EUR");
-    e->set_interval_unit(v1::INTERVAL_UNIT_MONTH);
-    e->set_interval_count(1);
+    e->set_interval_unit(unit);
+    e->set_interval_count(count);
     v1::IngestResult r;
     ASSERT_TRUE(ingest_->IngestSubscriptionEvents(Ctx().get(), req, &r).ok());
   }
@@ -925,6 +926,73 @@ TEST_F(MetricsTest, ChurnByGroupEqualsEachGroupsFilter) {
   grpc::Status s = metrics_->GetChurn(Ctx().get(), bad, &ignored);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(testing::ViolatedFields(s), ::testing::ElementsAre("group_by"));
+}
+
+// Renewal rates from stored terms: an annual subscription that renews, one canceled on its
+// date, a monthly one counted only when min_term allows it, a filter, and a late term change
+// that moves a renewal date in the warm cache.
+TEST_F(MetricsTest, RenewalsThroughTheStoredTerms) {
+  const v1::IntervalUnit year = v1::INTERVAL_UNIT_YEAR;
+  Customer("c2", "ads");
+  Sub("1", "c1", "s1", At(2024, 3, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 12000, "pro", year);
+  Sub("2", "c2", "s1", At(2024, 3, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 24000, "pro", year);
+  Sub("3", "c2", "s1", At(2025, 3, 20, 10), v1::SUBSCRIPTION_STATUS_CANCELED, 24000, "pro", year);
+  Sub("4", "c3", "s1", At(2024, 3, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 500);
+  auto renewals = [&](const std::vector<std::string>& filters, int count = 0,
+                      v1::IntervalUnit unit = v1::INTERVAL_UNIT_UNSPECIFIED) {
+    v1::GetRenewalsRequest req;
+    *req.mutable_query() = Query("2025-02-01", "2025-03-31");
+    for (const auto& f : filters) req.mutable_query()->add_filter(f);
+    if (count > 0) {
+      req.mutable_min_term()->set_unit(unit);
+      req.mutable_min_term()->set_count(count);
+    }
+    v1::GetRenewalsResponse resp;
+    grpc::Status s = metrics_->GetRenewals(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  };
+  v1::GetRenewalsResponse r = renewals({});
+  EXPECT_EQ(r.currency(), "EUR");
+  EXPECT_EQ(r.min_term().unit(), year);
+  EXPECT_EQ(r.min_term().count(), 1);
+  ASSERT_EQ(r.entries_size(), 2);
+  EXPECT_EQ(r.entries(0).date(), "2025-02-28");
+  EXPECT_EQ(r.entries(0).subscriptions().up_for_renewal(), 0);
+  EXPECT_FALSE(r.entries(0).subscriptions().has_rate_by_count()) << "none up: absent";
+  const v1::RenewalRates& march = r.entries(1).subscriptions();
+  EXPECT_EQ(march.up_for_renewal(), 2);
+  EXPECT_EQ(march.renewed(), 1);
+  EXPECT_EQ(march.mrr_up_for_renewal(), 1000 + 2000);
+  EXPECT_EQ(march.renewed_mrr(), 1000);
+  EXPECT_DOUBLE_EQ(march.rate_by_count().value(), 0.5);
+  EXPECT_DOUBLE_EQ(march.rate_by_amount().value(), 1.0 / 3);
+  EXPECT_EQ(r.entries(1).customers().up_for_renewal(), 2);
+  // A month: c3's monthly subscription renews on the 5th of each month too.
+  const v1::GetRenewalsResponse monthly = renewals({}, 1, v1::INTERVAL_UNIT_MONTH);
+  EXPECT_EQ(monthly.entries(0).subscriptions().up_for_renewal(), 1);
+  EXPECT_EQ(monthly.entries(1).subscriptions().up_for_renewal(), 3);
+  // Filtered to the ads channel: c2 alone, canceled.
+  const v1::GetRenewalsResponse ads = renewals({"acquisition_channel=ads"});
+  EXPECT_EQ(ads.entries(1).subscriptions().up_for_renewal(), 1);
+  EXPECT_EQ(ads.entries(1).subscriptions().renewed(), 0);
+  EXPECT_DOUBLE_EQ(ads.entries(1).customers().rate_by_count().value(), 0);
+  // A late change of c1's term to two years (2024-06-01) resets its anchor: no date in
+  // March 2025 any more.
+  Sub("5", "c1", "s1", At(2024, 6, 1), v1::SUBSCRIPTION_STATUS_ACTIVE, 24000, "pro", year, 2);
+  EXPECT_EQ(renewals({}).entries(1).subscriptions().up_for_renewal(), 1);
+  // Bad terms name the field.
+  v1::GetRenewalsRequest bad;
+  *bad.mutable_query() = Query("2025-02-01", "2025-03-31");
+  bad.mutable_min_term()->set_unit(static_cast<v1::IntervalUnit>(9));
+  bad.mutable_min_term()->set_count(20000);
+  v1::GetRenewalsResponse ignored;
+  EXPECT_THAT(ViolatedFields(metrics_->GetRenewals(Ctx().get(), bad, &ignored)),
+              ElementsAre("min_term.unit", "min_term.count"));
+  bad.mutable_min_term()->set_unit(v1::INTERVAL_UNIT_UNSPECIFIED);
+  bad.mutable_min_term()->set_count(3);
+  EXPECT_THAT(ViolatedFields(metrics_->GetRenewals(Ctx().get(), bad, &ignored)),
+              ElementsAre("min_term.unit"));
 }
 
 TEST_F(MetricsTest, BadQueriesNameTheFieldAndTheRule) {
