@@ -19,6 +19,18 @@ void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
 }
 
+// The first anniversary of `anchor` (whole years, UTC) after `t`: when an annual contract
+// that is cancelled during its term ends.
+absl::Time NextAnniversary(absl::Time anchor, absl::Time t) {
+  const absl::CivilSecond a = absl::ToCivilSecond(anchor, absl::UTCTimeZone());
+  for (int k = 1;; ++k) {
+    const absl::Time at = absl::FromCivil(
+        absl::CivilSecond(a.year() + k, a.month(), a.day(), a.hour(), a.minute(), a.second()),
+        absl::UTCTimeZone());
+    if (at > t) return at;
+  }
+}
+
 }  // namespace
 
 GeneratedData Generate(const GeneratorOptions& o) {
@@ -47,8 +59,14 @@ GeneratedData Generate(const GeneratorOptions& o) {
     bool annual = unit(rng) < 0.25;
     int64_t seats = 1 + static_cast<int64_t>(rng() % 5);
     const std::string sub = absl::StrCat("sub_", c);
+    bool paying = false;
+    absl::Time anchor;  // when it last started paying: its terms count from there
     auto emit = [&](absl::Time at, v1::SubscriptionStatus status) {
       if (at >= end) return false;
+      const bool pays =
+          status == v1::SUBSCRIPTION_STATUS_ACTIVE || status == v1::SUBSCRIPTION_STATUS_PAST_DUE;
+      if (pays && !paying) anchor = at;
+      paying = pays;
       v1::SubscriptionEvent& e = d.subscription_events.emplace_back();
       e.set_event_id(absl::StrCat("evt_", event_no++));
       e.set_subscription_id(sub);
@@ -93,8 +111,10 @@ GeneratedData Generate(const GeneratorOptions& o) {
       } else if (r < 0.58) {
         ok = emit(t, v1::SUBSCRIPTION_STATUS_PAST_DUE);
       } else if (r < 0.72) {
-        ok = emit(t, v1::SUBSCRIPTION_STATUS_CANCELED);  // churn
-        if (ok && unit(rng) < 0.2) {                     // comes back later
+        // Churn; an annual contract runs to the end of its term and is not renewed.
+        if (annual && paying) t = NextAnniversary(anchor, t);
+        ok = emit(t, v1::SUBSCRIPTION_STATUS_CANCELED);
+        if (ok && unit(rng) < 0.2) {  // comes back later
           t += absl::Hours(24 * (30 + static_cast<int64_t>(rng() % 120)));
           ok = emit(t, v1::SUBSCRIPTION_STATUS_ACTIVE);
         } else {

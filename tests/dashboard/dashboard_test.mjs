@@ -325,6 +325,12 @@ test('health: the groups, the at-risk customers and NPS equal the API', async ()
   assert.ok(Number(nps.entries[nps.entries.length - 1].respondents) > 0, 'the generator answers surveys');
   const chart = await page.evaluate(() => window.dashboard.charts.nps.data.datasets[0].data);
   assert.deepEqual(chart, nps.entries.map((e) => (e.nps === undefined ? null : e.nps)));
+  const renewals = await api(`/v1/tenants/acme/metrics/renewals?${q}`);
+  assert.ok(renewals.entries.some((e) => Number(e.subscriptions.up_for_renewal) > 0), 'annual plans come up for renewal');
+  const byCount = await page.evaluate(() => window.dashboard.charts.renewals.data.datasets[0].data);
+  assert.deepEqual(byCount, renewals.entries.map((e) => (e.subscriptions.rate_by_count === undefined ? null : e.subscriptions.rate_by_count * 100)));
+  const upShown = await page.$$eval('figure[data-chart="renewals"] tbody tr', (trs) => trs.map((tr) => tr.cells[1].textContent));
+  assert.deepEqual(upShown, renewals.entries.map((e) => Number(e.subscriptions.up_for_renewal || 0).toLocaleString('en-US')));
   assert.deepEqual(page.errors, []);
   await screenshot(page, 'health');
   await page.context().close();

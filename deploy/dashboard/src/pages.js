@@ -384,7 +384,8 @@ export async function engagement(ctx) {
 
 // Health: customers and MRR per health group at each period end, where the customers of
 // the last one came from, its at-risk customers by MRR (what customer success works
-// from), and NPS per quarter-like period from survey responses, by health group.
+// from), NPS per quarter-like period from survey responses, by health group, and renewal
+// rates (terms of a year or more) by count and by amount.
 export const HEALTH_GROUPS = [
   { key: 'HEALTH_GROUP_POWER', label: 'Power', color: '#2f9e6a' },
   { key: 'HEALTH_GROUP_NORMAL', label: 'Normal', color: '#9db8f2' },
@@ -397,12 +398,13 @@ const GROUP_LABEL = Object.fromEntries([...HEALTH_GROUPS.map((g) => [g.key, g.la
 export async function health(ctx) {
   const q = queryParams(ctx);
   const cur = ctx.currency;
-  const [h, atRisk, nps] = await Promise.all([
+  const [h, atRisk, nps, renewals] = await Promise.all([
     api.get(path(ctx, 'metrics/health'), q, ctx.key),
     api.get(path(ctx, 'health_customers'), {
       ...q, group: 'HEALTH_GROUP_AT_RISK', order: 'ORDER_MRR_DESC', page_size: 20,
     }, ctx.key),
     api.get(path(ctx, 'metrics/nps'), { ...q, group_by: 'health' }, ctx.key),
+    api.get(path(ctx, 'metrics/renewals'), q, ctx.key),
   ]);
   const entries = h.entries || [];
   if (entries.length === 0) return [empty('No periods in this range.')];
@@ -474,7 +476,30 @@ export async function health(ctx) {
       options: { scales: { y: { min: -100, max: 100 } } },
     },
   });
-  return [head, groups, transitions, risky, npsChart];
+  const renewalEntries = renewals.entries || [];
+  const rate = (v) => (v === null || v === undefined ? null : v * 100);
+  const renewalChart = figure({
+    name: 'renewals',
+    caption: 'Renewal rates of annual and longer terms (subscriptions up for renewal in the period)',
+    headers: ['Period ending', 'Up', 'Renewed', 'By count', 'By amount', 'Customers up', 'Customers renewed', 'Customers by count', 'Customers by amount'],
+    rows: renewalEntries.map((e) => [e.date, count(e.subscriptions.up_for_renewal || 0), count(e.subscriptions.renewed || 0),
+      percent(e.subscriptions.rate_by_count), percent(e.subscriptions.rate_by_amount),
+      count(e.customers.up_for_renewal || 0), count(e.customers.renewed || 0),
+      percent(e.customers.rate_by_count), percent(e.customers.rate_by_amount)]),
+    config: {
+      type: 'line',
+      data: {
+        labels: renewalEntries.map((e) => e.date),
+        datasets: [
+          { label: 'By count', data: renewalEntries.map((e) => rate(e.subscriptions.rate_by_count)), borderColor: '#2f5bea', backgroundColor: '#2f5bea', pointRadius: 2 },
+          { label: 'By amount', data: renewalEntries.map((e) => rate(e.subscriptions.rate_by_amount)), borderColor: '#2f9e6a', backgroundColor: '#2f9e6a', pointRadius: 2 },
+          { label: 'Customers by count', data: renewalEntries.map((e) => rate(e.customers.rate_by_count)), borderColor: '#f2a65a', backgroundColor: '#f2a65a', pointRadius: 2, borderDash: [4, 3] },
+        ],
+      },
+      options: { scales: { y: { min: 0, title: { display: true, text: '%' } } } },
+    },
+  });
+  return [head, groups, transitions, risky, npsChart, renewalChart];
 }
 
 export const PAGES = { mrr, churn, cohorts, economics, engagement, health };
