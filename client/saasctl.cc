@@ -366,6 +366,9 @@ int main(int argc, char** argv) {
       ->required();
   icp->add_option("--top_share", mf.top_share, "Share of paying customers at the top (0.2)");
   icp->add_option("--min_count", mf.min_count, "Least paying customers a value needs (10)");
+  auto* cake = metrics->add_subcommand(
+      "mrr-by-cohort", "MRR by cohort (the layer cake) and the share from existing customers");
+  AddMetricsFlags(cake, &mf, true);
   auto* renewals = metrics->add_subcommand(
       "renewals", "Renewal rates by count and amount, of subscriptions and of customers");
   AddMetricsFlags(renewals, &mf, true);
@@ -564,6 +567,7 @@ int main(int argc, char** argv) {
            {nps, "nps"},
            {icp, "icp"},
            {renewals, "renewals"},
+           {cake, "mrr-by-cohort"},
            {health_customers, "health-customers"},
            {activation, "activation"},
            {movements, "movements"}}) {

@@ -307,6 +307,27 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
         },
         output);
   }
+  if (metric == "mrr-by-cohort") {
+    v1::GetMrrByCohortRequest req;
+    *req.mutable_query() = ToQuery(f);
+    return Show<v1::GetMrrByCohortResponse>(
+        [&] { return client.GetMrrByCohort(req); },
+        [&](const v1::GetMrrByCohortResponse& r) {
+          // A row per period end, a column per cohort (by its first day); "" before it exists.
+          Rows rows = {{"DATE", "MRR", "EXISTING_SHARE", "EARLIER"}};
+          for (const auto& cohort : r.cohorts()) rows[0].push_back(cohort);
+          for (const auto& e : r.entries()) {
+            std::vector<std::string> row = {
+                e.date(), money(e.mrr()), Ratio(e.has_existing_share(), e.existing_share().value()),
+                money(e.earlier_mrr())};
+            for (int64_t layer : e.layer_mrr()) row.push_back(money(layer));
+            row.resize(rows[0].size());
+            rows.push_back(std::move(row));
+          }
+          return rows;
+        },
+        output);
+  }
   if (metric == "renewals") {
     v1::GetRenewalsRequest req;
     *req.mutable_query() = ToQuery(f);

@@ -79,6 +79,131 @@ std::vector<Cohort> ComputeCohorts(const std::vector<Movement>& movements,
   return out;
 }
 
+std::optional<double> MrrByCohortPoint::existing_share() const {
+  return Ratio(static_cast<double>(existing_mrr), static_cast<double>(mrr));
+}
+
+namespace {
+
+std::vector<MrrByCohortPoint> EmptyCake(const std::vector<Period>& periods) {
+  std::vector<MrrByCohortPoint> out(periods.size());
+  for (size_t p = 0; p < periods.size(); ++p) {
+    out[p].period = periods[p];
+    out[p].layers.assign(p + 1, 0);
+  }
+  return out;
+}
+
+// Sums the layers into each point's MRR and existing MRR.
+void TotalCake(std::vector<MrrByCohortPoint>& points) {
+  for (size_t p = 0; p < points.size(); ++p) {
+    MrrByCohortPoint& point = points[p];
+    point.existing_mrr = point.earlier_mrr;
+    for (size_t k = 0; k < p; ++k) point.existing_mrr += point.layers[k];
+    point.mrr = point.existing_mrr + point.layers[p];
+  }
+}
+
+}  // namespace
+
+std::vector<MrrByCohortPoint> ComputeMrrByCohort(const std::vector<Movement>& movements,
+                                                 const std::vector<Period>& periods) {
+  std::vector<MrrByCohortPoint> out = EmptyCake(periods);
+  ForEachCustomer(movements, periods, [&](int32_t, const std::vector<int64_t>& at_end, int k) {
+    for (size_t p = 0; p < periods.size(); ++p) {
+      // Before its new business a customer pays nothing: k > p adds 0 wherever it goes.
+      if (k < 0) {
+        out[p].earlier_mrr += at_end[p];
+      } else if (static_cast<size_t>(k) <= p) {
+        out[p].layers[k] += at_end[p];
+      }
+    }
+  });
+  TotalCake(out);
+  return out;
+}
+
+size_t CohortDailyTotals::bytes() const {
+  size_t b = net.capacity() * sizeof(net[0]);
+  for (const auto& row : net) b += row.capacity() * sizeof(int64_t);
+  return b;
+}
+
+CohortDailyTotals SumByCohortDay(const std::vector<Movement>& movements) {
+  CohortDailyTotals out;
+  for (size_t i = 0; i < movements.size();) {
+    size_t end = i;
+    while (end < movements.size() && movements[end].customer == movements[i].customer) ++end;
+    AddCustomerToCohorts(std::span<const Movement>(movements.data() + i, end - i), 1, out);
+    i = end;
+  }
+  return out;
+}
+
+void AddCustomerToCohorts(std::span<const Movement> movements, int64_t sign,
+                          CohortDailyTotals& totals) {
+  const auto won = std::find_if(movements.begin(), movements.end(), [](const Movement& m) {
+    return m.type == MovementType::kNewBusiness;
+  });
+  if (won == movements.end()) return;
+  const absl::CivilMonth month(won->day);
+  if (totals.net.empty()) {
+    totals.first_month = month;
+    totals.net.resize(1);
+  } else if (month < totals.first_month) {
+    totals.net.insert(totals.net.begin(), static_cast<size_t>(totals.first_month - month), {});
+    totals.first_month = month;
+  }
+  const size_t row = static_cast<size_t>(month - totals.first_month);
+  if (row >= totals.net.size()) totals.net.resize(row + 1);
+  std::vector<int64_t>& net = totals.net[row];
+  const absl::CivilDay first(month);
+  for (const Movement& m : movements) {
+    const size_t d = static_cast<size_t>(m.day - first);  // never before its new business
+    if (d >= net.size()) net.resize(d + 1);
+    net[d] += sign * m.amount;
+  }
+}
+
+bool PeriodsStartOnMonths(const std::vector<Period>& periods) {
+  return std::all_of(periods.begin(), periods.end(),
+                     [](const Period& p) { return p.first.day() == 1; });
+}
+
+std::vector<MrrByCohortPoint> ComputeMrrByCohort(const CohortDailyTotals& totals,
+                                                 const std::vector<Period>& periods) {
+  std::vector<MrrByCohortPoint> out = EmptyCake(periods);
+  if (periods.empty()) return out;
+  for (size_t row = 0; row < totals.net.size(); ++row) {
+    const absl::CivilMonth month = totals.first_month + static_cast<int64_t>(row);
+    const absl::CivilDay first(month);
+    // The month's cohort: the period holding its first day (-1: before the first period).
+    int k = -1;
+    if (first >= periods.front().first) {
+      k = static_cast<int>(
+              std::upper_bound(periods.begin(), periods.end(), first,
+                               [](absl::CivilDay d, const Period& p) { return d < p.first; }) -
+              periods.begin()) -
+          1;
+    }
+    const std::vector<int64_t>& net = totals.net[row];
+    int64_t mrr = 0;
+    size_t d = 0;
+    for (size_t p = 0; p < periods.size(); ++p) {
+      if (periods[p].last < first) continue;  // the cohort has not been won yet
+      const size_t upto = std::min(net.size(), static_cast<size_t>(periods[p].last - first) + 1);
+      for (; d < upto; ++d) mrr += net[d];
+      if (k < 0) {
+        out[p].earlier_mrr += mrr;
+      } else {
+        out[p].layers[k] += mrr;  // k ≤ p: its first day is on or before this period's end
+      }
+    }
+  }
+  TotalCake(out);
+  return out;
+}
+
 int64_t SpendIn(const std::vector<SpendRow>& rows, const Period& period,
                 const std::string* channel) {
   int64_t total = 0;

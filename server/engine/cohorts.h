@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,44 @@ struct Cohort {
 std::vector<Cohort> ComputeCohorts(const std::vector<Movement>& movements,
                                    const std::vector<Period>& periods,
                                    const std::vector<std::string>& group_of);
+
+// MRR by cohort, the "layer cake" (ANALYTICS.md): at each period end, the MRR of each
+// cohort k ≤ p (customers whose new-business movement falls in period k; a cohort whose
+// customers all left stays a layer of 0), of the customers won before the first period,
+// and the part from customers won before the period itself.
+struct MrrByCohortPoint {
+  Period period;
+  int64_t mrr = 0;              // MRR at the period's end (the layers' sum)
+  int64_t earlier_mrr = 0;      // customers whose new business is before the first period
+  std::vector<int64_t> layers;  // [k] for cohorts k = 0 .. this period
+  int64_t existing_mrr = 0;     // customers whose new business is before this period
+  std::optional<double> existing_share() const;  // existing ÷ MRR; absent at MRR 0
+};
+
+// From the movements (ordered by customer, then day), for any periods.
+std::vector<MrrByCohortPoint> ComputeMrrByCohort(const std::vector<Movement>& movements,
+                                                 const std::vector<Period>& periods);
+
+// Movements summed per (cohort month, day), the cohort month being the month of the
+// customer's new-business movement: with periods that begin on months' first days, the
+// layer cake then costs a step per cohort month and day, not one per movement.
+struct CohortDailyTotals {
+  absl::CivilMonth first_month;
+  // [month - first_month][day - the month's first day]: the net MRR change that day of the
+  // customers won that month (a customer's movements never precede its new business).
+  std::vector<std::vector<int64_t>> net;
+  size_t bytes() const;
+};
+CohortDailyTotals SumByCohortDay(const std::vector<Movement>& movements);
+// Adds (sign 1) or takes away (-1) one customer's movements (by day); nothing for a
+// customer without new business.
+void AddCustomerToCohorts(std::span<const Movement> movements, int64_t sign,
+                          CohortDailyTotals& totals);
+// True when every period begins on a month's first day (what the totals can answer).
+bool PeriodsStartOnMonths(const std::vector<Period>& periods);
+// The same answer as from the movements, for periods that PeriodsStartOnMonths.
+std::vector<MrrByCohortPoint> ComputeMrrByCohort(const CohortDailyTotals& totals,
+                                                 const std::vector<Period>& periods);
 
 struct SpendRow {
   std::string channel;

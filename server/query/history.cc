@@ -144,7 +144,7 @@ size_t History::bytes() const {
   // Shared parts are counted in every version that holds them: an overestimate that keeps
   // the cache within its budget whatever is evicted first.
   size_t b = sizeof(*this) + ids_bytes_ + versions_.capacity() * sizeof(store::PartitionVersion) +
-             pauses_->capacity() * sizeof(engine::PauseChange) + daily_.bytes();
+             pauses_->capacity() * sizeof(engine::PauseChange) + daily_.bytes() + cohorts_.bytes();
   for (const auto& m : months_) b += sizeof(m) + m->capacity() * sizeof(engine::LedgerEvent);
   for (const auto& c : month_customers_) b += sizeof(c) + c->capacity() * sizeof(int32_t);
   b += month_versions_.capacity() * sizeof(int64_t);
@@ -192,6 +192,7 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
   h.pauses_ = std::move(pauses);
   if (absl::Status s = Stopped(stop); !s.ok()) return s;
   h.daily_ = engine::SumByDay(*movements);
+  h.cohorts_ = engine::SumByCohortDay(*movements);
   h.base_ = std::move(movements);
   h.overlay_ = std::make_shared<const Movements>();
   h.overlaid_ = std::make_shared<const absl::flat_hash_set<int32_t>>();
@@ -319,12 +320,20 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
 
   // Per-day totals: the affected customers' old movements out, their new ones in.
   h.daily_ = previous.daily_;
+  h.cohorts_ = previous.cohorts_;
   for (int32_t c : affected) {
-    for (const engine::Movement& m : previous.MovementsOf(c)) {
-      engine::AddToDaily(m, -1, h.daily_);
-    }
+    const std::span<const engine::Movement> old = previous.MovementsOf(c);
+    for (const engine::Movement& m : old) engine::AddToDaily(m, -1, h.daily_);
+    engine::AddCustomerToCohorts(old, -1, h.cohorts_);
   }
   for (const engine::Movement& m : fresh) engine::AddToDaily(m, 1, h.daily_);
+  for (size_t i = 0; i < fresh.size();) {
+    size_t end = i;
+    while (end < fresh.size() && fresh[end].customer == fresh[i].customer) ++end;
+    engine::AddCustomerToCohorts(std::span<const engine::Movement>(fresh.data() + i, end - i), 1,
+                                 h.cohorts_);
+    i = end;
+  }
 
   // Movements: everyone else's stay where they are. The affected customers' go into the
   // overlay, which is merged into a new base once it is large (or when the previous

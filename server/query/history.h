@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/cache/partition_cache.h"
+#include "server/engine/cohorts.h"
 #include "server/engine/ledger.h"
 #include "server/engine/partition.h"
 #include "server/engine/series.h"
@@ -62,6 +63,8 @@ class History : public cache::Snapshot {
   std::span<const engine::Movement> MovementsOf(int32_t customer) const;
   const std::vector<engine::PauseChange>& pauses() const { return *pauses_; }  // likewise
   const engine::DailyTotals& daily() const { return daily_; }  // the movements per day
+  // The movements per cohort month and day (the layer cake's partial sums).
+  const engine::CohortDailyTotals& cohorts() const { return cohorts_; }
 
   size_t bytes() const override;
 
@@ -112,6 +115,7 @@ class History : public cache::Snapshot {
   std::shared_ptr<const std::vector<engine::PauseChange>> pauses_;
   size_t ids_bytes_ = 0;  // of `ids_`: measured once per dictionary, shared with it
   engine::DailyTotals daily_;
+  engine::CohortDailyTotals cohorts_;
 };
 
 // From scratch. `versions` and `partitions` are parallel, in month order. `stop` is polled

@@ -194,6 +194,19 @@ absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const 
   return engine::ComputeCohorts(*q.movements, q.periods, groups);
 }
 
+absl::StatusOr<std::vector<engine::MrrByCohortPoint>> MrrByCohort(const Reader& reader,
+                                                                  const Query& q) {
+  const int64_t n = static_cast<int64_t>(q.periods.size());
+  if (absl::Status s = reader.CheckAnswerSize(n * (n + 1) / 2, "cohort layers"); !s.ok()) {
+    return s;
+  }
+  if (q.filters.empty() && engine::PeriodsStartOnMonths(q.periods)) {
+    return engine::ComputeMrrByCohort(q.history->cohorts(), q.periods);
+  }
+  return engine::ComputeMrrByCohort(q.movements != nullptr ? *q.movements : q.history->movements(),
+                                    q.periods);
+}
+
 absl::StatusOr<std::vector<engine::RenewalPoint>> Renewals(Reader& reader, const Query& q,
                                                            engine::Term min_term,
                                                            const Context& ctx) {

@@ -80,6 +80,12 @@ absl::StatusOr<std::vector<std::pair<std::string, std::vector<engine::ChurnPoint
 absl::StatusOr<std::vector<engine::Cohort>> Cohorts(const Reader& reader, const Query& q,
                                                     const std::string& group_by);
 
+// MRR by cohort (the layer cake): from the history's cohort totals when the periods start on
+// months and nothing is filtered, else from the (filtered) movements. RESOURCE_EXHAUSTED
+// when the layers exceed the answer budget.
+absl::StatusOr<std::vector<engine::MrrByCohortPoint>> MrrByCohort(const Reader& reader,
+                                                                  const Query& q);
+
 // Renewal rates per period (ANALYTICS.md) over the history's events with their terms, the
 // query's filters applied.
 absl::StatusOr<std::vector<engine::RenewalPoint>> Renewals(Reader& reader, const Query& q,

@@ -380,4 +380,17 @@ void ToProto(const std::vector<engine::RenewalPoint>& points, v1::GetRenewalsRes
   }
 }
 
+void ToProto(const std::vector<engine::MrrByCohortPoint>& points, v1::GetMrrByCohortResponse* out) {
+  for (const engine::MrrByCohortPoint& p : points) {
+    out->add_cohorts(engine::FormatIsoDate(p.period.first));
+    v1::MrrByCohortEntry* e = out->add_entries();
+    e->set_date(engine::FormatIsoDate(p.period.last));
+    e->set_mrr(p.mrr);
+    e->set_earlier_mrr(p.earlier_mrr);
+    for (int64_t layer : p.layers) e->add_layer_mrr(layer);
+    e->set_existing_mrr(p.existing_mrr);
+    MaybeSet(p.existing_share(), e, &v1::MrrByCohortEntry::mutable_existing_share);
+  }
+}
+
 }  // namespace saasmetrics::rpc

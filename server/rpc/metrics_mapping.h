@@ -58,5 +58,6 @@ engine::Term TermFrom(const v1::Term& term, bool has, engine::Term fallback,
                       absl::string_view field, engine::Violations& out);
 void ToProto(engine::Term term, v1::Term* out);
 void ToProto(const std::vector<engine::RenewalPoint>& points, v1::GetRenewalsResponse* out);
+void ToProto(const std::vector<engine::MrrByCohortPoint>& points, v1::GetMrrByCohortResponse* out);
 
 }  // namespace saasmetrics::rpc

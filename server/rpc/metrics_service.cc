@@ -101,6 +101,22 @@ grpc::ServerUnaryReactor* MetricsService::GetChurn(grpc::CallbackServerContext* 
                   });
 }
 
+grpc::ServerUnaryReactor* MetricsService::GetMrrByCohort(grpc::CallbackServerContext* ctx,
+                                                         const v1::GetMrrByCohortRequest* req,
+                                                         v1::GetMrrByCohortResponse* resp) {
+  return RunUnary(ctx, env_, kService, "GetMrrByCohort", {auth::kRead, req->query().tenant_id()},
+                  [this, req, resp](const query::Context& ctx) {
+                    absl::StatusOr<query::Query> q =
+                        Prepare(req->query(), {.movements = false}, ctx);
+                    if (!q.ok()) return ToGrpcStatus(q.status());
+                    auto points = query::MrrByCohort(reader_, *q);
+                    if (!points.ok()) return ToGrpcStatus(points.status());
+                    resp->set_currency(q->tenant.currency);
+                    ToProto(*points, resp);
+                    return grpc::Status::OK;
+                  });
+}
+
 grpc::ServerUnaryReactor* MetricsService::GetRenewals(grpc::CallbackServerContext* ctx,
                                                       const v1::GetRenewalsRequest* req,
                                                       v1::GetRenewalsResponse* resp) {

@@ -488,6 +488,21 @@ int main(int argc, char** argv) {
   };
   get_icp();
   auto warm_icp = Time(runs, get_icp);
+  // Renewal rates over the same 12 months (every subscription event's term and anchor).
+  v1::GetRenewalsRequest renewals_req;
+  *renewals_req.mutable_query() = eng_req.query();
+  int64_t renewals_up = 0;
+  auto get_renewals = [&] {
+    auto r = c.GetRenewals(renewals_req);
+    if (!r.ok() || r->entries_size() != 12) {
+      fprintf(stderr, "GetRenewals: %s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+    renewals_up = 0;
+    for (const auto& e : r->entries()) renewals_up += e.subscriptions().up_for_renewal();
+  };
+  get_renewals();
+  auto warm_renewals = Time(runs, get_renewals);
   pqxx::result sql_health_rows;
   auto sql_health = Time(std::max(1, runs / 2), [&] {
     pqxx::read_transaction t(conn);
@@ -724,6 +739,8 @@ int main(int argc, char** argv) {
       static_cast<long long>(at_risk), Median(warm_at_risk), health_same ? "yes" : "NO");
   printf("  ideal-customer profile, 3 fields (%lld values): warm %.1f ms (target 50)\n",
          static_cast<long long>(icp_values), Median(warm_icp));
+  printf("  renewal rates at 12 month ends (%lld subscriptions up): warm %.1f ms\n",
+         static_cast<long long>(renewals_up), Median(warm_renewals));
   printf("  PQLs in %s: %lld\n", absl::FormatCivilTime(pql_month).c_str(),
          static_cast<long long>(service_pqls));
   printf("  answers identical (SQL vs service): %s\n", same ? "yes" : "NO");

@@ -196,6 +196,17 @@ test('MRR: tiles and the last bar equal saasctl, first render within 1 s', async
   assert.notEqual(lastPartner.mrr, all.entries[all.entries.length - 1].mrr);
   assert.equal(await page.textContent('[data-metric="mrr"]'), usd(lastPartner.mrr));
   assert.equal(await page.inputValue('#filter'), 'acquisition_channel=partner');
+  // The layer cake: its stacks sum to the MRR line, each layer is the API's.
+  const cake = JSON.parse(saasctl('-o', 'json', 'metrics', 'mrr-by-cohort', '--tenant=acme', '--from=2024-01-01',
+    '--to=2024-12-31', '--interval=quarter', '--filter=acquisition_channel=partner'));
+  const stacks = await page.evaluate(() => window.dashboard.charts.mrr_by_cohort.data.datasets.map((d) => d.data));
+  assert.equal(stacks.length, 1 + cake.cohorts.length);
+  const lastCake = cake.entries[cake.entries.length - 1];
+  assert.equal(lastCake.mrr, lastPartner.mrr);
+  const stacked = stacks.reduce((sum, d) => sum + Math.round((d[d.length - 1] || 0) * 100), 0);
+  assert.equal(stacked, Number(lastPartner.mrr));
+  assert.deepEqual(stacks.slice(1).map((d) => Math.round(d[d.length - 1] * 100)),
+    lastCake.layer_mrr.map((v) => Number(v)));
   assert.deepEqual(page.errors, []);
   await page.goBack();
   await page.waitForFunction(() => document.body.dataset.state === 'ready' && document.querySelector('#tenant').value === 'demo');

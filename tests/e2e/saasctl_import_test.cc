@@ -355,6 +355,7 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
       {"icp", "--field=acquisition_channel", "--field=attributes.segment", "--min_count=1"},
       {"nps", "--interval=quarter", "--group_by=health"},
       {"renewals", "--interval=quarter"},
+      {"mrr-by-cohort", "--interval=quarter"},
       {"renewals", "--min_term=1m", "--filter=acquisition_channel=ads"},
   };
   for (const auto& command : commands) {

@@ -165,6 +165,45 @@ TEST_P(EngineVsReference, MovementsAndSeriesMatchOnRandomHistories) {
       }
     }
 
+    // MRR by cohort: each customer's replayed MRR at each period end, in the layer of the
+    // period of its reference new-business day; from the movements for any periods, and from
+    // the cohort totals for periods starting on months.
+    for (const std::vector<Period>& cut :
+         {periods, CutPeriods(absl::CivilDay(absl::CivilMonth(start)), end, GetParam().interval)}) {
+      std::vector<std::vector<int64_t>> want_cake(cut.size());
+      for (size_t p = 0; p < cut.size(); ++p) want_cake[p].assign(p + 2, 0);  // earlier, layers
+      for (const auto& m : expected) {
+        if (m.type != MovementType::kNewBusiness || m.day > end) continue;
+        int k = -1;
+        if (m.day >= cut.front().first) {
+          k = 0;
+          while (cut[k].last < m.day) ++k;
+        }
+        for (size_t p = 0; p < cut.size(); ++p) {
+          if (k > static_cast<int>(p)) continue;
+          want_cake[p][k + 1] +=
+              reference::StateBefore(events, m.customer, DayStart(cut[p].last + 1, tz)).mrr;
+        }
+      }
+      auto as_rows = [](const std::vector<MrrByCohortPoint>& points) {
+        std::vector<std::vector<int64_t>> rows;
+        for (const MrrByCohortPoint& point : points) {
+          std::vector<int64_t> row = {point.earlier_mrr};
+          row.insert(row.end(), point.layers.begin(), point.layers.end());
+          rows.push_back(row);
+          int64_t sum = 0;
+          for (int64_t v : row) sum += v;
+          EXPECT_EQ(point.mrr, sum);
+          EXPECT_EQ(point.existing_mrr, sum - point.layers.back());
+        }
+        return rows;
+      };
+      EXPECT_EQ(as_rows(ComputeMrrByCohort(movements, cut)), want_cake);
+      if (PeriodsStartOnMonths(cut)) {
+        EXPECT_EQ(as_rows(ComputeMrrByCohort(SumByCohortDay(movements), cut)), want_cake);
+      }
+    }
+
     // Series.
     const MrrSeries mrr = ComputeMrrSeries(movements, periods);
     {  // From per-day totals (what an unfiltered warm query uses): the same series.

@@ -107,6 +107,17 @@ std::multiset<std::tuple<std::string, std::string, int64_t, int64_t>> Events(con
   return out;
 }
 
+// A layer cake as plain numbers: per period, MRR, earlier, existing and the layers.
+std::vector<std::vector<int64_t>> Cake(const std::vector<engine::MrrByCohortPoint>& points) {
+  std::vector<std::vector<int64_t>> out;
+  for (const auto& p : points) {
+    std::vector<int64_t> row = {p.mrr, p.earlier_mrr, p.existing_mrr};
+    row.insert(row.end(), p.layers.begin(), p.layers.end());
+    out.push_back(row);
+  }
+  return out;
+}
+
 bool OrderedByCustomerThenDay(const History& h) {
   return std::is_sorted(h.movements().begin(), h.movements().end(),
                         [](const auto& a, const auto& b) {
@@ -211,6 +222,11 @@ TEST(History, IncrementalUpdatesEqualAFullRebuildAndTheReference) {
                                                     engine::CutPeriods(absl::CivilDay(2023, 1, 1),
                                                                        absl::CivilDay(2025, 12, 31),
                                                                        engine::Interval::kMonth))));
+      // The cohort totals kept up to date give the layer cake the movements give.
+      const std::vector<engine::Period> months = engine::CutPeriods(
+          absl::CivilDay(2023, 3, 1), absl::CivilDay(2025, 12, 20), engine::Interval::kMonth);
+      EXPECT_EQ(Cake(engine::ComputeMrrByCohort(updated->cohorts(), months)),
+                Cake(engine::ComputeMrrByCohort(rebuilt->movements(), months)));
       EXPECT_TRUE(EachCustomerMatchesTheList(*updated));
       EXPECT_EQ(Movements(*updated), Movements(*rebuilt));
       EXPECT_EQ(Events(*updated), Events(*rebuilt));

@@ -928,6 +928,57 @@ TEST_F(MetricsTest, ChurnByGroupEqualsEachGroupsFilter) {
   EXPECT_THAT(testing::ViolatedFields(s), ::testing::ElementsAre("group_by"));
 }
 
+// The layer cake: January's cohort (c1, c2) and February's (c3, which leaves in March and
+// stays a layer of 0); c0 was won before the range. The cohort totals (monthly from a
+// month's first day) and the movements (a filter that selects everyone) agree.
+TEST_F(MetricsTest, MrrByCohortLayersAndTheShareFromExistingCustomers) {
+  Customer("c0", "ads");
+  Customer("c1", "ads");
+  Customer("c2", "ads");
+  Customer("c3", "ads");
+  Sub("0", "c0", "s", At(2023, 12, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 500);
+  Sub("1", "c1", "s", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("2", "c2", "s", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 2000);
+  Sub("3", "c3", "s", At(2024, 2, 3), v1::SUBSCRIPTION_STATUS_ACTIVE, 4000);
+  Sub("4", "c3", "s", At(2024, 3, 9), v1::SUBSCRIPTION_STATUS_CANCELED, 4000);
+  Sub("5", "c2", "s", At(2024, 3, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 3000);  // expands
+  auto cake = [&](const std::vector<std::string>& filters) {
+    v1::GetMrrByCohortRequest req;
+    *req.mutable_query() = Query("2024-01-01", "2024-03-31");
+    for (const auto& f : filters) req.mutable_query()->add_filter(f);
+    v1::GetMrrByCohortResponse resp;
+    grpc::Status s = metrics_->GetMrrByCohort(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  };
+  const v1::GetMrrByCohortResponse all = cake({});
+  EXPECT_EQ(all.currency(), "EUR");
+  EXPECT_THAT(all.cohorts(), ElementsAre("2024-01-01", "2024-02-01", "2024-03-01"));
+  ASSERT_EQ(all.entries_size(), 3);
+  EXPECT_THAT(all.entries(0).layer_mrr(), ElementsAre(3000));
+  EXPECT_THAT(all.entries(1).layer_mrr(), ElementsAre(3000, 4000));
+  EXPECT_THAT(all.entries(2).layer_mrr(), ElementsAre(4000, 0, 0));
+  EXPECT_EQ(all.entries(2).earlier_mrr(), 500);
+  EXPECT_EQ(all.entries(2).mrr(), 4500);
+  EXPECT_EQ(all.entries(1).existing_mrr(), 3500);
+  EXPECT_DOUBLE_EQ(all.entries(1).existing_share().value(), 3500.0 / 7500);
+  const v1::GetMrrByCohortResponse filtered = cake({"acquisition_channel=ads"});
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(all, filtered))
+      << all.DebugString() << " vs " << filtered.DebugString();
+  // Weekly, from mid-January: c1 (won Jan 5) is earlier now; every layer sums to MRR.
+  v1::GetMrrByCohortRequest weekly;
+  *weekly.mutable_query() = Query("2024-01-15", "2024-03-31", v1::INTERVAL_WEEK);
+  v1::GetMrrByCohortResponse w;
+  ASSERT_TRUE(metrics_->GetMrrByCohort(Ctx().get(), weekly, &w).ok());
+  EXPECT_EQ(w.entries(0).earlier_mrr(), 1500);
+  for (const auto& e : w.entries()) {
+    int64_t sum = e.earlier_mrr();
+    for (int64_t layer : e.layer_mrr()) sum += layer;
+    EXPECT_EQ(sum, e.mrr()) << e.date();
+  }
+  EXPECT_EQ(w.entries(w.entries_size() - 1).mrr(), 4500);
+}
+
 // Renewal rates from stored terms: an annual subscription that renews, one canceled on its
 // date, a monthly one counted only when min_term allows it, a filter, and a late term change
 // that moves a renewal date in the warm cache.

@@ -66,9 +66,10 @@ export function periodStart(ctx, date) {
 // MRR: tiles, MRR with its movements as stacked bars (a bar drills down to its movements).
 export async function mrr(ctx) {
   const q = queryParams(ctx);
-  const [m, c] = await Promise.all([
+  const [m, c, layers] = await Promise.all([
     api.get(path(ctx, 'metrics/mrr'), q, ctx.key),
     api.get(path(ctx, 'metrics/churn'), q, ctx.key),
+    api.get(path(ctx, 'metrics/mrr_by_cohort'), q, ctx.key),
   ]);
   const entries = m.entries || [];
   if (entries.length === 0) return [empty('No periods in this range.')];
@@ -125,7 +126,39 @@ export async function mrr(ctx) {
       },
     },
   });
-  return [head, chart];
+  return [head, chart, layerCake(ctx, layers)];
+}
+
+// MRR by cohort, the layer cake: at each period end, the MRR of the customers won before
+// the range and in each period of it (older cohorts darker), and the share of MRR from
+// customers won before the period.
+function layerCake(ctx, r) {
+  const cur = ctx.currency;
+  const entries = r.entries || [];
+  const cohorts = r.cohorts || [];
+  const layer = (e, k) => (e.layer_mrr || [])[k];
+  const shade = (k) => `hsl(${220 - Math.round((140 * k) / Math.max(1, cohorts.length - 1))}, 60%, ${35 + Math.round((35 * k) / Math.max(1, cohorts.length - 1))}%)`;
+  const datasets = [{
+    label: 'Earlier', data: entries.map((e) => major(e.earlier_mrr || 0, cur)), backgroundColor: '#5b6478', stack: 'cake',
+  }, ...cohorts.map((cohort, k) => ({
+    label: `Won from ${cohort}`, data: entries.map((e) => (layer(e, k) === undefined ? null : major(layer(e, k), cur))),
+    backgroundColor: shade(k), stack: 'cake',
+  }))];
+  return figure({
+    name: 'mrr_by_cohort',
+    caption: `MRR by cohort: when today's revenue was won (${cur})`,
+    headers: ['Period ending', 'MRR', 'From existing customers', 'Won earlier', ...cohorts.map((k) => `Won from ${k}`)],
+    rows: entries.map((e) => [e.date, money(e.mrr || 0, cur), percent(e.existing_share), money(e.earlier_mrr || 0, cur),
+      ...cohorts.map((_, k) => (layer(e, k) === undefined ? ABSENT : money(layer(e, k), cur)))]),
+    config: {
+      type: 'bar',
+      data: { labels: entries.map((e) => e.date), datasets },
+      options: {
+        plugins: { legend: { display: cohorts.length <= 12 } },
+        scales: { x: { stacked: true }, y: { stacked: true, ...moneyAxis(ctx) } },
+      },
+    },
+  });
 }
 
 // Churn: customer, gross and net MRR churn rates; NRR and GRR.
