@@ -181,6 +181,8 @@ SAAS_CLIENT_CALL_(GetHealth, metrics_, GetHealthRequest, GetHealthResponse)
 SAAS_CLIENT_CALL_(GetNps, metrics_, GetNpsRequest, GetNpsResponse)
 SAAS_CLIENT_CALL_(GetRenewals, metrics_, GetRenewalsRequest, GetRenewalsResponse)
 SAAS_CLIENT_CALL_(GetMrrByCohort, metrics_, GetMrrByCohortRequest, GetMrrByCohortResponse)
+SAAS_CLIENT_CALL_(ListHealthTransitions, metrics_, ListHealthTransitionsRequest,
+                  ListHealthTransitionsResponse)
 SAAS_CLIENT_CALL_(GetIdealCustomerProfile, metrics_, GetIdealCustomerProfileRequest,
                   GetIdealCustomerProfileResponse)
 SAAS_CLIENT_CALL_(GetCustomer, metrics_, GetCustomerRequest, CustomerProfile)

@@ -80,6 +80,8 @@ class Client {
   absl::StatusOr<v1::GetNpsResponse> GetNps(const v1::GetNpsRequest& req);
   absl::StatusOr<v1::GetRenewalsResponse> GetRenewals(const v1::GetRenewalsRequest& req);
   absl::StatusOr<v1::GetMrrByCohortResponse> GetMrrByCohort(const v1::GetMrrByCohortRequest& req);
+  absl::StatusOr<v1::ListHealthTransitionsResponse> ListHealthTransitions(
+      const v1::ListHealthTransitionsRequest& req);
   absl::StatusOr<v1::GetIdealCustomerProfileResponse> GetIdealCustomerProfile(
       const v1::GetIdealCustomerProfileRequest& req);
   absl::StatusOr<v1::CustomerProfile> GetCustomer(const v1::GetCustomerRequest& req);

@@ -396,6 +396,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"power", "normal", "at_risk", "lost", "none"}));
   health_customers->add_option("--order", mf.order, "mrr_desc (default), score_asc or customer_id")
       ->check(CLI::IsMember({"mrr_desc", "score_asc", "customer_id"}));
+  auto* transitions = metrics->add_subcommand(
+      "health-transitions", "Customers whose health group changed, day by day (at most 92 days)");
+  AddMetricsFlags(transitions, &mf, false);
+  transitions
+      ->add_option("--group", mf.group, "Only moves into power, normal, at_risk, lost or none")
+      ->check(CLI::IsMember({"power", "normal", "at_risk", "lost", "none"}));
   auto* movements = metrics->add_subcommand("movements", "Every MRR movement, per customer");
   AddMetricsFlags(movements, &mf, false);
   movements->add_option("--type", mf.types,
@@ -569,6 +575,7 @@ int main(int argc, char** argv) {
            {renewals, "renewals"},
            {cake, "mrr-by-cohort"},
            {health_customers, "health-customers"},
+           {transitions, "health-transitions"},
            {activation, "activation"},
            {movements, "movements"}}) {
     if (cmd->parsed()) return cli::RunMetrics(client, metric, mf, output);

@@ -417,6 +417,35 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
     PrintRows(rows, output);
     return kExitOk;
   }
+  if (metric == "health-transitions") {
+    v1::ListHealthTransitionsRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.mutable_query()->set_interval(v1::INTERVAL_UNSPECIFIED);
+    v1::HealthGroup to = v1::HEALTH_GROUP_UNSPECIFIED;
+    if (!f.group.empty())
+      v1::HealthGroup_Parse("HEALTH_GROUP_" + absl::AsciiStrToUpper(f.group), &to);
+    req.set_to(to);
+    req.set_page_size(1000);
+    v1::ListHealthTransitionsResponse all;
+    do {
+      auto r = client.ListHealthTransitions(req);
+      if (!r.ok()) return Fail(r.status());
+      all.set_total(r->total());
+      all.set_engagement_model_id(r->engagement_model_id());
+      for (const auto& t : r->transitions()) *all.add_transitions() = t;
+      req.set_page_token(r->next_page_token());
+    } while (!req.page_token().empty());
+    if (PrintJson(all, output)) return kExitOk;
+    Rows rows = {{"DATE", "CUSTOMER", "FROM", "TO", "MRR", "SCORE", "REASONS"}};
+    for (const auto& t : all.transitions()) {
+      rows.push_back({t.date(), t.customer_id(), HealthGroupName(t.from()), HealthGroupName(t.to()),
+                      money(t.mrr()),
+                      t.has_score() ? absl::StrFormat("%.1f", t.score().value()) : "-",
+                      absl::StrJoin(t.reasons(), ",")});
+    }
+    PrintRows(rows, output);
+    return kExitOk;
+  }
   if (metric == "movements") {
     v1::ListMovementsRequest req;
     *req.mutable_query() = ToQuery(f);

@@ -136,6 +136,7 @@ Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapsh
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics nps --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter --group_by=health
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics renewals --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics mrr-by-cohort --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics health-transitions --tenant=acme --from=2024-12-01 --to=2024-12-31 --group=at_risk
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics activation --tenant=acme --event_type=report.created --from=2024-01-01 --to=2024-12-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token -o json tenants get demo

@@ -117,6 +117,11 @@ std::vector<std::string> CustomerField(const Ledger& ledger, const std::vector<C
   return out;
 }
 
+absl::string_view FieldView(const Customer& customer, const std::string& field) {
+  const std::string* v = FieldOf(customer, field);
+  return v == nullptr ? absl::string_view() : absl::string_view(*v);
+}
+
 std::string FieldValue(const Customer& customer, const std::string& field) {
   const std::string* v = FieldOf(customer, field);
   return v == nullptr ? std::string() : *v;

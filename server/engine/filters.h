@@ -40,6 +40,8 @@ std::vector<std::string> CustomerField(const Ledger& ledger, const std::vector<C
 
 // The value of `field` (as CustomerField) for one customer record; "" where unset.
 std::string FieldValue(const Customer& customer, const std::string& field);
+// The same without a copy ("" when the record lacks it); views `customer`.
+absl::string_view FieldView(const Customer& customer, const std::string& field);
 
 // True for fields CustomerField understands.
 bool IsCustomerField(absl::string_view field);

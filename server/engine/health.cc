@@ -224,6 +224,30 @@ absl::StatusOr<std::vector<std::vector<CustomerHealth>>> HealthAt(
   return out;
 }
 
+absl::StatusOr<std::vector<HealthTransition>> HealthTransitions(
+    const HealthPolicy& policy, const EngagementModel* model, const HealthInputs& in,
+    absl::CivilDay first, absl::CivilDay last, const std::function<bool()>& stop) {
+  std::vector<absl::CivilDay> days;
+  for (absl::CivilDay d = first - 1; d <= last; ++d) days.push_back(d);
+  std::vector<HealthGroup> group(in.usage.ledger_size, HealthGroup::kNone);
+  std::vector<HealthTransition> out;
+  absl::Status s = WalkHealth(policy, model, in, days, stop, [&](size_t d, const Placed& p) {
+    if (d > 0 && group[p.customer] != p.group) {
+      const CustomerHealth h = p.ToHealth();
+      out.push_back({.day = days[d],
+                     .customer = h.customer,
+                     .from = group[p.customer],
+                     .to = h.group,
+                     .reasons = h.reasons,
+                     .mrr = h.mrr,
+                     .score = h.score});
+    }
+    group[p.customer] = p.group;
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::StatusOr<std::vector<HealthPoint>> HealthSeries(
     const HealthPolicy& policy, const EngagementModel* model, const HealthInputs& in,
     const std::vector<Period>& periods, const std::function<bool()>& stop, const RunAll& run_all) {

@@ -76,6 +76,23 @@ absl::StatusOr<std::vector<std::vector<CustomerHealth>>> HealthAt(
     const HealthPolicy& policy, const EngagementModel* model, const HealthInputs& in,
     const std::vector<absl::CivilDay>& days, const std::function<bool()>& stop = nullptr);
 
+// A customer whose group at the end of `day` differs from the end of the day before (a
+// customer that had never paid was in none), with the new group's reasons.
+struct HealthTransition {
+  absl::CivilDay day;
+  int32_t customer = 0;  // ledger id
+  HealthGroup from = HealthGroup::kNone, to = HealthGroup::kNone;
+  uint8_t reasons = 0;
+  int64_t mrr = 0;  // at the end of the day
+  std::optional<double> score;
+};
+
+// Every transition on the days first..last, by day (within a day in the walk's order).
+// `in` covers the lookback before `first` − 1. `stop` as for HealthAt.
+absl::StatusOr<std::vector<HealthTransition>> HealthTransitions(
+    const HealthPolicy& policy, const EngagementModel* model, const HealthInputs& in,
+    absl::CivilDay first, absl::CivilDay last, const std::function<bool()>& stop = nullptr);
+
 // Per period end: customers and MRR per group, and how many customers moved from each
 // group to each other between the previous period's end (for the first, the day before
 // it starts) and this one (none → none is not counted).

@@ -2,11 +2,36 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <numeric>
 #include <tuple>
 
 namespace saasmetrics::engine {
+
+namespace {
+
+int32_t Intern(IcpField& f, absl::string_view value) {
+  if (value.empty()) value = "(none)";
+  auto [it, added] = f.index.try_emplace(value, static_cast<int32_t>(f.names.size()));
+  if (added) f.names.emplace_back(value);
+  return it->second;
+}
+
+}  // namespace
+
+void IcpField::Append(std::initializer_list<absl::string_view> values) {
+  for (absl::string_view v : values) ids.push_back(Intern(*this, v));
+  begin.push_back(static_cast<uint32_t>(ids.size()));
+}
+
+void IcpField::Append(const std::vector<std::string>& values) {
+  for (const std::string& v : values) ids.push_back(Intern(*this, v));
+  begin.push_back(static_cast<uint32_t>(ids.size()));
+}
+
+void IcpField::AppendOne(absl::string_view value) {
+  ids.push_back(Intern(*this, value));
+  begin.push_back(static_cast<uint32_t>(ids.size()));
+}
 
 IcpResult IdealCustomerProfile(const std::vector<std::pair<std::string, int64_t>>& paying,
                                const std::vector<IcpField>& fields, double q, int64_t min_count) {
@@ -26,19 +51,20 @@ IcpResult IdealCustomerProfile(const std::vector<std::pair<std::string, int64_t>
   std::vector<bool> in_top(paying.size(), false);
   for (int64_t i = 0; i < out.top; ++i) in_top[order[i]] = true;
   for (const IcpField& f : fields) {
-    std::map<std::string, std::pair<int64_t, int64_t>> counts;  // value → (top, all)
+    std::vector<std::pair<int64_t, int64_t>> counts(f.names.size());  // value id → (top, all)
     for (size_t i = 0; i < paying.size(); ++i) {
-      for (const std::string& v : f.values[i]) {
-        auto& c = counts[v.empty() ? std::string("(none)") : v];
+      for (uint32_t j = f.begin[i]; j < f.begin[i + 1]; ++j) {
+        auto& c = counts[static_cast<size_t>(f.ids[j])];
         ++c.second;
         if (in_top[i]) ++c.first;
       }
     }
-    for (const auto& [value, c] : counts) {
-      if (c.second < min_count) continue;
+    for (size_t id = 0; id < counts.size(); ++id) {
+      const auto& c = counts[id];
+      if (c.second < min_count || c.second == 0) continue;
       IcpValue& v = out.values.emplace_back();
       v.field = f.name;
-      v.value = value;
+      v.value = f.names[id];
       v.top_customers = c.first;
       v.all_customers = c.second;
       v.top_share = static_cast<double>(c.first) / static_cast<double>(out.top);

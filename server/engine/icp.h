@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "server/engine/field_violation.h"
 
 namespace saasmetrics::engine {
@@ -25,10 +27,19 @@ struct IcpResult {
   std::vector<IcpValue> values;  // by lift descending, then field, then value
 };
 
-// One field's values per customer: a customer may have several (plans) or none.
+// One field's values per customer, interned: a customer may have several (plans) or none.
 struct IcpField {
   std::string name;
-  std::vector<std::vector<std::string>> values;  // per customer index of `paying`
+  std::vector<std::string> names;     // value id → value (an empty value is "(none)")
+  std::vector<uint32_t> begin = {0};  // customer i's value ids: ids[begin[i], begin[i + 1])
+  std::vector<int32_t> ids;
+  absl::flat_hash_map<std::string, int32_t> index;  // value → id
+
+  // Appends the next customer's values.
+  void Append(std::initializer_list<absl::string_view> values);
+  void Append(const std::vector<std::string>& values);
+  void AppendOne(absl::string_view value);  // one value for the next customer
+  size_t customers() const { return begin.size() - 1; }
 };
 
 // `paying`: (customer id, MRR > 0) of every paying customer; `fields[f].values[i]` are

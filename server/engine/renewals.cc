@@ -1,6 +1,7 @@
 #include "server/engine/renewals.h"
 
 #include <algorithm>
+#include <numeric>
 #include <tuple>
 
 #include "server/engine/dates.h"
@@ -123,10 +124,47 @@ std::vector<RenewalPoint> ComputeRenewals(std::vector<LedgerEvent> events,
     return e.at_us >= until_us ||
            (options.include != nullptr && !(*options.include)[static_cast<size_t>(e.customer)]);
   });
-  std::sort(events.begin(), events.end(), [](const LedgerEvent& a, const LedgerEvent& b) {
-    return std::tie(a.customer, a.subscription, a.at_us, a.seq) <
-           std::tie(b.customer, b.subscription, b.at_us, b.seq);
-  });
+  // In time order (the query layer's months come so), each event's day in the tenant's
+  // zone: looked up only when an event falls outside the previous one's day.
+  auto by_time = [](const LedgerEvent& a, const LedgerEvent& b) {
+    return std::tie(a.at_us, a.seq) < std::tie(b.at_us, b.seq);
+  };
+  if (!std::is_sorted(events.begin(), events.end(), by_time)) {
+    std::sort(events.begin(), events.end(), by_time);
+  }
+  const size_t n = events.size();
+  std::vector<absl::CivilDay> days(n);
+  int64_t day_start = 0, day_end = 0;
+  absl::CivilDay day;
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 0 || events[i].at_us < day_start || events[i].at_us >= day_end) {
+      day = absl::ToCivilDay(absl::FromUnixMicros(events[i].at_us), tz);
+      day_start = absl::ToUnixMicros(DayStart(day, tz));
+      day_end = absl::ToUnixMicros(DayStart(day + 1, tz));
+    }
+    days[i] = day;
+  }
+  // Grouped by customer, then subscription, keeping time order within: two stable counting
+  // sorts over the dense ids (by subscription, then by customer).
+  std::vector<uint32_t> order(n), by_subscription(n);
+  auto counting_sort = [](const std::vector<uint32_t>& in, std::vector<uint32_t>& out, auto key) {
+    size_t keys = 0;
+    for (uint32_t i : in) keys = std::max(keys, static_cast<size_t>(key(i)) + 1);
+    std::vector<uint32_t> start(keys + 1, 0);
+    for (uint32_t i : in) ++start[static_cast<size_t>(key(i)) + 1];
+    for (size_t k = 1; k <= keys; ++k) start[k] += start[k - 1];
+    for (uint32_t i : in) out[start[static_cast<size_t>(key(i))]++] = i;
+  };
+  std::iota(order.begin(), order.end(), 0u);
+  counting_sort(order, by_subscription, [&](uint32_t i) { return events[i].subscription; });
+  counting_sort(by_subscription, order, [&](uint32_t i) { return events[i].customer; });
+  std::vector<LedgerEvent> grouped(n);
+  std::vector<absl::CivilDay> day_of(n);
+  for (size_t i = 0; i < n; ++i) {
+    grouped[i] = events[order[i]];
+    day_of[i] = days[order[i]];
+  }
+  events = std::move(grouped);
   auto period_of = [&](absl::CivilDay d) {
     return static_cast<int32_t>(
         std::upper_bound(periods.begin(), periods.end(), d,
@@ -154,10 +192,9 @@ std::vector<RenewalPoint> ComputeRenewals(std::vector<LedgerEvent> events,
       State next = state;
       absl::CivilDay next_day = last;
       if (more) {
-        next_day = absl::ToCivilDay(absl::FromUnixMicros(events[i].at_us), tz);
+        next_day = day_of[i];
         for (; i < events.size() && events[i].subscription == subscription &&
-               events[i].customer == customer &&
-               absl::ToCivilDay(absl::FromUnixMicros(events[i].at_us), tz) == next_day;
+               events[i].customer == customer && day_of[i] == next_day;
              ++i) {
           const LedgerEvent& e = events[i];
           const bool was_paying = next.event != nullptr && next.event->mrr > 0;

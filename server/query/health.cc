@@ -1,6 +1,7 @@
 #include "server/query/health.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "server/engine/dates.h"
 #include "server/query/metrics.h"
@@ -57,6 +58,46 @@ absl::StatusOr<std::vector<HealthRow>> HealthOfCustomers(Reader& reader, const Q
                     .churn_day = h.churn_day});
   }
   return rows;
+}
+
+absl::StatusOr<std::vector<TransitionRow>> HealthTransitions(Reader& reader, const Query& q,
+                                                             const engine::HealthPolicy& policy,
+                                                             const engine::EngagementModel* model,
+                                                             const Context& ctx) {
+  UsageView usage;
+  absl::StatusOr<engine::EngagementInputs> in =
+      WindowUsage(reader, q, Lookback(policy, model), q.start - 1, q.end, ctx, usage);
+  if (!in.ok()) return in.status();
+  absl::StatusOr<std::vector<engine::HealthTransition>> moves =
+      engine::HealthTransitions(policy, model, {*in, q.pauses}, q.start, q.end, ctx.StopFlag());
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  if (!moves.ok()) return moves.status();
+  std::vector<TransitionRow> rows;
+  rows.reserve(moves->size());
+  for (const engine::HealthTransition& t : *moves) {
+    rows.push_back({.day = t.day,
+                    .customer_id = q.ledger->customer_ids[t.customer],
+                    .from = t.from,
+                    .to = t.to,
+                    .reasons = t.reasons,
+                    .mrr = t.mrr,
+                    .score = t.score});
+  }
+  std::sort(rows.begin(), rows.end(), [](const TransitionRow& a, const TransitionRow& b) {
+    return std::tie(a.day, a.customer_id) < std::tie(b.day, b.customer_id);
+  });
+  return rows;
+}
+
+TransitionPage PageOfTransitions(const std::vector<TransitionRow>& rows,
+                                 std::optional<engine::HealthGroup> to,
+                                 const std::optional<TransitionRow>& after, int page_size) {
+  return Paginate(
+      rows, [&](const TransitionRow& r) { return !to.has_value() || r.to == *to; },
+      [](const TransitionRow& a, const TransitionRow& b) {
+        return std::tie(a.day, a.customer_id) < std::tie(b.day, b.customer_id);
+      },
+      after, page_size);
 }
 
 absl::StatusOr<std::vector<std::optional<absl::Time>>> LastActivity(

@@ -46,6 +46,28 @@ absl::StatusOr<std::vector<std::optional<absl::Time>>> LastActivity(
     Reader& reader, const Query& q, const std::vector<std::string>& ids, absl::CivilDay day,
     const Context& ctx);
 
+// Health transitions (ANALYTICS.md) on the days of the query's range: at most this many.
+inline constexpr int kMaxTransitionDays = 92;
+
+struct TransitionRow {
+  absl::CivilDay day;
+  std::string customer_id;
+  engine::HealthGroup from = engine::HealthGroup::kNone, to = engine::HealthGroup::kNone;
+  uint8_t reasons = 0;
+  int64_t mrr = 0;
+  std::optional<double> score;
+};
+// Every transition on the days q.start..q.end, by day, then customer id.
+absl::StatusOr<std::vector<TransitionRow>> HealthTransitions(Reader& reader, const Query& q,
+                                                             const engine::HealthPolicy& policy,
+                                                             const engine::EngagementModel* model,
+                                                             const Context& ctx);
+// One page of them: those into `to` (nullopt: any), after (day, customer id) `after`.
+using TransitionPage = PageOf<TransitionRow>;
+TransitionPage PageOfTransitions(const std::vector<TransitionRow>& rows,
+                                 std::optional<engine::HealthGroup> to,
+                                 const std::optional<TransitionRow>& after, int page_size);
+
 enum class HealthOrder { kMrrDesc, kScoreAsc, kCustomerId };
 
 // One page of `rows` in `group` (nullopt: every group but none) in `order`, ties by

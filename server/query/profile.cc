@@ -116,19 +116,30 @@ engine::IcpResult IdealCustomers(const Query& q, const std::vector<std::string>&
       ledger_ids.push_back(c);
     }
   }
-  absl::flat_hash_map<absl::string_view, const engine::Customer*> records;
-  for (const engine::Customer& c : *q.customers) records[c.customer_id] = &c;
+  // Each paying customer's record: one lookup in the ledger's index per record (cheaper
+  // than a map of every record).
+  std::vector<int32_t> paying_index(q.ledger->customer_ids.size(), -1);
+  for (size_t i = 0; i < ledger_ids.size(); ++i)
+    paying_index[ledger_ids[i]] = static_cast<int32_t>(i);
+  std::vector<const engine::Customer*> record(paying.size(), nullptr);
+  for (const engine::Customer& c : *q.customers) {
+    const auto it = q.ledger->customer_index.find(absl::string_view(c.customer_id));
+    if (it != q.ledger->customer_index.end() && paying_index[it->second] >= 0) {
+      record[paying_index[it->second]] = &c;
+    }
+  }
   std::vector<engine::IcpField> icp_fields;
   for (const std::string& name : fields) {
     engine::IcpField& f = icp_fields.emplace_back();
     f.name = name;
-    f.values.resize(paying.size());
+    f.begin.reserve(paying.size() + 1);
+    f.ids.reserve(paying.size());
     for (size_t i = 0; i < paying.size(); ++i) {
       if (name == "plan") {
-        f.values[i] = q.ledger->customer_plans[ledger_ids[i]];
+        f.Append(q.ledger->customer_plans[ledger_ids[i]]);
       } else {
-        const auto it = records.find(paying[i].first);
-        f.values[i] = {it == records.end() ? std::string() : engine::FieldValue(*it->second, name)};
+        f.AppendOne(record[i] == nullptr ? absl::string_view()
+                                         : engine::FieldView(*record[i], name));
       }
     }
   }

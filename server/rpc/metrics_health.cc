@@ -177,6 +177,76 @@ grpc::ServerUnaryReactor* MetricsService::ListHealthCustomers(
                   });
 }
 
+namespace {
+
+// What a ListHealthTransitions page token is bound to.
+std::string TransitionTokenContext(const v1::ListHealthTransitionsRequest& req) {
+  const absl::string_view nul("\0", 1);
+  std::string context =
+      absl::StrCat("ListHealthTransitions", nul, req.query().tenant_id(), nul,
+                   req.query().start_date(), nul, req.query().end_date(), nul, req.to());
+  for (const std::string& f : req.query().filter()) absl::StrAppend(&context, nul, f);
+  return context;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* MetricsService::ListHealthTransitions(
+    grpc::CallbackServerContext* ctx, const v1::ListHealthTransitionsRequest* req,
+    v1::ListHealthTransitionsResponse* resp) {
+  return RunUnary(
+      ctx, env_, kService, "ListHealthTransitions", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
+        engine::Violations violations;
+        if (!v1::HealthGroup_IsValid(req->to())) {
+          violations.push_back({"to", absl::StrCat("unknown value ", req->to())});
+        }
+        if (req->page_size() < 0) violations.push_back({"page_size", "must not be negative"});
+        const std::string token_context = TransitionTokenContext(*req);
+        std::optional<query::TransitionRow> after;
+        if (!req->page_token().empty()) {
+          auto keys = OpenCursor(page_secret_, token_context, req->page_token());
+          absl::CivilDay day;
+          if (keys.has_value() && engine::ParseIsoDate(keys->first, &day)) {
+            after = query::TransitionRow{.day = day, .customer_id = keys->second};
+          } else {
+            violations.push_back({"page_token", kNotOurToken});
+          }
+        }
+        absl::CivilDay start, end;
+        if (engine::ParseIsoDate(req->query().start_date(), &start) &&
+            engine::ParseIsoDate(req->query().end_date(), &end) &&
+            end - start >= query::kMaxTransitionDays) {
+          violations.push_back(
+              {"query.end_date", absl::StrCat("at most ", query::kMaxTransitionDays,
+                                              " days from query.start_date (inclusive)")});
+        }
+        if (!violations.empty()) return InvalidArgument(violations);
+        absl::StatusOr<query::Query> q = Prepare(req->query(), {.interval = false}, ctx);
+        if (!q.ok()) return ToGrpcStatus(q.status());
+        const engine::HealthPolicy& policy = q->tenant.health_policy;
+        absl::StatusOr<HealthModel> model =
+            ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
+        if (!model.ok()) return ToGrpcStatus(model.status());
+        absl::StatusOr<std::vector<query::TransitionRow>> rows = query::HealthTransitions(
+            reader_, *q, policy, model->model ? &*model->model : nullptr, ctx);
+        if (!rows.ok()) return ToGrpcStatus(rows.status());
+        std::optional<engine::HealthGroup> to;
+        if (req->to() != v1::HEALTH_GROUP_UNSPECIFIED) to = FromProto(req->to());
+        const query::TransitionPage page =
+            query::PageOfTransitions(*rows, to, after, PageSize(req->page_size()));
+        resp->set_total(page.total);
+        resp->set_engagement_model_id(model->id);
+        for (const query::TransitionRow* r : page.rows) ToProto(*r, resp->add_transitions());
+        if (page.more) {
+          const query::TransitionRow& last = *page.rows.back();
+          resp->set_next_page_token(SealCursor(page_secret_, token_context,
+                                               engine::FormatIsoDate(last.day), last.customer_id));
+        }
+        return grpc::Status::OK;
+      });
+}
+
 grpc::ServerUnaryReactor* MetricsService::GetNps(grpc::CallbackServerContext* ctx,
                                                  const v1::GetNpsRequest* req,
                                                  v1::GetNpsResponse* resp) {

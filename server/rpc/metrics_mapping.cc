@@ -251,6 +251,18 @@ void ToProto(const query::HealthRow& row, v1::HealthCustomer* out) {
   if (row.churn_day.has_value()) out->set_churn_date(engine::FormatIsoDate(*row.churn_day));
 }
 
+void ToProto(const query::TransitionRow& row, v1::CustomerTransition* out) {
+  out->set_date(engine::FormatIsoDate(row.day));
+  out->set_customer_id(row.customer_id);
+  out->set_from(ToProto(row.from));
+  out->set_to(ToProto(row.to));
+  for (absl::string_view r : engine::HealthReasonNames(row.reasons)) {
+    out->add_reasons(std::string(r));
+  }
+  out->set_mrr(row.mrr);
+  if (row.score.has_value()) out->mutable_score()->set_value(*row.score);
+}
+
 namespace {
 
 void ToProto(const std::vector<engine::NpsPoint>& points,

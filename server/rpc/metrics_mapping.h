@@ -50,6 +50,7 @@ v1::HealthGroup ToProto(engine::HealthGroup group);
 std::optional<engine::HealthGroup> FromProto(v1::HealthGroup group);  // nullopt: UNSPECIFIED
 void ToProto(const std::vector<engine::HealthPoint>& points, v1::GetHealthResponse* out);
 void ToProto(const query::HealthRow& row, v1::HealthCustomer* out);
+void ToProto(const query::TransitionRow& row, v1::CustomerTransition* out);
 void ToProto(const query::NpsAnswer& answer, v1::GetNpsResponse* out);
 void ToProto(const query::CustomerProfile& profile, v1::CustomerProfile* out);
 // A request's term: unset (or all zero) is `fallback`; a count of 0 is 1. Appends

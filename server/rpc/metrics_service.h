@@ -67,6 +67,9 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* ListHealthCustomers(grpc::CallbackServerContext* ctx,
                                                 const v1::ListHealthCustomersRequest* req,
                                                 v1::ListHealthCustomersResponse* resp) override;
+  grpc::ServerUnaryReactor* ListHealthTransitions(grpc::CallbackServerContext* ctx,
+                                                  const v1::ListHealthTransitionsRequest* req,
+                                                  v1::ListHealthTransitionsResponse* resp) override;
   grpc::ServerUnaryReactor* GetMrrByCohort(grpc::CallbackServerContext* ctx,
                                            const v1::GetMrrByCohortRequest* req,
                                            v1::GetMrrByCohortResponse* resp) override;

@@ -503,6 +503,40 @@ int main(int argc, char** argv) {
   };
   get_renewals();
   auto warm_renewals = Time(runs, get_renewals);
+  // MRR by cohort over the same 36 months as GetMrr (issue 22: warm within 2× of it), its
+  // last entry checked against GetMrr's; and the health transitions of the last 31 days.
+  v1::GetMrrByCohortRequest cake_req;
+  *cake_req.mutable_query() = mrr_req.query();
+  bool cake_same = true;
+  auto get_cake = [&] {
+    auto r = c.GetMrrByCohort(cake_req);
+    if (!r.ok() || r->entries_size() != mrr_resp.entries_size()) {
+      fprintf(stderr, "GetMrrByCohort: %s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+    for (int i = 0; i < r->entries_size(); ++i) {
+      cake_same = cake_same && r->entries(i).mrr() == mrr_resp.entries(i).mrr();
+    }
+  };
+  get_mrr(c);
+  get_cake();
+  auto warm_cake = Time(runs, get_cake);
+  auto warm_mrr_again = Time(runs, [&] { get_mrr(c); });
+  v1::ListHealthTransitionsRequest moves_req;
+  *moves_req.mutable_query() = mrr_req.query();
+  moves_req.mutable_query()->set_start_date(
+      absl::FormatCivilTime(absl::CivilDay(gen.first_month + gen.months) - 31));
+  int64_t moves = 0;
+  auto list_moves = [&] {
+    auto r = c.ListHealthTransitions(moves_req);
+    if (!r.ok()) {
+      fprintf(stderr, "ListHealthTransitions: %s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+    moves = r->total();
+  };
+  list_moves();
+  auto warm_moves = Time(runs, list_moves);
   pqxx::result sql_health_rows;
   auto sql_health = Time(std::max(1, runs / 2), [&] {
     pqxx::read_transaction t(conn);
@@ -741,6 +775,13 @@ int main(int argc, char** argv) {
          static_cast<long long>(icp_values), Median(warm_icp));
   printf("  renewal rates at 12 month ends (%lld subscriptions up): warm %.1f ms\n",
          static_cast<long long>(renewals_up), Median(warm_renewals));
+  printf(
+      "  MRR by cohort, 36 months: warm %.1f ms, GetMrr %.1f ms, ratio %.2fx (target 2); "
+      "totals equal GetMrr's: %s\n",
+      Median(warm_cake), Median(warm_mrr_again), Median(warm_cake) / Median(warm_mrr_again),
+      cake_same ? "yes" : "NO");
+  printf("  health transitions, last 31 days (%lld moves): warm %.1f ms (first page)\n",
+         static_cast<long long>(moves), Median(warm_moves));
   printf("  PQLs in %s: %lld\n", absl::FormatCivilTime(pql_month).c_str(),
          static_cast<long long>(service_pqls));
   printf("  answers identical (SQL vs service): %s\n", same ? "yes" : "NO");
@@ -748,5 +789,5 @@ int main(int argc, char** argv) {
          PeakRssMiB(std::to_string(warm.pid)), PeakRssMiB(std::to_string(cold.pid)), PeakRssMiB());
   printf("  cold server with --query_memory_bytes=%lld MiB: %s; peak RSS %.0f MiB\n",
          static_cast<long long>(tight_mb), tight_outcome.c_str(), tight_rss);
-  return same && health_same ? 0 : 1;
+  return same && health_same && cake_same ? 0 : 1;
 }

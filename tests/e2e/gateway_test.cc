@@ -251,6 +251,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
         {"GET", "/v1/tenants/alpha/health_customers" + q + "&group=HEALTH_GROUP_AT_RISK", "",
          kRead},
         {"GET", "/v1/tenants/alpha/metrics/mrr_by_cohort" + q, "", kRead},
+        {"GET", "/v1/tenants/alpha/health_transitions" + q + "&to=HEALTH_GROUP_AT_RISK", "", kRead},
         {"GET",
          "/v1/tenants/alpha/metrics/renewals" + q +
              "&min_term.unit=INTERVAL_UNIT_MONTH&min_term.count=3",
@@ -305,7 +306,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 40);
+  EXPECT_EQ(cells, 10 * 41);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

@@ -370,6 +370,15 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
     EXPECT_EQ(json_code, 0) << command[0];
     EXPECT_EQ(json.substr(0, 1), "{") << command[0] << ": " << json;
   }
+  // Health transitions over one month (the listing takes at most 92 days): each row a move.
+  auto [moves_code, moves] = Run({"metrics", "health-transitions", "--tenant=demo",
+                                  "--from=2023-12-01", "--to=2023-12-31", "--group=at_risk"});
+  EXPECT_EQ(moves_code, 0) << moves;
+  EXPECT_THAT(moves, HasSubstr("at_risk"));
+  auto [long_code, long_out] = Run(
+      {"metrics", "health-transitions", "--tenant=demo", "--from=2023-01-01", "--to=2023-12-31"});
+  EXPECT_NE(long_code, 0);
+  EXPECT_THAT(long_out, HasSubstr("query.end_date"));
   // Survey responses from a CSV, next to the generated ones; a re-run stores nothing new.
   const int64_t generated = QueryInt(db_.conninfo(), "SELECT count(*) FROM survey_responses");
   EXPECT_GT(generated, 50);

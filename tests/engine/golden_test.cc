@@ -5,12 +5,15 @@
 //   range 2024-01-01 2024-03-31 month
 //   event <customer> <subscription> <effective_at> <status> <unit>/<count> qty=Q amount=A
 //         [bps=B] [off=O] [plan=P]
+//   show renewals <unit>/<count> | show cake     (optional: only these sections, instead of
+//                                                  the MRR, churn and movement lines)
 //   expect:
 //   <the output lines below; a movement line ends with the drill-down's subscriptions>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -19,8 +22,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/engine/cohorts.h"
 #include "server/engine/dates.h"
 #include "server/engine/ledger.h"
+#include "server/engine/renewals.h"
 #include "server/engine/series.h"
 
 namespace saasmetrics::engine {
@@ -32,6 +37,8 @@ struct Golden {
   Interval interval = Interval::kMonth;
   std::vector<SubscriptionEvent> events;
   std::vector<std::string> expected;
+  std::optional<Term> renewals;  // show renewals with this min_term
+  bool cake = false;             // show MRR by cohort
 };
 
 const char* TypeName(MovementType t) {
@@ -122,6 +129,11 @@ Golden Parse(const std::string& path) {
       for (const auto& [name, i] : kIntervals) {
         if (f.at(3) == name) g.interval = i;
       }
+    } else if (f[0] == "show" && f.at(1) == "cake") {
+      g.cake = true;
+    } else if (f[0] == "show" && f.at(1) == "renewals") {
+      SubscriptionEvent term = ParseEvent({"", "", "", "1970-01-01T00:00:00Z", "", f.at(2)}, 0);
+      g.renewals = Term{term.interval_unit, term.interval_count};
     } else if (f[0] == "event") {
       g.events.push_back(ParseEvent(f, static_cast<int64_t>(g.events.size())));
     } else if (f[0] == "expect:") {
@@ -140,9 +152,37 @@ std::vector<std::string> Render(const Golden& g) {
   std::vector<PauseChange> pauses;
   const std::vector<Movement> movements = timeline.Movements(g.tz, g.end, nullptr, &pauses);
   const std::vector<Period> periods = CutPeriods(g.start, g.end, g.interval);
+  std::vector<std::string> out;
+  if (g.renewals.has_value() || g.cake) {
+    auto counts = [](const RenewalCounts& c) {
+      return absl::StrCat("up=", c.up, " renewed=", c.renewed, " mrr_up=", c.mrr_up,
+                          " mrr_renewed=", c.mrr_renewed);
+    };
+    if (g.renewals.has_value()) {
+      for (const RenewalPoint& p :
+           ComputeRenewals(ledger.events, periods, g.tz, {.min_term = *g.renewals})) {
+        out.push_back(absl::StrCat("renewals ", FormatIsoDate(p.period.last), " subscriptions ",
+                                   counts(p.subscriptions), " | customers ", counts(p.customers)));
+      }
+    }
+    if (g.cake) {
+      const std::vector<MrrByCohortPoint> cake = ComputeMrrByCohort(movements, periods);
+      for (const MrrByCohortPoint& p : cake) {
+        out.push_back(absl::StrCat("cake ", FormatIsoDate(p.period.last), " mrr=", p.mrr,
+                                   " earlier=", p.earlier_mrr, " existing=", p.existing_mrr,
+                                   " share=", Rate(p.existing_share()),
+                                   " layers=", absl::StrJoin(p.layers, ",")));
+      }
+      if (PeriodsStartOnMonths(periods)) {  // the cohort totals agree
+        const std::vector<MrrByCohortPoint> totals =
+            ComputeMrrByCohort(SumByCohortDay(movements), periods);
+        for (size_t i = 0; i < cake.size(); ++i) EXPECT_EQ(totals[i].layers, cake[i].layers);
+      }
+    }
+    return out;
+  }
   const MrrSeries mrr = ComputeMrrSeries(movements, periods);
   const std::vector<ChurnPoint> churn = ComputeChurnSeries(movements, periods, &pauses);
-  std::vector<std::string> out;
   out.push_back(absl::StrCat("start mrr=", mrr.start_mrr, " customers=", mrr.start_paying));
   for (const MrrPoint& p : mrr.points) {
     const MovementTotals& m = p.movements;

@@ -248,6 +248,35 @@ TEST(Health, MatchesTheReferenceOnRandomData) {
           }
         }
       }
+      // Transitions day by day over a stretch: the reference's groups at the ends of
+      // consecutive days, compared (a customer absent from the reference had never paid:
+      // none).
+      const absl::CivilDay from(2024, 2, 10), to(2024, 3, 5);
+      auto moves = HealthTransitions(policy, &model, in, from, to);
+      ASSERT_TRUE(moves.ok()) << moves.status();
+      std::set<std::string> got, want;
+      for (const HealthTransition& t : *moves) {
+        std::vector<std::string> reasons;
+        for (absl::string_view r : HealthReasonNames(t.reasons)) reasons.emplace_back(r);
+        got.insert(absl::StrCat(absl::FormatCivilTime(t.day), " ",
+                                w.ledger.customer_ids[t.customer], " ", HealthGroupName(t.from),
+                                ">", HealthGroupName(t.to), " ", absl::StrJoin(reasons, ","), " ",
+                                t.mrr));
+      }
+      auto before = reference::Health(policy, &model, events, subs, tz, from - 1);
+      for (absl::CivilDay d = from; d <= to; ++d) {
+        auto after = reference::Health(policy, &model, events, subs, tz, d);
+        for (const auto& [id, h] : after) {
+          const auto was = before.find(id);
+          const std::string old = was == before.end() ? "none" : was->second.group;
+          if (old == h.group) continue;
+          want.insert(absl::StrCat(absl::FormatCivilTime(d), " ", id, " ", old, ">", h.group, " ",
+                                   absl::StrJoin(h.reasons, ","), " ", h.mrr));
+        }
+        before = std::move(after);
+      }
+      EXPECT_EQ(got, want) << zone << " round " << round;
+      EXPECT_FALSE(want.empty());
     }
   }
 }

@@ -23,9 +23,9 @@ TEST(Icp, WorkedByHand) {
   for (int i = 0; i < 10; ++i) {
     const int64_t mrr = i == 9 ? 900 : (i == 1 || i == 4 || i == 7) ? 800 : 100 + i;
     paying.emplace_back(absl::StrCat("c", i), mrr);
-    channel.values.push_back({i == 9 || i == 1 ? "partner" : i < 5 ? "ads" : ""});
-    plan.values.push_back(i == 9 ? std::vector<std::string>{"pro", "addon"}
-                                 : std::vector<std::string>{"basic"});
+    channel.AppendOne(i == 9 || i == 1 ? "partner" : i < 5 ? "ads" : "");
+    plan.Append(i == 9 ? std::vector<std::string>{"pro", "addon"}
+                       : std::vector<std::string>{"basic"});
   }
   const IcpResult r = IdealCustomerProfile(paying, {channel, plan}, 0.2, 2);
   EXPECT_EQ(r.paying, 10);
@@ -58,10 +58,12 @@ TEST(Icp, MatchesBruteForce) {
     const int n = 1 + static_cast<int>(rng() % 60);
     std::vector<std::pair<std::string, int64_t>> paying;
     IcpField f{.name = "country"};
+    std::vector<std::string> values;
     for (int i = 0; i < n; ++i) {
       paying.emplace_back(absl::StrCat("k", rng() % 1000, "-", i),
                           1 + static_cast<int64_t>(rng() % 5));
-      f.values.push_back({absl::StrCat("v", rng() % 4)});
+      values.push_back(absl::StrCat("v", rng() % 4));
+      f.AppendOne(values.back());
     }
     const double q = 0.05 * static_cast<double>(1 + rng() % 20);
     const IcpResult r = IdealCustomerProfile(paying, {f}, q, 3);
@@ -77,7 +79,7 @@ TEST(Icp, MatchesBruteForce) {
     ASSERT_EQ(r.top, k) << q << " " << n;
     std::map<std::string, std::pair<int64_t, int64_t>> counts;
     for (int i = 0; i < n; ++i) {
-      auto& c = counts[f.values[idx[i]][0]];
+      auto& c = counts[values[idx[i]]];
       ++c.second;
       if (i < k) ++c.first;
     }

@@ -928,6 +928,55 @@ TEST_F(MetricsTest, ChurnByGroupEqualsEachGroupsFilter) {
   EXPECT_THAT(testing::ViolatedFields(s), ::testing::ElementsAre("group_by"));
 }
 
+// Health transitions day by day (no engagement model: activity and pauses decide): c1 is
+// normal from its first day, at risk once 14 days pass without usage; c2 never uses the
+// product (at risk at once) and cancels (lost). Paged, filtered by the group moved into.
+TEST_F(MetricsTest, HealthTransitionsDayByDay) {
+  Sub("1", "c1", "s", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Use("u1", "c1", "login", At(2024, 1, 5));
+  Sub("2", "c2", "s", At(2024, 1, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 2000);
+  Sub("3", "c2", "s", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_CANCELED, 2000);
+  auto list = [&](v1::HealthGroup to, int page_size, const std::string& token) {
+    v1::ListHealthTransitionsRequest req;
+    *req.mutable_query() = Query("2024-01-01", "2024-01-31");
+    req.set_to(to);
+    req.set_page_size(page_size);
+    req.set_page_token(token);
+    v1::ListHealthTransitionsResponse resp;
+    grpc::Status s = metrics_->ListHealthTransitions(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  };
+  std::vector<std::string> seen;
+  std::string token;
+  do {
+    const v1::ListHealthTransitionsResponse page = list(v1::HEALTH_GROUP_UNSPECIFIED, 3, token);
+    EXPECT_EQ(page.total(), 4);
+    for (const auto& t : page.transitions()) {
+      seen.push_back(absl::StrCat(t.date(), " ", t.customer_id(), " ",
+                                  v1::HealthGroup_Name(t.from()).substr(13), ">",
+                                  v1::HealthGroup_Name(t.to()).substr(13), " ",
+                                  absl::StrJoin(t.reasons(), ","), " ", t.mrr()));
+    }
+    token = page.next_page_token();
+  } while (!token.empty());
+  EXPECT_THAT(seen, ElementsAre("2024-01-05 c1 NONE>NORMAL  1000",
+                                "2024-01-10 c2 NONE>AT_RISK inactive 2000",
+                                "2024-01-19 c1 NORMAL>AT_RISK inactive 1000",
+                                "2024-01-20 c2 AT_RISK>LOST churned 0"));
+  const v1::ListHealthTransitionsResponse at_risk = list(v1::HEALTH_GROUP_AT_RISK, 0, "");
+  EXPECT_EQ(at_risk.total(), 2);
+  ASSERT_EQ(at_risk.transitions_size(), 2);
+  EXPECT_EQ(at_risk.transitions(1).customer_id(), "c1");
+  // More than 92 days, a token of another query: named.
+  v1::ListHealthTransitionsRequest bad;
+  *bad.mutable_query() = Query("2024-01-01", "2024-06-30");
+  bad.set_page_token(list(v1::HEALTH_GROUP_UNSPECIFIED, 1, "").next_page_token());
+  v1::ListHealthTransitionsResponse ignored;
+  EXPECT_THAT(ViolatedFields(metrics_->ListHealthTransitions(Ctx().get(), bad, &ignored)),
+              ElementsAre("page_token", "query.end_date"));
+}
+
 // The layer cake: January's cohort (c1, c2) and February's (c3, which leaves in March and
 // stays a layer of 0); c0 was won before the range. The cohort totals (monthly from a
 // month's first day) and the movements (a filter that selects everyone) agree.
