@@ -38,6 +38,22 @@ std::string MoneyOr(bool has, const Wrapper& w, int digits) {
   return has ? Money(w.value(), digits) : "-";
 }
 
+// Every page of a listing as one response: repeated fields appended, the others the last
+// page's, no token.
+template <typename Response, typename Request, typename Call>
+absl::StatusOr<Response> AllPages(Request req, Call call) {
+  req.set_page_size(1000);
+  Response all;
+  do {
+    absl::StatusOr<Response> r = call(req);
+    if (!r.ok()) return r.status();
+    all.MergeFrom(*r);
+    req.set_page_token(r->next_page_token());
+  } while (!req.page_token().empty());
+  all.clear_next_page_token();
+  return all;
+}
+
 // Runs `call` and prints its response: JSON, or the rows `to_rows` makes of it.
 template <typename Response, typename Call, typename ToRows>
 int Show(Call call, ToRows to_rows, Output output) {
@@ -237,16 +253,11 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
     if (f.order == "customer_id") req.set_order(v1::ListEngagementScoresRequest::ORDER_CUSTOMER_ID);
     if (f.min_score) req.mutable_min_score()->set_value(*f.min_score);
     if (f.max_score) req.mutable_max_score()->set_value(*f.max_score);
-    req.set_page_size(1000);
-    v1::ListEngagementScoresResponse all;
-    do {
-      auto r = client.ListEngagementScores(req);
-      if (!r.ok()) return Fail(r.status());
-      all.set_date(r->date());
-      all.set_total(r->total());
-      for (const auto& c : r->customers()) *all.add_customers() = c;
-      req.set_page_token(r->next_page_token());
-    } while (!req.page_token().empty());
+    absl::StatusOr<v1::ListEngagementScoresResponse> pages =
+        AllPages<v1::ListEngagementScoresResponse>(
+            req, [&](const auto& r) { return client.ListEngagementScores(r); });
+    if (!pages.ok()) return Fail(pages.status());
+    const v1::ListEngagementScoresResponse& all = *pages;
     if (PrintJson(all, output)) return kExitOk;
     Rows rows = {{"CUSTOMER", "SCORE", "COMPONENTS"}};
     for (const auto& c : all.customers()) {
@@ -394,17 +405,11 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
     req.set_group(group);
     if (f.order == "score_asc") req.set_order(v1::ListHealthCustomersRequest::ORDER_SCORE_ASC);
     if (f.order == "customer_id") req.set_order(v1::ListHealthCustomersRequest::ORDER_CUSTOMER_ID);
-    req.set_page_size(1000);
-    v1::ListHealthCustomersResponse all;
-    do {
-      auto r = client.ListHealthCustomers(req);
-      if (!r.ok()) return Fail(r.status());
-      all.set_date(r->date());
-      all.set_total(r->total());
-      all.set_engagement_model_id(r->engagement_model_id());
-      for (const auto& c : r->customers()) *all.add_customers() = c;
-      req.set_page_token(r->next_page_token());
-    } while (!req.page_token().empty());
+    absl::StatusOr<v1::ListHealthCustomersResponse> pages =
+        AllPages<v1::ListHealthCustomersResponse>(
+            req, [&](const auto& r) { return client.ListHealthCustomers(r); });
+    if (!pages.ok()) return Fail(pages.status());
+    const v1::ListHealthCustomersResponse& all = *pages;
     if (PrintJson(all, output)) return kExitOk;
     Rows rows = {{"CUSTOMER", "GROUP", "MRR", "SCORE", "LAST_ACTIVITY", "CHURN_DATE", "REASONS"}};
     for (const auto& c : all.customers()) {
@@ -425,16 +430,11 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
     if (!f.group.empty())
       v1::HealthGroup_Parse("HEALTH_GROUP_" + absl::AsciiStrToUpper(f.group), &to);
     req.set_to(to);
-    req.set_page_size(1000);
-    v1::ListHealthTransitionsResponse all;
-    do {
-      auto r = client.ListHealthTransitions(req);
-      if (!r.ok()) return Fail(r.status());
-      all.set_total(r->total());
-      all.set_engagement_model_id(r->engagement_model_id());
-      for (const auto& t : r->transitions()) *all.add_transitions() = t;
-      req.set_page_token(r->next_page_token());
-    } while (!req.page_token().empty());
+    absl::StatusOr<v1::ListHealthTransitionsResponse> pages =
+        AllPages<v1::ListHealthTransitionsResponse>(
+            req, [&](const auto& r) { return client.ListHealthTransitions(r); });
+    if (!pages.ok()) return Fail(pages.status());
+    const v1::ListHealthTransitionsResponse& all = *pages;
     if (PrintJson(all, output)) return kExitOk;
     Rows rows = {{"DATE", "CUSTOMER", "FROM", "TO", "MRR", "SCORE", "REASONS"}};
     for (const auto& t : all.transitions()) {
@@ -460,14 +460,10 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
       }
       req.add_types(type);
     }
-    req.set_page_size(1000);
-    v1::ListMovementsResponse all;
-    do {
-      auto r = client.ListMovements(req);
-      if (!r.ok()) return Fail(r.status());
-      for (const auto& m : r->movements()) *all.add_movements() = m;
-      req.set_page_token(r->next_page_token());
-    } while (!req.page_token().empty());
+    absl::StatusOr<v1::ListMovementsResponse> pages = AllPages<v1::ListMovementsResponse>(
+        req, [&](const auto& r) { return client.ListMovements(r); });
+    if (!pages.ok()) return Fail(pages.status());
+    const v1::ListMovementsResponse& all = *pages;
     if (PrintJson(all, output)) return kExitOk;
     Rows rows = {
         {"DATE", "CUSTOMER", "TYPE", "AMOUNT", "MRR_BEFORE", "MRR_AFTER", "SUBSCRIPTIONS"}};
