@@ -117,9 +117,28 @@ std::vector<std::string> CustomerField(const Ledger& ledger, const std::vector<C
   return out;
 }
 
-absl::string_view FieldView(const Customer& customer, const std::string& field) {
-  const std::string* v = FieldOf(customer, field);
-  return v == nullptr ? absl::string_view() : absl::string_view(*v);
+FieldReader::FieldReader(const std::string& field) {
+  if (field == "acquisition_channel") {
+    kind_ = Kind::kChannel;
+  } else if (field == "country") {
+    kind_ = Kind::kCountry;
+  } else {
+    key_ = field.substr(std::min<size_t>(field.size(), 11));  // after "attributes."
+  }
+}
+
+absl::string_view FieldReader::operator()(const Customer& customer) const {
+  switch (kind_) {
+    case Kind::kChannel:
+      return customer.acquisition_channel;
+    case Kind::kCountry:
+      return customer.country;
+    case Kind::kAttribute:
+      for (const auto& [k, v] : customer.attributes) {
+        if (k == key_) return v;
+      }
+  }
+  return {};
 }
 
 std::string FieldValue(const Customer& customer, const std::string& field) {

@@ -40,8 +40,18 @@ std::vector<std::string> CustomerField(const Ledger& ledger, const std::vector<C
 
 // The value of `field` (as CustomerField) for one customer record; "" where unset.
 std::string FieldValue(const Customer& customer, const std::string& field);
-// The same without a copy ("" when the record lacks it); views `customer`.
-absl::string_view FieldView(const Customer& customer, const std::string& field);
+// One customer field (acquisition_channel, country or attributes.<key>) resolved once and
+// read from many records without a copy ("" when a record lacks it).
+class FieldReader {
+ public:
+  explicit FieldReader(const std::string& field);
+  absl::string_view operator()(const Customer& customer) const;
+
+ private:
+  enum class Kind { kChannel, kCountry, kAttribute };
+  Kind kind_ = Kind::kAttribute;
+  std::string key_;  // an attribute's key
+};
 
 // True for fields CustomerField understands.
 bool IsCustomerField(absl::string_view field);

@@ -132,14 +132,14 @@ engine::IcpResult IdealCustomers(const Query& q, const std::vector<std::string>&
   for (const std::string& name : fields) {
     engine::IcpField& f = icp_fields.emplace_back();
     f.name = name;
+    const engine::FieldReader read(name);
     f.begin.reserve(paying.size() + 1);
     f.ids.reserve(paying.size());
     for (size_t i = 0; i < paying.size(); ++i) {
       if (name == "plan") {
         f.Append(q.ledger->customer_plans[ledger_ids[i]]);
       } else {
-        f.AppendOne(record[i] == nullptr ? absl::string_view()
-                                         : engine::FieldView(*record[i], name));
+        f.AppendOne(record[i] == nullptr ? absl::string_view() : read(*record[i]));
       }
     }
   }

@@ -336,6 +336,9 @@ test('health: the groups, the at-risk customers and NPS equal the API', async ()
   assert.ok(Number(nps.entries[nps.entries.length - 1].respondents) > 0, 'the generator answers surveys');
   const chart = await page.evaluate(() => window.dashboard.charts.nps.data.datasets[0].data);
   assert.deepEqual(chart, nps.entries.map((e) => (e.nps === undefined ? null : e.nps)));
+  const moves = await api('/v1/tenants/acme/health_transitions?query.start_date=2024-12-25&query.end_date=2024-12-31&to=HEALTH_GROUP_AT_RISK&page_size=20');
+  const movedShown = await page.$$eval('figure[data-chart="new_at_risk"] tbody tr', (trs) => trs.map((tr) => tr.cells[1].textContent));
+  assert.deepEqual(movedShown, (moves.transitions || []).map((t) => t.customer_id));
   const renewals = await api(`/v1/tenants/acme/metrics/renewals?${q}`);
   assert.ok(renewals.entries.some((e) => Number(e.subscriptions.up_for_renewal) > 0), 'annual plans come up for renewal');
   const byCount = await page.evaluate(() => window.dashboard.charts.renewals.data.datasets[0].data);

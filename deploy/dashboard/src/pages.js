@@ -431,13 +431,19 @@ const GROUP_LABEL = Object.fromEntries([...HEALTH_GROUPS.map((g) => [g.key, g.la
 export async function health(ctx) {
   const q = queryParams(ctx);
   const cur = ctx.currency;
-  const [h, atRisk, nps, renewals] = await Promise.all([
+  // The last 7 days of the range (the listing takes at most 92): who just moved into risk.
+  const recentStart = new Date(Date.parse(`${q['query.end_date']}T00:00:00Z`) - 6 * 86400000).toISOString().slice(0, 10);
+  const recentFrom = recentStart < q['query.start_date'] ? q['query.start_date'] : recentStart;
+  const [h, atRisk, nps, renewals, moves] = await Promise.all([
     api.get(path(ctx, 'metrics/health'), q, ctx.key),
     api.get(path(ctx, 'health_customers'), {
       ...q, group: 'HEALTH_GROUP_AT_RISK', order: 'ORDER_MRR_DESC', page_size: 20,
     }, ctx.key),
     api.get(path(ctx, 'metrics/nps'), { ...q, group_by: 'health' }, ctx.key),
     api.get(path(ctx, 'metrics/renewals'), q, ctx.key),
+    api.get(path(ctx, 'health_transitions'), {
+      ...q, 'query.start_date': recentFrom, to: 'HEALTH_GROUP_AT_RISK', page_size: 20,
+    }, ctx.key),
   ]);
   const entries = h.entries || [];
   if (entries.length === 0) return [empty('No periods in this range.')];
@@ -486,6 +492,13 @@ export async function health(ctx) {
           c.score === null || c.score === undefined ? ABSENT : c.score.toFixed(1),
           c.last_activity ? c.last_activity.slice(0, 10) : ABSENT,
           (c.reasons || []).join(', ').replaceAll('_', ' ')]))));
+  const recentMoves = moves.transitions || [];
+  const newlyAtRisk = el('figure', { dataset: { chart: 'new_at_risk' } },
+    el('figcaption', { text: `Moved into at risk from ${recentFrom} to ${q['query.end_date']} (${count(moves.total || 0)} in all)` }),
+    recentMoves.length === 0 ? empty('Nobody moved into at risk then.')
+      : el('div', { class: 'scroll' }, table(['Day', 'Customer', 'From', 'MRR', 'Reasons'],
+        recentMoves.map((t) => [t.date, t.customer_id, GROUP_LABEL[t.from] || 'None', money(t.mrr || 0, cur),
+          (t.reasons || []).join(', ').replaceAll('_', ' ')]))));
   const npsEntries = nps.entries || [];
   const npsValue = (v) => (v === null || v === undefined ? ABSENT : v.toFixed(1));
   const palette = { power: '#2f9e6a', normal: '#9db8f2', at_risk: '#f2a65a', lost: '#d9534f', none: '#8a93a6' };
@@ -532,7 +545,7 @@ export async function health(ctx) {
       options: { scales: { y: { min: 0, title: { display: true, text: '%' } } } },
     },
   });
-  return [head, groups, transitions, risky, npsChart, renewalChart];
+  return [head, groups, transitions, risky, newlyAtRisk, npsChart, renewalChart];
 }
 
 export const PAGES = { mrr, churn, cohorts, economics, engagement, health };
