@@ -400,4 +400,74 @@ absl::Status IngestStream::Finish() {
   }
 }
 
+HealthWatcher::HealthWatcher(Client& client, v1::WatchHealthTransitionsRequest request)
+    : client_(client), request_(std::move(request)) {}
+
+HealthWatcher::~HealthWatcher() { Stop(); }
+
+void HealthWatcher::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_ = true;
+  if (current_ != nullptr) current_->TryCancel();
+}
+
+absl::Status HealthWatcher::Run(
+    const std::function<bool(const v1::HealthTransitionsDay&)>& on_day) {
+  absl::Duration backoff = client_.options().initial_backoff;
+  constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
+  while (!stopped_) {
+    v1::WatchHealthTransitionsRequest req = request_;
+    // Only what it holds of the last 92 days counts (older days are no longer watched).
+    int skip = std::max(0, static_cast<int>(held_.size()) - 92);
+    for (const auto& [date, fingerprint] : held_) {
+      if (skip-- > 0) continue;
+      req.add_known(absl::StrCat(date, "=", fingerprint));
+    }
+    std::unique_ptr<grpc::ClientContext> ctx = client_.NewContext(absl::InfiniteDuration());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) break;
+      current_ = ctx.get();
+    }
+    auto reader = client_.metrics_stub()->WatchHealthTransitions(ctx.get(), req);
+    v1::HealthTransitionsDay part, day;
+    bool whole = true, stop = false;
+    while (!stop && reader->Read(&part)) {
+      backoff = client_.options().initial_backoff;  // the server answers: back off afresh
+      if (whole) {
+        day = std::move(part);
+      } else {
+        for (auto& t : *part.mutable_transitions()) *day.add_transitions() = std::move(t);
+        day.set_more(part.more());
+        day.set_fingerprint(part.fingerprint());
+      }
+      whole = !day.more();
+      if (!whole) continue;
+      held_[day.date()] = day.fingerprint();
+      if (!on_day(day)) stop = true;
+    }
+    if (stop) {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopped_ = true;
+      ctx->TryCancel();
+    }
+    const grpc::Status status = reader->Finish();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      current_ = nullptr;
+    }
+    if (stopped_) break;
+    const grpc::StatusCode code = status.error_code();
+    if (code != grpc::StatusCode::UNAVAILABLE && code != grpc::StatusCode::CANCELLED &&
+        code != grpc::StatusCode::OK) {
+      return client_.Final(status);
+    }
+    // The server went away (or shut down): come back to it, or to another replica.
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, kMaxBackoff);
+    ++reconnects_;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace saasmetrics::client

@@ -4,8 +4,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -98,6 +101,7 @@ class Client {
   // A call's final status as absl::Status; UNAVAILABLE names the server's address.
   absl::Status Final(const grpc::Status& status) const;
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  v1::MetricsService::Stub* metrics_stub() const { return metrics_.get(); }
 
  private:
   // Calls `rpc(context)` with a fresh context (deadline, metadata) per attempt; retries
@@ -133,6 +137,33 @@ class IngestStream {
  private:
   struct State;
   std::unique_ptr<State> state_;
+};
+
+// WatchHealthTransitions that outlives its server: when the stream breaks (UNAVAILABLE, or
+// CANCELLED by a server shutting down) it reconnects with backoff, for as long as it takes,
+// naming every whole day it holds with its fingerprint, so that it gets only what changed
+// meanwhile — from the same replica or another.
+class HealthWatcher {
+ public:
+  HealthWatcher(Client& client, v1::WatchHealthTransitionsRequest request);
+  ~HealthWatcher();
+
+  // Calls `on_day` with each whole day (a day sent in parts comes joined), new or revised;
+  // `on_day` returns false to stop. Returns OK once stopped (by on_day or Stop()), or the
+  // error that ended the watch (a bad request, a key without access).
+  absl::Status Run(const std::function<bool(const v1::HealthTransitionsDay&)>& on_day);
+  // From any thread: ends Run.
+  void Stop();
+  int reconnects() const { return reconnects_; }
+
+ private:
+  Client& client_;
+  v1::WatchHealthTransitionsRequest request_;
+  std::map<std::string, std::string> held_;  // date → fingerprint, of whole days received
+  std::atomic<bool> stopped_{false};
+  std::mutex mu_;
+  grpc::ClientContext* current_ = nullptr;  // guarded by mu_
+  int reconnects_ = 0;
 };
 
 }  // namespace saasmetrics::client

@@ -162,6 +162,21 @@ int main(int argc, char** argv) {
   std::string health_service;
   health->add_option("--service", health_service,
                      "Service name; empty: the whole server; 'liveness': the process");
+  auto* watch = health->add_subcommand(
+      "watch",
+      "Customers whose health group changed, as each day ends in the tenant's zone, and "
+      "revisions of days already shown when late data changes them; resumes through server "
+      "restarts. Ctrl-C to stop.");
+  cli::WatchFlags wf;
+  watch->add_option("--tenant", wf.tenant, "Tenant id")->required()->envname("SAASMETRICS_TENANT");
+  watch->add_option("--from", wf.from,
+                    "First day shown, YYYY-MM-DD, at most 92 days back (default: yesterday)");
+  watch->add_option("--until", wf.until, "Stop once this day has been shown (default: never)");
+  watch->add_option("--group", wf.group, "Only moves into power, normal, at_risk, lost or none")
+      ->check(CLI::IsMember({"power", "normal", "at_risk", "lost", "none"}));
+  watch->add_option("--filter", wf.filters,
+                    "field=value[,value...]; field: acquisition_channel, country, plan, "
+                    "attributes.<key> (repeatable)");
 
   auto* keys = app.add_subcommand("keys", "Manage API keys (an admin key is needed)");
   keys->require_subcommand(1);
@@ -449,6 +464,7 @@ int main(int argc, char** argv) {
   if (keys->parsed())
     return RunKeys(client, key_create, key_list, key_tenant, key_roles, key_name, key_id, output);
 
+  if (watch->parsed()) return cli::RunHealthWatch(client, wf, output);
   if (health->parsed()) {
     absl::StatusOr<bool> ok = client.Healthy(health_service);
     if (!ok.ok()) return cli::Fail(ok.status());

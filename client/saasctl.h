@@ -69,6 +69,13 @@ struct MetricsFlags {
 };
 int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& flags,
                Output output);
+// health watch: each ended day's health transitions as they come, revisions marked;
+// reconnects through restarts. Stops after the day `until` (empty: never).
+struct WatchFlags {
+  std::string tenant, from, until, group;
+  std::vector<std::string> filters;
+};
+int RunHealthWatch(client::Client& client, const WatchFlags& flags, Output output);
 // customer: one customer's profile as of the end of `date` (empty: today).
 int RunCustomer(client::Client& client, const std::string& tenant, const std::string& customer,
                 const std::string& date, Output output);

@@ -1,4 +1,6 @@
 // saasctl metrics: each metric as rows of a table (or CSV), or its response as JSON.
+#include <google/protobuf/util/json_util.h>
+
 #include <iostream>
 
 #include "absl/strings/ascii.h"
@@ -6,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/civil_time.h"
+#include "client/records.h"
 #include "client/saasctl.h"
 
 namespace saasmetrics::cli {
@@ -533,6 +537,67 @@ int RunCustomer(client::Client& client, const std::string& tenant, const std::st
   }
   std::cout << "\n";
   PrintRows(movements, output);
+  return kExitOk;
+}
+
+int RunHealthWatch(client::Client& client, const WatchFlags& f, Output output) {
+  int digits = 2;
+  if (output != Output::kJson) {
+    absl::StatusOr<v1::Tenant> tenant = client.GetTenant(f.tenant);
+    if (!tenant.ok()) return Fail(tenant.status());
+    digits = MinorDigits(tenant->currency());
+  }
+  absl::CivilDay until;
+  if (!f.until.empty() && !absl::ParseCivilTime(f.until, &until)) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--until=", f.until, ": not a date like 2024-12-31")));
+  }
+  v1::WatchHealthTransitionsRequest req;
+  req.mutable_query()->set_tenant_id(f.tenant);
+  req.mutable_query()->set_start_date(f.from);
+  for (const std::string& filter : f.filters) req.mutable_query()->add_filter(filter);
+  v1::HealthGroup to = v1::HEALTH_GROUP_UNSPECIFIED;
+  if (!f.group.empty())
+    v1::HealthGroup_Parse("HEALTH_GROUP_" + absl::AsciiStrToUpper(f.group), &to);
+  req.set_to(to);
+  client::HealthWatcher watcher(client, req);
+  bool header = output == Output::kCsv;
+  absl::Status s = watcher.Run([&](const v1::HealthTransitionsDay& day) {
+    if (output == Output::kJson) {  // one object per line (NDJSON)
+      std::string json;
+      google::protobuf::util::JsonPrintOptions o;
+      o.preserve_proto_field_names = true;
+      (void)google::protobuf::util::MessageToJsonString(day, &json, o);
+      std::cout << json << std::endl;
+    } else if (output == Output::kCsv) {
+      if (header) {
+        std::cout << "date,revision,customer_id,from,to,mrr,score,reasons\n";
+        header = false;
+      }
+      for (const auto& t : day.transitions()) {
+        std::cout << day.date() << "," << (day.revision() ? "true" : "false") << ","
+                  << client::CsvCell(t.customer_id()) << "," << HealthGroupName(t.from()) << ","
+                  << HealthGroupName(t.to()) << "," << Money(t.mrr(), digits) << ","
+                  << (t.has_score() ? absl::StrFormat("%.1f", t.score().value()) : "") << ","
+                  << client::CsvCell(absl::StrJoin(t.reasons(), ";")) << "\n";
+      }
+      std::cout << std::flush;
+    } else {
+      const int n = day.transitions_size();
+      std::cout << day.date() << (day.revision() ? "  revised: " : "  ")
+                << (n == 0 ? "no moves" : absl::StrCat(n, n == 1 ? " move" : " moves")) << "\n";
+      for (const auto& t : day.transitions()) {
+        std::cout << "  " << t.customer_id() << "  " << HealthGroupName(t.from()) << " -> "
+                  << HealthGroupName(t.to()) << "  " << Money(t.mrr(), digits) << "  score "
+                  << (t.has_score() ? absl::StrFormat("%.1f", t.score().value()) : "-") << "  "
+                  << absl::StrJoin(t.reasons(), ",") << "\n";
+      }
+      std::cout << std::flush;
+    }
+    absl::CivilDay d;
+    return f.until.empty() || !absl::ParseCivilTime(day.date(), &d) || d < until;
+  });
+  if (!s.ok()) return Fail(s);
   return kExitOk;
 }
 

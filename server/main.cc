@@ -89,6 +89,12 @@ ABSL_FLAG(int64_t, query_memory_bytes, kDefaults.query_memory_bytes,
           "What the queries in flight may build beyond what the cache holds (partitions "
           "loaded on a miss, derived snapshots); a query that alone needs more is "
           "RESOURCE_EXHAUSTED, others wait for memory within their deadline. 0: no limit.");
+ABSL_FLAG(int, max_watches, kDefaults.max_watches,
+          "WatchHealthTransitions streams this replica holds at once; more are refused with "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(absl::Duration, watch_min_interval, kDefaults.watch_min_interval,
+          "Least time between two computations of one watch: writes arriving faster are "
+          "coalesced into the next.");
 ABSL_FLAG(int, max_query_days, kDefaults.max_query_days,
           "Longest date range a metric query may span.");
 ABSL_FLAG(absl::Duration, default_deadline, kDefaults.default_deadline,
@@ -156,6 +162,8 @@ int main(int argc, char** argv) {
   config.max_batch_items = absl::GetFlag(FLAGS_max_batch_items);
   config.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
   config.max_query_days = absl::GetFlag(FLAGS_max_query_days);
+  config.max_watches = absl::GetFlag(FLAGS_max_watches);
+  config.watch_min_interval = absl::GetFlag(FLAGS_watch_min_interval);
   config.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
   config.query_memory_bytes = absl::GetFlag(FLAGS_query_memory_bytes);
   config.db_probe_interval = absl::GetFlag(FLAGS_db_probe_interval);

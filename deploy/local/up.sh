@@ -76,7 +76,9 @@ ensure_tenant() {  # ensure_tenant ID NAME
 # Demo data (idempotent: re-running adds nothing):
 # - demo: dbt's public subscription-periods sample (2017-2020);
 # - telco: IBM's public Telco churn snapshot, its month December 2024;
-# - acme: the seeded generator, 2 000 customers over 2023-2024 with usage.
+# - acme: the seeded generator, 2 000 customers over 2023-2024 with usage;
+# - live: the generator again, 300 customers over the six months before this one, so that
+#   the last 92 days (what a health watch covers) have moves.
 ensure_tenant demo "Demo SaaS"
 "${ctl[@]}" -q import subscription-periods deploy/local/subscription_periods.csv --tenant=demo
 ensure_tenant telco "Telco (IBM sample)"
@@ -87,10 +89,15 @@ if ! "${ctl[@]}" pql-rules list --tenant=acme | grep -q '^engaged '; then
   echo '{"rule_id":"engaged","name":"Engaged trial","window_days":30,"conditions":[{"kind":"KIND_EVENT_COUNT","event_type":"report.created","threshold":5}]}' |
     "${ctl[@]}" pql-rules create --tenant=acme - >/dev/null
 fi
-if ! "${ctl[@]}" engagement-models list --tenant=acme | grep -q '^health '; then
-  echo '{"model_id":"health","name":"Customer health","window_days":30,"components":[{"name":"active days","event_types":["login"],"aggregation":"AGGREGATION_ACTIVE_DAYS","target":12,"weight":2},{"name":"reports","event_types":["report.created"],"aggregation":"AGGREGATION_COUNT","target":10,"weight":1}]}' |
-    "${ctl[@]}" engagement-models create --tenant=acme - >/dev/null
-fi
+ensure_tenant live "Live (generated, the last six months)"
+"${ctl[@]}" -q generate --tenant=live --customers=300 --months=6 \
+  --first_month="$(date -u -d "$(date -u +%Y-%m-15) -6 months" +%Y-%m)" --usage=30000
+for tenant in acme live; do
+  if ! "${ctl[@]}" engagement-models list --tenant=$tenant | grep -q '^health '; then
+    echo '{"model_id":"health","name":"Customer health","window_days":30,"components":[{"name":"active days","event_types":["login"],"aggregation":"AGGREGATION_ACTIVE_DAYS","target":12,"weight":2},{"name":"reports","event_types":["report.created"],"aggregation":"AGGREGATION_COUNT","target":10,"weight":1}]}' |
+      "${ctl[@]}" engagement-models create --tenant=$tenant - >/dev/null
+  fi
+done
 
 # A demo key that reads every tenant (and nothing else), made once.
 umask 077
@@ -119,7 +126,7 @@ API keys: every call sends one. The demo key (reads every tenant, nothing else):
   Create more: build/bin/saasctl --token_file=.local/admin.token keys create --tenant=demo --roles=read,ingest
 
 Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapshot, Dec 2024;
-     acme = generated 2023-2024 with usage):
+     acme = generated 2023-2024 with usage; live = generated, the six months before this one):
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics mrr --tenant=demo --from=2018-01-01 --to=2019-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics churn --tenant=telco --from=2024-10-01 --to=2024-12-31 --filter=attributes.contract=Month-to-month
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics churn --tenant=telco --from=2024-12-01 --to=2024-12-31 --group_by=attributes.contract
@@ -137,6 +144,8 @@ Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapsh
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics renewals --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics mrr-by-cohort --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics health-transitions --tenant=acme --from=2024-12-01 --to=2024-12-31 --group=at_risk
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token health watch --tenant=live --from=$(date -u -d '-30 days' +%F) --group=at_risk   # Ctrl-C ends it
+  curl -sN -H @.local/demo.header 'http://127.0.0.1:$http_port/v1/tenants/live/health_transitions:watch?query.start_date=$(date -u -d '-3 days' +%F)'   # a stream; Ctrl-C ends it
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics activation --tenant=acme --event_type=report.created --from=2024-01-01 --to=2024-12-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token -o json tenants get demo

@@ -86,7 +86,18 @@ ServerMetrics::ServerMetrics()
                           .Name("saasmetrics_schema_version")
                           .Help("Highest applied migration version.")
                           .Register(*registry_)
-                          .Add({})) {
+                          .Add({})),
+      watches_(prometheus::BuildGauge()
+                   .Name("saasmetrics_watches")
+                   .Help("WatchHealthTransitions streams open on this replica.")
+                   .Register(*registry_)
+                   .Add({})),
+      watch_rounds_(prometheus::BuildCounter()
+                        .Name("saasmetrics_watch_rounds_total")
+                        .Help("Computations of a watch's days (after a change to its tenant "
+                              "or a day's end).")
+                        .Register(*registry_)
+                        .Add({})) {
   prometheus::BuildGauge()
       .Name("saasmetrics_build_info")
       .Help("Build information; the value is always 1.")
@@ -146,6 +157,10 @@ ServerMetrics::CacheHooks ServerMetrics::CacheHooksFor() {
           },
   };
 }
+
+void ServerMetrics::SetWatches(int open) { watches_.Set(open); }
+void ServerMetrics::WatchRound() { watch_rounds_.Increment(); }
+int64_t ServerMetrics::watch_rounds() const { return static_cast<int64_t>(watch_rounds_.Value()); }
 
 void ServerMetrics::SetDatabaseUp(bool up) { database_up_.Set(up ? 1 : 0); }
 void ServerMetrics::SetSchemaVersion(int version) { schema_version_.Set(version); }

@@ -37,6 +37,10 @@ class ServerMetrics {
   void Denied(absl::string_view reason);
   void SetDatabaseUp(bool up);
   void SetSchemaVersion(int version);
+  // saasmetrics_watches (open), saasmetrics_watch_rounds_total.
+  void SetWatches(int open);
+  void WatchRound();
+  int64_t watch_rounds() const;
 
   // saasmetrics_cache_{hits,misses,evictions}_total, _load_seconds, _bytes, _entries.
   struct CacheHooks {
@@ -66,6 +70,8 @@ class ServerMetrics {
   prometheus::Gauge& cache_entries_;
   prometheus::Gauge& database_up_;
   prometheus::Gauge& schema_version_;
+  prometheus::Gauge& watches_;
+  prometheus::Counter& watch_rounds_;
 };
 
 // Serves the registry at http://<address>/metrics. INVALID_ARGUMENT naming the flag

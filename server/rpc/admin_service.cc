@@ -158,6 +158,7 @@ grpc::ServerUnaryReactor* AdminService::UpdateTenant(grpc::CallbackServerContext
         }
         absl::StatusOr<engine::Tenant> updated = tenants_.Update(update, deadline);
         if (!updated.ok()) return ToGrpcStatus(updated.status());
+        (void)Changed(p.tenant_id(), grpc::Status::OK);
         ToProto(*updated, resp);
         return grpc::Status::OK;
       });
@@ -314,7 +315,8 @@ grpc::ServerUnaryReactor* AdminService::CreateEngagementModel(
     v1::EngagementModel* resp) {
   return RunUnary(ctx, env_, kService, "CreateEngagementModel", {auth::kAdmin, req->tenant_id()},
                   [this, req, resp](absl::Time deadline) {
-                    return Save(models_, req->tenant_id(), req->model(), true, deadline, resp);
+                    return Changed(req->tenant_id(), Save(models_, req->tenant_id(), req->model(),
+                                                          true, deadline, resp));
                   });
 }
 
@@ -342,7 +344,8 @@ grpc::ServerUnaryReactor* AdminService::UpdateEngagementModel(
     v1::EngagementModel* resp) {
   return RunUnary(ctx, env_, kService, "UpdateEngagementModel", {auth::kAdmin, req->tenant_id()},
                   [this, req, resp](absl::Time deadline) {
-                    return Save(models_, req->tenant_id(), req->model(), false, deadline, resp);
+                    return Changed(req->tenant_id(), Save(models_, req->tenant_id(), req->model(),
+                                                          false, deadline, resp));
                   });
 }
 
@@ -351,7 +354,8 @@ grpc::ServerUnaryReactor* AdminService::DeleteEngagementModel(
     v1::DeleteEngagementModelResponse*) {
   return RunUnary(ctx, env_, kService, "DeleteEngagementModel", {auth::kAdmin, req->tenant_id()},
                   [this, req](absl::Time deadline) {
-                    return Remove(models_, req->tenant_id(), req->model_id(), deadline);
+                    return Changed(req->tenant_id(),
+                                   Remove(models_, req->tenant_id(), req->model_id(), deadline));
                   });
 }
 

@@ -2,6 +2,7 @@
 
 #include "saasmetrics/v1/admin.grpc.pb.h"
 #include "server/rpc/handler.h"
+#include "server/store/change_feed.h"
 #include "server/store/definition_store.h"
 #include "server/store/key_store.h"
 #include "server/store/tenant_store.h"
@@ -72,6 +73,10 @@ class AdminService final : public saasmetrics::v1::AdminService::CallbackService
   grpc::ServerUnaryReactor* RevokeApiKey(grpc::CallbackServerContext* ctx,
                                          const v1::RevokeApiKeyRequest*, v1::ApiKey*) override;
 
+  // Told of every change to a tenant's settings or engagement models (health watches
+  // recompute); may stay null.
+  void set_change_feed(store::ChangeFeed* feed) { feed_ = feed; }
+
  private:
   HandlerEnv env_;
   // Validates the tenant id and that the tenant exists.
@@ -94,6 +99,12 @@ class AdminService final : public saasmetrics::v1::AdminService::CallbackService
   store::DefinitionStore& models_;
   store::KeyStore& keys_;
   const std::string page_secret_;
+  // `s`, after telling the feed that `tenant_id` changed when `s` is OK.
+  grpc::Status Changed(const std::string& tenant_id, grpc::Status s) {
+    if (s.ok() && feed_ != nullptr) feed_->Written(tenant_id);
+    return s;
+  }
+  store::ChangeFeed* feed_ = nullptr;
 };
 
 }  // namespace saasmetrics::rpc

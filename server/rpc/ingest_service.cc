@@ -130,6 +130,7 @@ grpc::Status IngestService::Run(const std::string& tenant_id, absl::string_view 
   out->set_accepted(counts->accepted);
   out->set_duplicates(counts->duplicates);
   env_.metrics->Ingested(kind, counts->accepted, counts->duplicates);
+  if (counts->accepted > 0 && feed_ != nullptr) feed_->Written(tenant_id);
   return grpc::Status::OK;
 }
 

@@ -4,6 +4,7 @@
 #include "server/engine/ingest_validation.h"
 #include "server/query/refresher.h"
 #include "server/rpc/handler.h"
+#include "server/store/change_feed.h"
 #include "server/store/ingest_store.h"
 #include "server/store/tenant_store.h"
 
@@ -24,8 +25,14 @@ class IngestService final : public IngestServiceBase {
   // `refresher` (may be null) is told of every write of subscription events that stored
   // something, to bring the tenant's cached history up to date off the query path.
   IngestService(HandlerEnv env, engine::IngestLimits limits, store::TenantStore& tenants,
-                store::IngestStore& store, query::Refresher* refresher = nullptr)
-      : env_(env), limits_(limits), tenants_(tenants), store_(store), refresher_(refresher) {}
+                store::IngestStore& store, query::Refresher* refresher = nullptr,
+                store::ChangeFeed* feed = nullptr)
+      : env_(env),
+        limits_(limits),
+        tenants_(tenants),
+        store_(store),
+        refresher_(refresher),
+        feed_(feed) {}
 
   grpc::ServerUnaryReactor* IngestSubscriptionEvents(grpc::CallbackServerContext* ctx,
                                                      const v1::IngestSubscriptionEventsRequest* req,
@@ -71,6 +78,7 @@ class IngestService final : public IngestServiceBase {
   store::TenantStore& tenants_;
   store::IngestStore& store_;
   query::Refresher* refresher_;
+  store::ChangeFeed* feed_;  // told of every write that stored something
 };
 
 }  // namespace saasmetrics::rpc

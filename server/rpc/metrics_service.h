@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 
@@ -7,10 +8,23 @@
 #include "server/engine/engagement.h"
 #include "server/engine/health.h"
 #include "server/query/reader.h"
+#include "server/query/timers.h"
 #include "server/rpc/handler.h"
+#include "server/store/change_feed.h"
 #include "server/store/definition_store.h"
 
 namespace saasmetrics::rpc {
+
+// What WatchHealthTransitions runs on.
+struct WatchOptions {
+  store::ChangeFeed* feed = nullptr;  // null: a watch wakes only as days end
+  query::Timers* timers = nullptr;    // required for watches
+  int max_watches = 1000;             // open at once on this replica; more: RESOURCE_EXHAUSTED
+  // Least time between two computations of one watch (writes arriving faster coalesce).
+  absl::Duration min_interval = absl::Seconds(2);
+};
+
+class HealthWatch;
 
 class MetricsService final : public v1::MetricsService::CallbackService {
  public:
@@ -23,6 +37,9 @@ class MetricsService final : public v1::MetricsService::CallbackService {
         rules_(rules),
         models_(models),
         page_secret_(std::move(page_secret)) {}
+
+  void set_watch_options(WatchOptions options) { watch_ = options; }
+  int open_watches() const { return watches_; }
 
   grpc::ServerUnaryReactor* GetMrr(grpc::CallbackServerContext* ctx, const v1::GetMrrRequest* req,
                                    v1::GetMrrResponse* resp) override;
@@ -76,6 +93,8 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* GetRenewals(grpc::CallbackServerContext* ctx,
                                         const v1::GetRenewalsRequest* req,
                                         v1::GetRenewalsResponse* resp) override;
+  grpc::ServerWriteReactor<v1::HealthTransitionsDay>* WatchHealthTransitions(
+      grpc::CallbackServerContext* ctx, const v1::WatchHealthTransitionsRequest* req) override;
 
  private:
   // The query layer's Prepare on the request's MetricsQuery.
@@ -100,6 +119,9 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   store::DefinitionStore& rules_;
   store::DefinitionStore& models_;
   const std::string page_secret_;
+  WatchOptions watch_;
+  std::atomic<int> watches_{0};
+  friend class HealthWatch;
 };
 
 }  // namespace saasmetrics::rpc

@@ -124,6 +124,13 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.query_memory_bytes < 0) {
     return bad("query_memory_bytes", c.query_memory_bytes, "must not be negative");
   }
+  if (c.max_watches < 0 || c.max_watches > 1000000) {
+    return bad("max_watches", c.max_watches, "must be between 0 and 1000000");
+  }
+  if (c.watch_min_interval < absl::ZeroDuration() || c.watch_min_interval > absl::Hours(1)) {
+    return bad("watch_min_interval", absl::FormatDuration(c.watch_min_interval),
+               "must be between 0s and 1h");
+  }
   if (c.max_query_days < 1 || c.max_query_days > 36600) {
     return bad("max_query_days", c.max_query_days, "must be between 1 and 36600");
   }
@@ -173,6 +180,10 @@ struct Server::Impl {
   std::unique_ptr<query::Reader> reader;
   // After the reader and the pools (it uses both), before the ingest service (which tells it).
   std::unique_ptr<query::Refresher> refresher;
+  // Which tenants changed, across replicas, and the watches' timers: before the services
+  // that use them, so destroyed after them.
+  std::unique_ptr<store::ChangeFeed> feed;
+  std::unique_ptr<query::Timers> timers;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<IngestService> ingest;
   std::unique_ptr<MetricsService> metrics_service;
@@ -279,11 +290,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                           .query_memory_bytes = config.query_memory_bytes},
       *m.tenants, *m.metrics_store, *m.cache, *m.loader_pool);
   m.refresher = std::make_unique<query::Refresher>(*m.reader, *m.loader_pool);
+  m.feed = std::make_unique<store::ChangeFeed>(store::ChangeFeedOptions{
+      .conninfo = config.database_url,
+      .connect_timeout_seconds = config.db_connect_timeout_seconds,
+      .max_backoff = config.db_max_backoff,
+      .log = [](absl::string_view line) { observability::LogLine(line); }});
+  m.timers = std::make_unique<query::Timers>();
+  m.admin->set_change_feed(m.feed.get());
   m.ingest = std::make_unique<IngestService>(
       ingest_env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants,
-      *m.ingest_store, m.refresher.get());
+      *m.ingest_store, m.refresher.get(), m.feed.get());
   m.metrics_service = std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules,
                                                        *m.engagement_models, page_secret);
+  m.metrics_service->set_watch_options({.feed = m.feed.get(),
+                                        .timers = m.timers.get(),
+                                        .max_watches = config.max_watches,
+                                        .min_interval = config.watch_min_interval});
 
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -329,6 +351,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       },
       *m.pool, [impl = &m](const store::DatabaseState& s) { impl->SetServing(s); });
   m.supervisor->Start();
+  m.feed->Start();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -341,6 +364,8 @@ int Server::metrics_port() const {
 }
 
 bool Server::serving() const { return impl_->serving; }
+
+int64_t Server::watch_rounds() const { return impl_->metrics.watch_rounds(); }
 
 int Server::health_port() const { return impl_->health_port; }
 

@@ -32,9 +32,11 @@ struct ServerConfig {
   absl::Duration db_probe_interval = absl::Seconds(1);
   absl::Duration db_max_backoff = absl::Seconds(5);
   int max_batch_items = 10000;
-  int max_batch_bytes = 16 << 20;          // largest request message
-  int max_query_days = 3700;               // longest metric query range
-  int64_t cache_bytes = int64_t{1} << 30;  // partition cache budget
+  int max_batch_bytes = 16 << 20;  // largest request message
+  int max_query_days = 3700;       // longest metric query range
+  int max_watches = 1000;          // WatchHealthTransitions streams open at once
+  absl::Duration watch_min_interval = absl::Seconds(2);  // between two rounds of one watch
+  int64_t cache_bytes = int64_t{1} << 30;                // partition cache budget
   // What queries in flight may build beyond the cache (query::MemoryBudget); 0: no limit.
   int64_t query_memory_bytes = int64_t{1} << 30;
   // An admin key over every tenant ("sm_<id>_<secret>"), from a file or the environment,
@@ -64,6 +66,8 @@ class Server {
   int health_port() const;   // 0 without --health_address
   int metrics_port() const;  // 0 without a metrics endpoint
   bool serving() const;
+  // Computations run by health watches so far (saasmetrics_watch_rounds_total).
+  int64_t watch_rounds() const;
 
   // Stops accepting calls, lets in-flight ones finish within `grace`, then cancels them.
   void Shutdown(absl::Duration grace);

@@ -7,6 +7,8 @@
 #include <pqxx/pqxx>
 #include <regex>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_db.h"
 
@@ -131,6 +133,20 @@ TEST(Gateway, ServesTheAdminApiAsRestJson) {
                                     std::string(100000, 'x') + R"(","currency":"EUR"})");
   EXPECT_EQ(huge, 413) << huge_body.substr(0, 200);
 
+  // The watch is a stream of newline-delimited JSON: the days since start_date come at once,
+  // each as {"result": …}, and the response stays open for the days to come.
+  const absl::CivilDay today = absl::ToCivilDay(absl::Now(), absl::UTCTimeZone());
+  const std::string from = absl::FormatCivilTime(today - 3);
+  Subprocess watch({"/usr/bin/curl", "-s", "-N", "-H",
+                    std::string("Authorization: Bearer ") + kTestAdminToken,
+                    base + "/v1/tenants/acme/health_transitions:watch?query.start_date=" + from});
+  ASSERT_TRUE(watch.WaitForOutput("\"fingerprint\"", absl::Seconds(15))) << watch.Output();
+  EXPECT_THAT(watch.Output(), HasSubstr(R"({"result":{"date":")" + from + R"(")"));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_TRUE(watch.running()) << "the stream ended: " << watch.Output();
+  watch.Signal(SIGTERM);
+  watch.Wait(absl::Seconds(5));
+
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);
@@ -252,6 +268,8 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
          kRead},
         {"GET", "/v1/tenants/alpha/metrics/mrr_by_cohort" + q, "", kRead},
         {"GET", "/v1/tenants/alpha/health_transitions" + q + "&to=HEALTH_GROUP_AT_RISK", "", kRead},
+        // With an end date the watch is refused past authorization, so the stream ends.
+        {"GET", "/v1/tenants/alpha/health_transitions:watch" + q, "", kRead},
         {"GET",
          "/v1/tenants/alpha/metrics/renewals" + q +
              "&min_term.unit=INTERVAL_UNIT_MONTH&min_term.count=3",
@@ -291,8 +309,9 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       const std::string before = want == 200 ? "" : written();
       auto [code, body] = Http(r.method, base + r.path, r.body, token);
       ++cells;
-      // The streaming route answers 200 and reports a refused batch in the body.
-      if (r.path == "/v1/ingest:stream" && code == 200) {
+      // The streaming routes answer 200 and report a refused call in the body.
+      if ((r.path == "/v1/ingest:stream" || r.path.find(":watch") != std::string::npos) &&
+          code == 200) {
         if (body.find("\"code\":16") != std::string::npos) code = 401;
         if (body.find("\"code\":7") != std::string::npos) code = 403;
       }
@@ -306,7 +325,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 41);
+  EXPECT_EQ(cells, 10 * 42);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

@@ -434,6 +434,58 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
   }
 }
 
+// `saasctl health watch`: each ended day as it comes (a day without moves says so), stops
+// after --until; left running, it prints a revision when a late event changes a day shown.
+TEST_F(SaasctlTest, HealthWatchPrintsEachEndedDayAndRevisions) {
+  const absl::CivilDay today = absl::ToCivilDay(absl::Now(), absl::UTCTimeZone());
+  auto iso = [](absl::CivilDay d) { return absl::FormatCivilTime(d); };
+  const absl::CivilDay d = today - 4;
+  TempFile subscriptions(
+      ".csv",
+      "event_id,subscription_id,customer_id,effective_at,status,plan_id,quantity,unit_amount,"
+      "currency,interval_unit,interval_count\n"
+      "w1,sub1,c1," +
+          iso(d) +
+          ",active,pro,1,4900,USD,month,1\n"
+          "w2,sub2,c2," +
+          iso(d + 1) + ",active,pro,1,9900,USD,month,1\n");
+  TempFile usage(".csv", "id,source,type,subject,time\nwu1,app,login,c2," + iso(d + 1) + "\n");
+  ASSERT_EQ(Run({"ingest", "subscription-events", subscriptions.path(), "--tenant=demo"}).first, 0);
+  ASSERT_EQ(Run({"ingest", "usage-events", usage.path(), "--tenant=demo"}).first, 0);
+  auto [code, out] = Run(
+      {"health", "watch", "--tenant=demo", "--from=" + iso(d - 1), "--until=" + iso(today - 1)});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr(iso(d - 1) + "  no moves"));
+  EXPECT_THAT(out, HasSubstr(iso(d) + "  1 move\n  c1  none -> at_risk  49.00"));
+  EXPECT_THAT(out, HasSubstr(iso(d + 1) + "  1 move\n  c2  none -> normal  99.00"));
+  EXPECT_THAT(out, HasSubstr(iso(today - 1) + "  no moves"));
+  auto [json_code, json] = Run(
+      {"-o", "json", "health", "watch", "--tenant=demo", "--from=" + iso(d), "--until=" + iso(d)});
+  ASSERT_EQ(json_code, 0) << json;
+  EXPECT_THAT(json, HasSubstr(R"({"date":")" + iso(d) + R"(","transitions":[{"date":")"));
+  EXPECT_THAT(json, HasSubstr(R"("fingerprint":")"));
+  // Left running: a late cancellation of c2 two days ago is a revision of that day.
+  Subprocess watch(
+      {BinaryPath("saasctl"), address_, "health", "watch", "--tenant=demo", "--from=" + iso(d)});
+  ASSERT_TRUE(watch.WaitForOutput(iso(today - 1) + "  no moves", absl::Seconds(20)))
+      << watch.Output();
+  TempFile cancel(".csv",
+                  "event_id,subscription_id,customer_id,effective_at,status,plan_id,quantity,"
+                  "unit_amount,currency,interval_unit,interval_count\n"
+                  "w3,sub2,c2," +
+                      iso(today - 2) + ",canceled,pro,1,9900,USD,month,1\n");
+  ASSERT_EQ(Run({"ingest", "subscription-events", cancel.path(), "--tenant=demo"}).first, 0);
+  EXPECT_TRUE(watch.WaitForOutput(iso(today - 2) + "  revised: 1 move\n  c2  normal -> lost",
+                                  absl::Seconds(20)))
+      << watch.Output();
+  watch.Signal(SIGTERM);
+  watch.Wait(absl::Seconds(5));
+  // A bad request is refused with the field named.
+  auto [bad_code, bad] = Run({"health", "watch", "--tenant=demo", "--from=2020-01-01"});
+  EXPECT_NE(bad_code, 0);
+  EXPECT_THAT(bad, HasSubstr("query.start_date"));
+}
+
 TEST_F(SaasctlTest, LoadReportsThroughputAndLatencyPercentiles) {
   ASSERT_EQ(Run({"generate", "--tenant=demo", "--customers=50", "--usage=1000"}).first, 0);
   auto [code, out] = Run({"load", "--tenant=demo", "--clients=3", "--duration=2s"});
