@@ -144,8 +144,8 @@ Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapsh
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics renewals --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics mrr-by-cohort --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics health-transitions --tenant=acme --from=2024-12-01 --to=2024-12-31 --group=at_risk
-  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token health watch --tenant=live --from=$(date -u -d '-30 days' +%F) --group=at_risk   # Ctrl-C ends it
-  curl -sN -H @.local/demo.header 'http://127.0.0.1:$http_port/v1/tenants/live/health_transitions:watch?query.start_date=$(date -u -d '-3 days' +%F)'   # a stream; Ctrl-C ends it
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token health watch --tenant=live --from=$(date -u -d '-30 days' +%F) --until=$(date -u -d '-1 day' +%F) --group=at_risk   # without --until it keeps watching
+  timeout 3 curl -sN -H @.local/demo.header 'http://127.0.0.1:$http_port/v1/tenants/live/health_transitions:watch?query.start_date=$(date -u -d '-3 days' +%F)'   # a stream: days as they end
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics activation --tenant=acme --event_type=report.created --from=2024-01-01 --to=2024-12-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token -o json tenants get demo
