@@ -5,8 +5,14 @@
 //   range 2024-01-01 2024-03-31 month
 //   event <customer> <subscription> <effective_at> <status> <unit>/<count> qty=Q amount=A
 //         [bps=B] [off=O] [plan=P]
-//   show renewals <unit>/<count> | show cake     (optional: only these sections, instead of
-//                                                  the MRR, churn and movement lines)
+//   usage <customer> <time> <type> [user=U] [value=V] [n=N]    (N such events)
+//   survey <customer> <user|-> <score> <time>      (ingested in file order)
+//   model <window days> <aggregation>:<types|*>:<target>:<weight> ...
+//         (aggregation count | sum | active_days | distinct_users; types comma-separated)
+//   policy [power_at_least=P] [at_risk_below=R] [inactive_days=I] [lost_window_days=L]
+//   show renewals <unit>/<count> | show cake | show engagement | show health | show nps
+//         (optional, repeatable: only these sections, instead of the MRR, churn and movement
+//          lines; engagement, health and NPS per period end of the range)
 //   expect:
 //   <the output lines below; a movement line ends with the drill-down's subscriptions>
 #include <gtest/gtest.h>
@@ -24,9 +30,13 @@
 #include "absl/strings/strip.h"
 #include "server/engine/cohorts.h"
 #include "server/engine/dates.h"
+#include "server/engine/engagement.h"
+#include "server/engine/health.h"
 #include "server/engine/ledger.h"
+#include "server/engine/nps.h"
 #include "server/engine/renewals.h"
 #include "server/engine/series.h"
+#include "tests/engine/world.h"
 
 namespace saasmetrics::engine {
 namespace {
@@ -37,9 +47,54 @@ struct Golden {
   Interval interval = Interval::kMonth;
   std::vector<SubscriptionEvent> events;
   std::vector<std::string> expected;
+  std::vector<UsageEvent> usage;
+  std::vector<SurveyResponse> surveys;
+  std::optional<EngagementModel> model;
+  HealthPolicy policy;
   std::optional<Term> renewals;  // show renewals with this min_term
   bool cake = false;             // show MRR by cohort
+  bool engagement = false, health = false, nps = false;
+  bool Sections() const { return renewals.has_value() || cake || engagement || health || nps; }
 };
+
+absl::Time ParseTime(const std::string& s) {
+  absl::Time t;
+  std::string err;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, s, &t, &err)) << s << ": " << err;
+  return t;
+}
+
+double ParseDouble(const std::string& s) {
+  double v = 0;
+  EXPECT_TRUE(absl::SimpleAtod(s, &v)) << s;
+  return v;
+}
+
+// "count:login,export:10:2" → a component.
+EngagementComponent ParseComponent(const std::string& spec) {
+  std::vector<std::string> f = absl::StrSplit(spec, ':');
+  EXPECT_EQ(f.size(), 4u) << spec;
+  f.resize(4);
+  using Agg = EngagementComponent::Aggregation;
+  static const std::pair<const char*, Agg> kAggs[] = {{"count", Agg::kCount},
+                                                      {"sum", Agg::kValueSum},
+                                                      {"active_days", Agg::kActiveDays},
+                                                      {"distinct_users", Agg::kDistinctUsers}};
+  EngagementComponent c;
+  bool known = false;
+  for (const auto& [name, a] : kAggs) {
+    if (f[0] == name) c.aggregation = a, known = true;
+  }
+  EXPECT_TRUE(known) << spec;
+  if (f[1] != "*") c.event_types = absl::StrSplit(f[1], ',');
+  c.target = ParseDouble(f[2]);
+  c.weight = ParseDouble(f[3]);
+  return c;
+}
+
+std::string Score(std::optional<double> s) {
+  return s.has_value() ? absl::StrFormat("%.4f", *s) : "-";
+}
 
 const char* TypeName(MovementType t) {
   switch (t) {
@@ -65,8 +120,7 @@ SubscriptionEvent ParseEvent(const std::vector<std::string>& f, int64_t seq) {
   SubscriptionEvent e;
   e.customer_id = f.at(1);
   e.subscription_id = f.at(2);
-  std::string err;
-  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, f.at(3), &e.effective_at, &err)) << f.at(3);
+  e.effective_at = ParseTime(f.at(3));
   static const std::pair<const char*, SubscriptionStatus> kStatus[] = {
       {"active", SubscriptionStatus::kActive},
       {"past_due", SubscriptionStatus::kPastDue},
@@ -134,8 +188,60 @@ Golden Parse(const std::string& path) {
     } else if (f[0] == "show" && f.at(1) == "renewals") {
       SubscriptionEvent term = ParseEvent({"", "", "", "1970-01-01T00:00:00Z", "", f.at(2)}, 0);
       g.renewals = Term{term.interval_unit, term.interval_count};
+    } else if (f[0] == "show" && f.at(1) == "engagement") {
+      g.engagement = true;
+    } else if (f[0] == "show" && f.at(1) == "health") {
+      g.health = true;
+    } else if (f[0] == "show" && f.at(1) == "nps") {
+      g.nps = true;
     } else if (f[0] == "event") {
       g.events.push_back(ParseEvent(f, static_cast<int64_t>(g.events.size())));
+    } else if (f[0] == "usage") {
+      UsageEvent u = Use(f.at(1), f.at(3), "", ParseTime(f.at(2)));
+      int n = 1;
+      for (size_t i = 4; i < f.size(); ++i) {
+        std::pair<std::string, std::string> kv = absl::StrSplit(f[i], '=');
+        if (kv.first == "user") {
+          u.user_id = kv.second;
+        } else if (kv.first == "value") {
+          u.value = ParseDouble(kv.second);
+        } else if (kv.first == "n") {
+          EXPECT_TRUE(absl::SimpleAtoi(kv.second, &n)) << line;
+        } else {
+          ADD_FAILURE() << path << ": unknown usage field: " << f[i];
+        }
+      }
+      g.usage.insert(g.usage.end(), n, u);
+    } else if (f[0] == "survey") {
+      SurveyResponse& r = g.surveys.emplace_back();
+      r.seq = static_cast<int64_t>(g.surveys.size());
+      r.response_id = absl::StrCat("r", r.seq);
+      r.customer_id = f.at(1);
+      r.user_id = f.at(2) == "-" ? "" : f.at(2);
+      EXPECT_TRUE(absl::SimpleAtoi(f.at(3), &r.score)) << line;
+      r.time = ParseTime(f.at(4));
+    } else if (f[0] == "model") {
+      EngagementModel& m = g.model.emplace();
+      EXPECT_TRUE(absl::SimpleAtoi(f.at(1), &m.window_days)) << line;
+      for (size_t i = 2; i < f.size(); ++i) m.components.push_back(ParseComponent(f[i]));
+      Violations violations;
+      ValidateEngagementModel(m, "model", violations);
+      EXPECT_TRUE(violations.empty()) << path << ": the model is invalid";
+    } else if (f[0] == "policy") {
+      for (size_t i = 1; i < f.size(); ++i) {
+        std::pair<std::string, std::string> kv = absl::StrSplit(f[i], '=');
+        if (kv.first == "power_at_least") {
+          g.policy.power_at_least = ParseDouble(kv.second);
+        } else if (kv.first == "at_risk_below") {
+          g.policy.at_risk_below = ParseDouble(kv.second);
+        } else if (kv.first == "inactive_days") {
+          EXPECT_TRUE(absl::SimpleAtoi(kv.second, &g.policy.inactive_days));
+        } else if (kv.first == "lost_window_days") {
+          EXPECT_TRUE(absl::SimpleAtoi(kv.second, &g.policy.lost_window_days));
+        } else {
+          ADD_FAILURE() << path << ": unknown policy field: " << f[i];
+        }
+      }
     } else if (f[0] == "expect:") {
       expecting = true;
     } else {
@@ -143,6 +249,86 @@ Golden Parse(const std::string& path) {
     }
   }
   return g;
+}
+
+// Engagement (each paying customer's score and aggregates, then the distribution) and health
+// (each customer that ever paid, then the counts, MRR and moves) at each period end.
+void RenderUsageSections(const Golden& g, const std::vector<Period>& periods,
+                         std::vector<std::string>& out) {
+  const World w = Build(g.usage, g.events, g.tz, g.end);
+  const EngagementInputs inputs = w.inputs(g.tz);
+  const EngagementModel* model = g.model.has_value() ? &*g.model : nullptr;
+  auto id = [&](int32_t customer) { return w.ledger.customer_ids[customer]; };
+  if (g.engagement) {
+    EXPECT_NE(model, nullptr) << "show engagement needs a model";
+    if (model == nullptr) return;
+    for (const Period& p : periods) {
+      auto scores = ScoresAt(*model, inputs, p.last);
+      EXPECT_TRUE(scores.ok()) << scores.status();
+      if (!scores.ok()) return;
+      std::map<std::string, std::string> lines;
+      for (const CustomerEngagement& c : *scores) {
+        lines[id(c.customer)] = absl::StrCat(
+            "score=", Score(c.score), " x=", absl::StrJoin(c.x, ",", [](std::string* s, double x) {
+              absl::StrAppend(s, x);
+            }));
+      }
+      for (const auto& [customer, line] : lines) {
+        out.push_back(absl::StrCat("engagement ", FormatIsoDate(p.last), " ", customer, " ", line));
+      }
+    }
+    auto series = EngagementSeries(*model, inputs, periods);
+    EXPECT_TRUE(series.ok()) << series.status();
+    for (const EngagementPoint& p : series.value_or(std::vector<EngagementPoint>{})) {
+      out.push_back(
+          absl::StrCat("distribution ", FormatIsoDate(p.period.last), " customers=", p.customers,
+                       " mean=", Score(p.mean), " p10=", Score(p.p10), " p25=", Score(p.p25),
+                       " p50=", Score(p.p50), " p75=", Score(p.p75), " p90=", Score(p.p90)));
+    }
+  }
+  if (!g.health) return;
+  const HealthInputs in{inputs, &w.pauses};
+  std::vector<absl::CivilDay> days;
+  for (const Period& p : periods) days.push_back(p.last);
+  auto health = HealthAt(g.policy, model, in, days);
+  EXPECT_TRUE(health.ok()) << health.status();
+  if (!health.ok()) return;
+  for (size_t i = 0; i < days.size(); ++i) {
+    std::map<std::string, std::string> lines;
+    for (const CustomerHealth& h : (*health)[i]) {
+      const std::vector<absl::string_view> reasons = HealthReasonNames(h.reasons);
+      lines[id(h.customer)] =
+          absl::StrCat(HealthGroupName(h.group),
+                       " reasons=", reasons.empty() ? "-" : absl::StrJoin(reasons, ","),
+                       " mrr=", h.mrr, " score=", Score(h.score),
+                       " churn_day=", h.churn_day.has_value() ? FormatIsoDate(*h.churn_day) : "-");
+    }
+    for (const auto& [customer, line] : lines) {
+      out.push_back(absl::StrCat("health ", FormatIsoDate(days[i]), " ", customer, " ", line));
+    }
+  }
+  auto series = HealthSeries(g.policy, model, in, periods);
+  EXPECT_TRUE(series.ok()) << series.status();
+  static constexpr HealthGroup kOrder[] = {HealthGroup::kPower, HealthGroup::kNormal,
+                                           HealthGroup::kAtRisk, HealthGroup::kLost,
+                                           HealthGroup::kNone};
+  for (const HealthPoint& p : series.value_or(std::vector<HealthPoint>{})) {
+    std::string line = absl::StrCat("groups ", FormatIsoDate(p.period.last));
+    for (HealthGroup group : kOrder) {
+      const int k = static_cast<int>(group);
+      absl::StrAppend(&line, " ", HealthGroupName(group), "=", p.customers[k], "/", p.mrr[k]);
+    }
+    absl::StrAppend(&line, " | moved");
+    for (HealthGroup from : kOrder) {
+      for (HealthGroup to : kOrder) {
+        const int64_t n = p.moved[static_cast<int>(from)][static_cast<int>(to)];
+        if (n != 0) {
+          absl::StrAppend(&line, " ", HealthGroupName(from), ">", HealthGroupName(to), "=", n);
+        }
+      }
+    }
+    out.push_back(line);
+  }
 }
 
 std::vector<std::string> Render(const Golden& g) {
@@ -153,7 +339,7 @@ std::vector<std::string> Render(const Golden& g) {
   const std::vector<Movement> movements = timeline.Movements(g.tz, g.end, nullptr, &pauses);
   const std::vector<Period> periods = CutPeriods(g.start, g.end, g.interval);
   std::vector<std::string> out;
-  if (g.renewals.has_value() || g.cake) {
+  if (g.Sections()) {
     auto counts = [](const RenewalCounts& c) {
       return absl::StrCat("up=", c.up, " renewed=", c.renewed, " mrr_up=", c.mrr_up,
                           " mrr_renewed=", c.mrr_renewed);
@@ -177,6 +363,19 @@ std::vector<std::string> Render(const Golden& g) {
         const std::vector<MrrByCohortPoint> totals =
             ComputeMrrByCohort(SumByCohortDay(movements), periods);
         for (size_t i = 0; i < cake.size(); ++i) EXPECT_EQ(totals[i].layers, cake[i].layers);
+      }
+    }
+    if (g.engagement || g.health) RenderUsageSections(g, periods, out);
+    if (g.nps) {
+      const auto groups = NpsByGroup(
+          g.surveys, periods, g.tz,
+          [](const SurveyResponse&, size_t) { return std::vector<std::string>{"all"}; }, nullptr,
+          "all");
+      for (const NpsPoint& p : groups.at("all")) {
+        out.push_back(absl::StrCat("nps ", FormatIsoDate(p.period.last),
+                                   " respondents=", p.respondents, " promoters=", p.promoters,
+                                   " passives=", p.passives, " detractors=", p.detractors,
+                                   " nps=", Score(p.nps)));
       }
     }
     return out;
