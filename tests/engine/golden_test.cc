@@ -10,7 +10,12 @@
 //   model <window days> <aggregation>:<types|*>:<target>:<weight> ...
 //         (aggregation count | sum | active_days | distinct_users; types comma-separated)
 //   policy [power_at_least=P] [at_risk_below=R] [inactive_days=I] [lost_window_days=L]
+//   customer <id> [channel=C] [country=K] [<attribute key>=V ...]     (a customer record)
+//   late          (the event and usage lines after it arrive after the first answer)
 //   show renewals <unit>/<count> | show cake | show engagement | show health | show nps
+//   show transitions      (each day's health transitions as sent before the late lines,
+//                          the days again after them, and which days are revised)
+//   show icp <top_share> <min_count> <field> ...      (the profile at the range's end)
 //         (optional, repeatable: only these sections, instead of the MRR, churn and movement
 //          lines; engagement, health and NPS per period end of the range)
 //   expect:
@@ -31,7 +36,9 @@
 #include "server/engine/cohorts.h"
 #include "server/engine/dates.h"
 #include "server/engine/engagement.h"
+#include "server/engine/filters.h"
 #include "server/engine/health.h"
+#include "server/engine/icp.h"
 #include "server/engine/ledger.h"
 #include "server/engine/nps.h"
 #include "server/engine/renewals.h"
@@ -53,8 +60,15 @@ struct Golden {
   HealthPolicy policy;
   std::optional<Term> renewals;  // show renewals with this min_term
   bool cake = false;             // show MRR by cohort
-  bool engagement = false, health = false, nps = false;
-  bool Sections() const { return renewals.has_value() || cake || engagement || health || nps; }
+  std::vector<Customer> customers;
+  size_t sent_events = SIZE_MAX, sent_usage = SIZE_MAX;  // before `late`
+  bool engagement = false, health = false, nps = false, transitions = false;
+  std::optional<std::pair<double, int64_t>> icp;  // top share, min count
+  std::vector<std::string> icp_fields;
+  bool Sections() const {
+    return renewals.has_value() || cake || engagement || health || nps || transitions ||
+           icp.has_value();
+  }
 };
 
 absl::Time ParseTime(const std::string& s) {
@@ -194,6 +208,29 @@ Golden Parse(const std::string& path) {
       g.health = true;
     } else if (f[0] == "show" && f.at(1) == "nps") {
       g.nps = true;
+    } else if (f[0] == "show" && f.at(1) == "transitions") {
+      g.transitions = true;
+    } else if (f[0] == "show" && f.at(1) == "icp") {
+      int64_t min_count = 0;
+      EXPECT_TRUE(absl::SimpleAtoi(f.at(3), &min_count)) << line;
+      g.icp.emplace(ParseDouble(f.at(2)), min_count);
+      g.icp_fields.assign(f.begin() + 4, f.end());
+    } else if (f[0] == "late") {
+      g.sent_events = g.events.size();
+      g.sent_usage = g.usage.size();
+    } else if (f[0] == "customer") {
+      Customer& c = g.customers.emplace_back();
+      c.customer_id = f.at(1);
+      for (size_t i = 2; i < f.size(); ++i) {
+        std::pair<std::string, std::string> kv = absl::StrSplit(f[i], '=');
+        if (kv.first == "channel") {
+          c.acquisition_channel = kv.second;
+        } else if (kv.first == "country") {
+          c.country = kv.second;
+        } else {
+          c.attributes.emplace_back(kv.first, kv.second);
+        }
+      }
     } else if (f[0] == "event") {
       g.events.push_back(ParseEvent(f, static_cast<int64_t>(g.events.size())));
     } else if (f[0] == "usage") {
@@ -331,6 +368,92 @@ void RenderUsageSections(const Golden& g, const std::vector<Period>& periods,
   }
 }
 
+// The health transitions of each day of the range as a watch sends them (before the late
+// lines), the days again with everything, and the days a watch sends again (revisions).
+void RenderTransitions(const Golden& g, std::vector<std::string>& out) {
+  auto days = [&](size_t events, size_t usage) {
+    const std::vector<SubscriptionEvent> e(g.events.begin(),
+                                           g.events.begin() + std::min(events, g.events.size()));
+    const std::vector<UsageEvent> u(g.usage.begin(),
+                                    g.usage.begin() + std::min(usage, g.usage.size()));
+    const World w = Build(u, e, g.tz, g.end);
+    const HealthInputs in{w.inputs(g.tz), &w.pauses};
+    auto moves =
+        HealthTransitions(g.policy, g.model.has_value() ? &*g.model : nullptr, in, g.start, g.end);
+    EXPECT_TRUE(moves.ok()) << moves.status();
+    std::map<absl::CivilDay, std::vector<std::string>> by_day;
+    for (const HealthTransition& t : moves.value_or(std::vector<HealthTransition>{})) {
+      const std::vector<absl::string_view> reasons = HealthReasonNames(t.reasons);
+      by_day[t.day].push_back(
+          absl::StrCat(FormatIsoDate(t.day), " ", w.ledger.customer_ids[t.customer], " ",
+                       HealthGroupName(t.from), ">", HealthGroupName(t.to),
+                       " reasons=", reasons.empty() ? "-" : absl::StrJoin(reasons, ","),
+                       " mrr=", t.mrr, " score=", Score(t.score)));
+    }
+    for (auto& [day, lines] : by_day) std::sort(lines.begin(), lines.end());
+    return by_day;
+  };
+  const auto sent = days(g.sent_events, g.sent_usage);
+  const auto now = days(SIZE_MAX, SIZE_MAX);
+  for (const auto& [day, lines] : sent) {
+    for (const std::string& l : lines) out.push_back("sent " + l);
+  }
+  for (const auto& [day, lines] : now) {
+    for (const std::string& l : lines) out.push_back("now " + l);
+  }
+  static const std::vector<std::string> kNone;
+  for (absl::CivilDay d = g.start; d <= g.end; ++d) {
+    const auto a = sent.find(d), b = now.find(d);
+    if ((a == sent.end() ? kNone : a->second) != (b == now.end() ? kNone : b->second)) {
+      out.push_back(absl::StrCat("revision ", FormatIsoDate(d)));
+    }
+  }
+}
+
+// The ideal-customer profile at the range's end, as the query layer assembles it: the
+// customers paying then, each field's values from the records (plan from the ledger).
+void RenderIcp(const Golden& g, std::vector<std::string>& out) {
+  const Ledger ledger = BuildLedger(g.events);
+  const std::vector<Movement> movements =
+      MrrTimeline::Build(ledger.events, static_cast<int32_t>(ledger.customer_ids.size()))
+          .Movements(g.tz, g.end);
+  std::map<int32_t, int64_t> mrr;  // by ledger id, at the end of the range
+  for (const Movement& m : movements) {
+    if (m.day <= g.end) mrr[m.customer] = m.after;
+  }
+  std::vector<std::pair<std::string, int64_t>> paying;
+  std::vector<int32_t> ids;
+  for (const auto& [c, amount] : mrr) {
+    if (amount <= 0) continue;
+    paying.emplace_back(ledger.customer_ids[c], amount);
+    ids.push_back(c);
+  }
+  std::vector<IcpField> fields;
+  for (const std::string& name : g.icp_fields) {
+    IcpField& f = fields.emplace_back();
+    f.name = name;
+    const FieldReader read(name);
+    for (const int32_t c : ids) {
+      if (name == "plan") {
+        f.Append(ledger.customer_plans[c]);
+        continue;
+      }
+      absl::string_view value;
+      for (const Customer& r : g.customers) {
+        if (r.customer_id == ledger.customer_ids[c]) value = read(r);
+      }
+      f.AppendOne(value);
+    }
+  }
+  const IcpResult r = IdealCustomerProfile(paying, fields, g.icp->first, g.icp->second);
+  out.push_back(absl::StrCat("icp ", FormatIsoDate(g.end), " paying=", r.paying, " top=", r.top));
+  for (const IcpValue& v : r.values) {
+    out.push_back(absl::StrFormat(
+        "value %s=%s top=%d all=%d top_share=%.4f all_share=%.4f lift=%.4f", v.field, v.value,
+        v.top_customers, v.all_customers, v.top_share, v.all_share, v.lift));
+  }
+}
+
 std::vector<std::string> Render(const Golden& g) {
   Ledger ledger = BuildLedger(g.events);
   MrrTimeline timeline =
@@ -366,6 +489,8 @@ std::vector<std::string> Render(const Golden& g) {
       }
     }
     if (g.engagement || g.health) RenderUsageSections(g, periods, out);
+    if (g.transitions) RenderTransitions(g, out);
+    if (g.icp.has_value()) RenderIcp(g, out);
     if (g.nps) {
       const auto groups = NpsByGroup(
           g.surveys, periods, g.tz,
