@@ -99,8 +99,10 @@ absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
   return p;
 }
 
-engine::IcpResult IdealCustomers(const Query& q, const std::vector<std::string>& fields,
-                                 double top_share, int64_t min_count) {
+absl::StatusOr<engine::IcpResult> IdealCustomers(Reader& reader, const Query& q,
+                                                 const std::vector<std::string>& fields,
+                                                 double top_share, int64_t min_count,
+                                                 const Context& ctx) {
   // Paying at the day's end: each customer's MRR after its last movement by then.
   std::vector<std::pair<std::string, int64_t>> paying;
   std::vector<int32_t> ledger_ids;
@@ -116,33 +118,24 @@ engine::IcpResult IdealCustomers(const Query& q, const std::vector<std::string>&
       ledger_ids.push_back(c);
     }
   }
-  // Each paying customer's record: one lookup in the ledger's index per record (cheaper
-  // than a map of every record).
-  std::vector<int32_t> paying_index(q.ledger->customer_ids.size(), -1);
-  for (size_t i = 0; i < ledger_ids.size(); ++i)
-    paying_index[ledger_ids[i]] = static_cast<int32_t>(i);
-  std::vector<const engine::Customer*> record(paying.size(), nullptr);
-  for (const engine::Customer& c : *q.customers) {
-    const auto it = q.ledger->customer_index.find(absl::string_view(c.customer_id));
-    if (it != q.ledger->customer_index.end() && paying_index[it->second] >= 0) {
-      record[paying_index[it->second]] = &c;
-    }
-  }
+  // Each field's values for the paying customers, gathered from its column by ledger id.
   std::vector<engine::IcpField> icp_fields;
   for (const std::string& name : fields) {
+    absl::StatusOr<std::shared_ptr<const engine::IcpField>> column = reader.Column(q, name, ctx);
+    if (!column.ok()) return column.status();
+    const engine::IcpField& all = **column;
     engine::IcpField& f = icp_fields.emplace_back();
     f.name = name;
-    const engine::FieldReader read(name);
+    f.names = all.names;
     f.begin.reserve(paying.size() + 1);
     f.ids.reserve(paying.size());
-    for (size_t i = 0; i < paying.size(); ++i) {
-      if (name == "plan") {
-        f.Append(q.ledger->customer_plans[ledger_ids[i]]);
-      } else {
-        f.AppendOne(record[i] == nullptr ? absl::string_view() : read(*record[i]));
-      }
+    for (const int32_t c : ledger_ids) {
+      f.ids.insert(f.ids.end(), all.ids.begin() + all.begin[static_cast<size_t>(c)],
+                   all.ids.begin() + all.begin[static_cast<size_t>(c) + 1]);
+      f.begin.push_back(static_cast<uint32_t>(f.ids.size()));
     }
   }
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
   return engine::IdealCustomerProfile(paying, icp_fields, top_share, min_count);
 }
 

@@ -44,8 +44,11 @@ absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
 
 // The ideal-customer profile at the end of the query's day: the customers paying then
 // (its filters applied), the top `top_share` of them by MRR, and each value of `fields`
-// (acquisition_channel, country, plan, attributes.<key>; validated by the caller).
-engine::IcpResult IdealCustomers(const Query& q, const std::vector<std::string>& fields,
-                                 double top_share, int64_t min_count);
+// (acquisition_channel, country, plan, attributes.<key>; validated by the caller), read
+// from the reader's cached field columns. `q` is prepared with the customer records.
+absl::StatusOr<engine::IcpResult> IdealCustomers(Reader& reader, const Query& q,
+                                                 const std::vector<std::string>& fields,
+                                                 double top_share, int64_t min_count,
+                                                 const Context& ctx);
 
 }  // namespace saasmetrics::query

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/engine/dates.h"
@@ -78,6 +79,52 @@ struct IndexedUsage {
     return link->ids;
   }
 };
+
+// A customer field's values per ledger id (Reader::Column), with what it was made from.
+struct FieldColumn {
+  engine::IcpField values;
+  int64_t customers_version = 0;
+  std::weak_ptr<const engine::Ledger> ledger;  // identity, not ownership
+  bool Made(const std::string& field, int64_t version,
+            const std::shared_ptr<const engine::Ledger>& l) const {
+    return values.name == field && customers_version == version && ledger.lock() == l;
+  }
+  size_t bytes() const {
+    size_t b = sizeof(*this) + values.name.capacity() + values.begin.capacity() * sizeof(uint32_t) +
+               values.ids.capacity() * sizeof(int32_t) +
+               values.names.capacity() * sizeof(std::string);
+    for (const std::string& n : values.names) b += n.capacity();
+    return b;
+  }
+};
+
+FieldColumn MakeColumn(const std::string& field, int64_t customers_version,
+                       const std::shared_ptr<const engine::Ledger>& ledger,
+                       const std::vector<engine::Customer>& records) {
+  FieldColumn col;
+  col.customers_version = customers_version;
+  col.ledger = ledger;
+  engine::IcpField& f = col.values;
+  f.name = field;
+  const size_t n = ledger->customer_ids.size();
+  f.begin.reserve(n + 1);
+  if (field == "plan") {
+    for (size_t i = 0; i < n; ++i) f.Append(ledger->customer_plans[i]);
+  } else {
+    std::vector<const engine::Customer*> record(n, nullptr);
+    for (const engine::Customer& c : records) {
+      const auto it = ledger->customer_index.find(absl::string_view(c.customer_id));
+      if (it != ledger->customer_index.end()) record[static_cast<size_t>(it->second)] = &c;
+    }
+    const engine::FieldReader read(field);
+    f.ids.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      f.AppendOne(record[i] == nullptr ? absl::string_view() : read(*record[i]));
+    }
+  }
+  f.index = {};  // interning is over: the column is only read
+  return col;
+}
 
 // A tenant-wide table (customers, spend) as the cache holds it.
 template <typename T>
@@ -220,7 +267,7 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
   q.customers = kNone;
   if (!q.filters.empty() || needs.customers) {
     absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> loaded =
-        Customers(spec.tenant_id, ctx);
+        Customers(spec.tenant_id, ctx, &q.customers_version);
     if (!loaded.ok()) return loaded.status();
     q.customers = std::move(*loaded);
   }
@@ -402,9 +449,11 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
 template <typename T>
 absl::StatusOr<std::shared_ptr<const std::vector<T>>> Reader::TenantWide(
     const std::string& tenant_id, store::PartitionKind kind, CacheKind cache_kind,
-    absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx) {
+    absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx,
+    int64_t* version_out) {
   absl::StatusOr<int64_t> version = TenantWideVersion(store_, tenant_id, kind, ctx.deadline);
   if (!version.ok()) return version.status();
+  if (version_out != nullptr) *version_out = *version;
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = GetCharged(
       {tenant_id, static_cast<int>(cache_kind), 0}, *version,
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
@@ -419,10 +468,41 @@ absl::StatusOr<std::shared_ptr<const std::vector<T>>> Reader::TenantWide(
 }
 
 absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Reader::Customers(
-    const std::string& tenant_id, const Context& ctx) {
+    const std::string& tenant_id, const Context& ctx, int64_t* version) {
   return TenantWide<engine::Customer>(
       tenant_id, store::PartitionKind::kCustomers, CacheKind::kCustomers,
-      [&] { return store_.Customers(tenant_id, ctx.deadline); }, ctx);
+      [&] { return store_.Customers(tenant_id, ctx.deadline); }, ctx, version);
+}
+
+absl::StatusOr<std::shared_ptr<const engine::IcpField>> Reader::Column(const Query& q,
+                                                                       const std::string& field,
+                                                                       const Context& ctx) {
+  if (q.history == nullptr) return absl::InternalError("a field column needs the history");
+  const std::shared_ptr<const engine::Ledger>& ledger = q.history->shared_ids();
+  // The key names the field by a hash and the version mixes what the column was made from;
+  // a hit is used only when it is that very field, records version and ledger.
+  const cache::PartitionKey key{q.tenant.tenant_id, static_cast<int>(CacheKind::kFieldColumn),
+                                static_cast<int>(absl::HashOf(field) & 0x7fffffff)};
+  const int64_t version = static_cast<int64_t>(
+      absl::HashOf(q.customers_version, reinterpret_cast<uintptr_t>(ledger.get())) >> 1);
+  bool built = false;
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = GetCharged(
+      key, version,
+      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+        built = true;
+        return std::make_shared<const Cached<FieldColumn>>(
+            MakeColumn(field, q.customers_version, ledger, *q.customers));
+      },
+      ctx);
+  if (!got.ok()) return got.status();
+  std::shared_ptr<const FieldColumn> column = Held<FieldColumn>(*got);
+  if (!built && !column->Made(field, q.customers_version, ledger)) {
+    // Another field or source under the same key and version (a hash collision): made
+    // for this query alone.
+    column = std::make_shared<const FieldColumn>(
+        MakeColumn(field, q.customers_version, ledger, *q.customers));
+  }
+  return std::shared_ptr<const engine::IcpField>(column, &column->values);
 }
 
 absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Reader::Spend(

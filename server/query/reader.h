@@ -16,6 +16,7 @@
 #include "server/cache/partition_cache.h"
 #include "server/engine/events.h"
 #include "server/engine/filters.h"
+#include "server/engine/icp.h"
 #include "server/engine/ledger.h"
 #include "server/engine/periods.h"
 #include "server/engine/series.h"
@@ -37,8 +38,9 @@ enum class CacheKind : int {
   kCustomers = 3,
   kSpend = 4,
   kSurveyResponses = 5,
-  kHistory = 100,     // a tenant's merged subscription history and movements, per time zone
-  kUsageIndex = 101,  // dense customer ids over a range of usage months
+  kHistory = 100,      // a tenant's merged subscription history and movements, per time zone
+  kUsageIndex = 101,   // dense customer ids over a range of usage months
+  kFieldColumn = 102,  // one customer field's values per ledger id
 };
 
 // What a metric request asks, as the client wrote it; Prepare validates it. Violations
@@ -98,6 +100,7 @@ struct Query {
   std::shared_ptr<const std::vector<engine::Movement>> filtered;
   std::shared_ptr<const std::vector<engine::PauseChange>> filtered_pauses;
   std::shared_ptr<const std::vector<engine::Customer>> customers;  // never null
+  int64_t customers_version = 0;                                   // of `customers`, when loaded
   // The customers the filters select, as external ids (nullopt: no filters).
   engine::CustomerSet selected;
 };
@@ -171,9 +174,18 @@ class Reader {
     return ctx.memory->Charge(*memory_, bytes, ctx.deadline);
   }
 
+  // One customer field's values (acquisition_channel, country, plan, attributes.<key>;
+  // validated by the caller) per id of the query's ledger, interned: `begin` and `ids` run
+  // over every ledger id, a customer without a record has the empty value "(none)". Made
+  // from the query's customer records (Needs::customers) and cached while neither they nor
+  // the ledger's ids change, so a query reads a customer's value by position.
+  absl::StatusOr<std::shared_ptr<const engine::IcpField>> Column(const Query& q,
+                                                                 const std::string& field,
+                                                                 const Context& ctx);
+
  private:
   absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Customers(
-      const std::string& tenant_id, const Context& ctx);
+      const std::string& tenant_id, const Context& ctx, int64_t* version = nullptr);
   absl::Status LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx, Query& q);
   // cache_.Get, with what `build` made (on a miss) charged to the call's memory share.
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> GetCharged(
@@ -184,7 +196,8 @@ class Reader {
   template <typename T>
   absl::StatusOr<std::shared_ptr<const std::vector<T>>> TenantWide(
       const std::string& tenant_id, store::PartitionKind kind, CacheKind cache_kind,
-      absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx);
+      absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx,
+      int64_t* version_out = nullptr);
   // Every month of `versions` as a cached partition, missing ones loaded a few at a time on
   // the loader pool; `build` gets the month's older version when the cache holds one, to
   // read only what was written since.

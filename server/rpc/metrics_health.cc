@@ -354,8 +354,10 @@ grpc::ServerUnaryReactor* MetricsService::GetIdealCustomerProfile(
         absl::StatusOr<query::Query> q = Prepare(day, {.interval = false, .customers = true}, ctx);
         if (!q.ok()) return ToGrpcStatus(q.status());
         const std::vector<std::string> fields(req->fields().begin(), req->fields().end());
-        const engine::IcpResult icp = query::IdealCustomers(
-            *q, fields, top_share, req->min_count() == 0 ? 10 : req->min_count());
+        const absl::StatusOr<engine::IcpResult> found = query::IdealCustomers(
+            reader_, *q, fields, top_share, req->min_count() == 0 ? 10 : req->min_count(), ctx);
+        if (!found.ok()) return ToGrpcStatus(found.status());
+        const engine::IcpResult& icp = *found;
         resp->set_date(engine::FormatIsoDate(q->end));
         resp->set_paying_customers(icp.paying);
         resp->set_top_customers(icp.top);

@@ -849,6 +849,31 @@ TEST_F(MetricsTest, IdealCustomerProfileByHand) {
   EXPECT_EQ(got, (std::vector<std::string>{
                      "acquisition_channel=ads 2/2 lift 2", "plan=enterprise 1/1 lift 2",
                      "plan=pro 1/3 lift 0.666667", "acquisition_channel=organic 0/2 lift 0"}));
+  // The field columns are cached: the next answers follow a changed record (c4 → ads),
+  // then a new customer (c5) and a plan added to a customer (c3 → enterprise too).
+  auto values = [&] {
+    grpc::Status s = metrics_->GetIdealCustomerProfile(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> got;
+    for (const auto& v : resp.values()) {
+      got.push_back(absl::StrCat(v.field(), "=", v.value(), " ", v.top_customers(), "/",
+                                 v.all_customers(), " lift ", v.lift()));
+    }
+    return got;
+  };
+  Customer("c4", "ads");
+  EXPECT_EQ(values(), (std::vector<std::string>{
+                          "plan=enterprise 1/1 lift 2", "acquisition_channel=ads 2/3 lift 1.33333",
+                          "plan=pro 1/3 lift 0.666667", "acquisition_channel=organic 0/1 lift 0"}));
+  // Top 3 of 5: c5, c1, c2.
+  Customer("c5", "ads");
+  Sub("e5", "c5", "s-c5", At(2024, 1, 6), v1::SUBSCRIPTION_STATUS_ACTIVE, 4000, "pro");
+  Sub("e6", "c3", "s-c3", At(2024, 1, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000, "enterprise");
+  EXPECT_EQ(values(),
+            (std::vector<std::string>{
+                "acquisition_channel=ads 3/4 lift 1.25", "plan=enterprise 1/2 lift 0.833333",
+                "plan=pro 2/4 lift 0.833333", "acquisition_channel=organic 0/1 lift 0"}));
+  EXPECT_EQ(resp.top_customers(), 3);
   // The default min_count (10) leaves out every value of four customers.
   req.clear_min_count();
   ASSERT_TRUE(metrics_->GetIdealCustomerProfile(Ctx().get(), req, &resp).ok());
