@@ -35,11 +35,9 @@ std::vector<std::vector<int32_t>> PayingAt(const std::vector<Movement>& movement
   return out;
 }
 
-// Nearest rank: the ⌈p·n/100⌉-th smallest (at least the first).
-double Rank(const std::vector<double>& sorted, int p) {
-  const size_t n = sorted.size();
-  const size_t k = std::max<size_t>(1, (static_cast<size_t>(p) * n + 99) / 100);
-  return sorted[k - 1];
+// Nearest rank: the position of the ⌈p·n/100⌉-th smallest of n (at least the first).
+size_t RankIndex(size_t n, int p) {
+  return std::max<size_t>(1, (static_cast<size_t>(p) * n + 99) / 100) - 1;
 }
 
 }  // namespace
@@ -254,16 +252,23 @@ absl::StatusOr<std::vector<EngagementPoint>> EngagementSeries(const EngagementMo
     point.period = period;
     point.customers = static_cast<int64_t>(scores->score.size());
     if (scores->score.empty()) continue;
-    std::vector<double> sorted = std::move(scores->score);
-    std::sort(sorted.begin(), sorted.end());
+    std::vector<double> s = std::move(scores->score);
     double sum = 0;
-    for (double s : sorted) sum += s;
-    point.mean = sum / static_cast<double>(sorted.size());
-    point.p10 = Rank(sorted, 10);
-    point.p25 = Rank(sorted, 25);
-    point.p50 = Rank(sorted, 50);
-    point.p75 = Rank(sorted, 75);
-    point.p90 = Rank(sorted, 90);
+    for (double v : s) sum += v;
+    point.mean = sum / static_cast<double>(s.size());
+    // The five ranks, ascending, each selected in what is left above the one before
+    // (linear time; a sort would cost n log n per period end).
+    std::optional<double>* ranks[] = {&point.p10, &point.p25, &point.p50, &point.p75, &point.p90};
+    static constexpr int kPercent[] = {10, 25, 50, 75, 90};
+    auto from = s.begin();
+    for (int r = 0; r < 5; ++r) {
+      const auto at = s.begin() + static_cast<ptrdiff_t>(RankIndex(s.size(), kPercent[r]));
+      if (at >= from) {
+        std::nth_element(from, at, s.end());
+        from = at;
+      }
+      *ranks[r] = *at;
+    }
   }
   return out;
 }
