@@ -4,14 +4,29 @@
 
 namespace saasmetrics::query {
 
-Timers::Timers() : thread_([this] { Run(); }) {}
-
 Timers::~Timers() {
+  absl::MutexLock lock(&mu_);
+  stop_ = true;
+  mu_.Await(absl::Condition(
+      +[](bool* running) { return !*running; }, &running_));
+}
+
+bool Timers::Start(ThreadPool& pool) {
   {
     absl::MutexLock lock(&mu_);
-    stop_ = true;
+    if (running_) return true;
+    running_ = true;
   }
-  thread_.join();
+  const bool started = pool.TrySubmit([this] {
+    Run();
+    absl::MutexLock lock(&mu_);
+    running_ = false;
+  });
+  if (!started) {
+    absl::MutexLock lock(&mu_);
+    running_ = false;
+  }
+  return started;
 }
 
 int64_t Timers::At(absl::Time when, std::function<void()> fn) {

@@ -1,27 +1,32 @@
-// Callbacks at given times, for many waiters (the health watches), on one thread that
-// sleeps until the earliest: no work while nothing is due.
+// Callbacks at given times, for many waiters (the health watches), from one loop that
+// sleeps until the earliest: no work while nothing is due. The loop runs on a thread lent
+// by a pool made in main (Start).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <thread>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/query/thread_pool.h"
 
 namespace saasmetrics::query {
 
 class Timers {
  public:
-  Timers();
-  ~Timers();  // drops what is not due; no callback runs after it returns
+  Timers() = default;
+  ~Timers();  // drops what is not due; waits for the loop; no callback runs after it returns
   Timers(const Timers&) = delete;
   Timers& operator=(const Timers&) = delete;
 
-  // Runs `fn` on the timers' thread at `when` (at once if past); it must not block. The id
-  // is for Cancel.
+  // Starts the loop on one of `pool`'s threads, which it keeps until the timers are
+  // destroyed; false when the pool refused it. Once.
+  bool Start(ThreadPool& pool);
+
+  // Runs `fn` on the timers' loop at `when` (at once if past, once started); it must not
+  // block. The id is for Cancel.
   int64_t At(absl::Time when, std::function<void()> fn);
   // Drops the timer if it has not run (a running one finishes).
   void Cancel(int64_t id);
@@ -35,7 +40,7 @@ class Timers {
   std::map<int64_t, absl::Time> when_ ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;  // the loop is on its thread
 };
 
 }  // namespace saasmetrics::query

@@ -177,6 +177,9 @@ struct Server::Impl {
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<cache::PartitionCache> cache;
   std::unique_ptr<query::ThreadPool> query_pool, ingest_pool, loader_pool;
+  // Two long-lived loops, each holding one of its threads while the server lives: the change
+  // feed's and the watches' timers'.
+  std::unique_ptr<query::ThreadPool> background_pool;
   std::unique_ptr<query::Reader> reader;
   // After the reader and the pools (it uses both), before the ingest service (which tells it).
   std::unique_ptr<query::Refresher> refresher;
@@ -272,6 +275,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.query_pool = std::make_unique<query::ThreadPool>(config.worker_threads, queue);
   m.ingest_pool = std::make_unique<query::ThreadPool>(config.ingest_threads, queue);
   m.loader_pool = std::make_unique<query::ThreadPool>(config.loader_threads, queue);
+  m.background_pool = std::make_unique<query::ThreadPool>(2, 2);
   m.keys = std::make_unique<store::KeyStore>(*m.pool);
   m.authenticator = std::make_unique<auth::Authenticator>(
       auth::AuthOptions{.bootstrap_token = config.bootstrap_admin_token}, *m.keys);
@@ -296,6 +300,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       .max_backoff = config.db_max_backoff,
       .log = [](absl::string_view line) { observability::LogLine(line); }});
   m.timers = std::make_unique<query::Timers>();
+  if (!m.timers->Start(*m.background_pool)) return absl::InternalError("cannot start the timers");
   m.admin->set_change_feed(m.feed.get());
   m.ingest = std::make_unique<IngestService>(
       ingest_env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants,
@@ -351,7 +356,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       },
       *m.pool, [impl = &m](const store::DatabaseState& s) { impl->SetServing(s); });
   m.supervisor->Start();
-  m.feed->Start();
+  if (!m.feed->Start([pool = m.background_pool.get()](std::function<void()> task) {
+        return pool->TrySubmit(std::move(task));
+      })) {
+    return absl::InternalError("cannot start the change feed");
+  }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -41,14 +41,30 @@ ChangeFeed::ChangeFeed(ChangeFeedOptions options) : options_(std::move(options))
 ChangeFeed::~ChangeFeed() {
   stop_ = true;
   Wake();
-  if (thread_.joinable()) thread_.join();
+  absl::MutexLock lock(&run_mu_);
+  run_mu_.Await(absl::Condition(
+      +[](bool* running) { return !*running; }, &running_));
   for (int fd : wake_pipe_) {
     if (fd >= 0) close(fd);
   }
 }
 
-void ChangeFeed::Start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+bool ChangeFeed::Start(const Executor& run) {
+  {
+    absl::MutexLock lock(&run_mu_);
+    if (running_) return true;
+    running_ = true;
+  }
+  const bool started = run([this] {
+    Run();
+    absl::MutexLock lock(&run_mu_);
+    running_ = false;
+  });
+  if (!started) {
+    absl::MutexLock lock(&run_mu_);
+    running_ = false;
+  }
+  return started;
 }
 
 void ChangeFeed::Wake() {

@@ -2,8 +2,8 @@
 // the replica that stored it calls Written(tenant); the feed sends PostgreSQL a NOTIFY
 // (coalesced per tenant, at most one per `min_notify_interval`) on its own connection,
 // which also LISTENs, so every replica's feed — this one included — hears it and calls the
-// tenant's subscribers. Nothing runs while nothing changes: the feed's one thread sleeps
-// in poll() on the database socket and a wake-up pipe.
+// tenant's subscribers. Nothing runs while nothing changes: the feed's loop sleeps in poll()
+// on the database socket and a wake-up pipe, on a thread lent by a pool made in main.
 //
 // The NOTIFY is sent after the write's commit, never inside it: a NOTIFY in a writing
 // transaction takes a database-wide lock at commit, which would serialise every ingest
@@ -18,7 +18,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -40,17 +39,20 @@ struct ChangeFeedOptions {
 class ChangeFeed {
  public:
   explicit ChangeFeed(ChangeFeedOptions options);
-  ~ChangeFeed();  // stops the thread; no subscriber is called after it returns
+  ~ChangeFeed();  // stops the loop and waits for it; no subscriber is called after it returns
   ChangeFeed(const ChangeFeed&) = delete;
   ChangeFeed& operator=(const ChangeFeed&) = delete;
 
-  // Starts the thread (connecting in the background).
-  void Start();
+  // Runs a task on another thread (a pool's); false when it cannot.
+  using Executor = std::function<bool(std::function<void()>)>;
+  // Starts the loop (connecting in the background) on a thread `run` lends until the feed
+  // is destroyed; false when `run` refused it. Once.
+  bool Start(const Executor& run);
 
   // A write for `tenant_id` committed (on this replica).
   void Written(const std::string& tenant_id);
 
-  // Calls `fn` (on the feed's thread; it must not block) whenever any replica wrote for
+  // Calls `fn` (on the feed's loop; it must not block) whenever any replica wrote for
   // `tenant_id`. Returns an id for Unsubscribe, which returns only once `fn` is not running
   // and will not run again.
   int64_t Subscribe(const std::string& tenant_id, std::function<void()> fn);
@@ -69,7 +71,8 @@ class ChangeFeed {
 
   const ChangeFeedOptions options_;
   int wake_pipe_[2] = {-1, -1};
-  std::thread thread_;
+  absl::Mutex run_mu_;
+  bool running_ ABSL_GUARDED_BY(run_mu_) = false;  // the loop is on its thread
   std::atomic<bool> stop_{false};
   std::atomic<bool> listening_{false};
   std::atomic<int64_t> sent_{0}, heard_{0};

@@ -114,7 +114,9 @@ TEST(Watch, OnlyNewAndChangedDaysAreSentAndChangesAreRevisions) {
 }
 
 TEST(Timers, RunInTimeOrderAndCancelledOnesNever) {
+  ThreadPool pool(1, 1);  // main's background pool: outlives the timers
   Timers timers;
+  ASSERT_TRUE(timers.Start(pool));
   std::vector<int> order;
   absl::Mutex mu;
   absl::Notification last;
@@ -147,8 +149,10 @@ TEST(Timers, RunInTimeOrderAndCancelledOnesNever) {
 TEST(Timers, DestructionDropsWhatIsNotDue) {
   std::atomic<bool> ran{false};
   const absl::Time start = absl::Now();
+  ThreadPool pool(1, 1);
   {
     Timers timers;
+    ASSERT_TRUE(timers.Start(pool));
     timers.At(absl::Now() + absl::Hours(24), [&] { ran = true; });
   }
   EXPECT_FALSE(ran);

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "absl/time/clock.h"
+#include "server/query/thread_pool.h"
 #include "tests/support/eventually.h"
 #include "tests/support/test_db.h"
 
@@ -14,13 +15,23 @@ namespace {
 using testing::Eventually;
 using testing::TestDatabase;
 
+// Lends the feeds' loops threads, as main's background pool does (declared before the
+// feeds, so it outlives them).
+struct Pool {
+  query::ThreadPool pool{2, 2};
+  ChangeFeed::Executor run = [this](std::function<void()> task) {
+    return pool.TrySubmit(std::move(task));
+  };
+};
+
 // Two replicas on one database: a write on one is heard by the other's subscribers of that
 // tenant, and by nobody else's.
 TEST(ChangeFeed, AWriteOnOneReplicaReachesTheOthersSubscribersOfItsTenant) {
   TestDatabase db;
+  Pool threads;
   ChangeFeed a({.conninfo = db.conninfo()}), b({.conninfo = db.conninfo()});
-  a.Start();
-  b.Start();
+  ASSERT_TRUE(a.Start(threads.run));
+  ASSERT_TRUE(b.Start(threads.run));
   std::atomic<int> acme{0}, other{0};
   const int64_t id = b.Subscribe("acme", [&] { ++acme; });
   b.Subscribe("other", [&] { ++other; });
@@ -39,10 +50,11 @@ TEST(ChangeFeed, AWriteOnOneReplicaReachesTheOthersSubscribersOfItsTenant) {
 // A burst of writes costs a few notifications, not one each, and the last one is heard.
 TEST(ChangeFeed, WritesCoalesce) {
   TestDatabase db;
+  Pool threads;
   ChangeFeed feed({.conninfo = db.conninfo(), .min_notify_interval = absl::Milliseconds(200)});
   std::atomic<int> heard{0};
   feed.Subscribe("acme", [&] { ++heard; });
-  feed.Start();
+  ASSERT_TRUE(feed.Start(threads.run));
   ASSERT_TRUE(Eventually([&] { return feed.listening(); }));
   const absl::Time start = absl::Now();
   while (absl::Now() - start < absl::Milliseconds(500)) {
@@ -59,10 +71,11 @@ TEST(ChangeFeed, WritesCoalesce) {
 // missed), and hears writes again.
 TEST(ChangeFeed, ReconnectsAndWakesEveryoneAfterALostConnection) {
   TestDatabase db;
+  Pool threads;
   ChangeFeed feed({.conninfo = db.conninfo(), .channel = "feed_reconnect_test"});
   std::atomic<int> acme{0};
   feed.Subscribe("acme", [&] { ++acme; });
-  feed.Start();
+  ASSERT_TRUE(feed.Start(threads.run));
   ASSERT_TRUE(Eventually([&] { return feed.listening(); }));
   testing::QueryInt(db.conninfo(),
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -76,8 +89,9 @@ TEST(ChangeFeed, ReconnectsAndWakesEveryoneAfterALostConnection) {
 // Idle, the feed's thread sleeps: no notification is sent or heard, and it stops at once.
 TEST(ChangeFeed, StopsPromptlyWhileIdle) {
   TestDatabase db;
+  Pool threads;
   auto feed = std::make_unique<ChangeFeed>(ChangeFeedOptions{.conninfo = db.conninfo()});
-  feed->Start();
+  ASSERT_TRUE(feed->Start(threads.run));
   ASSERT_TRUE(Eventually([&] { return feed->listening(); }));
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(feed->notifications_sent(), 0);
