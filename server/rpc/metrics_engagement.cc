@@ -10,6 +10,7 @@
 #include "server/rpc/metrics_service.h"
 #include "server/rpc/paging.h"
 #include "server/rpc/status.h"
+#include "server/rpc/success_mapping.h"
 
 namespace saasmetrics::rpc {
 namespace {

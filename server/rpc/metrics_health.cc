@@ -18,6 +18,7 @@
 #include "server/rpc/metrics_service.h"
 #include "server/rpc/paging.h"
 #include "server/rpc/status.h"
+#include "server/rpc/success_mapping.h"
 
 namespace saasmetrics::rpc {
 namespace {
@@ -357,20 +358,8 @@ grpc::ServerUnaryReactor* MetricsService::GetIdealCustomerProfile(
         const absl::StatusOr<engine::IcpResult> found = query::IdealCustomers(
             reader_, *q, fields, top_share, req->min_count() == 0 ? 10 : req->min_count(), ctx);
         if (!found.ok()) return ToGrpcStatus(found.status());
-        const engine::IcpResult& icp = *found;
         resp->set_date(engine::FormatIsoDate(q->end));
-        resp->set_paying_customers(icp.paying);
-        resp->set_top_customers(icp.top);
-        for (const engine::IcpValue& v : icp.values) {
-          v1::IdealCustomerValue* o = resp->add_values();
-          o->set_field(v.field);
-          o->set_value(v.value);
-          o->set_top_customers(v.top_customers);
-          o->set_all_customers(v.all_customers);
-          o->set_top_share(v.top_share);
-          o->set_all_share(v.all_share);
-          o->set_lift(v.lift);
-        }
+        ToProto(*found, resp);
         return grpc::Status::OK;
       });
 }

@@ -17,6 +17,7 @@
 #include "server/rpc/metrics_mapping.h"
 #include "server/rpc/metrics_service.h"
 #include "server/rpc/status.h"
+#include "server/rpc/success_mapping.h"
 
 namespace saasmetrics::rpc {
 namespace {
