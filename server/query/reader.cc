@@ -485,18 +485,16 @@ absl::StatusOr<std::shared_ptr<const engine::IcpField>> Reader::Column(const Que
                                 static_cast<int>(absl::HashOf(field) & 0x7fffffff)};
   const int64_t version = static_cast<int64_t>(
       absl::HashOf(q.customers_version, reinterpret_cast<uintptr_t>(ledger.get())) >> 1);
-  bool built = false;
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = GetCharged(
       key, version,
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-        built = true;
         return std::make_shared<const Cached<FieldColumn>>(
             MakeColumn(field, q.customers_version, ledger, *q.customers));
       },
       ctx);
   if (!got.ok()) return got.status();
   std::shared_ptr<const FieldColumn> column = Held<FieldColumn>(*got);
-  if (!built && !column->Made(field, q.customers_version, ledger)) {
+  if (!column->Made(field, q.customers_version, ledger)) {
     // Another field or source under the same key and version (a hash collision): made
     // for this query alone.
     column = std::make_shared<const FieldColumn>(
