@@ -369,7 +369,12 @@ absl::Status IngestStream::Send(v1::IngestBatch batch) {
     {
       absl::MutexLock lock(&s.mu);
       broken = s.reader_done;
-      if (!broken) s.unacked.push_back(shared);
+      if (!broken) {
+        // The server owes an ack from now: the wait for one starts here, not at the last
+        // ack of a stream that has been idle since.
+        if (s.unacked.empty()) s.last_progress = absl::Now();
+        s.unacked.push_back(shared);
+      }
     }
     if (broken) {
       if (absl::Status r = s.Recover(); !r.ok()) return r;
@@ -388,6 +393,10 @@ absl::Status IngestStream::Finish() {
   for (;;) {
     if (!s.failed.ok()) return s.failed;
     if (!s.writes_done) {
+      {
+        absl::MutexLock lock(&s.mu);  // the server owes the stream's end from now
+        s.last_progress = absl::Now();
+      }
       s.rw->WritesDone();
       s.writes_done = true;
     }

@@ -124,6 +124,24 @@ TEST(IngestStream, AServerThatStopsAnsweringFailsAfterTheTimeout) {
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);
 }
 
+// The timeout counts from when the server owes something: a stream left idle longer than
+// it after its acks still takes a batch and finishes.
+TEST(IngestStream, AStreamIdleLongerThanTheTimeoutStillSendsAndFinishes) {
+  TestServer server;
+  CreateTenant(server.client());
+  client::Client c({.address = server.address(), .timeout = absl::Milliseconds(300)});
+  Acks acks;
+  client::IngestStream stream(c, 2, [&](const v1::IngestAck& a) { acks.Add(a); });
+  ASSERT_TRUE(stream.Send(MonthBatch(0)).ok());
+  absl::SleepFor(absl::Milliseconds(700));  // acked long ago, nothing owed
+  ASSERT_TRUE(stream.Send(MonthBatch(1)).ok());
+  absl::SleepFor(absl::Milliseconds(700));
+  const absl::Status s = stream.Finish();
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(acks.acks.size(), 2u);
+  EXPECT_EQ(QueryInt(server.db().conninfo(), "SELECT count(*) FROM usage_events"), 2 * kPerBatch);
+}
+
 TEST(IngestStream, AcksArrivingWithinTheTimeoutKeepALongerWaitAlive) {
   TestServer server;
   CreateTenant(server.client());
