@@ -38,7 +38,9 @@ absl::Status MemoryBudget::Take(int64_t bytes, int64_t held, absl::Time deadline
                          ") is taken by concurrent queries that each wait for more; retry"));
         break;
       }
-      if (changed_.WaitWithDeadline(&mu_, deadline) && used_ + bytes > limit_) {
+      // The clock decides, not the wait's own verdict (a timed wait may end a hair early).
+      changed_.WaitWithDeadline(&mu_, deadline);
+      if (used_ + bytes > limit_ && absl::Now() >= deadline) {
         result = absl::DeadlineExceededError(absl::StrCat(
             "the call's deadline passed while it waited for query memory (", Flag(limit_), ")"));
         break;
