@@ -137,22 +137,35 @@ absl::StatusOr<EngagementScores> ScoresOf(const EngagementModel* model_or_null,
   active.assign(activity_days > 0 ? paying.size() : 0, 0);
   const size_t k = model.components.size();
   out.components = k;
-  std::vector<double>& x = out.x;
-  x.assign(paying.size() * k, 0);
-  // The window's local days as instants (unix seconds): an event's day is found by a
-  // binary search, not a time-zone conversion per event.
+  const size_t n = paying.size();
+  // The aggregates component by component while the events are read (a component's
+  // column is half the memory its values take interleaved, and the visits are random).
+  std::vector<double> xc(k * n, 0);
+  // The window's local days as instants (unix seconds): an event's day is found from its
+  // distance to the first (a local day is 23 to 25 hours), not a time-zone conversion.
   std::vector<int64_t> day_starts;
   for (int d = 0; d <= model.window_days; ++d) {
     day_starts.push_back(absl::ToUnixSeconds(DayStart(day - (model.window_days - 1) + d, in.tz)));
   }
+  const int32_t last_index = model.window_days - 1;
+  const auto day_index = [&](int64_t t) {  // day_starts[0] <= t < day_starts.back()
+    int32_t d = std::clamp(static_cast<int32_t>((t - day_starts[0]) / 86400), 0, last_index);
+    while (d < last_index && day_starts[d + 1] <= t) ++d;
+    while (d > 0 && day_starts[d] > t) --d;
+    return d;
+  };
   // Per component, the (customer, day) and (customer, user) pairs seen so far in the
   // window, across partitions (user ids by content: each partition has its dictionary).
   // A component of at most one type visits its events in time order, so a customer's days
-  // come in order and the last one counted is enough.
+  // come in order: the last one counted, next to the count, is enough.
   std::vector<absl::flat_hash_set<std::pair<int32_t, int32_t>>> days(k);
-  std::vector<std::vector<int32_t>> last_day(k);
+  struct Seen {
+    int32_t day = -1;
+    int32_t count = 0;
+  };
+  std::vector<std::vector<Seen>> last_day(k);
   for (size_t c = 0; c < k; ++c) {
-    if (model.components[c].event_types.size() <= 1) last_day[c].assign(paying.size(), -1);
+    if (model.components[c].event_types.size() <= 1) last_day[c].resize(n);
   }
   std::vector<absl::flat_hash_set<std::pair<int32_t, absl::string_view>>> users(k);
   for (size_t pi = 0; pi < partitions.size(); ++pi) {
@@ -182,52 +195,90 @@ absl::StatusOr<EngagementScores> ScoresOf(const EngagementModel* model_or_null,
         if (slot >= 0) active[slot] = 1;
       }
     }
+    // The window's events of a component are a run of each of its types' lists (or of all
+    // events), each in time order: found by binary search, then visited without a check.
+    const auto in_window = [&](std::span<const uint32_t> positions) {
+      const auto first = std::lower_bound(positions.begin(), positions.end(), lo,
+                                          [&](uint32_t i, int64_t s) { return p.second[i] < s; });
+      const auto last = std::lower_bound(first, positions.end(), hi,
+                                         [&](uint32_t i, int64_t s) { return p.second[i] < s; });
+      return positions.subspan(static_cast<size_t>(first - positions.begin()),
+                               static_cast<size_t>(last - first));
+    };
+    const auto all_in_window = [&] {
+      const auto first = std::lower_bound(p.second.begin(), p.second.end(), lo);
+      const auto last = std::lower_bound(first, p.second.end(), hi);
+      return std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(first - p.second.begin()),
+                                           static_cast<uint32_t>(last - p.second.begin()));
+    };
     for (size_t c = 0; c < k; ++c) {
       const EngagementComponent& component = model.components[c];
-      auto visit = [&](uint32_t i) {
-        if (p.second[i] < lo || p.second[i] >= hi) return;
-        const int32_t slot = slot_of_local[p.customer[i]];
-        if (slot < 0) return;
-        double& v = x[static_cast<size_t>(slot) * k + c];
-        switch (component.aggregation) {
-          case EngagementComponent::Aggregation::kCount:
-            v += 1;
-            break;
-          case EngagementComponent::Aggregation::kValueSum:
-            v += p.value[i];
-            break;
-          case EngagementComponent::Aggregation::kActiveDays: {
-            const int32_t d = static_cast<int32_t>(
-                std::upper_bound(day_starts.begin(), day_starts.end(), month_unix + p.second[i]) -
-                day_starts.begin() - 1);
-            if (!last_day[c].empty()) {
-              if (last_day[c][slot] != d) {
-                last_day[c][slot] = d;
-                v += 1;
-              }
-            } else if (days[c].emplace(slot, d).second) {
-              v += 1;
-            }
-            break;
-          }
-          case EngagementComponent::Aggregation::kDistinctUsers:
-            if (p.user[i] >= 0 && !p.users[p.user[i]].empty() &&
-                users[c].emplace(slot, p.users[p.user[i]]).second) {
-              v += 1;
-            }
-            break;
+      // Calls `f(i)` for every event of the component in the window; one loop per
+      // aggregation, so each visit is inlined into its loop.
+      const auto each = [&](auto&& f) {
+        if (component.event_types.empty()) {
+          const auto [first, last] = all_in_window();
+          for (uint32_t i = first; i < last; ++i) f(i);
+          return;
         }
-      };
-      if (component.event_types.empty()) {
-        for (uint32_t i = 0; i < p.events(); ++i) visit(i);
-      } else {
         for (const std::string& type : component.event_types) {
           const int32_t t = p.TypeId(type);
           if (t < 0) continue;
-          for (uint32_t i : p.OfType(t)) visit(i);
+          for (uint32_t i : in_window(p.OfType(t))) f(i);
         }
+      };
+      switch (component.aggregation) {
+        case EngagementComponent::Aggregation::kCount:
+          each([&, x = xc.data() + c * n](uint32_t i) {
+            const int32_t slot = slot_of_local[p.customer[i]];
+            if (slot >= 0) x[slot] += 1;
+          });
+          break;
+        case EngagementComponent::Aggregation::kValueSum:
+          each([&, x = xc.data() + c * n](uint32_t i) {
+            const int32_t slot = slot_of_local[p.customer[i]];
+            if (slot >= 0) x[slot] += p.value[i];
+          });
+          break;
+        case EngagementComponent::Aggregation::kActiveDays:
+          if (!last_day[c].empty()) {
+            each([&, seen = last_day[c].data()](uint32_t i) {
+              const int32_t slot = slot_of_local[p.customer[i]];
+              if (slot < 0) return;
+              const int32_t d = day_index(month_unix + p.second[i]);
+              Seen& s = seen[slot];
+              if (s.day != d) {
+                s.day = d;
+                ++s.count;
+              }
+            });
+          } else {
+            each([&, x = xc.data() + c * n](uint32_t i) {
+              const int32_t slot = slot_of_local[p.customer[i]];
+              if (slot >= 0 && days[c].emplace(slot, day_index(month_unix + p.second[i])).second) {
+                x[slot] += 1;
+              }
+            });
+          }
+          break;
+        case EngagementComponent::Aggregation::kDistinctUsers:
+          each([&, x = xc.data() + c * n](uint32_t i) {
+            const int32_t slot = slot_of_local[p.customer[i]];
+            if (slot >= 0 && p.user[i] >= 0 && !p.users[p.user[i]].empty() &&
+                users[c].emplace(slot, p.users[p.user[i]]).second) {
+              x[slot] += 1;
+            }
+          });
+          break;
       }
     }
+  }
+  std::vector<double>& x = out.x;
+  x.resize(n * k);
+  for (size_t c = 0; c < k; ++c) {
+    const double* column = xc.data() + c * n;
+    const Seen* seen = last_day[c].empty() ? nullptr : last_day[c].data();
+    for (size_t s = 0; s < n; ++s) x[s * k + c] = column[s] + (seen != nullptr ? seen[s].count : 0);
   }
   out.score.assign(paying.size(), 0);
   if (model_or_null != nullptr) {

@@ -1,84 +1,141 @@
 #include "server/engine/health.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "server/engine/tenant.h"
 
 namespace saasmetrics::engine {
 namespace {
 
-// Every customer's state at the end of a day, walked forward day by day (ascending): per
-// customer a cursor into its movements and pause changes, so each change is applied once
-// and a day costs one comparison per customer whose state did not change.
+// Every customer's state at the end of a day, walked forward day by day (ascending). The
+// history up to the first day is applied at construction, customer by customer in one
+// sequential pass; what changes after it is kept as one list ordered by day, so a later
+// day costs only its own changes. The states are arrays by position (customer order): a
+// day's passes over every customer read a few compact columns.
 class StateWalker {
  public:
-  StateWalker(const std::vector<Movement>& movements, const std::vector<PauseChange>& pauses)
-      : movements_(movements), pauses_(pauses) {
+  enum Flag : uint8_t { kPaused = 1, kEver = 2, kChurned = 4 };
+  static constexpr int32_t kNever = std::numeric_limits<int32_t>::max();
+
+  StateWalker(const std::vector<Movement>& movements, const std::vector<PauseChange>& pauses,
+              absl::CivilDay first) {
     size_t j = 0;
     for (size_t i = 0; i < movements.size();) {
       const int32_t c = movements[i].customer;
-      Customer& k = customers_.emplace_back();
-      k.customer = c;
-      k.movement = static_cast<uint32_t>(i);
-      while (i < movements.size() && movements[i].customer == c) ++i;
-      k.movement_end = static_cast<uint32_t>(i);
+      const int32_t at = static_cast<int32_t>(customer.size());
+      customer.push_back(c);
+      mrr.push_back(0);
+      churn_day.push_back(kNever);
+      flags.push_back(0);
       while (j < pauses.size() && pauses[j].customer < c) ++j;
-      k.pause = static_cast<uint32_t>(j);
-      while (j < pauses.size() && pauses[j].customer == c) ++j;
-      k.pause_end = static_cast<uint32_t>(j);
-      k.next = NextDay(k);
+      // Merge the customer's movements and pause changes by day: each day up to `first`
+      // is applied now, each later one becomes a change.
+      for (;;) {
+        const bool movement = i < movements.size() && movements[i].customer == c;
+        const bool pause = j < pauses.size() && pauses[j].customer == c;
+        if (!movement && !pause) break;
+        const absl::CivilDay day = !pause      ? movements[i].day
+                                   : !movement ? pauses[j].day
+                                               : std::min(movements[i].day, pauses[j].day);
+        if (day > first) break;
+        for (; i < movements.size() && movements[i].customer == c && movements[i].day == day; ++i) {
+          mrr[at] = movements[i].after;
+        }
+        for (; j < pauses.size() && pauses[j].customer == c && pauses[j].day == day; ++j) {
+          SetPaused(at, pauses[j].paused);
+        }
+        Settle(at, day);
+      }
+      for (; i < movements.size() && movements[i].customer == c; ++i) {
+        changes_.push_back({.day = Number(movements[i].day), .at = at, .mrr = movements[i].after});
+      }
+      for (; j < pauses.size() && pauses[j].customer == c; ++j) {
+        changes_.push_back({.day = Number(pauses[j].day),
+                            .at = at,
+                            .paused = static_cast<int8_t>(pauses[j].paused ? 1 : 0)});
+      }
     }
+    // By day; within a day, by customer, a customer's movements before its pause changes
+    // (a counting sort, stable: ingest keeps days within a few centuries).
+    if (changes_.empty()) return;
+    int32_t lo = changes_[0].day, hi = lo;
+    for (const Change& c : changes_) {
+      lo = std::min(lo, c.day);
+      hi = std::max(hi, c.day);
+    }
+    if (static_cast<int64_t>(hi) - lo > (int64_t{1} << 20)) {
+      std::stable_sort(changes_.begin(), changes_.end(),
+                       [](const Change& a, const Change& b) { return a.day < b.day; });
+      return;
+    }
+    std::vector<uint32_t> start(static_cast<size_t>(hi - lo) + 2, 0);
+    for (const Change& c : changes_) ++start[static_cast<size_t>(c.day - lo) + 1];
+    for (size_t d = 1; d < start.size(); ++d) start[d] += start[d - 1];
+    std::vector<Change> sorted(changes_.size());
+    for (const Change& c : changes_) sorted[start[static_cast<size_t>(c.day - lo)]++] = c;
+    changes_ = std::move(sorted);
   }
 
   // Brings every customer to the end of `day` (not before the last day asked).
   void AdvanceTo(absl::CivilDay day) {
-    const int64_t n = Number(day);
-    for (Customer& k : customers_) {
-      while (k.next <= n) {
-        for (; k.movement < k.movement_end && Number(movements_[k.movement].day) == k.next;
-             ++k.movement) {
-          k.mrr = movements_[k.movement].after;
+    const int32_t n = Number(day);
+    while (next_ < changes_.size() && changes_[next_].day <= n) {
+      const Change& first = changes_[next_];
+      for (; next_ < changes_.size() && changes_[next_].day == first.day &&
+             changes_[next_].at == first.at;
+           ++next_) {
+        const Change& c = changes_[next_];
+        if (c.paused < 0) {
+          mrr[c.at] = c.mrr;
+        } else {
+          SetPaused(c.at, c.paused != 0);
         }
-        for (; k.pause < k.pause_end && Number(pauses_[k.pause].day) == k.next; ++k.pause) {
-          k.paused = pauses_[k.pause].paused;
-        }
-        k.ever |= k.mrr > 0;
-        const bool churned = k.ever && k.mrr == 0 && !k.paused;
-        if (churned && !k.churned) k.churn_day = k.next;
-        k.churned = churned;
-        k.next = NextDay(k);
       }
+      Settle(first.at, first.day);
     }
   }
 
-  struct Customer {
-    int32_t customer = 0;
-    uint32_t movement = 0, movement_end = 0, pause = 0, pause_end = 0;  // cursors
-    int64_t next = kNever;  // the day number of its next change
-    int64_t mrr = 0;
-    int64_t churn_day = kNever;  // the last day it became churned
-    bool paused = false, ever = false, churned = false;
-  };
-  const std::vector<Customer>& customers() const { return customers_; }
+  size_t size() const { return customer.size(); }
 
-  static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
-  static int64_t Number(absl::CivilDay day) { return day - absl::CivilDay(1970, 1, 1); }
-  static absl::CivilDay Day(int64_t number) { return absl::CivilDay(1970, 1, 1) + number; }
+  static int32_t Number(absl::CivilDay day) {
+    return static_cast<int32_t>(day - absl::CivilDay(1970, 1, 1));
+  }
+  static absl::CivilDay Day(int32_t number) { return absl::CivilDay(1970, 1, 1) + number; }
+
+  // By position: the ledger id, the MRR at the end of the day, the last day it became
+  // churned (kNever: never), and its flags.
+  std::vector<int32_t> customer;
+  std::vector<int64_t> mrr;
+  std::vector<int32_t> churn_day;
+  std::vector<uint8_t> flags;
 
  private:
-  int64_t NextDay(const Customer& k) const {
-    int64_t next = kNever;
-    if (k.movement < k.movement_end) next = Number(movements_[k.movement].day);
-    if (k.pause < k.pause_end) next = std::min(next, Number(pauses_[k.pause].day));
-    return next;
+  struct Change {
+    int32_t day = 0;  // day number
+    int32_t at = 0;   // position
+    int64_t mrr = 0;
+    int8_t paused = -1;  // -1: an MRR change; 0/1: a pause change
+  };
+
+  void SetPaused(int32_t at, bool paused) {
+    flags[at] = static_cast<uint8_t>(paused ? flags[at] | kPaused : flags[at] & ~kPaused);
+  }
+  // The end of a day with changes: ever paid, and churned (since when).
+  void Settle(int32_t at, absl::CivilDay day) { Settle(at, Number(day)); }
+  void Settle(int32_t at, int32_t day) {
+    uint8_t f = flags[at];
+    if (mrr[at] > 0) f |= kEver;
+    const bool churned = (f & kEver) != 0 && mrr[at] == 0 && (f & kPaused) == 0;
+    if (churned && (f & kChurned) == 0) churn_day[at] = day;
+    f = static_cast<uint8_t>(churned ? f | kChurned : f & ~kChurned);
+    flags[at] = f;
   }
 
-  const std::vector<Movement>& movements_;
-  const std::vector<PauseChange>& pauses_;
-  std::vector<Customer> customers_;
+  std::vector<Change> changes_;
+  size_t next_ = 0;
 };
 
 // A customer's health as the walk finds it: CustomerHealth without the civil-time
@@ -90,7 +147,7 @@ struct Placed {
   bool scored = false;
   int64_t mrr = 0;
   double score = 0;
-  int64_t churn_day = StateWalker::kNever;  // day number
+  int32_t churn_day = StateWalker::kNever;  // day number
   CustomerHealth ToHealth() const {
     CustomerHealth h{.customer = customer, .group = group, .reasons = reasons, .mrr = mrr};
     if (scored) h.score = score;
@@ -101,47 +158,49 @@ struct Placed {
 
 // Calls `emit(d, placed)` for every customer that has ever paid by the end of each of
 // `days` (ascending), in customer order within a day.
+template <typename Emit>
 absl::Status WalkHealth(const HealthPolicy& policy, const EngagementModel* model,
                         const HealthInputs& in, const std::vector<absl::CivilDay>& days,
-                        const std::function<bool()>& stop,
-                        absl::FunctionRef<void(size_t, const Placed&)> emit) {
-  StateWalker walker(*in.usage.movements, *in.pauses);
+                        const std::function<bool()>& stop, Emit&& emit) {
+  if (days.empty()) return absl::OkStatus();
+  StateWalker walker(*in.usage.movements, *in.pauses, days.front());
   std::vector<int32_t> paying;
   for (size_t d = 0; d < days.size(); ++d) {
     if (stop && stop()) return absl::CancelledError("health groups stopped");
     walker.AdvanceTo(days[d]);
-    const int64_t day = StateWalker::Number(days[d]);
+    const int32_t day = StateWalker::Number(days[d]);
     paying.clear();
-    for (const StateWalker::Customer& k : walker.customers()) {
-      if (k.mrr > 0) paying.push_back(k.customer);
+    for (size_t i = 0; i < walker.size(); ++i) {
+      if (walker.mrr[i] > 0) paying.push_back(walker.customer[i]);
     }
     absl::StatusOr<EngagementScores> scores =
         ScoresOf(model, in.usage, days[d], paying, policy.inactive_days, stop);
     if (!scores.ok()) return scores.status();
     size_t next_score = 0;
-    for (const StateWalker::Customer& k : walker.customers()) {
-      if (!k.ever) continue;
+    for (size_t i = 0; i < walker.size(); ++i) {
+      const uint8_t flags = walker.flags[i];
+      if ((flags & StateWalker::kEver) == 0) continue;
       Placed h;
-      h.customer = k.customer;
-      h.mrr = k.mrr;
-      if (k.churned) {
-        h.churn_day = k.churn_day;
-        if (day - k.churn_day < policy.lost_window_days) {
+      h.customer = walker.customer[i];
+      h.mrr = walker.mrr[i];
+      if ((flags & StateWalker::kChurned) != 0) {
+        h.churn_day = walker.churn_day[i];
+        if (day - h.churn_day < policy.lost_window_days) {
           h.group = HealthGroup::kLost;
           h.reasons = kReasonChurned;
         }
-      } else if (k.mrr == 0) {  // ever paid, MRR 0, not churned: paused
+      } else if (h.mrr == 0) {  // ever paid, MRR 0, not churned: paused
         h.group = HealthGroup::kAtRisk;
         h.reasons = kReasonPaused;
       } else {
-        const size_t i = next_score++;
-        const double score = scores->score[i];
+        const size_t s = next_score++;
+        const double score = scores->score[s];
         if (model != nullptr) {
           h.scored = true;
           h.score = score;
           if (score < policy.at_risk_below) h.reasons |= kReasonLowScore;
         }
-        if (scores->active[i] == 0) h.reasons |= kReasonInactive;
+        if (scores->active[s] == 0) h.reasons |= kReasonInactive;
         if (h.reasons != 0) {
           h.group = HealthGroup::kAtRisk;
         } else if (model != nullptr && score >= policy.power_at_least) {
