@@ -102,16 +102,35 @@ absl::StatusOr<std::vector<CustomerEngagement>> ScoresAt(const EngagementModel& 
                                                          const EngagementInputs& in,
                                                          absl::CivilDay day,
                                                          const std::function<bool()>& stop) {
-  const std::vector<int32_t> paying = PayingAt(*in.movements, {day})[0];
-  absl::StatusOr<EngagementScores> scores = ScoresOf(&model, in, day, paying, 0, stop);
-  if (!scores.ok()) return scores.status();
-  std::vector<CustomerEngagement> out(paying.size());
-  for (size_t s = 0; s < paying.size(); ++s) {
-    out[s].customer = paying[s];
-    const std::span<const double> x = scores->XOf(s);
+  absl::StatusOr<PayingScores> paying = ScoresOfPaying(model, in, day, stop);
+  if (!paying.ok()) return paying.status();
+  std::vector<CustomerEngagement> out(paying->customers.size());
+  for (size_t s = 0; s < out.size(); ++s) {
+    out[s].customer = paying->customers[s];
+    const std::span<const double> x = paying->scores.XOf(s);
     out[s].x.assign(x.begin(), x.end());
-    out[s].score = scores->score[s];
+    out[s].score = paying->scores.score[s];
   }
+  return out;
+}
+
+absl::StatusOr<PayingScores> ScoresOfPaying(const EngagementModel& model,
+                                            const EngagementInputs& in, absl::CivilDay day,
+                                            const std::function<bool()>& stop) {
+  PayingScores out;
+  // Each customer's MRR after its last movement on or before the day.
+  const std::vector<Movement>& movements = *in.movements;
+  for (size_t i = 0; i < movements.size();) {
+    const int32_t c = movements[i].customer;
+    int64_t mrr = 0;
+    for (; i < movements.size() && movements[i].customer == c; ++i) {
+      if (movements[i].day <= day) mrr = movements[i].after;
+    }
+    if (mrr > 0) out.customers.push_back(c);
+  }
+  absl::StatusOr<EngagementScores> scores = ScoresOf(&model, in, day, out.customers, 0, stop);
+  if (!scores.ok()) return scores.status();
+  out.scores = *std::move(scores);
   return out;
 }
 

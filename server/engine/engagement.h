@@ -92,6 +92,16 @@ absl::StatusOr<EngagementScores> ScoresOf(const EngagementModel* model, const En
                                           absl::CivilDay day, const std::vector<int32_t>& customers,
                                           int activity_days, const std::function<bool()>& stop);
 
+// The customers paying at the end of `day` (ledger ids, ascending) and their scores, by
+// position: ScoresAt without a vector per customer.
+struct PayingScores {
+  std::vector<int32_t> customers;
+  EngagementScores scores;
+};
+absl::StatusOr<PayingScores> ScoresOfPaying(const EngagementModel& model,
+                                            const EngagementInputs& in, absl::CivilDay day,
+                                            const std::function<bool()>& stop = nullptr);
+
 // Per period, the distribution at its last day (nearest-rank percentiles).
 absl::StatusOr<std::vector<EngagementPoint>> EngagementSeries(
     const EngagementModel& model, const EngagementInputs& in, const std::vector<Period>& periods,

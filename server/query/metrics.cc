@@ -95,24 +95,26 @@ absl::StatusOr<std::vector<engine::EngagementPoint>> Engagement(
   return points;
 }
 
-absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, const Query& q,
-                                                            const engine::EngagementModel& model,
-                                                            absl::CivilDay day,
-                                                            const Context& ctx) {
+absl::StatusOr<EngagementTable> EngagementScores(Reader& reader, const Query& q,
+                                                 const engine::EngagementModel& model,
+                                                 absl::CivilDay day, const Context& ctx) {
   UsageView usage;
   absl::StatusOr<engine::EngagementInputs> in =
       WindowUsage(reader, q, model.window_days, day, day, ctx, usage);
   if (!in.ok()) return in.status();
-  absl::StatusOr<std::vector<engine::CustomerEngagement>> scores =
-      engine::ScoresAt(model, *in, day, ctx.StopFlag());
+  absl::StatusOr<engine::PayingScores> scores =
+      engine::ScoresOfPaying(model, *in, day, ctx.StopFlag());
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
   if (!scores.ok()) return scores.status();
-  std::vector<EngagementRow> rows;
-  rows.reserve(scores->size());
-  for (engine::CustomerEngagement& s : *scores) {
-    rows.push_back({q.ledger->customer_ids[s.customer], s.score, std::move(s.x)});
+  EngagementTable table;
+  table.x = std::move(scores->scores.x);
+  const size_t k = scores->scores.components;
+  table.rows.reserve(scores->customers.size());
+  for (size_t s = 0; s < scores->customers.size(); ++s) {
+    table.rows.push_back({q.ledger->customer_ids[scores->customers[s]], scores->scores.score[s],
+                          std::span<const double>(table.x).subspan(s * k, k)});
   }
-  return rows;
+  return table;
 }
 
 EngagementPage PageOfScores(const std::vector<EngagementRow>& rows, ScoreOrder order,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,11 +53,20 @@ absl::StatusOr<std::vector<engine::EngagementPoint>> Engagement(
 struct EngagementRow {
   std::string customer_id;
   double score = 0;
-  std::vector<double> components;
+  std::span<const double> components;  // in its table's `x`
 };
-absl::StatusOr<std::vector<EngagementRow>> EngagementScores(Reader& reader, const Query& q,
-                                                            const engine::EngagementModel& model,
-                                                            absl::CivilDay day, const Context& ctx);
+// The rows and the one buffer their components are in (moving the table keeps them
+// valid; it is not copied).
+struct EngagementTable {
+  EngagementTable() = default;
+  EngagementTable(EngagementTable&&) = default;
+  EngagementTable& operator=(EngagementTable&&) = default;
+  std::vector<double> x;
+  std::vector<EngagementRow> rows;
+};
+absl::StatusOr<EngagementTable> EngagementScores(Reader& reader, const Query& q,
+                                                 const engine::EngagementModel& model,
+                                                 absl::CivilDay day, const Context& ctx);
 
 // One page of scored customers: those with a score in [min, max] that come after `after`
 // in `order` (ties by customer id); only the page's worth is put in order.

@@ -120,11 +120,11 @@ grpc::ServerUnaryReactor* MetricsService::ListEngagementScores(
         absl::StatusOr<engine::EngagementModel> model =
             Model(req->query().tenant_id(), req->model_id(), ctx.deadline);
         if (!model.ok()) return ToGrpcStatus(model.status());
-        absl::StatusOr<std::vector<query::EngagementRow>> rows =
+        absl::StatusOr<query::EngagementTable> table =
             query::EngagementScores(reader_, *q, *model, q->end, ctx);
-        if (!rows.ok()) return ToGrpcStatus(rows.status());
+        if (!table.ok()) return ToGrpcStatus(table.status());
         const query::EngagementPage page =
-            query::PageOfScores(*rows, ScoreOrderFrom(req->order()),
+            query::PageOfScores(table->rows, ScoreOrderFrom(req->order()),
                                 OptionalValue(req->has_min_score(), req->min_score()),
                                 OptionalValue(req->has_max_score(), req->max_score()), after,
                                 PageSize(req->page_size()));
