@@ -118,12 +118,28 @@ std::vector<RenewalPoint> ComputeRenewals(std::vector<LedgerEvent> events,
   for (size_t i = 0; i < periods.size(); ++i) out[i].period = periods[i];
   if (periods.empty()) return out;
   const absl::CivilDay first = periods.front().first, last = periods.back().last;
+  const absl::CivilDay before_first = first - 1;  // civil-day arithmetic normalises: once
   const int64_t until_us = absl::ToUnixMicros(DayStart(last + 1, tz));
   const int64_t min_term = NominalTwelfths(options.min_term);
   std::erase_if(events, [&](const LedgerEvent& e) {
     return e.at_us >= until_us ||
            (options.include != nullptr && !(*options.include)[static_cast<size_t>(e.customer)]);
   });
+  // Only a subscription whose term reaches min_term at some state can come up for renewal
+  // (a pair needs such a state; the others add nothing, at either level): the rest are
+  // dropped before the grouping — most of a tenant's subscriptions are monthly.
+  {
+    int32_t subscriptions = 0;
+    for (const LedgerEvent& e : events) subscriptions = std::max(subscriptions, e.subscription + 1);
+    std::vector<uint8_t> counted(static_cast<size_t>(subscriptions), 0);
+    for (const LedgerEvent& e : events) {
+      const int64_t nominal = NominalTwelfths(TermOf(e));
+      if (nominal > 0 && nominal >= min_term) counted[static_cast<size_t>(e.subscription)] = 1;
+    }
+    std::erase_if(events, [&](const LedgerEvent& e) {
+      return counted[static_cast<size_t>(e.subscription)] == 0;
+    });
+  }
   // In time order (the query layer's months come so), each event's day in the tenant's
   // zone: looked up only when an event falls outside the previous one's day.
   auto by_time = [](const LedgerEvent& a, const LedgerEvent& b) {
@@ -156,8 +172,13 @@ std::vector<RenewalPoint> ComputeRenewals(std::vector<LedgerEvent> events,
     for (uint32_t i : in) out[start[static_cast<size_t>(key(i))]++] = i;
   };
   std::iota(order.begin(), order.end(), 0u);
-  counting_sort(order, by_subscription, [&](uint32_t i) { return events[i].subscription; });
-  counting_sort(by_subscription, order, [&](uint32_t i) { return events[i].customer; });
+  // Each pass's key in a compact column first: the sorts visit it in permuted order, and
+  // a permuted walk over the events themselves would miss the cache at every step.
+  std::vector<int32_t> key(n);
+  for (size_t i = 0; i < n; ++i) key[i] = events[i].subscription;
+  counting_sort(order, by_subscription, [&](uint32_t i) { return key[i]; });
+  for (size_t i = 0; i < n; ++i) key[i] = events[i].customer;
+  counting_sort(by_subscription, order, [&](uint32_t i) { return key[i]; });
   std::vector<LedgerEvent> grouped(n);
   std::vector<absl::CivilDay> day_of(n);
   for (size_t i = 0; i < n; ++i) {
@@ -207,7 +228,7 @@ std::vector<RenewalPoint> ComputeRenewals(std::vector<LedgerEvent> events,
       if (state.event != nullptr && state.event->mrr > 0) {
         const Term term = TermOf(*state.event);
         const int64_t nominal = NominalTwelfths(term);
-        const absl::CivilDay lo = std::max(day_of_state, first - 1);
+        const absl::CivilDay lo = std::max(day_of_state, before_first);
         const absl::CivilDay hi = std::min(next_day, last);
         if (nominal > 0 && nominal >= min_term && lo < hi) {
           for (int64_t k = FirstRenewalAfter(state.anchor, term, lo);; ++k) {
