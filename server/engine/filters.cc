@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/engine/icp.h"
 
 namespace saasmetrics::engine {
 
@@ -91,8 +92,43 @@ std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Custom
 absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
                                                    const std::vector<Customer>& customers,
                                                    const std::vector<CustomerFilter>& filters) {
+  return SelectCustomerIds(ledger, customers, filters, SelectCustomers(ledger, customers, filters));
+}
+
+std::optional<std::vector<bool>> SelectByColumns(const std::vector<CustomerFilter>& filters,
+                                                 const std::vector<const IcpField*>& columns,
+                                                 size_t customers) {
+  for (const CustomerFilter& f : filters) {
+    for (const std::string& v : f.values) {
+      if (v.empty() || v == "(none)") return std::nullopt;
+    }
+  }
+  std::vector<bool> include(customers, true);
+  for (size_t fi = 0; fi < filters.size(); ++fi) {
+    const IcpField& column = *columns[fi];
+    if (column.customers() != customers) return std::nullopt;
+    std::vector<uint8_t> wanted(column.names.size(), 0);  // per value id
+    for (size_t id = 0; id < column.names.size(); ++id) {
+      const std::vector<std::string>& values = filters[fi].values;
+      wanted[id] = std::find(values.begin(), values.end(), column.names[id]) != values.end();
+    }
+    for (size_t c = 0; c < customers; ++c) {
+      if (!include[c]) continue;
+      bool any = false;
+      for (uint32_t j = column.begin[c]; j < column.begin[c + 1] && !any; ++j) {
+        any = wanted[static_cast<size_t>(column.ids[j])] != 0;
+      }
+      include[c] = any;
+    }
+  }
+  return include;
+}
+
+absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
+                                                   const std::vector<Customer>& customers,
+                                                   const std::vector<CustomerFilter>& filters,
+                                                   const std::vector<bool>& in_ledger) {
   absl::flat_hash_set<std::string> out;
-  const std::vector<bool> in_ledger = SelectCustomers(ledger, customers, filters);
   for (size_t i = 0; i < in_ledger.size(); ++i) {
     if (in_ledger[i]) out.insert(ledger.customer_ids[i]);
   }

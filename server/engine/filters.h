@@ -2,6 +2,7 @@
 // set before anything is computed, so every invariant holds within a filtered view.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,21 @@ std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Custom
 absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
                                                    const std::vector<Customer>& customers,
                                                    const std::vector<CustomerFilter>& filters);
+// The same, with the ledger's customers already selected (`in_ledger`, SelectCustomers').
+absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
+                                                   const std::vector<Customer>& customers,
+                                                   const std::vector<CustomerFilter>& filters,
+                                                   const std::vector<bool>& in_ledger);
+
+struct IcpField;
+
+// SelectCustomers from interned columns, one per filter in order: `columns[f]` holds
+// filter f's field per ledger customer (an empty value interned as "(none)"). Exact only
+// when no filter asks for "" or "(none)", which the interning makes one value:
+// nullopt then, and the caller selects from the records.
+std::optional<std::vector<bool>> SelectByColumns(const std::vector<CustomerFilter>& filters,
+                                                 const std::vector<const IcpField*>& columns,
+                                                 size_t customers);
 
 // The value of `field` (acquisition_channel, country, attributes.<key>) for each dense
 // customer of `ledger`; "" where unknown.

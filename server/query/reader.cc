@@ -286,9 +286,28 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
     return s;
   }
   if (!q.filters.empty()) {
-    q.selected = engine::SelectCustomerIds(*q.ledger, *q.customers, q.filters);
+    absl::StatusOr<std::vector<bool>> in_ledger = Select(q, ctx);
+    if (!in_ledger.ok()) return in_ledger.status();
+    q.selected = engine::SelectCustomerIds(*q.ledger, *q.customers, q.filters, *in_ledger);
   }
   return q;
+}
+
+absl::StatusOr<std::vector<bool>> Reader::Select(const Query& q, const Context& ctx) {
+  if (q.history != nullptr && q.ledger == &q.history->ids()) {
+    std::vector<std::shared_ptr<const engine::IcpField>> held;
+    std::vector<const engine::IcpField*> columns;
+    for (const engine::CustomerFilter& f : q.filters) {
+      absl::StatusOr<std::shared_ptr<const engine::IcpField>> column = Column(q, f.field, ctx);
+      if (!column.ok()) return column.status();
+      held.push_back(*std::move(column));
+      columns.push_back(held.back().get());
+    }
+    std::optional<std::vector<bool>> include =
+        engine::SelectByColumns(q.filters, columns, q.ledger->customer_ids.size());
+    if (include.has_value()) return *std::move(include);
+  }
+  return engine::SelectCustomers(*q.ledger, *q.customers, q.filters);
 }
 
 absl::Status Reader::Refresh(const std::string& tenant_id, const Context& ctx) {
@@ -362,7 +381,9 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
     q.daily = &h.daily();
     return absl::OkStatus();
   }
-  const std::vector<bool> include = engine::SelectCustomers(h.ids(), *q.customers, q.filters);
+  absl::StatusOr<std::vector<bool>> selected = Select(q, ctx);
+  if (!selected.ok()) return selected.status();
+  const std::vector<bool>& include = *selected;
   auto filtered = std::make_shared<std::vector<engine::Movement>>();
   for (const engine::Movement& m : h.movements()) {
     if (include[m.customer]) filtered->push_back(m);
