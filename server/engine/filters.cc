@@ -127,10 +127,17 @@ std::optional<std::vector<bool>> SelectByColumns(const std::vector<CustomerFilte
 absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
                                                    const std::vector<Customer>& customers,
                                                    const std::vector<CustomerFilter>& filters,
-                                                   const std::vector<bool>& in_ledger) {
+                                                   const std::vector<bool>& in_ledger,
+                                                   const std::vector<uint32_t>* outside) {
   absl::flat_hash_set<std::string> out;
   for (size_t i = 0; i < in_ledger.size(); ++i) {
     if (in_ledger[i]) out.insert(ledger.customer_ids[i]);
+  }
+  if (outside != nullptr) {
+    for (uint32_t r : *outside) {
+      if (MatchesAll(customers[r], nullptr, filters)) out.insert(customers[r].customer_id);
+    }
+    return out;
   }
   for (const Customer& c : customers) {
     if (!ledger.customer_index.contains(c.customer_id) && MatchesAll(c, nullptr, filters)) {

@@ -33,11 +33,14 @@ std::vector<bool> SelectCustomers(const Ledger& ledger, const std::vector<Custom
 absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
                                                    const std::vector<Customer>& customers,
                                                    const std::vector<CustomerFilter>& filters);
-// The same, with the ledger's customers already selected (`in_ledger`, SelectCustomers').
+// The same, with the ledger's customers already selected (`in_ledger`, SelectCustomers')
+// and, when known, the positions in `customers` of the records outside the ledger
+// (`outside`; null: each record is looked up in the ledger).
 absl::flat_hash_set<std::string> SelectCustomerIds(const Ledger& ledger,
                                                    const std::vector<Customer>& customers,
                                                    const std::vector<CustomerFilter>& filters,
-                                                   const std::vector<bool>& in_ledger);
+                                                   const std::vector<bool>& in_ledger,
+                                                   const std::vector<uint32_t>* outside = nullptr);
 
 struct IcpField;
 

@@ -34,6 +34,9 @@ struct IcpField {
   std::vector<uint32_t> begin = {0};  // customer i's value ids: ids[begin[i], begin[i + 1])
   std::vector<int32_t> ids;
   absl::flat_hash_map<std::string, int32_t> index;  // value → id
+  // A column made from customer records (not plans): the positions in them of the records
+  // whose customer is not among the column's.
+  std::vector<uint32_t> unmatched_records;
 
   // Appends the next customer's values.
   void Append(std::initializer_list<absl::string_view> values);

@@ -92,6 +92,7 @@ struct FieldColumn {
   size_t bytes() const {
     size_t b = sizeof(*this) + values.name.capacity() + values.begin.capacity() * sizeof(uint32_t) +
                values.ids.capacity() * sizeof(int32_t) +
+               values.unmatched_records.capacity() * sizeof(uint32_t) +
                values.names.capacity() * sizeof(std::string);
     for (const std::string& n : values.names) b += n.capacity();
     return b;
@@ -112,9 +113,13 @@ FieldColumn MakeColumn(const std::string& field, int64_t customers_version,
     for (size_t i = 0; i < n; ++i) f.Append(ledger->customer_plans[i]);
   } else {
     std::vector<const engine::Customer*> record(n, nullptr);
-    for (const engine::Customer& c : records) {
-      const auto it = ledger->customer_index.find(absl::string_view(c.customer_id));
-      if (it != ledger->customer_index.end()) record[static_cast<size_t>(it->second)] = &c;
+    for (size_t r = 0; r < records.size(); ++r) {
+      const auto it = ledger->customer_index.find(absl::string_view(records[r].customer_id));
+      if (it != ledger->customer_index.end()) {
+        record[static_cast<size_t>(it->second)] = &records[r];
+      } else {
+        f.unmatched_records.push_back(static_cast<uint32_t>(r));
+      }
     }
     const engine::FieldReader read(field);
     f.ids.reserve(n);
@@ -286,28 +291,40 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
     return s;
   }
   if (!q.filters.empty()) {
-    absl::StatusOr<std::vector<bool>> in_ledger = Select(q, ctx);
-    if (!in_ledger.ok()) return in_ledger.status();
-    q.selected = engine::SelectCustomerIds(*q.ledger, *q.customers, q.filters, *in_ledger);
+    absl::StatusOr<Selection> selection = Select(q, ctx);
+    if (!selection.ok()) return selection.status();
+    q.selected = engine::SelectCustomerIds(*q.ledger, *q.customers, q.filters, selection->in_ledger,
+                                           selection->outside);
   }
   return q;
 }
 
-absl::StatusOr<std::vector<bool>> Reader::Select(const Query& q, const Context& ctx) {
+absl::StatusOr<Reader::Selection> Reader::Select(const Query& q, const Context& ctx) {
+  Selection out;
   if (q.history != nullptr && q.ledger == &q.history->ids()) {
-    std::vector<std::shared_ptr<const engine::IcpField>> held;
     std::vector<const engine::IcpField*> columns;
     for (const engine::CustomerFilter& f : q.filters) {
       absl::StatusOr<std::shared_ptr<const engine::IcpField>> column = Column(q, f.field, ctx);
       if (!column.ok()) return column.status();
-      held.push_back(*std::move(column));
-      columns.push_back(held.back().get());
+      out.columns.push_back(*std::move(column));
+      columns.push_back(out.columns.back().get());
     }
     std::optional<std::vector<bool>> include =
         engine::SelectByColumns(q.filters, columns, q.ledger->customer_ids.size());
-    if (include.has_value()) return *std::move(include);
+    if (include.has_value()) {
+      out.in_ledger = *std::move(include);
+      // A record outside the ledger has no plan, so a plan filter leaves none of them;
+      // else any record-made column knows which they are.
+      static const std::vector<uint32_t> kNone;
+      for (size_t i = 0; i < q.filters.size(); ++i) {
+        out.outside = q.filters[i].field == "plan" ? &kNone : &columns[i]->unmatched_records;
+        if (out.outside == &kNone) break;
+      }
+      return out;
+    }
   }
-  return engine::SelectCustomers(*q.ledger, *q.customers, q.filters);
+  out.in_ledger = engine::SelectCustomers(*q.ledger, *q.customers, q.filters);
+  return out;
 }
 
 absl::Status Reader::Refresh(const std::string& tenant_id, const Context& ctx) {
@@ -381,9 +398,9 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
     q.daily = &h.daily();
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<bool>> selected = Select(q, ctx);
+  absl::StatusOr<Selection> selected = Select(q, ctx);
   if (!selected.ok()) return selected.status();
-  const std::vector<bool>& include = *selected;
+  const std::vector<bool>& include = selected->in_ledger;
   auto filtered = std::make_shared<std::vector<engine::Movement>>();
   for (const engine::Movement& m : h.movements()) {
     if (include[m.customer]) filtered->push_back(m);

@@ -188,8 +188,14 @@ class Reader {
       const std::string& tenant_id, const Context& ctx, int64_t* version = nullptr);
   absl::Status LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx, Query& q);
   // SelectCustomers for the query's ledger: from the cached field columns when the query
-  // has the history (a hit costs a pass over small integers), else from the records.
-  absl::StatusOr<std::vector<bool>> Select(const Query& q, const Context& ctx);
+  // has the history (a hit costs a pass over small integers), else from the records; and,
+  // when the columns know them, which records are outside the ledger.
+  struct Selection {
+    std::vector<bool> in_ledger;
+    const std::vector<uint32_t>* outside = nullptr;  // in `columns`, or static; null: unknown
+    std::vector<std::shared_ptr<const engine::IcpField>> columns;
+  };
+  absl::StatusOr<Selection> Select(const Query& q, const Context& ctx);
   // cache_.Get, with what `build` made (on a miss) charged to the call's memory share.
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> GetCharged(
       const cache::PartitionKey& key, int64_t version,

@@ -19,6 +19,13 @@ IcpField MakeColumn(const Ledger& ledger, const std::vector<Customer>& records,
                     const std::string& field) {
   IcpField f;
   f.name = field;
+  if (field != "plan") {
+    for (size_t r = 0; r < records.size(); ++r) {
+      if (!ledger.customer_index.contains(records[r].customer_id)) {
+        f.unmatched_records.push_back(static_cast<uint32_t>(r));
+      }
+    }
+  }
   for (size_t i = 0; i < ledger.customer_ids.size(); ++i) {
     if (field == "plan") {
       f.Append(ledger.customer_plans[i]);
@@ -56,6 +63,12 @@ TEST(Filters, SelectingByColumnsEqualsSelectingByRecords) {
       c.country = values[rng() % 5];
       if (rng() % 2 == 0) c.attributes.push_back({"segment", values[rng() % 5]});
     }
+    for (int i = static_cast<int>(rng() % 4); i > 0; --i) {  // records of no ledger customer
+      Customer& c = records.emplace_back();
+      c.customer_id = absl::StrCat("x", i);
+      c.acquisition_channel = values[rng() % 5];
+      c.country = values[rng() % 5];
+    }
     std::vector<CustomerFilter> filters;
     for (int k = 1 + static_cast<int>(rng() % 2); k > 0; --k) {
       CustomerFilter& f = filters.emplace_back();
@@ -85,6 +98,16 @@ TEST(Filters, SelectingByColumnsEqualsSelectingByRecords) {
     }
     ASSERT_TRUE(got.has_value()) << round;
     EXPECT_EQ(*got, want) << round;
+    // The ids, with the records outside the ledger known from a column (none can match
+    // a plan filter), equal those found by looking every record up.
+    const std::vector<uint32_t> none;
+    const std::vector<uint32_t>* outside = &columns[0].unmatched_records;
+    for (const CustomerFilter& f : filters) {
+      if (f.field == "plan") outside = &none;
+    }
+    EXPECT_EQ(SelectCustomerIds(ledger, records, filters, *got, outside),
+              SelectCustomerIds(ledger, records, filters))
+        << round;
     for (bool b : want) selected += b ? 1 : 0;
   }
   EXPECT_GT(selected, 100);  // the comparisons selected something
