@@ -118,16 +118,7 @@ absl::StatusOr<PayingScores> ScoresOfPaying(const EngagementModel& model,
                                             const EngagementInputs& in, absl::CivilDay day,
                                             const std::function<bool()>& stop) {
   PayingScores out;
-  // Each customer's MRR after its last movement on or before the day.
-  const std::vector<Movement>& movements = *in.movements;
-  for (size_t i = 0; i < movements.size();) {
-    const int32_t c = movements[i].customer;
-    int64_t mrr = 0;
-    for (; i < movements.size() && movements[i].customer == c; ++i) {
-      if (movements[i].day <= day) mrr = movements[i].after;
-    }
-    if (mrr > 0) out.customers.push_back(c);
-  }
+  out.customers = std::move(PayingAt(*in.movements, {day})[0]);
   absl::StatusOr<EngagementScores> scores = ScoresOf(&model, in, day, out.customers, 0, stop);
   if (!scores.ok()) return scores.status();
   out.scores = *std::move(scores);

@@ -1,12 +1,10 @@
 #include "server/engine/usage.h"
 
 #include <algorithm>
-#include <cstring>
 #include <numeric>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace saasmetrics::engine {
@@ -49,29 +47,15 @@ absl::Time UsagePartition::time(size_t i) const {
 
 void LatestEvents(const UsagePartition& p, const std::vector<std::string>& customer_ids,
                   absl::Time until, std::vector<std::optional<absl::Time>>& latest) {
-  // A few wanted ids against a month's whole dictionary: each entry is first checked by a
-  // cheap key (its length and last eight bytes), hashed as an integer, and only a match
-  // is looked up by its whole text.
-  const auto quick_key = [](absl::string_view s) {
-    uint64_t tail = 0;
-    const size_t n = std::min<size_t>(sizeof(tail), s.size());
-    std::memcpy(&tail, s.data() + s.size() - n, n);
-    return tail ^ (static_cast<uint64_t>(s.size()) * 0x9E3779B97F4A7C15ull);
-  };
   absl::flat_hash_map<absl::string_view, int32_t> wanted;
-  absl::flat_hash_set<uint64_t> quick;
   for (size_t i = 0; i < customer_ids.size(); ++i) {
-    if (latest[i].has_value()) continue;
-    wanted.emplace(customer_ids[i], static_cast<int32_t>(i));
-    quick.insert(quick_key(customer_ids[i]));
+    if (!latest[i].has_value()) wanted.emplace(customer_ids[i], static_cast<int32_t>(i));
   }
   if (wanted.empty() || until <= MonthStart(p.month)) return;
   std::vector<int32_t> slot(p.customers.size(), -1);  // local id → index in customer_ids
   size_t present = 0;
   for (size_t l = 0; l < p.customers.size(); ++l) {
-    const absl::string_view id = p.customers[l];
-    if (!quick.contains(quick_key(id))) continue;
-    if (auto it = wanted.find(id); it != wanted.end()) {
+    if (auto it = wanted.find(p.customers[l]); it != wanted.end()) {
       slot[l] = it->second;
       ++present;
     }

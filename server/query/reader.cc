@@ -282,19 +282,24 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
                                        [](const auto& f) { return f.field == "plan"; });
   static const std::vector<engine::PauseChange> kNoPauses;
   static const engine::DailyTotals kNoDays;
+  // The filters' selection, made once (the history's load filters its movements by it).
+  Selection selection;
   if (!needs.history && !plan_filter) {
     q.ledger = &kNoLedger;
     q.movements = &kNoMovements;
     q.pauses = &kNoPauses;
     q.daily = &kNoDays;
-  } else if (absl::Status s = LoadHistory(spec.tenant_id, needs, ctx, q); !s.ok()) {
+    if (!q.filters.empty()) {
+      absl::StatusOr<Selection> made = Select(q, ctx);
+      if (!made.ok()) return made.status();
+      selection = *std::move(made);
+    }
+  } else if (absl::Status s = LoadHistory(spec.tenant_id, needs, ctx, q, selection); !s.ok()) {
     return s;
   }
   if (!q.filters.empty()) {
-    absl::StatusOr<Selection> selection = Select(q, ctx);
-    if (!selection.ok()) return selection.status();
-    q.selected = engine::SelectCustomerIds(*q.ledger, *q.customers, q.filters, selection->in_ledger,
-                                           selection->outside);
+    q.selected = engine::SelectCustomerIds(*q.ledger, *q.customers, q.filters, selection.in_ledger,
+                                           selection.outside);
   }
   return q;
 }
@@ -316,10 +321,9 @@ absl::StatusOr<Reader::Selection> Reader::Select(const Query& q, const Context& 
       // A record outside the ledger has no plan, so a plan filter leaves none of them;
       // else any record-made column knows which they are.
       static const std::vector<uint32_t> kNone;
-      for (size_t i = 0; i < q.filters.size(); ++i) {
-        out.outside = q.filters[i].field == "plan" ? &kNone : &columns[i]->unmatched_records;
-        if (out.outside == &kNone) break;
-      }
+      const bool plan = std::any_of(q.filters.begin(), q.filters.end(),
+                                    [](const auto& f) { return f.field == "plan"; });
+      out.outside = plan ? &kNone : &columns.front()->unmatched_records;
       return out;
     }
   }
@@ -341,7 +345,7 @@ absl::Status Reader::Refresh(const std::string& tenant_id, const Context& ctx) {
 }
 
 absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx,
-                                 Query& q) {
+                                 Query& q, Selection& selection) {
   absl::StatusOr<std::vector<store::PartitionVersion>> versions =
       store_.PartitionVersions(tenant_id, store::PartitionKind::kSubscriptionEvents,
                                absl::InfinitePast(), absl::InfiniteFuture(), ctx.deadline);
@@ -400,7 +404,8 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
   }
   absl::StatusOr<Selection> selected = Select(q, ctx);
   if (!selected.ok()) return selected.status();
-  const std::vector<bool>& include = selected->in_ledger;
+  selection = *std::move(selected);
+  const std::vector<bool>& include = selection.in_ledger;
   auto filtered = std::make_shared<std::vector<engine::Movement>>();
   for (const engine::Movement& m : h.movements()) {
     if (include[m.customer]) filtered->push_back(m);

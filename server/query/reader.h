@@ -186,7 +186,6 @@ class Reader {
  private:
   absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Customers(
       const std::string& tenant_id, const Context& ctx, int64_t* version = nullptr);
-  absl::Status LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx, Query& q);
   // SelectCustomers for the query's ledger: from the cached field columns when the query
   // has the history (a hit costs a pass over small integers), else from the records; and,
   // when the columns know them, which records are outside the ledger.
@@ -196,6 +195,9 @@ class Reader {
     std::vector<std::shared_ptr<const engine::IcpField>> columns;
   };
   absl::StatusOr<Selection> Select(const Query& q, const Context& ctx);
+  // Sets the query's history; with filters, also its filtered movements and `selection`.
+  absl::Status LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx, Query& q,
+                           Selection& selection);
   // cache_.Get, with what `build` made (on a miss) charged to the call's memory share.
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> GetCharged(
       const cache::PartitionKey& key, int64_t version,

@@ -470,13 +470,6 @@ int main(int argc, char** argv) {
   get_health();
   list_at_risk();
   auto warm_health = Time(runs, get_health);
-  if (getenv("PROFILE_HEALTH")) {
-    printf("PROFILE pid %d health %.1f ms\n", warm.pid, Median(warm_health));
-    fflush(stdout);
-    const absl::Time until_p = absl::Now() + absl::Seconds(atoi(getenv("PROFILE_HEALTH")));
-    while (absl::Now() < until_p) get_health();
-    return 0;
-  }
   auto warm_at_risk = Time(runs, list_at_risk);
   // The ideal-customer profile for three fields at the last day (issue 22: ≤ 50 ms warm).
   v1::GetIdealCustomerProfileRequest icp_req;
