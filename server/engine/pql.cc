@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/engine/dates.h"
 
 namespace saasmetrics::engine {
 
@@ -55,20 +56,37 @@ std::optional<double> PqlPoint::conversion_rate() const {
 
 namespace {
 
-// One matching event of one condition: what it adds to its customer's day.
-// 16 bytes: the hits are written once and read twice per count.
+// One matching event of one condition. 8 bytes: the hits are written once and read
+// twice per count. What it adds to its customer's day (its amount) is kept beside it only
+// for rules that have amounts other than 1 (see CountPqls).
 struct Hit {
   int32_t customer;    // dense id of the usage index
   uint16_t day;        // index from the first day of the trailing window
   uint16_t condition;  // index into the rule's conditions
-  // A value sum's value, an event count's 1, or a distinct-user condition's compact user
-  // id (-1: the event names no user; ids are exact in a double).
-  double amount;
 };
 constexpr int kMaxHitDays = std::numeric_limits<uint16_t>::max();
 
 // How often (in customers) the per-customer pass polls `stop`.
 constexpr size_t kStopEvery = 4096;
+
+// The first of `moves` (one customer's, in day order) after the day `key` (a DayKey).
+size_t FirstMoveAfter(std::span<const Movement> moves, int64_t key) {
+  return std::partition_point(moves.begin(), moves.end(),
+                              [&](const Movement& m) { return DayKey(m.day) <= key; }) -
+         moves.begin();
+}
+
+// Whether MRR is above zero at the end of every day of [from, to] (DayKeys). `moves`: one
+// customer's movements in day order (before the first, MRR is zero). Several on one day
+// count as not paying when any of them ends at zero: a cautious answer, never a wrong skip.
+bool PaysThroughout(std::span<const Movement> moves, int64_t from, int64_t to) {
+  size_t i = FirstMoveAfter(moves, from);
+  if (i == 0 || moves[i - 1].after <= 0) return false;
+  for (; i < moves.size() && DayKey(moves[i].day) <= to; ++i) {
+    if (moves[i].after <= 0) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -115,10 +133,8 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
 
   // Every event that feeds a condition, condition by condition, each in partition and time
   // order, by dense customer id (users get compact ids, hashed once per partition entry,
-  // not per event). A condition on one type reads only that type's events.
-  // Visited twice (to count each customer's hits, then to place them grouped by customer
-  // in that order: a stable counting sort without a list in between); the users' compact
-  // ids come out the same both times.
+  // not per event). A condition on one type reads only that type's events. Visited once,
+  // into a flat list: a second visit to place them (tried) costs more than the list.
   absl::flat_hash_map<absl::string_view, int32_t> user_index;
   auto each_hit = [&](auto emit) {
     for (size_t pi = 0; pi < usage.size(); ++pi) {
@@ -146,10 +162,11 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
           if (selected.has_value() && !(*selected)[customer]) return;
           const int64_t t = month_start + part.second[i];
           while (t >= day_start[k + 1]) ++k;
-          Hit h{customer, static_cast<uint16_t>(k), static_cast<uint16_t>(c), 1.0};
-          if (cond.kind == PqlCondition::Kind::kValueSum) h.amount = part.value[i];
+          const Hit h{customer, static_cast<uint16_t>(k), static_cast<uint16_t>(c)};
+          double amount = 1;
+          if (cond.kind == PqlCondition::Kind::kValueSum) amount = part.value[i];
           if (cond.kind == PqlCondition::Kind::kDistinctUsers) {
-            h.amount = -1;
+            amount = -1;
             if (part.user[i] >= 0) {
               int32_t& user = local_user[part.user[i]];
               if (user == -2) {
@@ -158,10 +175,10 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
                                         static_cast<int32_t>(user_index.size()))
                            .first->second;
               }
-              h.amount = user;
+              amount = user;
             }
           }
-          emit(h);
+          emit(h, amount);
         };
         int k = 0;
         if (cond.event_type.empty()) {  // any type: every event
@@ -179,14 +196,99 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
     }
     return true;
   };
-  std::vector<size_t> begin(dense_count + 1, 0);
-  if (!each_hit([&](const Hit& h) { ++begin[h.customer + 1]; })) return cancelled();
-  for (size_t c = 0; c < dense_count; ++c) begin[c + 1] += begin[c];
-  std::vector<Hit> by_customer(begin[dense_count]);
+  std::vector<Hit> hits;
   {
-    std::vector<size_t> next(begin.begin(), begin.end() - 1);
-    if (!each_hit([&](const Hit& h) { by_customer[next[h.customer]++] = h; })) return cancelled();
+    size_t at_most = 0;  // events of the conditions' types in the partitions
+    for (const auto& part : usage) {
+      for (const PqlCondition& cond : rule.conditions) {
+        const int32_t type = cond.event_type.empty() ? -1 : part->TypeId(cond.event_type);
+        at_most += cond.event_type.empty() ? part->events()
+                   : type < 0              ? 0
+                                           : part->OfType(type).size();
+      }
+    }
+    if (at_most > std::numeric_limits<uint32_t>::max()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("a PQL count reads at most 2^32 events, this one would read ", at_most,
+                       ": narrow the dates or the rule's event types"));
+    }
+    hits.reserve(at_most);
   }
+  // A value sum's value, an event count's 1, or a distinct-user condition's compact user
+  // id (-1: the event names no user; ids are exact in a double), per hit; empty when
+  // every condition counts events (each amount is 1).
+  std::vector<double> hit_amount;
+  const bool amounts =
+      std::any_of(rule.conditions.begin(), rule.conditions.end(),
+                  [](const PqlCondition& c) { return c.kind != PqlCondition::Kind::kEventCount; });
+  if (amounts) hit_amount.reserve(hits.capacity());
+  if (!each_hit([&](const Hit& h, double amount) {
+        hits.push_back(h);
+        if (amounts) hit_amount.push_back(amount);
+      })) {
+    return cancelled();
+  }
+
+  // Customers passed over before their hits are grouped (most are, and grouping is the
+  // costly part): when every condition must hold, those with fewer hits of one counted
+  // condition than its threshold (hits bound both an event count and a number of distinct
+  // users); and those who pay on every day of the periods (never a PQL).
+  int filter = -1;  // the counted condition with the highest threshold
+  for (int k = 0; k < n && !rule.score_threshold; ++k) {
+    const PqlCondition& cond = rule.conditions[k];
+    if (cond.kind == PqlCondition::Kind::kValueSum) continue;
+    if (filter < 0 || cond.threshold > rule.conditions[filter].threshold) filter = k;
+  }
+  // With one condition counting events, its hits are the customer's hits.
+  const bool filter_is_all =
+      n == 1 && filter == 0 && rule.conditions[0].kind == PqlCondition::Kind::kEventCount;
+  std::vector<uint32_t> begin(dense_count + 1, 0);  // hits per customer, then offsets
+  std::vector<uint32_t> filter_hits(filter < 0 || filter_is_all ? 0 : dense_count, 0);
+  if (filter_hits.empty()) {
+    for (const Hit& h : hits) ++begin[h.customer + 1];
+  } else {
+    for (size_t i = 0; i < hits.size(); ++i) {
+      const Hit& h = hits[i];
+      ++begin[h.customer + 1];
+      if (h.condition == filter && (!amounts || hit_amount[i] >= 0)) ++filter_hits[h.customer];
+    }
+  }
+  std::vector<bool> keep(dense_count, false);
+  for (size_t c = 0; c < dense_count; ++c) {
+    uint32_t& count = begin[c + 1];
+    if (count == 0) continue;
+    const uint32_t of_filter = filter_hits.empty() ? count : filter_hits[c];
+    if ((filter >= 0 && of_filter < rule.conditions[filter].threshold) ||
+        PaysThroughout(movements_of(static_cast<int32_t>(c)), DayKey(periods.front().first),
+                       DayKey(last_day))) {
+      count = 0;
+    } else {
+      keep[c] = true;
+    }
+  }
+  filter_hits = {};
+  for (size_t c = 0; c < dense_count; ++c) begin[c + 1] += begin[c];
+  // Grouped by customer, each customer's in the order they came (a stable counting sort).
+  std::unique_ptr<Hit[]> by_customer(new Hit[begin[dense_count]]);
+  std::unique_ptr<double[]> amount_of(amounts ? new double[begin[dense_count]] : nullptr);
+  {
+    std::vector<uint32_t> next(begin.begin(), begin.end() - 1);
+    if (!amounts) {
+      for (const Hit& h : hits) {
+        if (keep[h.customer]) by_customer[next[h.customer]++] = h;
+      }
+    } else {
+      for (size_t i = 0; i < hits.size(); ++i) {
+        const Hit& h = hits[i];
+        if (!keep[h.customer]) continue;
+        amount_of[next[h.customer]] = hit_amount[i];
+        by_customer[next[h.customer]++] = h;
+      }
+    }
+  }
+  hits = {};
+  hit_amount = {};
+  auto amount_at = [&](size_t h) { return amounts ? amount_of[h] : 1.0; };
   std::vector<int> period_of_day(days, -1);
   for (size_t p = 0; p < periods.size(); ++p) {
     for (absl::CivilDay d = periods[p].first; d <= periods[p].last; ++d) {
@@ -206,12 +308,13 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
     std::fill(negative.begin(), negative.end(), 0.0);
     for (size_t h = first; h < last; ++h) {
       const Hit& hit = by_customer[h];
+      const double amount = amount_at(h);
       switch (rule.conditions[hit.condition].kind) {
         case PqlCondition::Kind::kValueSum:
-          (hit.amount > 0 ? upper : negative)[hit.condition] += std::abs(hit.amount);
+          (amount > 0 ? upper : negative)[hit.condition] += std::abs(amount);
           break;
         case PqlCondition::Kind::kDistinctUsers:
-          if (hit.amount >= 0) upper[hit.condition] += 1;
+          if (amount >= 0) upper[hit.condition] += 1;
           break;
         default:
           upper[hit.condition] += 1;
@@ -242,11 +345,20 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
   // Event counts in the window, slid day by day: whole numbers, so exact in a double
   // whatever the order (a value sum is added up afresh, oldest day first).
   std::vector<double> count_in_window(n);
+  std::vector<PqlCondition::Kind> kind(n);
+  for (int k = 0; k < n; ++k) kind[k] = rule.conditions[k].kind;
+  std::vector<absl::CivilDay> day_of(days);  // (adding days to a civil day is not cheap)
+  std::vector<int64_t> key_of(days);
+  for (int d = 0; d < days; ++d) {
+    day_of[d] = first_day + d;
+    key_of[d] = DayKey(day_of[d]);
+  }
   size_t looked_at = 0;
   for (size_t c = 0; c < dense_count; ++c) {
     if (begin[c] == begin[c + 1]) continue;
     if (++looked_at % kStopEvery == 0 && stop && stop()) return cancelled();
     if (!can_qualify(begin[c], begin[c + 1])) continue;
+    const std::span<const Movement> moves = movements_of(static_cast<int32_t>(c));
     std::fill(count_in_window.begin(), count_in_window.end(), 0.0);
     for (auto& m : in_window) m.clear();
     std::fill(first_qualifying.begin(), first_qualifying.end(), std::nullopt);
@@ -254,20 +366,19 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
     for (size_t h = begin[c]; h < begin[c + 1]; ++h) {
       const Hit& hit = by_customer[h];
       const size_t at = static_cast<size_t>(hit.condition) * days + hit.day;
-      if (rule.conditions[hit.condition].kind != PqlCondition::Kind::kDistinctUsers) {
-        amount[at] += hit.amount;
-      } else if (hit.amount >= 0) {
-        users_on[at].push_back(static_cast<int32_t>(hit.amount));
+      const double value = amount_at(h);
+      if (kind[hit.condition] != PqlCondition::Kind::kDistinctUsers) {
+        amount[at] += value;
+      } else if (value >= 0) {
+        users_on[at].push_back(static_cast<int32_t>(value));
       }
       ++any[hit.day];
       first_hit = std::min<int>(first_hit, hit.day);
       last_hit = std::max<int>(last_hit, hit.day);
     }
     const int span_end = std::min(days, last_hit + window);  // exclusive
-    // Its movements, asked for once a day meets the rule.
-    std::optional<std::span<const Movement>> moves;
-    size_t move = 0;
-    int64_t mrr = 0;  // at the end of the day looked at
+    size_t move = FirstMoveAfter(moves, key_of[first_hit]);
+    int64_t mrr = move == 0 ? 0 : moves[move - 1].after;  // at the end of the day looked at
     int any_in_window = 0;
     bool qualified = false;
     for (int d = first_hit; d < span_end; ++d) {
@@ -275,10 +386,11 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
       any_in_window += any[d];
       if (d >= window) any_in_window -= any[d - window];
       for (int k = 0; k < n; ++k) {
-        if (rule.conditions[k].kind == PqlCondition::Kind::kEventCount) {
+        if (kind[k] == PqlCondition::Kind::kEventCount) {
           count_in_window[k] += amount[static_cast<size_t>(k) * days + d];
           if (d >= window) count_in_window[k] -= amount[static_cast<size_t>(k) * days + d - window];
         }
+        if (kind[k] != PqlCondition::Kind::kDistinctUsers) continue;
         for (int32_t u : users_on[static_cast<size_t>(k) * days + d]) ++in_window[k][u];
         if (d >= window) {
           for (int32_t u : users_on[static_cast<size_t>(k) * days + d - window]) {
@@ -308,9 +420,10 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
         if (holds) score += cond.weight;
       }
       if (!(rule.score_threshold ? score >= *rule.score_threshold : all)) continue;
-      if (!moves.has_value()) moves = movements_of(static_cast<int32_t>(c));
-      const absl::CivilDay day = first_day + d;
-      while (move < moves->size() && (*moves)[move].day <= day) mrr = (*moves)[move++].after;
+      const absl::CivilDay day = day_of[d];
+      while (move < moves.size() && DayKey(moves[move].day) <= key_of[d]) {
+        mrr = moves[move++].after;
+      }
       if (mrr <= 0) {
         first_qualifying[p] = day;
         qualified = true;
@@ -327,7 +440,7 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
     for (size_t p = 0; p < periods.size(); ++p) {
       if (!first_qualifying[p]) continue;
       ++out[p].pqls;
-      for (const Movement& mv : *moves) {
+      for (const Movement& mv : moves) {
         if (mv.type == MovementType::kNewBusiness && mv.day >= *first_qualifying[p] &&
             mv.day <= *first_qualifying[p] + conversion_window_days) {
           ++out[p].conversions;
