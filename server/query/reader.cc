@@ -482,7 +482,24 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
       },
       ctx);
   if (!built.ok()) return built.status();
-  const std::shared_ptr<const IndexedUsage> indexed = Held<IndexedUsage>(*built);
+  std::shared_ptr<const IndexedUsage> indexed = Held<IndexedUsage>(*built);
+  // Versions seen do not name the months' contents: a load reads a month as it is then,
+  // past the version its query saw, so two queries that saw the same versions can hold
+  // different loads of a month (one with a customer more, or numbered otherwise after a
+  // reload). An index is only used with the very partitions it was built over; with other
+  // ones this query indexes its own (from the cached one: only the months that differ).
+  const bool sized = indexed->partitions.size() == view.partitions.size();
+  std::vector<bool> same(view.partitions.size(), false);
+  for (size_t i = 0; sized && i < view.partitions.size(); ++i) {
+    same[i] = indexed->partitions[i].lock() == view.partitions[i];
+  }
+  if (std::find(same.begin(), same.end(), false) != same.end()) {
+    auto own = std::make_shared<IndexedUsage>();
+    own->partitions.assign(view.partitions.begin(), view.partitions.end());
+    own->index = sized ? engine::UpdateUsageIndex(indexed->index, view.partitions, same)
+                       : engine::BuildUsageIndex(view.partitions);
+    indexed = std::move(own);
+  }
   view.index = std::shared_ptr<const engine::UsageIndex>(indexed, &indexed->index);
   if (absl::Status s = engine::CheckUsageIndex(view.partitions, *view.index); !s.ok()) return s;
   if (ledger != nullptr) view.ledger_ids = indexed->LinkTo(ledger);
