@@ -242,22 +242,21 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
   // With one condition counting events, its hits are the customer's hits.
   const bool filter_is_all =
       n == 1 && filter == 0 && rule.conditions[0].kind == PqlCondition::Kind::kEventCount;
+  const bool count_filter = filter >= 0 && !filter_is_all;
   std::vector<uint32_t> begin(dense_count + 1, 0);  // hits per customer, then offsets
-  std::vector<uint32_t> filter_hits(filter < 0 || filter_is_all ? 0 : dense_count, 0);
-  if (filter_hits.empty()) {
-    for (const Hit& h : hits) ++begin[h.customer + 1];
-  } else {
-    for (size_t i = 0; i < hits.size(); ++i) {
-      const Hit& h = hits[i];
-      ++begin[h.customer + 1];
-      if (h.condition == filter && (!amounts || hit_amount[i] >= 0)) ++filter_hits[h.customer];
+  std::vector<uint32_t> filter_hits(count_filter ? dense_count : 0, 0);
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const Hit& h = hits[i];
+    ++begin[h.customer + 1];
+    if (count_filter && h.condition == filter && (!amounts || hit_amount[i] >= 0)) {
+      ++filter_hits[h.customer];
     }
   }
   std::vector<bool> keep(dense_count, false);
   for (size_t c = 0; c < dense_count; ++c) {
     uint32_t& count = begin[c + 1];
     if (count == 0) continue;
-    const uint32_t of_filter = filter_hits.empty() ? count : filter_hits[c];
+    const uint32_t of_filter = count_filter ? filter_hits[c] : count;
     if ((filter >= 0 && of_filter < rule.conditions[filter].threshold) ||
         PaysThroughout(movements_of(static_cast<int32_t>(c)), DayKey(periods.front().first),
                        DayKey(last_day))) {
@@ -273,17 +272,12 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
   std::unique_ptr<double[]> amount_of(amounts ? new double[begin[dense_count]] : nullptr);
   {
     std::vector<uint32_t> next(begin.begin(), begin.end() - 1);
-    if (!amounts) {
-      for (const Hit& h : hits) {
-        if (keep[h.customer]) by_customer[next[h.customer]++] = h;
-      }
-    } else {
-      for (size_t i = 0; i < hits.size(); ++i) {
-        const Hit& h = hits[i];
-        if (!keep[h.customer]) continue;
-        amount_of[next[h.customer]] = hit_amount[i];
-        by_customer[next[h.customer]++] = h;
-      }
+    for (size_t i = 0; i < hits.size(); ++i) {
+      const Hit& h = hits[i];
+      if (!keep[h.customer]) continue;
+      const uint32_t at = next[h.customer]++;
+      by_customer[at] = h;
+      if (amounts) amount_of[at] = hit_amount[i];
     }
   }
   hits = {};
@@ -347,12 +341,8 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
   std::vector<double> count_in_window(n);
   std::vector<PqlCondition::Kind> kind(n);
   for (int k = 0; k < n; ++k) kind[k] = rule.conditions[k].kind;
-  std::vector<absl::CivilDay> day_of(days);  // (adding days to a civil day is not cheap)
-  std::vector<int64_t> key_of(days);
-  for (int d = 0; d < days; ++d) {
-    day_of[d] = first_day + d;
-    key_of[d] = DayKey(day_of[d]);
-  }
+  std::vector<int64_t> key_of(days);  // (adding days to a civil day is not cheap)
+  for (int d = 0; d < days; ++d) key_of[d] = DayKey(first_day + d);
   size_t looked_at = 0;
   for (size_t c = 0; c < dense_count; ++c) {
     if (begin[c] == begin[c + 1]) continue;
@@ -420,12 +410,11 @@ absl::StatusOr<std::vector<PqlPoint>> CountPqls(
         if (holds) score += cond.weight;
       }
       if (!(rule.score_threshold ? score >= *rule.score_threshold : all)) continue;
-      const absl::CivilDay day = day_of[d];
       while (move < moves.size() && DayKey(moves[move].day) <= key_of[d]) {
         mrr = moves[move++].after;
       }
       if (mrr <= 0) {
-        first_qualifying[p] = day;
+        first_qualifying[p] = first_day + d;
         qualified = true;
       }
     }

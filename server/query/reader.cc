@@ -78,7 +78,29 @@ struct IndexedUsage {
     }
     return link->ids;
   }
+  // Per partition of `partitions`: whether this index was built over that very object.
+  std::vector<bool> Over(const engine::UsagePartitions& of) const {
+    std::vector<bool> same(of.size(), false);
+    for (size_t i = 0; partitions.size() == of.size() && i < of.size(); ++i) {
+      same[i] = partitions[i].lock() == of[i];
+    }
+    return same;
+  }
 };
+
+// The index of `partitions`, from `previous` (if any) for the partitions it was built over
+// (only the other months are indexed again), sharing its ledger link while the ids are its.
+IndexedUsage IndexOver(const IndexedUsage* previous, const engine::UsagePartitions& partitions) {
+  IndexedUsage next;
+  next.partitions.assign(partitions.begin(), partitions.end());
+  if (previous != nullptr && previous->partitions.size() == partitions.size()) {
+    next.index = engine::UpdateUsageIndex(previous->index, partitions, previous->Over(partitions));
+    if (next.index.ids == previous->index.ids) next.link = previous->link;
+  } else {
+    next.index = engine::BuildUsageIndex(partitions);
+  }
+  return next;
+}
 
 // A customer field's values per ledger id (Reader::Column), with what it was made from.
 struct FieldColumn {
@@ -462,23 +484,12 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> built = GetCharged(
       key, Sum(*versions),
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-        IndexedUsage next;
-        next.partitions.assign(view.partitions.begin(), view.partitions.end());
         std::optional<cache::PartitionCache::Held> held = cache_.Peek(key);
         const auto* previous = held.has_value()
                                    ? dynamic_cast<const Cached<IndexedUsage>*>(held->snapshot.get())
                                    : nullptr;
-        if (previous != nullptr && previous->value.partitions.size() == view.partitions.size()) {
-          std::vector<bool> reusable(view.partitions.size());
-          for (size_t i = 0; i < view.partitions.size(); ++i) {
-            reusable[i] = previous->value.partitions[i].lock() == view.partitions[i];
-          }
-          next.index = engine::UpdateUsageIndex(previous->value.index, view.partitions, reusable);
-          if (next.index.ids == previous->value.index.ids) next.link = previous->value.link;
-        } else {
-          next.index = engine::BuildUsageIndex(view.partitions);
-        }
-        return std::make_shared<const Cached<IndexedUsage>>(std::move(next));
+        return std::make_shared<const Cached<IndexedUsage>>(
+            IndexOver(previous != nullptr ? &previous->value : nullptr, view.partitions));
       },
       ctx);
   if (!built.ok()) return built.status();
@@ -488,17 +499,9 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
   // different loads of a month (one with a customer more, or numbered otherwise after a
   // reload). An index is only used with the very partitions it was built over; with other
   // ones this query indexes its own (from the cached one: only the months that differ).
-  const bool sized = indexed->partitions.size() == view.partitions.size();
-  std::vector<bool> same(view.partitions.size(), false);
-  for (size_t i = 0; sized && i < view.partitions.size(); ++i) {
-    same[i] = indexed->partitions[i].lock() == view.partitions[i];
-  }
-  if (std::find(same.begin(), same.end(), false) != same.end()) {
-    auto own = std::make_shared<IndexedUsage>();
-    own->partitions.assign(view.partitions.begin(), view.partitions.end());
-    own->index = sized ? engine::UpdateUsageIndex(indexed->index, view.partitions, same)
-                       : engine::BuildUsageIndex(view.partitions);
-    indexed = std::move(own);
+  if (const std::vector<bool> over = indexed->Over(view.partitions);
+      std::find(over.begin(), over.end(), false) != over.end()) {
+    indexed = std::make_shared<const IndexedUsage>(IndexOver(indexed.get(), view.partitions));
   }
   view.index = std::shared_ptr<const engine::UsageIndex>(indexed, &indexed->index);
   if (absl::Status s = engine::CheckUsageIndex(view.partitions, *view.index); !s.ok()) return s;
