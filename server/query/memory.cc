@@ -16,6 +16,11 @@ int64_t MemoryBudget::in_use() const {
   return used_;
 }
 
+int MemoryBudget::waiting_holders() const {
+  absl::MutexLock lock(&mu_);
+  return waiting_holders_;
+}
+
 absl::Status MemoryBudget::Take(int64_t bytes, int64_t held, absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   if (limit_ > 0 && held + bytes > limit_) {

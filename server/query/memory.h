@@ -28,6 +28,7 @@ class MemoryBudget {
 
   int64_t limit() const { return limit_; }
   int64_t in_use() const;
+  int waiting_holders() const;  // calls holding memory that wait for more
 
  private:
   friend class MemoryShare;

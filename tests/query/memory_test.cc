@@ -79,7 +79,13 @@ TEST(MemoryBudget, HoldersWaitingOnEachOtherDoNotWaitForever) {
     a_result = a->Charge(budget, 300, Soon());
     a_done.Notify();
   });
-  EXPECT_FALSE(a_done.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
+  // b asks only once a is waiting (a thread slow to start would make b the first waiter).
+  const absl::Time waited_from = absl::Now();
+  while (budget.waiting_holders() == 0 && absl::Now() - waited_from < absl::Seconds(5)) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(budget.waiting_holders(), 1);
+  EXPECT_FALSE(a_done.HasBeenNotified());
   const absl::Time start = absl::Now();
   const absl::Status b_result = b->Charge(budget, 300, Soon());
   EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "refused, not left to its deadline";
