@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "server/engine/periods.h"
 #include "server/engine/pql.h"
 #include "server/engine/series.h"
 #include "server/query/metrics.h"
@@ -63,6 +64,29 @@ class ReaderTest : public ::testing::Test {
   }
   void Write(const std::vector<engine::SubscriptionEvent>& events) {
     ASSERT_TRUE(ingest_.WriteSubscriptionEvents("acme", events, Deadline()).ok());
+  }
+  // One "report" usage event of `customer` on March `day`, 2024.
+  void Use(const std::string& id, const std::string& customer, int day) {
+    engine::UsageEvent e{.id = id, .source = "app", .type = "report", .customer_id = customer};
+    e.time = absl::FromCivil(absl::CivilDay(2024, 3, day), absl::UTCTimeZone()) + absl::Hours(9);
+    ASSERT_TRUE(ingest_.WriteUsageEvents("acme", {e}, Deadline()).ok());
+  }
+  // PQLs of March 2024 under "3 reports within 7 days" (-1 when the query fails).
+  static engine::PqlRule ThreeReports() {
+    engine::PqlRule rule;
+    rule.window_days = 7;
+    rule.conditions = {{engine::PqlCondition::Kind::kEventCount, "report", 3, 1}};
+    return rule;
+  }
+  static int64_t MarchPqls(Reader& reader) {
+    const Context ctx{.deadline = Deadline()};
+    absl::StatusOr<Query> q = reader.Prepare(Spec("2024-03-01", "2024-03-31"), {}, ctx);
+    EXPECT_TRUE(q.ok()) << q.status();
+    if (!q.ok()) return -1;
+    absl::StatusOr<std::vector<engine::PqlPoint>> points =
+        PqlCount(reader, *q, ThreeReports(), 30, ctx);
+    EXPECT_TRUE(points.ok()) << points.status();
+    return points.ok() && points->size() == 1 ? (*points)[0].pqls : -1;
   }
   static QuerySpec Spec(const std::string& start, const std::string& end, int interval = 3) {
     return {.tenant_id = "acme", .start_date = start, .end_date = end, .interval = interval};
@@ -180,41 +204,80 @@ TEST_F(ReaderTest, ALateWriteUpdatesTheHistoryAndReloadsOnlyItsMonth) {
 // a usage customer the index has not seen, and a subscription for a customer the ledger
 // has not seen, each change what the link must say; the warm reader answers as a fresh one.
 TEST_F(ReaderTest, PqlCountsFollowNewUsageCustomersAndNewSubscribers) {
-  auto use = [&](const std::string& id, const std::string& customer, int day) {
-    engine::UsageEvent e{.id = id, .source = "app", .type = "report", .customer_id = customer};
-    e.time = absl::FromCivil(absl::CivilDay(2024, 3, day), absl::UTCTimeZone()) + absl::Hours(9);
-    ASSERT_TRUE(ingest_.WriteUsageEvents("acme", {e}, Deadline()).ok());
-  };
   Write({Sub("e1", "paying", absl::CivilDay(2024, 1, 5), 1000)});
   for (int d = 1; d <= 3; ++d) {
-    use(absl::StrCat("a", d), "lead-a", d);
-    use(absl::StrCat("p", d), "paying", d);
+    Use(absl::StrCat("a", d), "lead-a", d);
+    Use(absl::StrCat("p", d), "paying", d);
   }
-  engine::PqlRule rule;
-  rule.window_days = 7;
-  rule.conditions = {{engine::PqlCondition::Kind::kEventCount, "report", 3, 1}};
-  auto pqls = [&](Reader& reader) -> int64_t {
-    const Context ctx{.deadline = Deadline()};
-    absl::StatusOr<Query> q = reader.Prepare(Spec("2024-03-01", "2024-03-31"), {}, ctx);
-    EXPECT_TRUE(q.ok()) << q.status();
-    if (!q.ok()) return -1;
-    absl::StatusOr<std::vector<engine::PqlPoint>> points = PqlCount(reader, *q, rule, 30, ctx);
-    EXPECT_TRUE(points.ok()) << points.status();
-    return points.ok() && points->size() == 1 ? (*points)[0].pqls : -1;
-  };
   auto fresh = [&] {
     cache::PartitionCache fresh_cache(64 << 20);
     Reader r(ReaderLimits{}, tenants_, store_, fresh_cache, loaders_);
-    return pqls(r);
+    return MarchPqls(r);
   };
   Reader reader = MakeReader();
-  EXPECT_EQ(pqls(reader), 1) << "lead-a; 'paying' pays";
-  for (int d = 10; d <= 12; ++d) use(absl::StrCat("b", d), "lead-b", d);  // new to the index
-  EXPECT_EQ(pqls(reader), 2);
+  EXPECT_EQ(MarchPqls(reader), 1) << "lead-a; 'paying' pays";
+  for (int d = 10; d <= 12; ++d) Use(absl::StrCat("b", d), "lead-b", d);  // new to the index
+  EXPECT_EQ(MarchPqls(reader), 2);
   // lead-a subscribes before it qualified: new to the ledger, and no longer a lead.
   Write({Sub("e2", "lead-a", absl::CivilDay(2024, 2, 20), 500)});
-  EXPECT_EQ(pqls(reader), 1);
-  EXPECT_EQ(pqls(reader), fresh());
+  EXPECT_EQ(MarchPqls(reader), 1);
+  EXPECT_EQ(MarchPqls(reader), fresh());
+}
+
+// A snapshot of a given size and nothing else, to push others out of the cache.
+struct Filler : cache::Snapshot {
+  explicit Filler(size_t b) : size(b) {}
+  size_t bytes() const override { return size; }
+  size_t size;
+};
+
+// The usage index is positional (each month's local customer numbers, given in the order
+// the month's rows arrive), so it may only be used with the very partitions it was built
+// over. The month's read has no ORDER BY: PostgreSQL returns its rows in whatever order the
+// plan gives (an index's, or the heap's, where an updated or vacuumed row moves and a
+// synchronized scan starts mid-table), so two loads of one month at one version can number
+// its customers differently. Here March is read, its rows are made to arrive in another
+// order (same content, same version), March alone is evicted and read again: the index
+// cached over the first load would give lead-a's reports to the paying customer (0 PQLs).
+TEST_F(ReaderTest, AUsageIndexIsNeverUsedWithAnotherLoadOfItsMonths) {
+  Write({Sub("e1", "paying", absl::CivilDay(2024, 1, 5), 1000)});
+  Use("p", "paying", 10);
+  Use("b", "lead-b", 11);
+  for (int d = 1; d <= 3; ++d) Use(absl::StrCat("a", d), "lead-a", d);
+  Reader reader = MakeReader();
+  EXPECT_EQ(MarchPqls(reader), 1);
+
+  {  // lead-a's rows come first from now on, in write order (the index the month's read
+     // takes) as in physical order (an updated row is a new row version at the end).
+    pqxx::connection conn(db_.conninfo());
+    pqxx::work tx(conn);
+    tx.exec(
+        "UPDATE usage_events SET write_id = write_id + 1000000 "
+        "WHERE customer_id IN ('paying', 'lead-b')");
+    tx.commit();
+  }
+  // Everything but the index is pushed out of the cache by a filler that leaves just the
+  // index's room, and the index is then used once more so that the filler goes first:
+  // the next query reads March whole, at the version the index was cached under.
+  auto month = [](int m) { return engine::MonthIndex(absl::CivilMonth(2024, m)); };
+  const cache::PartitionKey index_key{"acme", static_cast<int>(CacheKind::kUsageIndex),
+                                      month(2) * 1000000 + month(4)};
+  const std::optional<cache::PartitionCache::Held> index = cache_.Peek(index_key);
+  ASSERT_TRUE(index.has_value()) << "the key PqlCount's index is cached under";
+  auto held = [](std::shared_ptr<const cache::Snapshot> s) {
+    return [s]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> { return s; };
+  };
+  ASSERT_TRUE(cache_
+                  .Get({"filler", 0, 0}, 1,
+                       held(std::make_shared<const Filler>((64 << 20) - index->snapshot->bytes())))
+                  .ok());
+  ASSERT_FALSE(cache_.Peek({"acme", static_cast<int>(CacheKind::kUsageMonth), month(3)}))
+      << "March was evicted";
+  const int misses = misses_;
+  ASSERT_TRUE(cache_.Get(index_key, index->version, held(nullptr)).ok());
+  ASSERT_EQ(misses_, misses) << "the index is still cached";
+
+  EXPECT_EQ(MarchPqls(reader), 1) << "lead-a qualifies, whatever number March gives it";
 }
 
 // With the cache off, a query holds all it builds: the query memory budget bounds it.
