@@ -102,14 +102,19 @@ IndexedUsage IndexOver(const IndexedUsage* previous, const engine::UsagePartitio
   return next;
 }
 
+using Records = std::shared_ptr<const std::vector<engine::Customer>>;
+
 // A customer field's values per ledger id (Reader::Column), with what it was made from.
+// Made from the very records and ledger it names, not from their versions: it keeps the
+// positions of the records outside the ledger, and the customer table's read has no
+// ORDER BY, so a reload at the same version can list the records in another order.
 struct FieldColumn {
   engine::IcpField values;
-  int64_t customers_version = 0;
-  std::weak_ptr<const engine::Ledger> ledger;  // identity, not ownership
-  bool Made(const std::string& field, int64_t version,
+  std::weak_ptr<const std::vector<engine::Customer>> records;  // identity, not ownership
+  std::weak_ptr<const engine::Ledger> ledger;                  // identity, not ownership
+  bool Made(const std::string& field, const Records& r,
             const std::shared_ptr<const engine::Ledger>& l) const {
-    return values.name == field && customers_version == version && ledger.lock() == l;
+    return values.name == field && records.lock() == r && ledger.lock() == l;
   }
   size_t bytes() const {
     size_t b = sizeof(*this) + values.name.capacity() + values.begin.capacity() * sizeof(uint32_t) +
@@ -121,12 +126,12 @@ struct FieldColumn {
   }
 };
 
-FieldColumn MakeColumn(const std::string& field, int64_t customers_version,
-                       const std::shared_ptr<const engine::Ledger>& ledger,
-                       const std::vector<engine::Customer>& records) {
+FieldColumn MakeColumn(const std::string& field, const Records& shared_records,
+                       const std::shared_ptr<const engine::Ledger>& ledger) {
   FieldColumn col;
-  col.customers_version = customers_version;
+  col.records = shared_records;
   col.ledger = ledger;
+  const std::vector<engine::Customer>& records = *shared_records;
   engine::IcpField& f = col.values;
   f.name = field;
   const size_t n = ledger->customer_ids.size();
@@ -543,25 +548,25 @@ absl::StatusOr<std::shared_ptr<const engine::IcpField>> Reader::Column(const Que
   if (q.history == nullptr) return absl::InternalError("a field column needs the history");
   const std::shared_ptr<const engine::Ledger>& ledger = q.history->shared_ids();
   // The key names the field by a hash and the version mixes what the column was made from;
-  // a hit is used only when it is that very field, records version and ledger.
+  // a hit is used only when it is that very field, records and ledger (FieldColumn::Made).
   const cache::PartitionKey key{q.tenant.tenant_id, static_cast<int>(CacheKind::kFieldColumn),
                                 static_cast<int>(absl::HashOf(field) & 0x7fffffff)};
   const int64_t version = static_cast<int64_t>(
-      absl::HashOf(q.customers_version, reinterpret_cast<uintptr_t>(ledger.get())) >> 1);
+      absl::HashOf(q.customers_version, reinterpret_cast<uintptr_t>(q.customers.get()),
+                   reinterpret_cast<uintptr_t>(ledger.get())) >>
+      1);
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = GetCharged(
       key, version,
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
-        return std::make_shared<const Cached<FieldColumn>>(
-            MakeColumn(field, q.customers_version, ledger, *q.customers));
+        return std::make_shared<const Cached<FieldColumn>>(MakeColumn(field, q.customers, ledger));
       },
       ctx);
   if (!got.ok()) return got.status();
   std::shared_ptr<const FieldColumn> column = Held<FieldColumn>(*got);
-  if (!column->Made(field, q.customers_version, ledger)) {
+  if (!column->Made(field, q.customers, ledger)) {
     // Another field or source under the same key and version (a hash collision): made
     // for this query alone.
-    column = std::make_shared<const FieldColumn>(
-        MakeColumn(field, q.customers_version, ledger, *q.customers));
+    column = std::make_shared<const FieldColumn>(MakeColumn(field, q.customers, ledger));
   }
   return std::shared_ptr<const engine::IcpField>(column, &column->values);
 }

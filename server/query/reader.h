@@ -177,8 +177,9 @@ class Reader {
   // One customer field's values (acquisition_channel, country, plan, attributes.<key>;
   // validated by the caller) per id of the query's ledger, interned: `begin` and `ids` run
   // over every ledger id, a customer without a record has the empty value "(none)". Made
-  // from the query's customer records (Needs::customers) and cached while neither they nor
-  // the ledger's ids change, so a query reads a customer's value by position.
+  // from the query's customer records (Needs::customers) and cached while the query holds
+  // those very records and ledger (not just their versions: the records outside the ledger
+  // are kept by position), so a query reads a customer's value by position.
   absl::StatusOr<std::shared_ptr<const engine::IcpField>> Column(const Query& q,
                                                                  const std::string& field,
                                                                  const Context& ctx);

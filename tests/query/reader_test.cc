@@ -42,6 +42,13 @@ engine::SubscriptionEvent Sub(const std::string& id, const std::string& customer
   return e;
 }
 
+// A snapshot of a given size and nothing else, to push others out of the cache.
+struct Filler : cache::Snapshot {
+  explicit Filler(size_t b) : size(b) {}
+  size_t bytes() const override { return size; }
+  size_t size;
+};
+
 class ReaderTest : public ::testing::Test {
  protected:
   ReaderTest()
@@ -49,7 +56,7 @@ class ReaderTest : public ::testing::Test {
         tenants_(pool_),
         ingest_(pool_),
         store_(pool_),
-        cache_(64 << 20, {.miss = [this] { ++misses_; }}),
+        cache_(kCache, {.miss = [this] { ++misses_; }}),
         loaders_(2, 16) {
     pqxx::connection conn(db_.conninfo());
     auto migrated = store::Migrate(conn, store::MigrateMode::kAuto, store::EmbeddedMigrations());
@@ -58,6 +65,7 @@ class ReaderTest : public ::testing::Test {
         tenants_.Create({.tenant_id = "acme", .currency = "USD", .timezone = "UTC"}, Deadline())
             .ok());
   }
+  static constexpr size_t kCache = 64 << 20;
   static absl::Time Deadline() { return absl::Now() + absl::Seconds(20); }
   Reader MakeReader(ReaderLimits limits = {}) {
     return Reader(limits, tenants_, store_, cache_, loaders_);
@@ -77,6 +85,29 @@ class ReaderTest : public ::testing::Test {
     rule.window_days = 7;
     rule.conditions = {{engine::PqlCondition::Kind::kEventCount, "report", 3, 1}};
     return rule;
+  }
+  // Pushes every entry but `keep` out of the cache with a filler that leaves just their
+  // room, then uses each once more, so that the filler is the next to go.
+  void KeepOnly(const std::vector<cache::PartitionKey>& keep) {
+    std::vector<cache::PartitionCache::Held> held;
+    size_t bytes = 0;
+    for (const cache::PartitionKey& k : keep) {
+      std::optional<cache::PartitionCache::Held> h = cache_.Peek(k);
+      ASSERT_TRUE(h.has_value()) << k.tenant_id << " " << k.kind << " is cached";
+      bytes += h->snapshot->bytes();
+      held.push_back(*std::move(h));
+    }
+    auto served = [](std::shared_ptr<const cache::Snapshot> s) {
+      return [s]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> { return s; };
+    };
+    ASSERT_TRUE(
+        cache_.Get({"filler", 0, 0}, 1, served(std::make_shared<Filler>(kCache - bytes))).ok());
+    ASSERT_EQ(cache_.entries(), keep.size() + 1);
+    const int misses = misses_;
+    for (size_t i = 0; i < keep.size(); ++i) {
+      ASSERT_TRUE(cache_.Get(keep[i], held[i].version, served(nullptr)).ok());
+    }
+    ASSERT_EQ(misses_, misses) << "each kept entry is still cached";
   }
   static int64_t MarchPqls(Reader& reader) {
     const Context ctx{.deadline = Deadline()};
@@ -224,13 +255,6 @@ TEST_F(ReaderTest, PqlCountsFollowNewUsageCustomersAndNewSubscribers) {
   EXPECT_EQ(MarchPqls(reader), fresh());
 }
 
-// A snapshot of a given size and nothing else, to push others out of the cache.
-struct Filler : cache::Snapshot {
-  explicit Filler(size_t b) : size(b) {}
-  size_t bytes() const override { return size; }
-  size_t size;
-};
-
 // The usage index is positional (each month's local customer numbers, given in the order
 // the month's rows arrive), so it may only be used with the very partitions it was built
 // over. The month's read has no ORDER BY: PostgreSQL returns its rows in whatever order the
@@ -256,28 +280,65 @@ TEST_F(ReaderTest, AUsageIndexIsNeverUsedWithAnotherLoadOfItsMonths) {
         "WHERE customer_id IN ('paying', 'lead-b')");
     tx.commit();
   }
-  // Everything but the index is pushed out of the cache by a filler that leaves just the
-  // index's room, and the index is then used once more so that the filler goes first:
-  // the next query reads March whole, at the version the index was cached under.
+  // Everything but the index leaves the cache: the next query reads March whole, at the
+  // version the index was cached under.
   auto month = [](int m) { return engine::MonthIndex(absl::CivilMonth(2024, m)); };
-  const cache::PartitionKey index_key{"acme", static_cast<int>(CacheKind::kUsageIndex),
-                                      month(2) * 1000000 + month(4)};
-  const std::optional<cache::PartitionCache::Held> index = cache_.Peek(index_key);
-  ASSERT_TRUE(index.has_value()) << "the key PqlCount's index is cached under";
-  auto held = [](std::shared_ptr<const cache::Snapshot> s) {
-    return [s]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> { return s; };
-  };
-  ASSERT_TRUE(cache_
-                  .Get({"filler", 0, 0}, 1,
-                       held(std::make_shared<const Filler>((64 << 20) - index->snapshot->bytes())))
-                  .ok());
-  ASSERT_FALSE(cache_.Peek({"acme", static_cast<int>(CacheKind::kUsageMonth), month(3)}))
-      << "March was evicted";
-  const int misses = misses_;
-  ASSERT_TRUE(cache_.Get(index_key, index->version, held(nullptr)).ok());
-  ASSERT_EQ(misses_, misses) << "the index is still cached";
+  KeepOnly({{"acme", static_cast<int>(CacheKind::kUsageIndex), month(2) * 1000000 + month(4)}});
+  ASSERT_FALSE(cache_.Peek({"acme", static_cast<int>(CacheKind::kUsageMonth), month(3)}));
 
   EXPECT_EQ(MarchPqls(reader), 1) << "lead-a qualifies, whatever number March gives it";
+}
+
+// The same holds for a field column (a customer field's values per ledger id, with the
+// positions of the customer records outside the ledger): the customer table's read has no
+// ORDER BY either, so the column may only be used with the very records it was made from.
+// Here the records are read, made to arrive in another order (same content, same version)
+// and read again with the history and the column still cached: the column's positions
+// would name another record, and the DE filter would lose b-de.
+TEST_F(ReaderTest, AFieldColumnIsNeverUsedWithAnotherLoadOfTheCustomers) {
+  Write({Sub("e1", "paying", absl::CivilDay(2024, 1, 5), 1000)});
+  auto record = [](const std::string& id, const std::string& country) {
+    return engine::Customer{.customer_id = id,
+                            .created_at = absl::FromUnixSeconds(1700000000),
+                            .country = country,
+                            .updated_at = absl::FromUnixSeconds(1700000000)};
+  };
+  for (const auto& [id, country] : std::vector<std::pair<std::string, std::string>>{
+           {"b-de", "DE"}, {"a-fr", "FR"}, {"paying", "DE"}}) {
+    ASSERT_TRUE(ingest_.UpsertCustomers("acme", {record(id, country)}, Deadline()).ok());
+  }
+  Reader reader = MakeReader();
+  QuerySpec spec = Spec("2024-01-01", "2024-01-31");
+  spec.filters = {"country=DE"};
+  // The records' order as read, and the customers the filter selects.
+  auto read = [&](std::vector<std::string>& order) -> std::vector<std::string> {
+    absl::StatusOr<Query> q = reader.Prepare(spec, {}, Context{.deadline = Deadline()});
+    EXPECT_TRUE(q.ok()) << q.status();
+    if (!q.ok() || !q->selected.has_value()) return {};
+    order.clear();
+    for (const engine::Customer& c : *q->customers) order.push_back(c.customer_id);
+    std::vector<std::string> out(q->selected->begin(), q->selected->end());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::vector<std::string> first_order, second_order;
+  EXPECT_THAT(read(first_order), ::testing::ElementsAre("b-de", "paying"));
+
+  {  // b-de's row comes last from now on (an updated row is a new row version at the end).
+    pqxx::connection conn(db_.conninfo());
+    pqxx::work tx(conn);
+    tx.exec(
+        "WITH gone AS (DELETE FROM customers WHERE customer_id = 'b-de' RETURNING *) "
+        "INSERT INTO customers SELECT * FROM gone");
+    tx.commit();
+  }
+  KeepOnly({{"acme@UTC", static_cast<int>(CacheKind::kHistory), 0},
+            {"acme", static_cast<int>(CacheKind::kFieldColumn),
+             static_cast<int>(absl::HashOf(std::string("country")) & 0x7fffffff)}});
+  ASSERT_FALSE(cache_.Peek({"acme", static_cast<int>(CacheKind::kCustomers), 0}));
+
+  EXPECT_THAT(read(second_order), ::testing::ElementsAre("b-de", "paying"));
+  EXPECT_NE(first_order, second_order) << "the records came back in another order";
 }
 
 // With the cache off, a query holds all it builds: the query memory budget bounds it.
