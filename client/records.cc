@@ -37,6 +37,8 @@ const Message& Prototype(RecordKind kind) {
       return v1::AcquisitionSpend::default_instance();
     case RecordKind::kSurveyResponses:
       return v1::SurveyResponse::default_instance();
+    case RecordKind::kExchangeRates:
+      return v1::ExchangeRate::default_instance();
   }
   return v1::UsageEvent::default_instance();
 }
@@ -53,6 +55,8 @@ Message* AddItem(v1::IngestBatch* b, RecordKind kind) {
       return b->mutable_acquisition_spend()->add_spend();
     case RecordKind::kSurveyResponses:
       return b->mutable_survey_responses()->add_responses();
+    case RecordKind::kExchangeRates:
+      return b->mutable_exchange_rates()->add_rates();
   }
   return nullptr;
 }
@@ -71,6 +75,8 @@ void TruncateItems(v1::IngestBatch* b, RecordKind kind, int n) {
       return cut(b->mutable_acquisition_spend()->mutable_spend());
     case RecordKind::kSurveyResponses:
       return cut(b->mutable_survey_responses()->mutable_responses());
+    case RecordKind::kExchangeRates:
+      return cut(b->mutable_exchange_rates()->mutable_rates());
   }
 }
 
@@ -86,6 +92,8 @@ absl::string_view KindName(RecordKind kind) {
       return "spend";
     case RecordKind::kSurveyResponses:
       return "survey-responses";
+    case RecordKind::kExchangeRates:
+      return "exchange-rates";
   }
   return "";
 }
@@ -371,13 +379,13 @@ std::pair<std::string, int> ParserMessage(absl::string_view message) {
 absl::StatusOr<RecordKind> ParseRecordKind(absl::string_view name) {
   for (RecordKind k :
        {RecordKind::kSubscriptionEvents, RecordKind::kUsageEvents, RecordKind::kCustomers,
-        RecordKind::kAcquisitionSpend, RecordKind::kSurveyResponses}) {
+        RecordKind::kAcquisitionSpend, RecordKind::kSurveyResponses, RecordKind::kExchangeRates}) {
     if (name == KindName(k)) return k;
   }
   return absl::InvalidArgumentError(
       absl::StrCat("'", name,
-                   "' is not a kind: subscription-events, usage-events, customers, spend or "
-                   "survey-responses"));
+                   "' is not a kind: subscription-events, usage-events, customers, spend, "
+                   "survey-responses or exchange-rates"));
 }
 
 absl::StatusOr<FileFormat> ParseFileFormat(absl::string_view name) {
@@ -673,6 +681,8 @@ int BatchSize(const v1::IngestBatch& batch) {
       return batch.acquisition_spend().spend_size();
     case v1::IngestBatch::kSurveyResponses:
       return batch.survey_responses().responses_size();
+    case v1::IngestBatch::kExchangeRates:
+      return batch.exchange_rates().rates_size();
     default:
       return 0;
   }

@@ -20,11 +20,13 @@ enum class RecordKind {
   kUsageEvents,
   kCustomers,
   kAcquisitionSpend,
-  kSurveyResponses
+  kSurveyResponses,
+  kExchangeRates
 };
 enum class FileFormat { kCsv, kNdjson };
 
-// "subscription-events", "usage-events", "customers", "spend", "survey-responses".
+// "subscription-events", "usage-events", "customers", "spend", "survey-responses",
+// "exchange-rates".
 absl::StatusOr<RecordKind> ParseRecordKind(absl::string_view name);
 // "csv" / "ndjson"; from a file name: *.csv, *.ndjson or *.jsonl.
 absl::StatusOr<FileFormat> ParseFileFormat(absl::string_view name);

@@ -264,10 +264,11 @@ int main(int argc, char** argv) {
   cli::IngestFlags ingest_flags;
   ingest
       ->add_option("kind", ingest_flags.kind,
-                   "subscription-events, usage-events, customers, spend or survey-responses")
+                   "subscription-events, usage-events, customers, spend, survey-responses or "
+                   "exchange-rates (date,currency,rate: one unit of currency in the tenant's)")
       ->required()
-      ->check(CLI::IsMember(
-          {"subscription-events", "usage-events", "customers", "spend", "survey-responses"}));
+      ->check(CLI::IsMember({"subscription-events", "usage-events", "customers", "spend",
+                             "survey-responses", "exchange-rates"}));
   ingest->add_option("files", ingest_flags.files, "Files (.csv, .ndjson/.jsonl) or -")->required();
   ingest->add_option("--tenant", ingest_flags.tenant, "Tenant id")
       ->required()

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/tenant.h"
 
 namespace saasmetrics::engine {
 namespace {
@@ -41,10 +42,27 @@ class ItemChecker {
     }
   }
 
+  // Any ISO 4217 currency (converted into the reporting currency by the tenant's rates).
   void Currency(absl::string_view field, const std::string& currency) {
+    if (!IsIso4217Currency(currency)) {
+      Fail(field, absl::StrCat("'", currency, "' is not an ISO 4217 currency code (such as ",
+                               rules_.currency, ")"));
+    }
+  }
+  // Spend is not converted yet: the reporting currency only.
+  void ReportingCurrency(absl::string_view field, const std::string& currency) {
     if (currency != rules_.currency) {
-      Fail(field, absl::StrCat("'", currency, "' must be the tenant's reporting currency '",
-                               rules_.currency, "'"));
+      Fail(field,
+           absl::StrCat("'", currency, "' must be the tenant's reporting currency '",
+                        rules_.currency, "' (spend in other currencies is not converted yet)"));
+    }
+  }
+
+  // A day from 1990-01-01 to tomorrow (UTC).
+  void Day(absl::string_view field, absl::CivilDay day) {
+    if (day < absl::CivilDay(1990, 1, 1) ||
+        day > absl::ToCivilDay(rules_.now, absl::UTCTimeZone()) + 1) {
+      Fail(field, "must be between 1990-01-01 and tomorrow");
     }
   }
 
@@ -180,8 +198,6 @@ void ValidateCustomers(const std::vector<Customer>& customers, const IngestRules
 
 void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules& rules,
                    Violations& out) {
-  const absl::CivilDay earliest(1990, 1, 1);
-  const absl::CivilDay latest = absl::ToCivilDay(rules.now, absl::UTCTimeZone()) + 1;
   for (size_t i = 0; i < spend.size(); ++i) {
     const AcquisitionSpend& s = spend[i];
     ItemChecker c("spend", i, rules, out);
@@ -192,10 +208,8 @@ void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules
       c.Fail("amount",
              absl::StrCat("must be at most ", kMaxAmount, " minor units, got ", s.amount));
     }
-    c.Currency("currency", s.currency);
-    if (s.start_date < earliest || s.start_date > latest) {
-      c.Fail("start_date", "must be between 1990-01-01 and tomorrow");
-    }
+    c.ReportingCurrency("currency", s.currency);
+    c.Day("start_date", s.start_date);
     if (s.end_date < s.start_date) {
       c.Fail("end_date", "must not be before start_date");
     } else if (s.end_date - s.start_date >= kMaxSpendDays) {
@@ -225,6 +239,21 @@ void ValidateSurveyResponses(const std::vector<SurveyResponse>& responses, const
       c.Fail("comment",
              absl::StrCat("must be at most ", kMaxCommentBytes, " bytes, got ", r.comment.size()));
     }
+  }
+}
+
+void ValidateExchangeRates(const std::vector<ExchangeRate>& rates, const IngestRules& rules,
+                           Violations& out) {
+  for (size_t i = 0; i < rates.size(); ++i) {
+    const ExchangeRate& r = rates[i];
+    ItemChecker c("rates", i, rules, out);
+    if (!IsIso4217Currency(r.currency)) {
+      c.Fail("currency", absl::StrCat("'", r.currency, "' is not an ISO 4217 currency code"));
+    } else if (r.currency == rules.currency) {
+      c.Fail("currency", absl::StrCat("'", r.currency,
+                                      "' is the tenant's reporting currency: it needs no rate"));
+    }
+    c.Day("date", r.date);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "server/engine/currency.h"
 #include "server/engine/events.h"
 #include "server/engine/field_violation.h"
 
@@ -47,5 +48,9 @@ void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules
 inline constexpr int kMaxCommentBytes = 4000;
 void ValidateSurveyResponses(const std::vector<SurveyResponse>& responses, const IngestRules& rules,
                              Violations& out);
+
+// Rates into the reporting currency (their texts were parsed by the caller: ParseRate).
+void ValidateExchangeRates(const std::vector<ExchangeRate>& rates, const IngestRules& rules,
+                           Violations& out);
 
 }  // namespace saasmetrics::engine

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "server/engine/mrr.h"
+#include "server/engine/tenant.h"
 
 namespace saasmetrics::engine {
 namespace {
@@ -45,7 +46,8 @@ size_t SubscriptionPartition::bytes() const {
   return sizeof(*this) + customers.bytes() + subscriptions.bytes() +
          VectorBytes(subscription_customer) + plans.bytes() + VectorBytes(at_us) +
          VectorBytes(seq) + VectorBytes(mrr) + VectorBytes(subscription) + VectorBytes(plan) +
-         VectorBytes(paused) + VectorBytes(interval_unit) + VectorBytes(interval_count);
+         VectorBytes(paused) + VectorBytes(interval_unit) + VectorBytes(interval_count) +
+         VectorBytes(currency);
 }
 
 SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
@@ -69,6 +71,7 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
   p.paused.reserve(n);
   p.interval_unit.reserve(n);
   p.interval_count.reserve(n);
+  p.currency.reserve(n);
   for (size_t i : order) {
     const SubscriptionEvent& e = events[i];
     // The maps view the events' strings, which outlive this function's use of them.
@@ -96,6 +99,8 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
     p.paused.push_back(e.status == SubscriptionStatus::kPaused);
     p.interval_unit.push_back(static_cast<uint8_t>(e.interval_unit));
     p.interval_count.push_back(ClampedIntervalCount(e.interval_count));
+    const int currency = Iso4217Index(e.currency);
+    p.currency.push_back(currency < 0 ? kNoCurrency : static_cast<uint8_t>(currency));
   }
   for (auto* d : {&p.customers, &p.subscriptions, &p.plans}) d->Shrink();
   p.subscription_customer.shrink_to_fit();
@@ -167,6 +172,7 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
   p.paused.reserve(n);
   p.interval_unit.reserve(n);
   p.interval_count.reserve(n);
+  p.currency.reserve(n);
   p.extends = base.version;
   p.added.reserve(more.events());
   size_t i = 0, j = 0;
@@ -183,6 +189,7 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
       p.paused.push_back(base.paused[i]);
       p.interval_unit.push_back(base.interval_unit[i]);
       p.interval_count.push_back(base.interval_count[i]);
+      p.currency.push_back(base.currency[i]);
       ++i;
     } else {
       p.added.push_back(static_cast<uint32_t>(p.at_us.size()));
@@ -194,6 +201,7 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
       p.paused.push_back(more.paused[j]);
       p.interval_unit.push_back(more.interval_unit[j]);
       p.interval_count.push_back(more.interval_count[j]);
+      p.currency.push_back(more.currency[j]);
       ++j;
     }
   }

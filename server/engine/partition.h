@@ -34,6 +34,8 @@ class StringDictionary {
   std::vector<uint32_t> ends_;
 };
 
+inline constexpr uint8_t kNoCurrency = 255;
+
 struct SubscriptionPartition {
   absl::CivilMonth month;  // UTC month of effective_at
   int64_t version = 0;     // the store's version of the month these events are (0: unknown)
@@ -52,6 +54,9 @@ struct SubscriptionPartition {
   std::vector<uint8_t> paused;
   std::vector<uint8_t> interval_unit;    // the state's term (LedgerEvent)
   std::vector<uint16_t> interval_count;  // clamped to 16 bits
+  // The state's currency (Iso4217Index; kNoCurrency for a code that is not one): `mrr` is
+  // in its minor units, converted into the reporting currency by the history.
+  std::vector<uint8_t> currency;
   // Set by ExtendSubscriptionPartition: the version of the partition it extended, and
   // the positions its added events took (ascending). 0 and empty otherwise.
   int64_t extends = 0;

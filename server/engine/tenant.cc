@@ -32,6 +32,7 @@ constexpr absl::string_view kIso4217[] = {
     "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
     "ZWL"};
 static_assert(std::is_sorted(std::begin(kIso4217), std::end(kIso4217)));
+static_assert(std::size(kIso4217) < 255, "an index fits in a byte (engine::SubscriptionPartition)");
 
 }  // namespace
 
@@ -45,6 +46,16 @@ bool IsValidResourceId(absl::string_view id) {
 
 bool IsIso4217Currency(absl::string_view code) {
   return std::binary_search(std::begin(kIso4217), std::end(kIso4217), code);
+}
+
+int Iso4217Index(absl::string_view code) {
+  const auto* it = std::lower_bound(std::begin(kIso4217), std::end(kIso4217), code);
+  return it != std::end(kIso4217) && *it == code ? static_cast<int>(it - std::begin(kIso4217)) : -1;
+}
+
+absl::string_view Iso4217Code(int index) {
+  return index >= 0 && index < static_cast<int>(std::size(kIso4217)) ? kIso4217[index]
+                                                                     : absl::string_view();
 }
 
 bool IsIanaTimeZone(absl::string_view name) {

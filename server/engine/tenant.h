@@ -28,6 +28,9 @@ inline constexpr int kMaxDisplayNameLength = 200;
 bool IsValidResourceId(absl::string_view id);
 // ISO 4217 alphabetic code of an active currency, upper case ("USD").
 bool IsIso4217Currency(absl::string_view code);
+// Its position among those codes (fewer than 255), or -1; and back ("" when out of range).
+int Iso4217Index(absl::string_view code);
+absl::string_view Iso4217Code(int index);
 // A zone the IANA database knows ("Europe/Berlin", "UTC").
 bool IsIanaTimeZone(absl::string_view name);
 

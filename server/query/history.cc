@@ -5,8 +5,61 @@
 #include <limits>
 #include <tuple>
 
+#include "server/engine/tenant.h"
+
 namespace saasmetrics::query {
 namespace {
+
+// Converts the MRR of a month's ledger events into the reporting currency (Conversion),
+// loading the rates on the first event that needs one.
+class Converter {
+ public:
+  Converter(const Conversion& conversion, absl::TimeZone tz) : c_(conversion), tz_(tz) {}
+  // `events[k]` is `p`'s event k; converts those at `positions` (ascending), or all.
+  absl::Status Month(const engine::SubscriptionPartition& p, engine::LedgerEvent* events,
+                     const std::vector<uint32_t>* positions = nullptr) {
+    if (c_.reporting < 0 || p.currency.empty()) return absl::OkStatus();
+    const auto reporting = static_cast<uint8_t>(c_.reporting);
+    if (std::all_of(p.currency.begin(), p.currency.end(),
+                    [&](uint8_t c) { return c == reporting; })) {
+      return absl::OkStatus();
+    }
+    auto one = [&](size_t k) -> absl::Status {
+      engine::LedgerEvent& e = events[k];
+      if (p.currency[k] == reporting || e.mrr == 0) return absl::OkStatus();
+      if (rates_ == nullptr) {
+        if (!c_.rates) return absl::InternalError("a history in several currencies without rates");
+        absl::StatusOr<std::shared_ptr<const engine::RateTable>> loaded = c_.rates();
+        if (!loaded.ok()) return loaded.status();
+        rates_ = *std::move(loaded);
+      }
+      used_ = true;
+      absl::StatusOr<int64_t> converted =
+          rates_->Convert(e.mrr, engine::Iso4217Code(p.currency[k]),
+                          absl::ToCivilDay(absl::FromUnixMicros(e.at_us), tz_));
+      if (!converted.ok()) return converted.status();
+      e.mrr = *converted;
+      return absl::OkStatus();
+    };
+    if (positions != nullptr) {
+      for (uint32_t k : *positions) {
+        if (absl::Status s = one(k); !s.ok()) return s;
+      }
+    } else {
+      for (size_t k = 0; k < p.events(); ++k) {
+        if (absl::Status s = one(k); !s.ok()) return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+  bool used() const { return used_; }
+
+ private:
+  const Conversion& c_;
+  absl::TimeZone tz_;
+  std::shared_ptr<const engine::RateTable> rates_;
+  bool used_ = false;
+};
 
 constexpr int64_t kAll = std::numeric_limits<int64_t>::max();
 // An overlay holding more than 1/kCompactFraction of the movements asks to be merged into
@@ -159,9 +212,12 @@ size_t History::bytes() const {
 
 absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>& versions,
                                      const SubscriptionPartitions& partitions, absl::TimeZone tz,
-                                     const std::function<bool()>& stop) {
+                                     const std::function<bool()>& stop,
+                                     const Conversion& conversion) {
   History h;
   h.versions_ = versions;
+  h.rates_version_ = conversion.rates_version;
+  Converter convert(conversion, tz);
   engine::Ledger ledger;
   size_t total = 0;
   for (const auto& p : partitions) total += p->events();
@@ -170,7 +226,9 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
   for (const auto& p : partitions) {
     begin.push_back(ledger.events.size());
     engine::AppendPartition(*p, kAll, ledger);
+    if (absl::Status s = convert.Month(*p, ledger.events.data() + begin.back()); !s.ok()) return s;
   }
+  h.converted_ = convert.used();
   begin.push_back(ledger.events.size());
   for (size_t i = 0; i + 1 < begin.size(); ++i) {
     h.months_.push_back(std::make_shared<const std::vector<engine::LedgerEvent>>(
@@ -203,18 +261,23 @@ absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&
 absl::StatusOr<History> UpdateHistory(const History& previous,
                                       const std::vector<store::PartitionVersion>& versions,
                                       const SubscriptionPartitions& partitions, absl::TimeZone tz,
-                                      const std::function<bool()>& stop) {
+                                      const std::function<bool()>& stop,
+                                      const Conversion& conversion) {
+  if (previous.converted_ && previous.rates_version_ != conversion.rates_version) {
+    // Events were converted at other rates (a late or corrected rate can move any of them).
+    return BuildHistory(versions, partitions, tz, stop, conversion);
+  }
   // Which months changed; `previous` must be an earlier state of these months.
   std::vector<bool> changed(versions.size(), true);
   std::vector<size_t> previous_index(versions.size(), SIZE_MAX);
   size_t matched = 0;
   for (size_t i = 0, j = 0; i < versions.size(); ++i) {
     if (j < previous.versions_.size() && previous.versions_[j].month < versions[i].month) {
-      return BuildHistory(versions, partitions, tz, stop);  // a month disappeared
+      return BuildHistory(versions, partitions, tz, stop, conversion);  // a month disappeared
     }
     if (j < previous.versions_.size() && previous.versions_[j].month == versions[i].month) {
       if (previous.versions_[j].version > versions[i].version) {
-        return BuildHistory(versions, partitions, tz, stop);  // an older state
+        return BuildHistory(versions, partitions, tz, stop, conversion);  // an older state
       }
       previous_index[i] = j;
       changed[i] = previous.versions_[j].version != versions[i].version;
@@ -223,12 +286,14 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
     }
   }
   if (matched != previous.versions_.size()) {
-    return BuildHistory(versions, partitions, tz, stop);  // a month disappeared
+    return BuildHistory(versions, partitions, tz, stop, conversion);  // a month disappeared
   }
 
   History h;
   h.versions_ = versions;
   h.last_us_ = previous.last_us_;
+  h.rates_version_ = conversion.rates_version;
+  Converter convert(conversion, tz);
   // The changed months' events under the previous ids when they name nothing new; else
   // under a copy that adds what they name.
   h.ids_ = previous.ids_;
@@ -251,6 +316,8 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
       std::optional<std::vector<engine::LedgerEvent>> extended =
           engine::MapExtension(p, *h.ids_, *previous.months_[j]);
       if (extended.has_value()) {
+        // The base's events are converted already.
+        if (absl::Status s = convert.Month(p, extended->data(), &p.added); !s.ok()) return s;
         std::vector<int32_t> added;
         for (uint32_t at : p.added) {
           const engine::LedgerEvent& e = (*extended)[at];
@@ -280,6 +347,7 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
       events = std::move(grown->events);
       grown->events = {};
     }
+    if (absl::Status s = convert.Month(p, events->data()); !s.ok()) return s;
     for (const engine::LedgerEvent& e : *events) h.last_us_ = std::max(h.last_us_, e.at_us);
     static const std::vector<engine::LedgerEvent> kNone;
     ChangedCustomers(j == SIZE_MAX ? kNone : *previous.months_[j], *events, affected);
@@ -287,6 +355,7 @@ absl::StatusOr<History> UpdateHistory(const History& previous,
         std::make_shared<const std::vector<engine::LedgerEvent>>(std::move(*events)));
     h.month_customers_.push_back(CustomersOf(*h.months_.back()));
   }
+  h.converted_ = previous.converted_ || convert.used();
   h.ids_bytes_ = previous.ids_bytes_;
   if (grown != nullptr) {
     h.ids_ = std::move(grown);

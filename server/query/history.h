@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "server/cache/partition_cache.h"
 #include "server/engine/cohorts.h"
+#include "server/engine/currency.h"
 #include "server/engine/ledger.h"
 #include "server/engine/partition.h"
 #include "server/engine/series.h"
@@ -41,6 +42,19 @@ namespace saasmetrics::query {
 
 using SubscriptionPartitions = std::vector<std::shared_ptr<const engine::SubscriptionPartition>>;
 using Movements = std::vector<engine::Movement>;
+
+// How a history converts its events' MRR into the tenant's reporting currency (METRICS.md
+// "Currencies"): each state's MRR, computed and rounded in its own currency, at the rate of
+// the day (in the history's zone) of the event that set it, rounded once. A state of zero
+// MRR needs no rate. The default converts nothing (every event is taken as in the
+// reporting currency).
+struct Conversion {
+  int reporting = -1;         // engine::Iso4217Index of the reporting currency; -1: none
+  int64_t rates_version = 0;  // of the rates `rates` loads
+  // The tenant's rates, loaded on first need: a tenant billing only in its reporting
+  // currency never reads them.
+  std::function<absl::StatusOr<std::shared_ptr<const engine::RateTable>>()> rates;
+};
 
 class History : public cache::Snapshot {
  public:
@@ -76,11 +90,11 @@ class History : public cache::Snapshot {
  private:
   friend absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>&,
                                               const SubscriptionPartitions&, absl::TimeZone,
-                                              const std::function<bool()>&);
+                                              const std::function<bool()>&, const Conversion&);
   friend absl::StatusOr<History> UpdateHistory(const History&,
                                                const std::vector<store::PartitionVersion>&,
                                                const SubscriptionPartitions&, absl::TimeZone,
-                                               const std::function<bool()>&);
+                                               const std::function<bool()>&, const Conversion&);
   // Where each customer's movements begin in `base_` (made on first use; shared by the
   // versions that share `base_`): a customer's movements without a search.
   struct BaseIndex {
@@ -105,6 +119,10 @@ class History : public cache::Snapshot {
   // an affected customer.
   std::vector<std::shared_ptr<const std::vector<int32_t>>> month_customers_;
   int64_t last_us_ = 0;  // the latest event's time
+  // The version of the rates its events were converted at, and whether any event needed
+  // one: a history that converted nothing does not depend on the rates.
+  int64_t rates_version_ = 0;
+  bool converted_ = false;
   // Movements: `base_`, except that the customers in `overlaid_` have theirs in `overlay_`
   // (both ordered by customer, then day).
   std::shared_ptr<const Movements> base_;
@@ -119,17 +137,20 @@ class History : public cache::Snapshot {
 };
 
 // From scratch. `versions` and `partitions` are parallel, in month order. `stop` is polled
-// between steps: when it says so the build ends with CANCELLED.
+// between steps: when it says so the build ends with CANCELLED. A state whose currency has
+// no rate on its day fails the build (FAILED_PRECONDITION naming the currency and day).
 absl::StatusOr<History> BuildHistory(const std::vector<store::PartitionVersion>& versions,
                                      const SubscriptionPartitions& partitions, absl::TimeZone tz,
-                                     const std::function<bool()>& stop);
+                                     const std::function<bool()>& stop,
+                                     const Conversion& conversion = {});
 
 // `previous` brought to `versions`: re-derives only the customers of the months that
 // changed. Falls back to BuildHistory when `previous` is not an earlier state of these
-// months.
+// months, or converted events at other rates than `conversion` has.
 absl::StatusOr<History> UpdateHistory(const History& previous,
                                       const std::vector<store::PartitionVersion>& versions,
                                       const SubscriptionPartitions& partitions, absl::TimeZone tz,
-                                      const std::function<bool()>& stop);
+                                      const std::function<bool()>& stop,
+                                      const Conversion& conversion = {});
 
 }  // namespace saasmetrics::query

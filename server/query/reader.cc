@@ -373,10 +373,9 @@ absl::Status Reader::Refresh(const std::string& tenant_id, const Context& ctx) {
 
 absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, const Context& ctx,
                                  Query& q, Selection& selection) {
-  absl::StatusOr<std::vector<store::PartitionVersion>> versions =
-      store_.PartitionVersions(tenant_id, store::PartitionKind::kSubscriptionEvents,
-                               absl::InfinitePast(), absl::InfiniteFuture(), ctx.deadline);
-  if (!versions.ok()) return versions.status();
+  absl::StatusOr<store::HistoryVersions> of = store_.HistoryVersionsOf(tenant_id, ctx.deadline);
+  if (!of.ok()) return of.status();
+  const std::vector<store::PartitionVersion>* versions = &of->subscription_months;
   if (absl::Status s = CheckMonthOrder(*versions); !s.ok()) return s;
   absl::StatusOr<std::vector<std::shared_ptr<const engine::SubscriptionPartition>>> partitions =
       CachedMonths<engine::SubscriptionPartition>(
@@ -394,11 +393,15 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
           },
           ctx);
   if (!partitions.ok()) return partitions.status();
-  // The derived history is current while the sum of the partition versions is unchanged
-  // (versions only grow and months are never removed, so any write changes the sum). A
-  // stale one is brought up to date from the months that changed (history.h).
+  // The derived history is current while the sum of the partition versions and the rates'
+  // version is unchanged (versions only grow and months are never removed, so any write
+  // changes the sum). A stale one is brought up to date from the months that changed
+  // (history.h), or rebuilt when the rates its events were converted at changed.
   const cache::PartitionKey key = HistoryKey(tenant_id, q.tenant.timezone);
-  const int64_t version = Sum(*versions);
+  const int64_t version = Sum(*versions) + of->exchange_rates;
+  const Conversion conversion{.reporting = engine::Iso4217Index(q.tenant.currency),
+                              .rates_version = of->exchange_rates,
+                              .rates = [&] { return Rates(q.tenant, of->exchange_rates, ctx); }};
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> history = GetCharged(
       key, version,
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
@@ -408,14 +411,15 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
         }
         absl::StatusOr<History> h =
             previous != nullptr
-                ? UpdateHistory(*previous, *versions, *partitions, q.tz, ctx.StopFlag())
-                : BuildHistory(*versions, *partitions, q.tz, ctx.StopFlag());
+                ? UpdateHistory(*previous, *versions, *partitions, q.tz, ctx.StopFlag(), conversion)
+                : BuildHistory(*versions, *partitions, q.tz, ctx.StopFlag(), conversion);
         if (!h.ok()) return h.status();
         return std::make_shared<const History>(std::move(*h));
       },
       ctx);
   if (!history.ok()) return history.status();
   q.history = std::static_pointer_cast<const History>(*history);
+  q.rates_version = of->exchange_rates;
   const History& h = *q.history;
   if (h.WantsCompaction()) {
     // The merge copies every movement: on the loader pool, not in this query (refused
@@ -569,6 +573,23 @@ absl::StatusOr<std::shared_ptr<const engine::IcpField>> Reader::Column(const Que
     column = std::make_shared<const FieldColumn>(MakeColumn(field, q.customers, ledger));
   }
   return std::shared_ptr<const engine::IcpField>(column, &column->values);
+}
+
+absl::StatusOr<std::shared_ptr<const engine::RateTable>> Reader::Rates(const engine::Tenant& tenant,
+                                                                       int64_t version,
+                                                                       const Context& ctx) {
+  absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = GetCharged(
+      {tenant.tenant_id, static_cast<int>(CacheKind::kExchangeRates), 0}, version,
+      [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
+        absl::StatusOr<std::vector<engine::ExchangeRate>> rows =
+            store_.ExchangeRates(tenant.tenant_id, ctx.deadline);
+        if (!rows.ok()) return rows.status();
+        return std::make_shared<const Cached<engine::RateTable>>(
+            engine::RateTable(tenant.currency, *rows));
+      },
+      ctx);
+  if (!got.ok()) return got.status();
+  return Held<engine::RateTable>(*got);
 }
 
 absl::StatusOr<std::shared_ptr<const std::vector<engine::AcquisitionSpend>>> Reader::Spend(

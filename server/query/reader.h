@@ -38,6 +38,7 @@ enum class CacheKind : int {
   kCustomers = 3,
   kSpend = 4,
   kSurveyResponses = 5,
+  kExchangeRates = 6,  // a tenant's rates into its reporting currency (engine::RateTable)
   kHistory = 100,      // a tenant's merged subscription history and movements, per time zone
   kUsageIndex = 101,   // dense customer ids over a range of usage months
   kFieldColumn = 102,  // one customer field's values per ledger id
@@ -87,6 +88,7 @@ struct Query {
   // Keeps `ledger` and the movements alive; its months hold the events (null without
   // history).
   std::shared_ptr<const History> history;
+  int64_t rates_version = 0;  // of the exchange rates the history converted at (Reader::Rates)
   const engine::Ledger* ledger = nullptr;  // ids and plans only (no events)
   // The history's movements of the selected customers (ordered by customer, then day);
   // null when Needs::movements was false and there are no filters. Consumers ignore days
@@ -156,6 +158,10 @@ class Reader {
   }
 
   // The tenant's survey responses, cached by version.
+  // The tenant's exchange rates at `version` (the store's, as HistoryVersionsOf read it).
+  absl::StatusOr<std::shared_ptr<const engine::RateTable>> Rates(const engine::Tenant& tenant,
+                                                                 int64_t version,
+                                                                 const Context& ctx);
   absl::StatusOr<std::shared_ptr<const std::vector<engine::SurveyResponse>>> SurveyResponses(
       const std::string& tenant_id, const Context& ctx);
 

@@ -23,6 +23,15 @@ engine::StringPairs Pairs(const google::protobuf::Map<std::string, std::string>&
   return out;
 }
 
+// `text` as a day into `day`; else a violation of "<list>[<index>].<field>" and false.
+bool Date(const std::string& text, absl::string_view list, int index, absl::string_view field,
+          absl::CivilDay* day, engine::Violations& violations) {
+  if (engine::ParseIsoDate(text, day)) return true;
+  violations.push_back({absl::StrCat(list, "[", index, "].", field),
+                        absl::StrCat("'", text, "' is not a date YYYY-MM-DD")});
+  return false;
+}
+
 }  // namespace
 
 std::vector<engine::SubscriptionEvent> FromProto(
@@ -115,16 +124,34 @@ std::vector<engine::AcquisitionSpend> FromProto(
     s.channel = p.channel();
     s.amount = p.amount();
     s.currency = p.currency();
-    if (!engine::ParseIsoDate(p.start_date(), &s.start_date)) {
-      violations.push_back({absl::StrCat("spend[", i, "].start_date"),
-                            absl::StrCat("'", p.start_date(), "' is not a date YYYY-MM-DD")});
-    }
-    if (!engine::ParseIsoDate(p.end_date(), &s.end_date)) {
-      violations.push_back({absl::StrCat("spend[", i, "].end_date"),
-                            absl::StrCat("'", p.end_date(), "' is not a date YYYY-MM-DD")});
+    Date(p.start_date(), "spend", i, "start_date", &s.start_date, violations);
+    if (!Date(p.end_date(), "spend", i, "end_date", &s.end_date, violations)) {
       s.end_date = s.start_date;
     }
     out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<engine::ExchangeRate> FromProto(
+    const google::protobuf::RepeatedPtrField<v1::ExchangeRate>& rates,
+    engine::Violations& violations) {
+  std::vector<engine::ExchangeRate> out;
+  out.reserve(rates.size());
+  for (int i = 0; i < rates.size(); ++i) {
+    const v1::ExchangeRate& p = rates[i];
+    engine::ExchangeRate r;
+    r.currency = p.currency();
+    if (!Date(p.date(), "rates", i, "date", &r.date, violations)) {
+      r.date = absl::CivilDay(2000, 1, 1);  // only its other fields are checked further
+    }
+    std::string why;
+    if (std::optional<engine::Decimal> rate = engine::ParseRate(p.rate(), &why)) {
+      r.rate = *rate;
+    } else {
+      violations.push_back({absl::StrCat("rates[", i, "].rate"), why});
+    }
+    out.push_back(std::move(r));
   }
   return out;
 }

@@ -6,6 +6,7 @@
 
 #include "absl/time/time.h"
 #include "saasmetrics/v1/ingest.pb.h"
+#include "server/engine/currency.h"
 #include "server/engine/events.h"
 #include "server/engine/field_violation.h"
 
@@ -22,6 +23,11 @@ std::vector<engine::SurveyResponse> FromProto(
     const google::protobuf::RepeatedPtrField<v1::SurveyResponse>& responses);
 std::vector<engine::AcquisitionSpend> FromProto(
     const google::protobuf::RepeatedPtrField<v1::AcquisitionSpend>& spend,
+    engine::Violations& violations);
+
+// A rate is parsed here (ParseRate): text that is not one becomes a violation.
+std::vector<engine::ExchangeRate> FromProto(
+    const google::protobuf::RepeatedPtrField<v1::ExchangeRate>& rates,
     engine::Violations& violations);
 
 }  // namespace saasmetrics::rpc

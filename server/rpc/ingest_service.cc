@@ -198,6 +198,25 @@ grpc::Status IngestService::Ingest(const std::string& tenant_id,
       deadline, out);
 }
 
+grpc::Status IngestService::Ingest(const std::string& tenant_id,
+                                   const v1::RecordExchangeRatesRequest& req, absl::Time deadline,
+                                   v1::IngestResult* out) {
+  engine::Violations violations;
+  auto items = FromProto(req.rates(), violations);
+  grpc::Status s = Run(
+      tenant_id, "exchange_rate", "rates", items, std::move(violations),
+      engine::ValidateExchangeRates,
+      [this](const std::string& t, const auto& items, absl::Time d) {
+        return store_.WriteExchangeRates(t, items, d);
+      },
+      deadline, out);
+  // The history converts at the rates: keep it warm as after a subscription write.
+  if (s.ok() && out->accepted() > 0 && refresher_ != nullptr) {
+    refresher_->SubscriptionsWritten(tenant_id);
+  }
+  return s;
+}
+
 grpc::Status IngestService::Ingest(const v1::IngestBatch& batch, absl::Time deadline,
                                    v1::IngestResult* out) {
   // The batch's tenant applies to its items; an inner tenant_id must agree with it.
@@ -220,12 +239,14 @@ grpc::Status IngestService::Ingest(const v1::IngestBatch& batch, absl::Time dead
       return with_tenant(batch.acquisition_spend());
     case v1::IngestBatch::kSurveyResponses:
       return with_tenant(batch.survey_responses());
+    case v1::IngestBatch::kExchangeRates:
+      return with_tenant(batch.exchange_rates());
     case v1::IngestBatch::ITEMS_NOT_SET:
       break;
   }
   return InvalidArgument({{"items",
                            "one of subscription_events, usage_events, customers, "
-                           "acquisition_spend or survey_responses is required"}});
+                           "acquisition_spend, survey_responses or exchange_rates is required"}});
 }
 
 grpc::ServerUnaryReactor* IngestService::IngestSubscriptionEvents(
@@ -265,6 +286,14 @@ grpc::ServerUnaryReactor* IngestService::RecordSurveyResponses(
     v1::IngestResult* resp) {
   return RunUnary(
       ctx, env_, kService, "RecordSurveyResponses", {auth::kIngest, req->tenant_id()},
+      [=, this](absl::Time deadline) { return Ingest(req->tenant_id(), *req, deadline, resp); });
+}
+
+grpc::ServerUnaryReactor* IngestService::RecordExchangeRates(
+    grpc::CallbackServerContext* ctx, const v1::RecordExchangeRatesRequest* req,
+    v1::IngestResult* resp) {
+  return RunUnary(
+      ctx, env_, kService, "RecordExchangeRates", {auth::kIngest, req->tenant_id()},
       [=, this](absl::Time deadline) { return Ingest(req->tenant_id(), *req, deadline, resp); });
 }
 

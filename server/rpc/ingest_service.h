@@ -17,8 +17,9 @@ using IngestServiceBase = v1::IngestService::WithCallbackMethod_IngestSubscripti
         v1::IngestService::WithCallbackMethod_UpsertCustomers<
             v1::IngestService::WithCallbackMethod_RecordAcquisitionSpend<
                 v1::IngestService::WithCallbackMethod_RecordSurveyResponses<
-                    v1::IngestService::WithRawCallbackMethod_StreamIngest<
-                        v1::IngestService::Service>>>>>>;
+                    v1::IngestService::WithCallbackMethod_RecordExchangeRates<
+                        v1::IngestService::WithRawCallbackMethod_StreamIngest<
+                            v1::IngestService::Service>>>>>>>;
 
 class IngestService final : public IngestServiceBase {
  public:
@@ -49,6 +50,9 @@ class IngestService final : public IngestServiceBase {
   grpc::ServerUnaryReactor* RecordSurveyResponses(grpc::CallbackServerContext* ctx,
                                                   const v1::RecordSurveyResponsesRequest* req,
                                                   v1::IngestResult* resp) override;
+  grpc::ServerUnaryReactor* RecordExchangeRates(grpc::CallbackServerContext* ctx,
+                                                const v1::RecordExchangeRatesRequest* req,
+                                                v1::IngestResult* resp) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamIngest(
       grpc::CallbackServerContext* ctx) override;
 
@@ -65,6 +69,8 @@ class IngestService final : public IngestServiceBase {
   grpc::Status Ingest(const std::string& tenant_id, const v1::RecordAcquisitionSpendRequest& req,
                       absl::Time deadline, v1::IngestResult* out);
   grpc::Status Ingest(const std::string& tenant_id, const v1::RecordSurveyResponsesRequest& req,
+                      absl::Time deadline, v1::IngestResult* out);
+  grpc::Status Ingest(const std::string& tenant_id, const v1::RecordExchangeRatesRequest& req,
                       absl::Time deadline, v1::IngestResult* out);
 
   // The steps every kind shares, around the kind-specific `validate` and `write`.

@@ -147,6 +147,7 @@ void ToProto(const query::CustomerProfile& p, v1::CustomerProfile* out) {
     o->set_mrr(s.mrr);
     o->set_quantity(s.state.quantity);
     o->set_unit_amount(s.state.unit_amount);
+    o->set_currency(s.state.currency);
     o->set_interval_unit(static_cast<v1::IntervalUnit>(s.state.interval_unit));
     o->set_interval_count(s.state.interval_count);
     ToProto(s.state.effective_at, o->mutable_since());

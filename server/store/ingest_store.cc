@@ -35,6 +35,10 @@ constexpr absl::string_view kStageSurveyResponses =
     "customer_id text, user_id text, score int, time_us bigint, comment text, "
     "channel text) ON COMMIT DELETE ROWS";
 
+constexpr absl::string_view kStageExchangeRates =
+    "CREATE TEMP TABLE IF NOT EXISTS stage_exchange_rates (ord int, currency text, date date, "
+    "rate text) ON COMMIT DELETE ROWS";
+
 #define SAAS_TS(us) "(to_timestamp(0) + (" us ") * interval '1 microsecond')"
 #define SAAS_BUMP(kind, month_expr, source)                                                      \
   "bump AS (INSERT INTO partition_versions (tenant_id, kind, month, version) "                   \
@@ -132,6 +136,19 @@ constexpr Statement kInsertSurveyResponses{
         "5", "DATE '1970-01-01'",
         "ins") "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM bump)"};
 
+// Within a batch the last rate of a (currency, date) counts; a rate equal to the stored
+// one is a duplicate, another one replaces it.
+constexpr Statement kUpsertExchangeRates{
+    "ingest_exchange_rates",
+    "WITH latest AS (SELECT DISTINCT ON (currency, date) * FROM stage_exchange_rates "
+    "  ORDER BY currency, date, ord DESC), "
+    "up AS (INSERT INTO exchange_rates (tenant_id, currency, date, rate) "
+    "  SELECT $1, currency, date, rate::numeric FROM latest ORDER BY currency, date "
+    "  ON CONFLICT (tenant_id, currency, date) DO UPDATE SET rate = EXCLUDED.rate "
+    "  WHERE exchange_rates.rate <> EXCLUDED.rate RETURNING 1), " SAAS_BUMP(
+        "6", "DATE '1970-01-01'",
+        "up") "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM bump)"};
+
 // The COPY path: its rows were written with write id $3.
 constexpr Statement kBumpUsageMonths{"ingest_bump_usage_months",
                                      "WITH " SAAS_BUMP("2", "m", "unnest($2::date[]) AS m")
@@ -148,8 +165,9 @@ constexpr Statement kEnsurePartition{"ensure_month_partition",
                                      "to_timestamp(0) + $2::bigint * interval '1 microsecond')"};
 
 constexpr Statement kStatements[] = {
-    kInsertSubscriptionEvents, kInsertUsageEvents, kUpsertCustomers, kInsertSpend,
-    kInsertSurveyResponses,    kBumpUsageMonths,   kNextWriteId,     kEnsurePartition};
+    kInsertSubscriptionEvents, kInsertUsageEvents,   kUpsertCustomers, kInsertSpend,
+    kInsertSurveyResponses,    kUpsertExchangeRates, kBumpUsageMonths, kNextWriteId,
+    kEnsurePartition};
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 
@@ -467,6 +485,22 @@ absl::StatusOr<IngestCounts> IngestStore::WriteSurveyResponses(
     }
     rows.Complete();
     return Accepted(tx, kInsertSurveyResponses, tenant_id);
+  });
+}
+
+absl::StatusOr<IngestCounts> IngestStore::WriteExchangeRates(
+    const std::string& tenant_id, const std::vector<engine::ExchangeRate>& rates,
+    absl::Time deadline) {
+  return Write(deadline, rates.size(), [&](Tx& tx) -> absl::StatusOr<int64_t> {
+    tx.raw().exec(std::string(kStageExchangeRates));
+    CopyWriter rows(tx.raw(), "stage_exchange_rates", {"ord", "currency", "date", "rate"});
+    for (size_t i = 0; i < rates.size(); ++i) {
+      const auto& r = rates[i];
+      rows.Int4(static_cast<int32_t>(i)).Text(r.currency).Date(r.date);
+      rows.Text(engine::FormatDecimal(r.rate)).EndRow();
+    }
+    rows.Complete();
+    return Accepted(tx, kUpsertExchangeRates, tenant_id);
   });
 }
 

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/engine/currency.h"
 #include "server/engine/events.h"
 #include "server/store/pool.h"
 
@@ -24,6 +25,7 @@ enum class PartitionKind : int {
   kCustomers = 3,
   kAcquisitionSpend = 4,
   kSurveyResponses = 5,
+  kExchangeRates = 6,
 };
 
 // The name saasmetrics_ensure_month_partition() (migrations/0001) gives the monthly
@@ -52,6 +54,10 @@ class IngestStore {
   absl::StatusOr<IngestCounts> WriteSpend(const std::string& tenant_id,
                                           const std::vector<engine::AcquisitionSpend>& spend,
                                           absl::Time deadline);
+  // Rates replace a stored rate of the same (currency, date) when they differ from it.
+  absl::StatusOr<IngestCounts> WriteExchangeRates(const std::string& tenant_id,
+                                                  const std::vector<engine::ExchangeRate>& rates,
+                                                  absl::Time deadline);
   absl::StatusOr<IngestCounts> WriteSurveyResponses(
       const std::string& tenant_id, const std::vector<engine::SurveyResponse>& responses,
       absl::Time deadline);

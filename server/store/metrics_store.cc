@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "server/engine/dates.h"
 #include "server/store/tx.h"
@@ -18,6 +19,13 @@ constexpr Statement kPartitionVersions{
     "SELECT extract(year FROM month)::int, extract(month FROM month)::int, version "
     "FROM partition_versions WHERE tenant_id = $1 AND kind = $2 AND month < $3::date "
     "AND month >= $4::date ORDER BY month"};
+
+// Every subscription month's version, then the exchange rates' (kinds 1 and 6), in one
+// statement: what a history is derived from.
+constexpr Statement kHistoryVersions{
+    "metrics_history_versions",
+    "SELECT extract(year FROM month)::int, extract(month FROM month)::int, version, kind "
+    "FROM partition_versions WHERE tenant_id = $1 AND kind IN (1, 6) ORDER BY kind, month"};
 
 // The month's version; whether `$4` is the month's partition of `$5` (a delta load reads
 // that partition by name); and, when $6 > 0, the write ids the log holds for versions
@@ -54,7 +62,7 @@ constexpr absl::string_view kUsageWrites =
 #define SAAS_SUBSCRIPTION_COLUMNS                                                          \
   "SELECT customer_id, subscription_id, "                                                  \
   "(extract(epoch FROM effective_at) * 1000000)::bigint, seq, status, plan_id, quantity, " \
-  "unit_amount, interval_unit, interval_count, discount_bps, discount_amount "
+  "unit_amount, interval_unit, interval_count, discount_bps, discount_amount, currency "
 constexpr Statement kSubscriptionMonth{
     "metrics_subscription_month", SAAS_SUBSCRIPTION_COLUMNS
     "FROM subscription_events WHERE tenant_id = $1 "
@@ -90,7 +98,12 @@ constexpr Statement kCustomerSubscriptionEvents{
     "discount_bps, discount_amount, seq FROM subscription_events "
     "WHERE tenant_id = $1 AND customer_id = $2 ORDER BY effective_at, seq"};
 
+constexpr Statement kExchangeRates{
+    "metrics_exchange_rates",
+    "SELECT currency, date::text, rate::text FROM exchange_rates WHERE tenant_id = $1"};
+
 constexpr Statement kStatements[] = {kPartitionVersions,
+                                     kHistoryVersions,
                                      kMonthPlan,
                                      kSubscriptionMonth,
                                      kUsageMonth,
@@ -98,6 +111,7 @@ constexpr Statement kStatements[] = {kPartitionVersions,
                                      kCustomerAttributes,
                                      kSpend,
                                      kSurveyResponses,
+                                     kExchangeRates,
                                      kCustomerSubscriptionEvents};
 
 // A delta statement on the month's partition (`partition`, quoted).
@@ -167,6 +181,26 @@ absl::StatusOr<std::vector<PartitionVersion>> MetricsStore::PartitionVersions(
   return out;
 }
 
+absl::StatusOr<HistoryVersions> MetricsStore::HistoryVersionsOf(const std::string& tenant_id,
+                                                                absl::Time deadline) {
+  static_assert(static_cast<int>(PartitionKind::kSubscriptionEvents) == 1 &&
+                static_cast<int>(PartitionKind::kExchangeRates) == 6);
+  HistoryVersions out;
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    for (const pqxx::row& row : tx.Exec(kHistoryVersions, tenant_id)) {
+      if (row[3].as<int>() == static_cast<int>(PartitionKind::kExchangeRates)) {
+        out.exchange_rates += row[2].as<int64_t>();
+      } else {
+        out.subscription_months.push_back(
+            {absl::CivilMonth(row[0].as<int>(), row[1].as<int>()), row[2].as<int64_t>()});
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::StatusOr<MonthLoad<std::vector<engine::SubscriptionEvent>>> MetricsStore::SubscriptionMonth(
     const std::string& tenant_id, absl::CivilMonth month, int64_t after, absl::Time deadline) {
   MonthLoad<std::vector<engine::SubscriptionEvent>> out;
@@ -199,6 +233,7 @@ absl::StatusOr<MonthLoad<std::vector<engine::SubscriptionEvent>>> MetricsStore::
       e.interval_count = row[9].as<int32_t>();
       e.discount_bps = row[10].as<int32_t>();
       e.discount_amount = row[11].as<int64_t>();
+      e.currency = row[12].as<std::string>();
       out.rows.push_back(std::move(e));
     }
     return absl::OkStatus();
@@ -275,6 +310,28 @@ absl::StatusOr<std::vector<engine::AcquisitionSpend>> MetricsStore::Spend(
       a.amount = row[4].as<int64_t>();
       a.currency = row[5].as<std::string>();
       out.push_back(std::move(a));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::ExchangeRate>> MetricsStore::ExchangeRates(
+    const std::string& tenant_id, absl::Time deadline) {
+  std::vector<engine::ExchangeRate> out;
+  absl::Status s = pool_.Transact(deadline, [&](Tx& tx) {
+    for (const pqxx::row& row : tx.Exec(kExchangeRates, tenant_id)) {
+      engine::ExchangeRate r;
+      r.currency = row[0].as<std::string>();
+      std::optional<engine::Decimal> rate = engine::ParseRate(row[2].as<std::string>());
+      if (!engine::ParseIsoDate(row[1].as<std::string>(), &r.date) || !rate.has_value()) {
+        return absl::DataLossError(absl::StrCat("stored exchange rate of ", r.currency, " on ",
+                                                row[1].as<std::string>(),
+                                                " is unreadable: ", row[2].as<std::string>()));
+      }
+      r.rate = *rate;
+      out.push_back(std::move(r));
     }
     return absl::OkStatus();
   });

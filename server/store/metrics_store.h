@@ -19,6 +19,13 @@ struct PartitionVersion {
   int64_t version = 0;
 };
 
+// What a tenant's subscription history is derived from: every month of subscription
+// events, in month order, and the exchange rates (a version as TenantWide kinds sum it).
+struct HistoryVersions {
+  std::vector<PartitionVersion> subscription_months;
+  int64_t exchange_rates = 0;
+};
+
 // One month's rows as of one version, read in one snapshot with that version.
 template <typename Rows>
 struct MonthLoad {
@@ -37,6 +44,10 @@ class MetricsStore {
                                                                   PartitionKind kind,
                                                                   absl::Time from, absl::Time until,
                                                                   absl::Time deadline);
+
+  // Both in one statement.
+  absl::StatusOr<HistoryVersions> HistoryVersionsOf(const std::string& tenant_id,
+                                                    absl::Time deadline);
 
   // The tenant's usage events with time in the UTC month at the month's current version,
   // as a partition built straight from the rows (no intermediate events). Given `base`
@@ -66,6 +77,8 @@ class MetricsStore {
   // Every survey response of the tenant (comments are not read: NPS does not use them).
   absl::StatusOr<std::vector<engine::SurveyResponse>> SurveyResponses(const std::string& tenant_id,
                                                                       absl::Time deadline);
+  absl::StatusOr<std::vector<engine::ExchangeRate>> ExchangeRates(const std::string& tenant_id,
+                                                                  absl::Time deadline);
   absl::StatusOr<std::vector<engine::AcquisitionSpend>> Spend(const std::string& tenant_id,
                                                               absl::Time deadline);
 

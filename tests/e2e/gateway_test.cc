@@ -238,6 +238,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
         {"POST", "/v1/tenants/alpha/customers", R"({"customers":[]})", kIngest},
         {"POST", "/v1/tenants/alpha/acquisition_spend", R"({"spend":[]})", kIngest},
         {"POST", "/v1/tenants/alpha/survey_responses", R"({"responses":[]})", kIngest},
+        {"POST", "/v1/tenants/alpha/exchange_rates", R"({"rates":[]})", kIngest},
         {"POST", "/v1/ingest:stream",
          R"({"tenant_id":"alpha","batch_id":"b","usage_events":{"tenant_id":"alpha","events":[]}})",
          kIngest},
@@ -325,7 +326,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 42);
+  EXPECT_EQ(cells, 10 * 43);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

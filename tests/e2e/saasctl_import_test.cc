@@ -394,6 +394,25 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
   EXPECT_EQ(QueryInt(db_.conninfo(),
                      "SELECT count(*) FROM survey_responses WHERE comment = 'Great, really'"),
             1);
+  // Exchange rates from a CSV (METRICS.md "Currencies"); a re-run stores nothing new, and a
+  // bad rate stops the run naming its line.
+  TempFile rates(".csv",
+                 "date,currency,rate\n"
+                 "2023-01-01,GBP,1.1733\n"
+                 "2023-06-01,GBP,1.17\n"
+                 "2023-01-01,JPY,0.0061\n");
+  for (int round = 0; round < 2; ++round) {
+    auto [rates_code, rates_out] = Run({"ingest", "exchange-rates", rates.path(), "--tenant=demo"});
+    ASSERT_EQ(rates_code, 0) << rates_out;
+  }
+  EXPECT_EQ(
+      QueryInt(db_.conninfo(), "SELECT count(*) FROM exchange_rates WHERE tenant_id = 'demo'"), 3);
+  TempFile bad_rates(".csv", "date,currency,rate\n2023-01-01,GBP,1.17\n2023-02-01,GBP,1e3\n");
+  auto [bad_rates_code, bad_rates_out] =
+      Run({"ingest", "exchange-rates", bad_rates.path(), "--tenant=demo"});
+  EXPECT_NE(bad_rates_code, 0);
+  EXPECT_THAT(bad_rates_out, HasSubstr(":3"));
+  EXPECT_THAT(bad_rates_out, HasSubstr("rate"));
   // A customer's profile, as a table and as the API's JSON.
   auto [profile_code, profile] =
       Run({"customer", "cus_0000001", "--tenant=demo", "--date=2023-12-31"});

@@ -140,8 +140,10 @@ TEST(ValidateSubscriptionEvents, EveryRule) {
               e.interval_unit = IntervalUnit::kDay;
             },
             "events[1].unit_amount", "at most 100000000000"},
-          C{"currency", [](auto& e) { e.currency = "EUR"; }, "events[1].currency",
-            "reporting currency 'USD'"},
+          C{"currency", [](auto& e) { e.currency = "XAU"; }, "events[1].currency",
+            "not an ISO 4217 currency code"},
+          C{"lower-case currency", [](auto& e) { e.currency = "eur"; }, "events[1].currency",
+            "not an ISO 4217 currency code"},
           C{"bps", [](auto& e) { e.discount_bps = 10001; }, "events[1].discount.percent_off_bps",
             "between 0 and 10000"},
           C{"neg discount", [](auto& e) { e.discount_amount = -1; },
@@ -157,6 +159,7 @@ TEST(ValidateSubscriptionEvents, EdgesThatAreFine) {
   e.quantity = 0;  // a seat-less state is a zero MRR, not an error
   e.discount_bps = 10000;
   e.effective_at = kNow + absl::Hours(23);
+  e.currency = "JPY";  // any ISO 4217 currency: converted at the tenant's rates
   Violations v;
   ValidateSubscriptionEvents({e}, kRules, v);
   EXPECT_THAT(v, IsEmpty());
@@ -239,6 +242,22 @@ TEST(ValidateSpend, EveryRule) {
             "spend[1].end_date", "within 3660 days of start_date"},
       },
       ValidateSpend);
+}
+
+TEST(ValidateExchangeRates, EveryRule) {
+  using C = Case<ExchangeRate>;
+  ExpectOneViolationEach<ExchangeRate>(
+      ExchangeRate{absl::CivilDay(2024, 3, 1), "EUR", {10832, 4}},
+      {
+          C{"not ISO", [](auto& r) { r.currency = "XAU"; }, "rates[1].currency", "ISO 4217"},
+          C{"reporting", [](auto& r) { r.currency = "USD"; }, "rates[1].currency",
+            "reporting currency: it needs no rate"},
+          C{"old", [](auto& r) { r.date = absl::CivilDay(1989, 12, 31); }, "rates[1].date",
+            "between 1990-01-01 and tomorrow"},
+          C{"future", [](auto& r) { r.date = absl::ToCivilDay(kNow, absl::UTCTimeZone()) + 2; },
+            "rates[1].date", "between 1990-01-01 and tomorrow"},
+      },
+      ValidateExchangeRates);
 }
 
 }  // namespace

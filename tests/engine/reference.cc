@@ -10,7 +10,7 @@
 namespace saasmetrics::reference {
 
 CustomerState StateBefore(const std::vector<SubscriptionEvent>& events, const std::string& customer,
-                          absl::Time t) {
+                          absl::Time t, const MrrOf& mrr_of) {
   std::map<std::string, const SubscriptionEvent*> latest;
   for (const SubscriptionEvent& e : events) {
     if (e.customer_id != customer || e.effective_at >= t) continue;
@@ -22,14 +22,14 @@ CustomerState StateBefore(const std::vector<SubscriptionEvent>& events, const st
   }
   CustomerState s;
   for (const auto& [id, e] : latest) {
-    s.mrr += engine::StateMrr(*e);
+    s.mrr += mrr_of ? mrr_of(*e) : engine::StateMrr(*e);
     s.any_paused |= e->status == engine::SubscriptionStatus::kPaused;
   }
   return s;
 }
 
 std::vector<RefMovement> Movements(const std::vector<SubscriptionEvent>& events, absl::TimeZone tz,
-                                   absl::CivilDay last_day) {
+                                   absl::CivilDay last_day, const MrrOf& mrr_of) {
   std::set<std::string> customers;
   absl::CivilDay first = last_day;
   for (const auto& e : events) {
@@ -40,8 +40,8 @@ std::vector<RefMovement> Movements(const std::vector<SubscriptionEvent>& events,
   for (const std::string& c : customers) {
     bool paid_before = false;
     for (absl::CivilDay d = first; d <= last_day; ++d) {
-      CustomerState a = StateBefore(events, c, engine::DayStart(d, tz));
-      CustomerState b = StateBefore(events, c, engine::DayStart(d + 1, tz));
+      CustomerState a = StateBefore(events, c, engine::DayStart(d, tz), mrr_of);
+      CustomerState b = StateBefore(events, c, engine::DayStart(d + 1, tz), mrr_of);
       if (a.mrr != b.mrr) {
         engine::MovementType type;
         if (a.mrr == 0 && b.mrr > 0) {

@@ -2,6 +2,7 @@
 // the raw events at every day boundary. Property tests compare the engine against it.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,10 +24,13 @@ struct CustomerState {
   bool any_paused = false;
 };
 
+// A state's MRR in the reporting currency; empty: engine::StateMrr (one currency).
+using MrrOf = std::function<int64_t(const SubscriptionEvent&)>;
+
 // The customer's state from every event with effective_at < t: per subscription the
 // latest event (by effective_at, then seq) decides.
 CustomerState StateBefore(const std::vector<SubscriptionEvent>& events, const std::string& customer,
-                          absl::Time t);
+                          absl::Time t, const MrrOf& mrr_of = {});
 
 struct RefMovement {
   absl::CivilDay day;
@@ -37,7 +41,7 @@ struct RefMovement {
 
 // Day by day from the first event's day to `last_day`, per customer.
 std::vector<RefMovement> Movements(const std::vector<SubscriptionEvent>& events, absl::TimeZone tz,
-                                   absl::CivilDay last_day);
+                                   absl::CivilDay last_day, const MrrOf& mrr_of = {});
 
 struct RefPeriod {
   int64_t mrr_start = 0, mrr_end = 0, paying_end = 0;

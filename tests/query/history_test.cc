@@ -5,12 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/currency.h"
+#include "server/engine/mrr.h"
+#include "server/engine/tenant.h"
 #include "tests/engine/reference.h"
 
 namespace saasmetrics::query {
@@ -42,6 +46,8 @@ SubscriptionEvent RandomEvent(std::mt19937_64& rng, absl::CivilMonth month, int6
   e.unit_amount = 100 * (1 + pick(50));
   e.interval_unit = engine::IntervalUnit::kMonth;
   e.interval_count = 1;
+  static const char* const kCurrencies[] = {"USD", "USD", "EUR", "JPY"};
+  e.currency = kCurrencies[pick(4)];
   return e;
 }
 
@@ -152,7 +158,11 @@ bool SameSeries(const engine::MrrSeries& a, const engine::MrrSeries& b) {
   return true;
 }
 
-TEST(History, IncrementalUpdatesEqualAFullRebuildAndTheReference) {
+// Random tenants, each changed 12 times; after each change the update of the previous
+// history equals a full rebuild and the reference, all converting with `conversion` (the
+// reference with `mrr_of`). `between(change)` may change `conversion` before an update.
+void CheckIncrementalUpdates(Conversion& conversion, const reference::MrrOf& mrr_of,
+                             const std::function<void(int)>& between = {}) {
   absl::TimeZone tz;
   ASSERT_TRUE(absl::LoadTimeZone("America/New_York", &tz));
   for (uint64_t seed = 1; seed <= 20; ++seed) {
@@ -168,8 +178,8 @@ TEST(History, IncrementalUpdatesEqualAFullRebuildAndTheReference) {
     std::vector<store::PartitionVersion> versions;
     SubscriptionPartitions partitions;
     Partitions(t, &versions, &partitions);
-    absl::StatusOr<History> current = BuildHistory(versions, partitions, tz, nullptr);
-    ASSERT_TRUE(current.ok());
+    absl::StatusOr<History> current = BuildHistory(versions, partitions, tz, nullptr, conversion);
+    ASSERT_TRUE(current.ok()) << current.status();
     for (int change = 0; change < 12; ++change) {
       SCOPED_TRACE(absl::StrCat("change ", change));
       // Late events into one old month, or a new month after the last (or before the first).
@@ -212,9 +222,11 @@ TEST(History, IncrementalUpdatesEqualAFullRebuildAndTheReference) {
       // Sometimes the whole list was made before the update (it then starts from it),
       // sometimes not (the update chains overlays).
       if (rng() % 2 == 0) current->movements();
-      absl::StatusOr<History> updated = UpdateHistory(*current, versions, partitions, tz, nullptr);
-      absl::StatusOr<History> rebuilt = BuildHistory(versions, partitions, tz, nullptr);
-      ASSERT_TRUE(updated.ok() && rebuilt.ok());
+      if (between) between(change);
+      absl::StatusOr<History> updated =
+          UpdateHistory(*current, versions, partitions, tz, nullptr, conversion);
+      absl::StatusOr<History> rebuilt = BuildHistory(versions, partitions, tz, nullptr, conversion);
+      ASSERT_TRUE(updated.ok() && rebuilt.ok()) << updated.status() << rebuilt.status();
       // The per-day totals first: checking the list would make it.
       EXPECT_TRUE(SameSeries(Monthly(*updated), Monthly(*rebuilt)));
       EXPECT_TRUE(SameSeries(Monthly(*updated), engine::ComputeMrrSeries(
@@ -239,7 +251,7 @@ TEST(History, IncrementalUpdatesEqualAFullRebuildAndTheReference) {
       absl::CivilDay last = absl::CivilDay(1970, 1, 1);
       for (const auto& e : all) last = std::max(last, absl::ToCivilDay(e.effective_at, tz));
       std::vector<std::tuple<std::string, absl::CivilDay, engine::MovementType, int64_t>> want, got;
-      for (const auto& m : reference::Movements(all, tz, last)) {
+      for (const auto& m : reference::Movements(all, tz, last, mrr_of)) {
         want.emplace_back(m.customer, m.day, m.type, m.amount);
       }
       for (const auto& [c, d, type, amount, after] : Movements(*updated)) {
@@ -250,6 +262,63 @@ TEST(History, IncrementalUpdatesEqualAFullRebuildAndTheReference) {
       current = std::move(updated);
     }
   }
+}
+
+TEST(History, IncrementalUpdatesEqualAFullRebuildAndTheReference) {
+  Conversion none;  // every state taken as in the reporting currency
+  CheckIncrementalUpdates(none, {});
+}
+
+// The same with states in USD (reporting), EUR and JPY: each converted at the rate of its
+// own day in the zone (rates change every 10 days), and the reference converting each
+// state it replays, with the rate found by reading the whole list. Every few changes the
+// rates change too (a late rate and a correction): the update then converts everything
+// again.
+TEST(History, IncrementalUpdatesConvertLikeAFullRebuildAndTheReference) {
+  std::vector<engine::ExchangeRate> rates;
+  for (absl::CivilDay d(2023, 1, 1); d < absl::CivilDay(2024, 12, 31); d += 10) {
+    const int64_t k = (d - absl::CivilDay(2023, 1, 1)) / 10;
+    rates.push_back({d, "EUR", {1000 + (k * 37) % 200, 3}});   // 1.000 to 1.199
+    rates.push_back({d, "JPY", {6000 + (k * 53) % 1500, 6}});  // 0.006000 to 0.007499
+  }
+  Conversion conversion;
+  conversion.reporting = engine::Iso4217Index("USD");
+  int loads = 0;
+  auto use = [&](int64_t version) {
+    conversion.rates_version = version;
+    auto table = std::make_shared<const engine::RateTable>("USD", rates);
+    conversion.rates = [table,
+                        &loads]() -> absl::StatusOr<std::shared_ptr<const engine::RateTable>> {
+      ++loads;
+      return table;
+    };
+  };
+  use(1);
+  absl::TimeZone tz;
+  ASSERT_TRUE(absl::LoadTimeZone("America/New_York", &tz));
+  const reference::MrrOf mrr_of = [&](const SubscriptionEvent& e) -> int64_t {
+    const int64_t mrr = engine::StateMrr(e);
+    if (e.currency == "USD" || mrr == 0) return mrr;
+    const absl::CivilDay day = absl::ToCivilDay(e.effective_at, tz);
+    const engine::ExchangeRate* latest = nullptr;
+    for (const engine::ExchangeRate& r : rates) {
+      if (r.currency == e.currency && r.date <= day &&
+          (latest == nullptr || r.date > latest->date)) {
+        latest = &r;
+      }
+    }
+    EXPECT_NE(latest, nullptr);
+    return *engine::ConvertAmount(mrr, engine::CurrencyExponent(e.currency), 2, latest->rate);
+  };
+  int64_t version = 1;
+  CheckIncrementalUpdates(conversion, mrr_of, [&](int change) {
+    if (change % 5 != 4) return;
+    // A late rate between two others, and corrections of existing ones.
+    rates.push_back({absl::CivilDay(2023, 6, 3) + change, "EUR", {1500 + change, 3}});
+    for (size_t i = 20; i < 60; i += 2) rates[i].rate.mantissa += 7;  // EUR, Apr–Sep 2023
+    use(++version);
+  });
+  EXPECT_GT(loads, 0);
 }
 
 TEST(History, AnOlderOrShrunkenStateRebuildsFromScratch) {

@@ -267,6 +267,16 @@ class AuthTest : public ::testing::Test {
       v1::IngestResult out;
       return ingest_->RecordSurveyResponses(c, r, &out);
     });
+    add("RecordExchangeRates", Needs::kIngest, [this](grpc::ClientContext* c) {
+      v1::RecordExchangeRatesRequest r;
+      r.set_tenant_id("alpha");
+      v1::ExchangeRate* e = r.add_rates();
+      e->set_date(absl::FormatCivilTime(absl::CivilDay(2024, 1, 1) + ++created_));
+      e->set_currency("EUR");
+      e->set_rate("1.08");
+      v1::IngestResult out;
+      return ingest_->RecordExchangeRates(c, r, &out);
+    });
     add("StreamIngest", Needs::kIngest, [this](grpc::ClientContext* c) {
       auto stream = ingest_->StreamIngest(c);
       v1::IngestBatch batch;
@@ -352,7 +362,8 @@ class AuthTest : public ::testing::Test {
             "(SELECT count(revoked_at) FROM api_keys), "
             "(SELECT count(*) FROM subscription_events), (SELECT count(*) FROM usage_events), "
             "(SELECT count(*) FROM customers), (SELECT count(*) FROM acquisition_spend), "
-            "(SELECT count(*) FROM survey_responses))")[0]
+            "(SELECT count(*) FROM survey_responses), (SELECT count(*) FROM exchange_rates), "
+            "(SELECT sum(rate) FROM exchange_rates))")[0]
         .as<std::string>();
   }
 
@@ -439,7 +450,7 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
       EXPECT_THAT(s.error_message(), ::testing::Not(::testing::HasSubstr("alpha")));
     }
   }
-  EXPECT_EQ(cells, 10 * 42);
+  EXPECT_EQ(cells, 10 * 43);
 }
 
 TEST_F(AuthTest, AKeyOfOneTenantIsUselessAgainstAnotherAndUnknownTenantsLookTheSame) {

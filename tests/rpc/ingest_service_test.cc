@@ -139,7 +139,7 @@ TEST_F(IngestTest, LateEventsOfAnyAgeAreStored) {
 
 TEST_F(IngestTest, AnInvalidItemRejectsTheWholeBatchAndWritesNothing) {
   v1::SubscriptionEvent bad = Sub("bad", Day(2024, 1, 1));
-  bad.set_currency("EUR");
+  bad.set_currency("XAU");  // gold: not a billing currency
   bad.set_interval_count(0);
   v1::IngestResult r;
   grpc::Status s = Subs({Sub("good", Day(2024, 1, 1)), bad}, &r);
@@ -158,7 +158,7 @@ TEST_F(IngestTest, ViolationsAreCappedAndHostileValuesTruncated) {
   std::vector<v1::SubscriptionEvent> events;
   for (int i = 0; i < 2000; ++i) {
     v1::SubscriptionEvent e = Sub(absl::StrCat("bad", i), Day(2024, 1, 1));
-    e.set_currency(i == 0 ? std::string(100000, 'X') : "EUR");
+    e.set_currency(i == 0 ? std::string(100000, 'X') : "XAU");
     events.push_back(e);
   }
   v1::IngestResult r;

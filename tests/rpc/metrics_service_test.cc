@@ -45,7 +45,7 @@ class MetricsTest : public ::testing::Test {
   void Sub(const std::string& id, const std::string& customer, const std::string& sub,
            absl::Time at, v1::SubscriptionStatus status, int64_t amount,
            const std::string& plan = "pro", v1::IntervalUnit unit = v1::INTERVAL_UNIT_MONTH,
-           int32_t count = 1) {
+           int32_t count = 1, const std::string& currency = "EUR") {
     v1::IngestSubscriptionEventsRequest req;
     req.set_tenant_id("acme");
     v1::SubscriptionEvent* e = req.add_events();
@@ -57,7 +57,7 @@ class MetricsTest : public ::testing::Test {
     e->set_plan_id(plan);
     e->set_quantity(1);
     e->set_unit_amount(amount);
-    e->set_currency("EUR");
+    e->set_currency(currency);
     e->set_interval_unit(unit);
     e->set_interval_count(count);
     v1::IngestResult r;
@@ -89,6 +89,19 @@ class MetricsTest : public ::testing::Test {
     c->set_acquisition_channel(channel);
     v1::IngestResult r;
     ASSERT_TRUE(ingest_->UpsertCustomers(Ctx().get(), req, &r).ok());
+  }
+
+  // Records one rate; returns the call's status and what it counted.
+  grpc::Status Rate(const std::string& date, const std::string& currency, const std::string& rate,
+                    v1::IngestResult* result = nullptr) {
+    v1::RecordExchangeRatesRequest req;
+    req.set_tenant_id("acme");
+    v1::ExchangeRate* r = req.add_rates();
+    r->set_date(date);
+    r->set_currency(currency);
+    r->set_rate(rate);
+    v1::IngestResult ignored;
+    return ingest_->RecordExchangeRates(Ctx().get(), req, result != nullptr ? result : &ignored);
   }
 
   static v1::MetricsQuery Query(const std::string& start, const std::string& end,
@@ -139,6 +152,118 @@ TEST_F(MetricsTest, MrrSeriesWithMovementsFromStoredEvents) {
   EXPECT_EQ(r.summary().current(), 1500);
   EXPECT_EQ(r.summary().previous(), 4500);
   EXPECT_NEAR(r.summary().percentage_change().value(), -66.6667, 1e-3);
+}
+
+// METRICS.md "Currencies", worked by hand. The tenant reports in EUR (Berlin); each state's
+// MRR is converted at the rate of its own day, rounded once, and stays so when rates move.
+TEST_F(MetricsTest, SubscriptionsInSeveralCurrenciesConvertAtTheRateOfTheirStateChange) {
+  const auto active = v1::SUBSCRIPTION_STATUS_ACTIVE;
+  const auto month = v1::INTERVAL_UNIT_MONTH;
+  ASSERT_TRUE(Rate("2024-01-01", "USD", "0.9").ok());
+  ASSERT_TRUE(Rate("2024-02-01", "USD", "0.8").ok());
+  ASSERT_TRUE(Rate("2024-02-01", "JPY", "0.0061").ok());
+  ASSERT_TRUE(Rate("2024-03-01", "KWD", "2.9876").ok());
+  {  // One rate through StreamIngest.
+    auto ctx = Ctx();
+    auto stream = ingest_->StreamIngest(ctx.get());
+    v1::IngestBatch batch;
+    batch.set_tenant_id("acme");
+    batch.set_batch_id("rates");
+    v1::ExchangeRate* r = batch.mutable_exchange_rates()->add_rates();
+    r->set_date("2024-03-01");
+    r->set_currency("GBP");
+    r->set_rate("1.1733333");
+    ASSERT_TRUE(stream->Write(batch));
+    stream->WritesDone();
+    v1::IngestAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.error_code(), 0) << ack.error_message();
+    EXPECT_EQ(ack.result().accepted(), 1);
+    while (stream->Read(&ack)) {
+    }
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  // $10.00 on Jan 10 at 0.9: 900 cents, locked (February's 0.8 does not move it).
+  Sub("1", "c-usd", "s", At(2024, 1, 10), active, 1000, "pro", month, 1, "USD");
+  // ¥1,500 (exponent 0) on Feb 15 at 0.0061: 9.15 EUR.
+  Sub("2", "c-jpy", "s", At(2024, 2, 15), active, 1500, "pro", month, 1, "JPY");
+  // 3.000 KWD (exponent 3) on Mar 5 at 2.9876: 8.9628 EUR, 896 cents.
+  Sub("3", "c-kwd", "s", At(2024, 3, 5), active, 3000, "pro", month, 1, "KWD");
+  // £1.00 on Mar 20 at 1.1733333: 117.33333 cents, 117.
+  Sub("4", "c-gbp", "s", At(2024, 3, 20), active, 100, "pro", month, 1, "GBP");
+  // c-usd doubles on Mar 10: $20.00 at that day's rate, 0.8: 1,600 cents.
+  Sub("5", "c-usd", "s", At(2024, 3, 10), active, 2000, "pro", month, 1, "USD");
+  v1::GetMrrResponse r = Mrr(Query("2024-01-01", "2024-03-31"));
+  EXPECT_EQ(r.currency(), "EUR");
+  ASSERT_EQ(r.entries_size(), 3);
+  EXPECT_EQ(r.entries(0).mrr(), 900);
+  EXPECT_EQ(r.entries(1).mrr(), 900 + 915);
+  EXPECT_EQ(r.entries(1).new_business(), 915);
+  EXPECT_EQ(r.entries(2).mrr(), 1600 + 915 + 896 + 117);
+  EXPECT_EQ(r.entries(2).new_business(), 896 + 117);
+  EXPECT_EQ(r.entries(2).expansion(), 1600 - 900) << "the new state at its own day's rate";
+  for (int i = 0; i < r.entries_size(); ++i) {  // the movement invariant, to the minor unit
+    const auto& e = r.entries(i);
+    const int64_t start = i == 0 ? r.start_mrr() : r.entries(i - 1).mrr();
+    EXPECT_EQ(
+        start + e.new_business() + e.expansion() + e.contraction() + e.churn() + e.reactivation(),
+        e.mrr());
+  }
+
+  {  // The customer profile converts each state the same way and names its currency.
+    v1::GetCustomerRequest who;
+    who.set_tenant_id("acme");
+    who.set_customer_id("c-usd");
+    who.set_date("2024-03-31");
+    v1::CustomerProfile profile;
+    grpc::Status s = metrics_->GetCustomer(Ctx().get(), who, &profile);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(profile.subscriptions_size(), 1);
+    EXPECT_EQ(profile.subscriptions(0).mrr(), 1600);
+    EXPECT_EQ(profile.subscriptions(0).unit_amount(), 2000);
+    EXPECT_EQ(profile.subscriptions(0).currency(), "USD");
+    EXPECT_EQ(profile.mrr(), 1600);
+  }
+
+  // A late rate for a day before c-usd's first state: the next answer uses it.
+  ASSERT_TRUE(Rate("2024-01-05", "USD", "0.95").ok());
+  r = Mrr(Query("2024-01-01", "2024-03-31"));
+  EXPECT_EQ(r.entries(0).mrr(), 950);
+  EXPECT_EQ(r.entries(2).expansion(), 1600 - 950);
+  EXPECT_EQ(r.entries(2).mrr(), 1600 + 915 + 896 + 117);
+  // The same rate again is a duplicate; another one for the same day replaces it.
+  v1::IngestResult counted;
+  ASSERT_TRUE(Rate("2024-01-05", "USD", "0.950", &counted).ok());
+  EXPECT_EQ(counted.accepted(), 0);
+  EXPECT_EQ(counted.duplicates(), 1);
+  ASSERT_TRUE(Rate("2024-01-05", "USD", "0.96", &counted).ok());
+  EXPECT_EQ(counted.accepted(), 1);
+  EXPECT_EQ(Mrr(Query("2024-01-01", "2024-01-31")).entries(0).mrr(), 960);
+
+  // A currency without a rate on its day: the query fails naming both, never a zero.
+  Sub("6", "c-chf", "s", At(2024, 3, 25), active, 1000, "pro", month, 1, "CHF");
+  v1::GetMrrRequest req;
+  *req.mutable_query() = Query("2024-01-01", "2024-03-31");
+  v1::GetMrrResponse resp;
+  grpc::Status s = metrics_->GetMrr(Ctx().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("CHF"));
+  EXPECT_THAT(s.error_message(), HasSubstr("2024-03-25"));
+  ASSERT_TRUE(Rate("2024-03-26", "CHF", "1.05").ok());  // a day late: still missing
+  EXPECT_EQ(metrics_->GetMrr(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(Rate("2024-03-25", "CHF", "1.04").ok());
+  EXPECT_EQ(Mrr(Query("2024-03-01", "2024-03-31")).entries(0).mrr(), 1600 + 915 + 896 + 117 + 1040);
+
+  // Bad rates name their field and store nothing.
+  grpc::Status bad = Rate("2024-03-01", "EUR", "1");
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolatedFields(bad), ElementsAre("rates[0].currency"));
+  bad = Rate("2024-03-01", "USD", "1,5");
+  EXPECT_THAT(ViolatedFields(bad), ElementsAre("rates[0].rate"));
+  bad = Rate("2024-02-30", "USD", "-1");
+  EXPECT_THAT(ViolatedFields(bad), ElementsAre("rates[0].date", "rates[0].rate"));
+  EXPECT_EQ(Mrr(Query("2024-03-01", "2024-03-31")).entries(0).mrr(), 1600 + 915 + 896 + 117 + 1040);
 }
 
 TEST_F(MetricsTest, DaysAreCutInTheTenantsTimeZone) {

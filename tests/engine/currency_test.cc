@@ -1,0 +1,97 @@
+// Currencies (METRICS.md "Currencies"): exponents, exact decimal rates, one rounding.
+#include "server/engine/currency.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <limits>
+
+namespace saasmetrics::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Currency, ExponentsFollowIso4217) {
+  EXPECT_EQ(CurrencyExponent("USD"), 2);
+  EXPECT_EQ(CurrencyExponent("EUR"), 2);
+  EXPECT_EQ(CurrencyExponent("JPY"), 0);
+  EXPECT_EQ(CurrencyExponent("KRW"), 0);
+  EXPECT_EQ(CurrencyExponent("KWD"), 3);
+  EXPECT_EQ(CurrencyExponent("BHD"), 3);
+  EXPECT_EQ(CurrencyExponent("XAU"), -1) << "gold is not a billing currency";
+  EXPECT_EQ(CurrencyExponent("usd"), -1);
+}
+
+TEST(Currency, RatesAreExactDecimals) {
+  EXPECT_EQ(ParseRate("1.0832"), (Decimal{10832, 4}));
+  EXPECT_EQ(ParseRate("1.50"), (Decimal{15, 1})) << "trailing zeros say nothing";
+  EXPECT_EQ(ParseRate("007.5"), (Decimal{75, 1}));
+  EXPECT_EQ(ParseRate("150"), (Decimal{150, 0}));
+  EXPECT_EQ(ParseRate("0.000000000000000001"), (Decimal{1, 18}));
+  EXPECT_EQ(ParseRate(".5"), (Decimal{5, 1}));
+  EXPECT_EQ(FormatDecimal({10832, 4}), "1.0832");
+  EXPECT_EQ(FormatDecimal({5, 3}), "0.005");
+  EXPECT_EQ(FormatDecimal({150, 0}), "150");
+  std::string why;
+  for (const char* bad : {"", "0", "0.000", "-1", "+1", "1e3", "1..2", "1.2.3", ".", "1,5", " 1",
+                          "1234567890123456789", "0.0000000000000000001"}) {
+    EXPECT_EQ(ParseRate(bad, &why), std::nullopt) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+  ParseRate("0", &why);
+  EXPECT_THAT(why, HasSubstr("greater than zero"));
+}
+
+TEST(Currency, ConversionRoundsOnceHalfAwayFromZero) {
+  // 10.00 EUR at 1.0832 USD = 10.832 USD: 1083.2 cents.
+  EXPECT_EQ(ConvertAmount(1000, 2, 2, {10832, 4}), 1083);
+  // Half a cent goes away from zero, both ways.
+  EXPECT_EQ(ConvertAmount(1, 2, 2, {5, 1}), 1);
+  EXPECT_EQ(ConvertAmount(-1, 2, 2, {5, 1}), -1);
+  EXPECT_EQ(ConvertAmount(3, 2, 2, {5, 1}), 2);  // 1.5
+  // A third of a cent: 1 cent at 0.3333333 is 0.333 cents, 2 cents 0.667.
+  EXPECT_EQ(ConvertAmount(1, 2, 2, {3333333, 7}), 0);
+  EXPECT_EQ(ConvertAmount(2, 2, 2, {3333333, 7}), 1);
+  // Exponent 0 → 2: 1,000 JPY at 0.006667 USD = 6.667 USD = 666.7 cents.
+  EXPECT_EQ(ConvertAmount(1000, 0, 2, {6667, 6}), 667);
+  // 2 → 0: 10.00 USD at 150.25 JPY = 1,502.5 yen.
+  EXPECT_EQ(ConvertAmount(1000, 2, 0, {15025, 2}), 1503);
+  // 3 → 2 and 2 → 3: 1.000 KWD at 3.25 USD; 1.00 USD at 0.307 KWD.
+  EXPECT_EQ(ConvertAmount(1000, 3, 2, {325, 2}), 325);
+  EXPECT_EQ(ConvertAmount(100, 2, 3, {307, 3}), 307);
+  // 0.001 KWD (one fils) at 3.25 USD: 0.325 cents.
+  EXPECT_EQ(ConvertAmount(1, 3, 2, {325, 2}), 0);
+  // The widest rate and the largest amount do not overflow inside; a result that does
+  // not fit in int64 is refused.
+  EXPECT_EQ(ConvertAmount(std::numeric_limits<int64_t>::max(), 2, 2, {1, 18}), 9);
+  EXPECT_EQ(ConvertAmount(std::numeric_limits<int64_t>::max(), 2, 2, {2, 0}), std::nullopt);
+  EXPECT_EQ(ConvertAmount(std::numeric_limits<int64_t>::max(), 0, 3, {999999999999999999, 0}),
+            std::nullopt);
+}
+
+TEST(Currency, TheRateForADayIsTheLatestOnOrBeforeIt) {
+  const RateTable rates("USD", {{absl::CivilDay(2024, 3, 1), "EUR", {11, 1}},
+                                {absl::CivilDay(2024, 1, 1), "EUR", {1, 0}},
+                                {absl::CivilDay(2024, 2, 1), "JPY", {7, 3}}});
+  EXPECT_EQ(*rates.Convert(1000, "EUR", absl::CivilDay(2024, 1, 1)), 1000);
+  EXPECT_EQ(*rates.Convert(1000, "EUR", absl::CivilDay(2024, 2, 29)), 1000);
+  EXPECT_EQ(*rates.Convert(1000, "EUR", absl::CivilDay(2024, 3, 1)), 1100);
+  EXPECT_EQ(*rates.Convert(1000, "EUR", absl::CivilDay(2030, 1, 1)), 1100);
+  EXPECT_EQ(*rates.Convert(1000, "JPY", absl::CivilDay(2024, 2, 1)), 700);  // ¥1,000 = $7
+  EXPECT_EQ(*rates.Convert(1234, "USD", absl::CivilDay(1999, 1, 1)), 1234) << "no rate needed";
+
+  const absl::StatusOr<int64_t> early = rates.Convert(1000, "EUR", absl::CivilDay(2023, 12, 31));
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(early.status().message(), HasSubstr("EUR"));
+  EXPECT_THAT(early.status().message(), HasSubstr("2023-12-31"));
+  const absl::StatusOr<int64_t> none = rates.Convert(1000, "GBP", absl::CivilDay(2024, 6, 1));
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(none.status().message(), HasSubstr("GBP"));
+  EXPECT_EQ(rates.Convert(std::numeric_limits<int64_t>::max(), "EUR", absl::CivilDay(2024, 3, 1))
+                .status()
+                .code(),
+            absl::StatusCode::kOutOfRange);
+}
+
+}  // namespace
+}  // namespace saasmetrics::engine
