@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "server/engine/mrr.h"
 
 namespace saasmetrics::engine {
@@ -204,6 +205,74 @@ std::vector<MrrByCohortPoint> ComputeMrrByCohort(const CohortDailyTotals& totals
   return out;
 }
 
+namespace {
+
+__int128 Pow10(int n) {
+  __int128 p = 1;
+  for (int i = 0; i < n; ++i) p *= 10;
+  return p;
+}
+
+// Row `r`'s spend over its days [first, last] as an exact fraction in reporting minor
+// units: numerator ÷ denominator. nullopt when the numerator overflows.
+std::optional<std::pair<__int128, __int128>> SpendFraction(const SpendRow& r, absl::CivilDay first,
+                                                           absl::CivilDay last) {
+  const int64_t days = r.end - r.start + 1;
+  if (r.rates.empty()) {
+    return std::make_pair(static_cast<__int128>(r.amount) * (last - first + 1),
+                          static_cast<__int128>(days));
+  }
+  // Σ over the runs overlapping [first, last] of amount × their days × rate, the rates
+  // brought to one scale (the largest among them).
+  struct Piece {
+    int64_t days;
+    Decimal rate;
+  };
+  std::vector<Piece> pieces;
+  int scale = 0;
+  for (size_t i = 0; i < r.rates.size(); ++i) {
+    const absl::CivilDay from = std::max(first, r.rates[i].from);
+    const absl::CivilDay to =
+        i + 1 < r.rates.size() ? std::min(last, r.rates[i + 1].from - 1) : last;
+    if (to < from) continue;
+    pieces.push_back({to - from + 1, r.rates[i].rate});
+    scale = std::max(scale, r.rates[i].rate.scale);
+  }
+  __int128 numerator = 0;
+  for (const Piece& p : pieces) {
+    __int128 term;
+    if (__builtin_mul_overflow(static_cast<__int128>(r.amount) * p.days,
+                               static_cast<__int128>(p.rate.mantissa) * Pow10(scale - p.rate.scale),
+                               &term) ||
+        __builtin_add_overflow(numerator, term, &numerator)) {
+      return std::nullopt;
+    }
+  }
+  __int128 denominator = days * Pow10(scale);
+  if (r.shift >= 0) {
+    if (__builtin_mul_overflow(numerator, Pow10(r.shift), &numerator)) return std::nullopt;
+  } else {
+    denominator *= Pow10(-r.shift);  // ≤ 3660 · 10^21
+  }
+  return std::make_pair(numerator, denominator);
+}
+
+// What one converted row may come to: its amount's bound (kMaxAmount) times a thousand, so
+// that ten thousand such rows in one period still sum inside int64.
+constexpr __int128 kMaxConvertedSpend = __int128{100'000'000'000} * 1000;
+
+}  // namespace
+
+absl::Status CheckSpendRow(const SpendRow& row) {
+  std::optional<std::pair<__int128, __int128>> whole = SpendFraction(row, row.start, row.end);
+  if (!whole.has_value() || whole->first / whole->second > kMaxConvertedSpend) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "spend of ", row.amount, " on channel '", row.channel, "' from ",
+        absl::FormatCivilTime(row.start), " converts to more than the reporting currency holds"));
+  }
+  return absl::OkStatus();
+}
+
 int64_t SpendIn(const std::vector<SpendRow>& rows, const Period& period,
                 const std::string* channel) {
   int64_t total = 0;
@@ -212,8 +281,9 @@ int64_t SpendIn(const std::vector<SpendRow>& rows, const Period& period,
     const absl::CivilDay first = std::max(r.start, period.first);
     const absl::CivilDay last = std::min(r.end, period.last);
     if (last < first) continue;
-    const int64_t days = r.end - r.start + 1;
-    total += DivideRoundHalfAway(static_cast<__int128>(r.amount) * (last - first + 1), days);
+    // A sub-range's numerator is at most the whole row's, which CheckSpendRow bounded.
+    const auto [numerator, denominator] = *SpendFraction(r, first, last);
+    total += DivideRoundHalfAway(numerator, denominator);
   }
   return total;
 }

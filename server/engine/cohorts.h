@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "server/engine/currency.h"
 #include "server/engine/events.h"
 #include "server/engine/periods.h"
 #include "server/engine/series.h"
@@ -78,13 +80,22 @@ std::vector<MrrByCohortPoint> ComputeMrrByCohort(const CohortDailyTotals& totals
 struct SpendRow {
   std::string channel;
   absl::CivilDay start, end;  // inclusive
-  int64_t amount = 0;
+  int64_t amount = 0;         // minor units of its currency
+  // In another currency than the reporting one: the rate of each day of the row, as runs
+  // of days at one rate (each from its day to the next run's; the first on or before
+  // `start`, from RateTable::Runs), and the reporting exponent minus the row's. Empty: the
+  // reporting currency.
+  std::vector<RateRun> rates;
+  int shift = 0;
 };
 
-// Spend of `rows` falling in `period`, each row spread evenly over its days and
-// rounded half away from zero to the minor unit.
+// Spend of `rows` falling in `period`, each row spread evenly over its days (each day's
+// share converted at that day's rate) and rounded half away from zero to the minor unit
+// once per row. `rows` must have passed CheckSpendRow.
 int64_t SpendIn(const std::vector<SpendRow>& rows, const Period& period,
                 const std::string* channel = nullptr);
+// OUT_OF_RANGE when the row's converted total could overflow what SpendIn sums.
+absl::Status CheckSpendRow(const SpendRow& row);
 
 struct UnitEconomics {
   Period period;

@@ -112,6 +112,22 @@ RateTable::RateTable(const std::string& reporting_currency, const std::vector<Ex
   }
 }
 
+absl::Status RateTable::Missing(absl::string_view currency, absl::CivilDay day) const {
+  return absl::FailedPreconditionError(
+      absl::StrCat("no exchange rate from ", currency, " to ", reporting_, " dated on or before ",
+                   absl::FormatCivilTime(day),
+                   ": record one with RecordExchangeRates (saasctl ingest exchange-rates)"));
+}
+
+const RateTable::Dated* RateTable::Find(absl::string_view currency, absl::CivilDay day) const {
+  auto it = by_currency_.find(currency);
+  if (it == by_currency_.end()) return nullptr;
+  const std::vector<Dated>& dated = it->second;
+  auto after = std::upper_bound(dated.begin(), dated.end(), day,
+                                [](absl::CivilDay d, const Dated& r) { return d < r.date; });
+  return after == dated.begin() ? nullptr : &*(after - 1);
+}
+
 absl::StatusOr<int64_t> RateTable::Convert(int64_t amount, absl::string_view currency,
                                            absl::CivilDay day) const {
   if (currency == reporting_) return amount;
@@ -120,20 +136,8 @@ absl::StatusOr<int64_t> RateTable::Convert(int64_t amount, absl::string_view cur
     return absl::FailedPreconditionError(
         absl::StrCat("'", currency, "' is not an ISO 4217 currency: no rate converts it"));
   }
-  auto it = by_currency_.find(currency);
-  const Dated* rate = nullptr;
-  if (it != by_currency_.end()) {
-    const std::vector<Dated>& dated = it->second;
-    auto after = std::upper_bound(dated.begin(), dated.end(), day,
-                                  [](absl::CivilDay d, const Dated& r) { return d < r.date; });
-    if (after != dated.begin()) rate = &*(after - 1);
-  }
-  if (rate == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no exchange rate from ", currency, " to ", reporting_, " dated on or before ",
-                     absl::FormatCivilTime(day),
-                     ": record one with RecordExchangeRates (saasctl ingest exchange-rates)"));
-  }
+  const Dated* rate = Find(currency, day);
+  if (rate == nullptr) return Missing(currency, day);
   std::optional<int64_t> converted =
       ConvertAmount(amount, exponent, reporting_exponent_, rate->rate);
   if (!converted.has_value()) {
@@ -142,6 +146,27 @@ absl::StatusOr<int64_t> RateTable::Convert(int64_t amount, absl::string_view cur
                                               reporting_, " minor units"));
   }
   return *converted;
+}
+
+absl::StatusOr<std::vector<RateRun>> RateTable::Runs(absl::string_view currency,
+                                                     absl::CivilDay first, absl::CivilDay last,
+                                                     int* shift) const {
+  *shift = 0;
+  if (currency == reporting_) return std::vector<RateRun>();
+  const int exponent = CurrencyExponent(currency);
+  if (exponent < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", currency, "' is not an ISO 4217 currency: no rate converts it"));
+  }
+  const Dated* rate = Find(currency, first);
+  if (rate == nullptr) return Missing(currency, first);
+  *shift = reporting_exponent_ - exponent;
+  std::vector<RateRun> runs = {{first, rate->rate}};
+  const std::vector<Dated>& dated = by_currency_.find(currency)->second;
+  for (const Dated* r = rate + 1; r != dated.data() + dated.size() && r->date <= last; ++r) {
+    runs.push_back({r->date, r->rate});
+  }
+  return runs;
 }
 
 size_t RateTable::bytes() const {

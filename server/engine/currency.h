@@ -36,6 +36,12 @@ std::string FormatDecimal(Decimal d);  // "1.0832"
 std::optional<int64_t> ConvertAmount(int64_t amount, int from_exponent, int to_exponent,
                                      Decimal rate);
 
+// A rate from `from` on (until the next run's day).
+struct RateRun {
+  absl::CivilDay from;
+  Decimal rate;
+};
+
 // One rate: one unit of `currency` in units of the tenant's reporting currency on `date`.
 struct ExchangeRate {
   absl::CivilDay date;
@@ -56,6 +62,11 @@ class RateTable {
   // before it; OUT_OF_RANGE when the result does not fit in int64.
   absl::StatusOr<int64_t> Convert(int64_t amount, absl::string_view currency,
                                   absl::CivilDay day) const;
+  // The rates of `currency` over [first, last] as runs (the first from the latest rate on
+  // or before `first`), and the reporting exponent minus the currency's; empty runs for
+  // the reporting currency. FAILED_PRECONDITION as for Convert when `first` has no rate.
+  absl::StatusOr<std::vector<RateRun>> Runs(absl::string_view currency, absl::CivilDay first,
+                                            absl::CivilDay last, int* shift) const;
   const std::string& reporting_currency() const { return reporting_; }
   size_t bytes() const;
 
@@ -64,6 +75,9 @@ class RateTable {
     absl::CivilDay date;
     Decimal rate;
   };
+  const Dated* Find(absl::string_view currency, absl::CivilDay day) const;
+  absl::Status Missing(absl::string_view currency, absl::CivilDay day) const;
+
   std::string reporting_;
   int reporting_exponent_ = 2;
   absl::flat_hash_map<std::string, std::vector<Dated>> by_currency_;  // each by date

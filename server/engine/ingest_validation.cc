@@ -49,14 +49,6 @@ class ItemChecker {
                                rules_.currency, ")"));
     }
   }
-  // Spend is not converted yet: the reporting currency only.
-  void ReportingCurrency(absl::string_view field, const std::string& currency) {
-    if (currency != rules_.currency) {
-      Fail(field,
-           absl::StrCat("'", currency, "' must be the tenant's reporting currency '",
-                        rules_.currency, "' (spend in other currencies is not converted yet)"));
-    }
-  }
 
   // A day from 1990-01-01 to tomorrow (UTC).
   void Day(absl::string_view field, absl::CivilDay day) {
@@ -208,7 +200,7 @@ void ValidateSpend(const std::vector<AcquisitionSpend>& spend, const IngestRules
       c.Fail("amount",
              absl::StrCat("must be at most ", kMaxAmount, " minor units, got ", s.amount));
     }
-    c.ReportingCurrency("currency", s.currency);
+    c.Currency("currency", s.currency);
     c.Day("start_date", s.start_date);
     if (s.end_date < s.start_date) {
       c.Fail("end_date", "must not be before start_date");

@@ -229,7 +229,7 @@ TEST(ValidateSpend, EveryRule) {
           C{"amount", [](auto& s) { s.amount = -1; }, "spend[1].amount", "negative"},
           C{"INT64_MAX", [](auto& s) { s.amount = std::numeric_limits<int64_t>::max(); },
             "spend[1].amount", "at most 100000000000 minor units"},
-          C{"currency", [](auto& s) { s.currency = "GBP"; }, "spend[1].currency", "'GBP'"},
+          C{"currency", [](auto& s) { s.currency = "XAU"; }, "spend[1].currency", "ISO 4217"},
           C{"order", [](auto& s) { s.end_date = s.start_date - 1; }, "spend[1].end_date",
             "before start_date"},
           C{"old",

@@ -158,6 +158,55 @@ TEST(SpendIn, SpreadsEachRowEvenlyOverItsDays) {
   EXPECT_EQ(SpendIn(rows, {absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 1, 31)}, &other), 0);
 }
 
+// METRICS.md "Currencies": spend converts at each day's rate, before spreading; one
+// rounding per row and period. The tenant reports in EUR.
+TEST(SpendIn, EachDaysShareConvertsAtThatDaysRate) {
+  auto day = [](int d) { return absl::CivilDay(2024, 1, d); };
+  const RateTable rates("EUR", {{day(1), "GBP", {11, 1}},
+                                {day(3), "GBP", {12, 1}},
+                                {day(1), "JPY", {61, 4}},
+                                {day(2), "JPY", {62, 4}},
+                                {day(5), "KWD", {3, 0}}});
+  auto row = [&](const std::string& currency, int first, int last, int64_t amount) {
+    SpendRow r{.channel = "a", .start = day(first), .end = day(last), .amount = amount};
+    absl::StatusOr<std::vector<RateRun>> runs = rates.Runs(currency, r.start, r.end, &r.shift);
+    EXPECT_TRUE(runs.ok()) << runs.status();
+    if (runs.ok()) r.rates = *runs;
+    EXPECT_TRUE(CheckSpendRow(r).ok());
+    return r;
+  };
+  auto in = [](const SpendRow& r, int first, int last) {
+    return SpendIn({r}, {absl::CivilDay(2024, 1, first), absl::CivilDay(2024, 1, last)});
+  };
+  // £3.00 over Jan 1–3: £1.00 a day at 1.1, 1.1, then 1.2: €1.10 + €1.10 + €1.20.
+  const SpendRow gbp = row("GBP", 1, 3, 300);
+  EXPECT_EQ(gbp.rates.size(), 2u);
+  EXPECT_EQ(in(gbp, 1, 1), 110);
+  EXPECT_EQ(in(gbp, 2, 3), 230);
+  EXPECT_EQ(in(gbp, 1, 31), 340);
+  // £1.00 over the same days: 36.67 cents a day at 1.1; two days 73.33, once rounded.
+  const SpendRow third = row("GBP", 1, 3, 100);
+  EXPECT_EQ(in(third, 1, 1), 37);
+  EXPECT_EQ(in(third, 1, 2), 73);
+  EXPECT_EQ(in(third, 1, 3), 113);  // 36.667 + 36.667 + 40
+  // ¥1,000 (exponent 0) over Jan 1–2: ¥500 at 0.0061 and at 0.0062 = €3.05 + €3.10.
+  EXPECT_EQ(in(row("JPY", 1, 2, 1000), 1, 2), 615);
+  // 1.000 KWD (exponent 3) on Jan 5 at 3: €3.00.
+  EXPECT_EQ(in(row("KWD", 5, 5, 1000), 1, 31), 300);
+  // The reporting currency needs no rate.
+  EXPECT_TRUE(row("EUR", 1, 3, 300).rates.empty());
+  EXPECT_EQ(in(row("EUR", 1, 3, 300), 1, 1), 100);
+
+  int shift = 0;
+  const absl::StatusOr<std::vector<RateRun>> missing = rates.Runs("KWD", day(4), day(6), &shift);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(missing.status().message(), ::testing::HasSubstr("KWD"));
+  EXPECT_THAT(missing.status().message(), ::testing::HasSubstr("2024-01-04"));
+  SpendRow huge{.channel = "a", .start = day(1), .end = day(1), .amount = 100'000'000'000};
+  huge.rates = {{day(1), {1'000'000, 0}}};
+  EXPECT_EQ(CheckSpendRow(huge).code(), absl::StatusCode::kOutOfRange);
+}
+
 TEST(Cohorts, GroupedByChannelWithRetention) {
   Scenario s = Build();
   const std::vector<Period> periods = {{absl::CivilDay(2023, 6, 1), absl::CivilDay(2023, 6, 30)},

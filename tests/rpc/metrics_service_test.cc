@@ -255,6 +255,35 @@ TEST_F(MetricsTest, SubscriptionsInSeveralCurrenciesConvertAtTheRateOfTheirState
   ASSERT_TRUE(Rate("2024-03-25", "CHF", "1.04").ok());
   EXPECT_EQ(Mrr(Query("2024-03-01", "2024-03-31")).entries(0).mrr(), 1600 + 915 + 896 + 117 + 1040);
 
+  {  // Spend in GBP converts each day's share at that day's rate: £1.00 a day over March at
+     // 1.1733333 is 117.33333 cents a day, 3,637.33 over the 31 days, rounded once.
+    v1::RecordAcquisitionSpendRequest spend;
+    spend.set_tenant_id("acme");
+    auto* row = spend.add_spend();
+    row->set_spend_id("gbp");
+    row->set_channel("ads");
+    row->set_start_date("2024-03-01");
+    row->set_end_date("2024-03-31");
+    row->set_amount(3100);
+    row->set_currency("GBP");
+    v1::IngestResult counted_spend;
+    ASSERT_TRUE(ingest_->RecordAcquisitionSpend(Ctx().get(), spend, &counted_spend).ok());
+    v1::GetUnitEconomicsRequest req;
+    *req.mutable_query() = Query("2024-03-01", "2024-03-31");
+    v1::GetUnitEconomicsResponse resp;
+    grpc::Status s = metrics_->GetUnitEconomics(Ctx().get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.entries(0).spend(), 3637);
+    // Spend from before GBP's first rate cannot be converted.
+    row->set_spend_id("gbp-early");
+    row->set_start_date("2024-02-28");
+    ASSERT_TRUE(ingest_->RecordAcquisitionSpend(Ctx().get(), spend, &counted_spend).ok());
+    s = metrics_->GetUnitEconomics(Ctx().get(), req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(s.error_message(), HasSubstr("GBP"));
+    EXPECT_THAT(s.error_message(), HasSubstr("2024-02-28"));
+  }
+
   // Bad rates name their field and store nothing.
   grpc::Status bad = Rate("2024-03-01", "EUR", "1");
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
