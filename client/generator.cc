@@ -33,8 +33,27 @@ absl::Time NextAnniversary(absl::Time anchor, absl::Time t) {
 
 }  // namespace
 
+// About what one unit of a currency was worth in USD in 2023 (the generator's rates start
+// there and wander).
+double UsdValue(const std::string& currency) {
+  static const std::pair<const char*, double> kValues[] = {
+      {"USD", 1.0},  {"EUR", 1.08}, {"GBP", 1.25}, {"JPY", 0.0071},
+      {"CHF", 1.11}, {"CAD", 0.74}, {"AUD", 0.66}};
+  for (const auto& [code, value] : kValues) {
+    if (currency == code) return value;
+  }
+  return 0;
+}
+
 GeneratedData Generate(const GeneratorOptions& o) {
   std::mt19937_64 rng(o.seed);
+  // The billing currency by country (local_currencies), else the reporting one.
+  const bool local = o.local_currencies && UsdValue(o.currency) > 0;
+  auto billing = [&](const std::string& country) -> std::string {
+    if (local && country == "DE") return "EUR";
+    if (local && country == "GB") return "GBP";
+    return o.currency;
+  };
   std::uniform_real_distribution<double> unit(0, 1);
   const absl::TimeZone utc = absl::UTCTimeZone();
   const absl::Time start = absl::FromCivil(o.first_month, utc);
@@ -54,6 +73,7 @@ GeneratedData Generate(const GeneratorOptions& o) {
     (*customer.mutable_attributes())["segment"] = unit(rng) < 0.8 ? "smb" : "enterprise";
     SetTime(signup, customer.mutable_updated_at());
     if (unit(rng) < 0.3) continue;  // never subscribes
+    const std::string currency = billing(customer.country());
 
     int plan = static_cast<int>(rng() % 3);
     bool annual = unit(rng) < 0.25;
@@ -79,7 +99,7 @@ GeneratedData Generate(const GeneratorOptions& o) {
                                  annual ? "_annual" : "_monthly"));
       e.set_quantity(seats);
       e.set_unit_amount(annual ? kMonthlyPrice[plan] * 10 : kMonthlyPrice[plan]);
-      e.set_currency(o.currency);
+      e.set_currency(currency);
       e.set_interval_unit(annual ? v1::INTERVAL_UNIT_YEAR : v1::INTERVAL_UNIT_MONTH);
       e.set_interval_count(1);
       if (unit(rng) < 0.1) e.mutable_discount()->set_percent_off_bps(1000 + 500 * (rng() % 4));
@@ -137,6 +157,24 @@ GeneratedData Generate(const GeneratorOptions& o) {
       s.set_end_date(absl::FormatCivilTime(absl::CivilDay(month + 1) - 1));
       s.set_amount(static_cast<int64_t>(o.customers) * (500 + static_cast<int64_t>(rng() % 1000)));
       s.set_currency(o.currency);
+    }
+  }
+  // Rates of the local currencies, weekly from a month before the first month to the end,
+  // each wandering by about half a percent a week, from their own stream of random numbers.
+  if (local) {
+    std::mt19937_64 fx_rng(o.seed * 7919 + 11);
+    std::normal_distribution<double> step(0, 0.005);
+    for (const char* c : {"EUR", "GBP"}) {
+      if (o.currency == c) continue;
+      double rate = UsdValue(c) / UsdValue(o.currency);
+      for (absl::CivilDay day(o.first_month - 1); day < absl::CivilDay(o.first_month + o.months);
+           day += 7) {
+        v1::ExchangeRate& r = d.exchange_rates.emplace_back();
+        r.set_date(absl::FormatCivilTime(day));
+        r.set_currency(c);
+        r.set_rate(absl::StrFormat("%.6f", rate));
+        rate *= 1 + step(fx_rng);
+      }
     }
   }
   // Survey responses from their own stream of random numbers (the data above stays what

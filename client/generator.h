@@ -18,7 +18,12 @@ struct GeneratorOptions {
   int months = 12;
   absl::CivilMonth first_month = absl::CivilMonth(2022, 1);
   int64_t usage_events = 100000;
-  std::string currency = "USD";
+  std::string currency = "USD";  // the tenant's reporting currency
+  // Customers in DE bill in EUR and in GB in GBP (unless that is the reporting currency),
+  // with a weekly rate table into the reporting currency (its own random stream: the rest
+  // of the data is what it is without). Only for reporting currencies the generator knows
+  // a value of (USD, EUR, GBP, JPY, CHF, CAD, AUD).
+  bool local_currencies = false;
 };
 
 struct GeneratedData {
@@ -26,6 +31,7 @@ struct GeneratedData {
   std::vector<v1::SubscriptionEvent> subscription_events;
   std::vector<v1::AcquisitionSpend> spend;
   std::vector<v1::SurveyResponse> survey_responses;  // NPS answers of about a third of them
+  std::vector<v1::ExchangeRate> exchange_rates;      // with local_currencies
 };
 
 // Customers, subscription events, spend and survey responses. Usage is streamed through `usage` in

@@ -322,6 +322,9 @@ int main(int argc, char** argv) {
   generate->add_option("--usage", gen.usage, "Usage events")
       ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}))
       ->capture_default_str();
+  generate->add_flag("--local_currencies", gen.local_currencies,
+                     "Bill customers in DE in EUR and in GB in GBP (unless the tenant reports in "
+                     "it), with a weekly exchange-rate table");
   AddSendFlags(generate, &gen.send);
 
   auto* metrics = app.add_subcommand("metrics", "Query metrics");

@@ -44,6 +44,7 @@ struct GenerateFlags {
   int months = 24;
   std::string first_month = "2023-01";
   int64_t usage = 100000;
+  bool local_currencies = false;  // DE customers in EUR, GB in GBP, with rates
   SendFlags send;
 };
 int RunGenerate(client::Client& client, const GenerateFlags& flags);

@@ -57,24 +57,33 @@ void AddResponse(v1::IngestBatch* b, const v1::SurveyResponse& r) {
   *b->mutable_survey_responses()->add_responses() = r;
 }
 std::string ResponseId(const v1::SurveyResponse& r) { return r.id(); }
+void AddRate(v1::IngestBatch* b, const v1::ExchangeRate& r) {
+  *b->mutable_exchange_rates()->add_rates() = r;
+}
+std::string RateId(const v1::ExchangeRate& r) { return absl::StrCat(r.currency(), " ", r.date()); }
 
-// Customers, then subscription events, spend and survey responses: customers first so
-// that every event's customer has its attributes when the events arrive.
+// Exchange rates, customers, then subscription events, spend and survey responses:
+// customers first so that every event's customer has its attributes when the events
+// arrive.
 int SendImport(client::Client& client, const std::string& tenant, const std::string& label,
                const std::vector<v1::Customer>& customers,
                const std::vector<v1::SubscriptionEvent>& events,
                const std::vector<v1::AcquisitionSpend>& spend,
-               const std::vector<v1::SurveyResponse>& responses, const SendFlags& flags,
+               const std::vector<v1::SurveyResponse>& responses,
+               const std::vector<v1::ExchangeRate>& rates, const SendFlags& flags,
                BatchSender** out_sender, std::unique_ptr<BatchSender>* holder) {
-  const int64_t total =
-      static_cast<int64_t>(customers.size() + events.size() + spend.size() + responses.size());
+  const int64_t total = static_cast<int64_t>(customers.size() + events.size() + spend.size() +
+                                             responses.size() + rates.size());
   *holder = std::make_unique<BatchSender>(client, flags.window, label, total, flags.progress,
                                           flags.streams);
   BatchSender& sender = **holder;
   *out_sender = &sender;
   int64_t done = 0;
   absl::Status s =
-      SendAll(sender, tenant, customers, flags.batch, &done, AddCustomer, "customer", CustomerId);
+      SendAll(sender, tenant, rates, flags.batch, &done, AddRate, "exchange rate", RateId);
+  if (s.ok()) {
+    s = SendAll(sender, tenant, customers, flags.batch, &done, AddCustomer, "customer", CustomerId);
+  }
   if (s.ok()) {
     s = SendAll(sender, tenant, events, flags.batch, &done, AddSubscriptionEvent,
                 "subscription event", EventId);
@@ -207,7 +216,7 @@ int RunImport(client::Client& client, const ImportFlags& flags) {
   BatchSender* sender = nullptr;
   std::unique_ptr<BatchSender> holder;
   const int code = SendImport(client, flags.tenant, flags.file, data->customers, data->events, {},
-                              {}, flags.send, &sender, &holder);
+                              {}, {}, flags.send, &sender, &holder);
   if (code != kExitOk) return code;
   std::cout << "imported " << flags.file << ": " << data->customers.size() << " customers, "
             << data->events.size() << " subscription events; " << sender->Summary() << "\n";
@@ -220,6 +229,7 @@ int RunGenerate(client::Client& client, const GenerateFlags& flags) {
   o.customers = flags.customers;
   o.months = flags.months;
   o.usage_events = flags.usage;
+  o.local_currencies = flags.local_currencies;
   if (!absl::ParseCivilTime(flags.first_month, &o.first_month)) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--first_month=", flags.first_month, ": not a month like 2023-01")));
@@ -231,7 +241,8 @@ int RunGenerate(client::Client& client, const GenerateFlags& flags) {
   BatchSender* sender = nullptr;
   std::unique_ptr<BatchSender> holder;
   int code = SendImport(client, flags.tenant, "generated", data.customers, data.subscription_events,
-                        data.spend, data.survey_responses, flags.send, &sender, &holder);
+                        data.spend, data.survey_responses, data.exchange_rates, flags.send, &sender,
+                        &holder);
   if (code != kExitOk) return code;
   const std::string structural = sender->Summary();
   // Usage: generated and sent batch by batch (it is the big part).
@@ -255,8 +266,9 @@ int RunGenerate(client::Client& client, const GenerateFlags& flags) {
   std::cout << "generated for " << flags.tenant << " (seed " << flags.seed
             << "): " << data.customers.size() << " customers, " << data.subscription_events.size()
             << " subscription events, " << data.spend.size() << " spend records, "
-            << data.survey_responses.size() << " survey responses: " << structural << "; "
-            << flags.usage << " usage events: " << usage.Summary() << "\n";
+            << data.survey_responses.size() << " survey responses, " << data.exchange_rates.size()
+            << " exchange rates: " << structural << "; " << flags.usage
+            << " usage events: " << usage.Summary() << "\n";
   return kExitOk;
 }
 

@@ -76,7 +76,8 @@ ensure_tenant() {  # ensure_tenant ID NAME
 # Demo data (idempotent: re-running adds nothing):
 # - demo: dbt's public subscription-periods sample (2017-2020);
 # - telco: IBM's public Telco churn snapshot, its month December 2024;
-# - acme: the seeded generator, 2 000 customers over 2023-2024 with usage;
+# - acme: the seeded generator, 2 000 customers over 2023-2024 with usage, those in DE
+#   billed in EUR and in GB in GBP (with a weekly rate table into USD);
 # - live: the generator again, 300 customers over the six months before this one, so that
 #   the last 92 days (what a health watch covers) have moves.
 ensure_tenant demo "Demo SaaS"
@@ -84,7 +85,8 @@ ensure_tenant demo "Demo SaaS"
 ensure_tenant telco "Telco (IBM sample)"
 "${ctl[@]}" -q import telco deploy/local/telco_customer_churn.csv --tenant=telco --snapshot=2024-12-31
 ensure_tenant acme "Acme (generated)"
-"${ctl[@]}" -q generate --tenant=acme --customers=2000 --months=24 --first_month=2023-01 --usage=200000
+"${ctl[@]}" -q generate --tenant=acme --customers=2000 --months=24 --first_month=2023-01 --usage=200000 \
+  --local_currencies
 if ! "${ctl[@]}" pql-rules list --tenant=acme | grep -q '^engaged '; then
   echo '{"rule_id":"engaged","name":"Engaged trial","window_days":30,"conditions":[{"kind":"KIND_EVENT_COUNT","event_type":"report.created","threshold":5}]}' |
     "${ctl[@]}" pql-rules create --tenant=acme - >/dev/null

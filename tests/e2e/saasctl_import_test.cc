@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
 #include "client/importers.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_file.h"
@@ -313,15 +314,21 @@ TEST_F(SaasctlTest, ABadRecordStopsTheIngestWithItsLineAndColumnAndItsBatchUnwri
 }
 
 TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
+  // Customers in DE billed in EUR and in GB in GBP, with rates: every metric below then
+  // converts.
   auto [code, out] = Run({"generate", "--tenant=demo", "--customers=300", "--months=12",
-                          "--first_month=2023-01", "--usage=20000"});
+                          "--first_month=2023-01", "--usage=20000", "--local_currencies"});
   ASSERT_EQ(code, 0) << out;
   EXPECT_THAT(out, HasSubstr("generated for demo (seed 1): 300 customers"));
   auto [again_code, again] = Run({"generate", "--tenant=demo", "--customers=300", "--months=12",
-                                  "--first_month=2023-01", "--usage=20000"});
+                                  "--first_month=2023-01", "--usage=20000", "--local_currencies"});
   ASSERT_EQ(again_code, 0) << again;
   EXPECT_THAT(again, HasSubstr("(0 new, 20,000 already there)"));
   EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM usage_events"), 20000);
+  EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(DISTINCT currency) FROM subscription_events"),
+            3);
+  EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM exchange_rates"),
+            2 * ((absl::CivilDay(2024, 1, 1) - absl::CivilDay(2022, 12, 1) + 6) / 7));
 
   TempFile rule(".json", R"({"rule_id":"engaged","name":"Engaged","window_days":30,
     "conditions":[{"kind":"KIND_EVENT_COUNT","event_type":"login","threshold":3}]})");
@@ -398,15 +405,15 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
   // bad rate stops the run naming its line.
   TempFile rates(".csv",
                  "date,currency,rate\n"
-                 "2023-01-01,GBP,1.1733\n"
-                 "2023-06-01,GBP,1.17\n"
+                 "2023-01-01,CHF,1.1733\n"
+                 "2023-06-01,CHF,1.17\n"
                  "2023-01-01,JPY,0.0061\n");
+  const int64_t generated_rates = QueryInt(db_.conninfo(), "SELECT count(*) FROM exchange_rates");
   for (int round = 0; round < 2; ++round) {
     auto [rates_code, rates_out] = Run({"ingest", "exchange-rates", rates.path(), "--tenant=demo"});
     ASSERT_EQ(rates_code, 0) << rates_out;
   }
-  EXPECT_EQ(
-      QueryInt(db_.conninfo(), "SELECT count(*) FROM exchange_rates WHERE tenant_id = 'demo'"), 3);
+  EXPECT_EQ(QueryInt(db_.conninfo(), "SELECT count(*) FROM exchange_rates"), generated_rates + 3);
   TempFile bad_rates(".csv", "date,currency,rate\n2023-01-01,GBP,1.17\n2023-02-01,GBP,1e3\n");
   auto [bad_rates_code, bad_rates_out] =
       Run({"ingest", "exchange-rates", bad_rates.path(), "--tenant=demo"});
