@@ -247,6 +247,45 @@ int main(int argc, char** argv) {
     stream->WritesDone();
     stream->Finish();
   }
+  // Issue 17: the same subscriptions in a second tenant, with its customers in DE billed in
+  // EUR and in GB in GBP (a weekly rate table): converted MRR against the single-currency
+  // figure, interleaved below.
+  client::GeneratorOptions fx_gen = gen;
+  fx_gen.local_currencies = true;
+  const client::GeneratedData fx_data = client::Generate(fx_gen);
+  {
+    v1::Tenant t;
+    t.set_tenant_id("bench-fx");
+    t.set_currency("USD");
+    if (auto created = c.CreateTenant(t); !created.ok()) {
+      fprintf(stderr, "CreateTenant: %s\n", created.status().ToString().c_str());
+      return 1;
+    }
+    v1::RecordExchangeRatesRequest rates;
+    rates.set_tenant_id("bench-fx");
+    for (const auto& r : fx_data.exchange_rates) *rates.add_rates() = r;
+    auto stub = v1::IngestService::NewStub(
+        grpc::CreateChannel(warm.address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    testing::AddToken(&ctx);
+    v1::IngestResult result;
+    if (grpc::Status st = stub->RecordExchangeRates(&ctx, rates, &result); !st.ok()) {
+      fprintf(stderr, "RecordExchangeRates: %s\n", st.error_message().c_str());
+      return 1;
+    }
+  }
+  for (size_t i = 0; i < fx_data.subscription_events.size(); i += kBatch) {
+    v1::IngestSubscriptionEventsRequest req;
+    req.set_tenant_id("bench-fx");
+    for (size_t j = i; j < std::min(i + kBatch, fx_data.subscription_events.size()); ++j) {
+      *req.add_events() = fx_data.subscription_events[j];
+    }
+    if (auto r = c.IngestSubscriptionEvents(req); !r.ok()) {
+      fprintf(stderr, "IngestSubscriptionEvents (three currencies): %s\n",
+              r.status().ToString().c_str());
+      return 1;
+    }
+  }
   {
     pqxx::connection conn(db.conninfo());
     pqxx::nontransaction t(conn);
@@ -522,6 +561,32 @@ int main(int argc, char** argv) {
   get_cake();
   auto warm_cake = Time(runs, get_cake);
   auto warm_mrr_again = Time(runs, [&] { get_mrr(c); });
+  // Converted MRR (three currencies) and the single-currency tenant's, call by call in turn.
+  v1::GetMrrRequest fx_req = mrr_req;
+  fx_req.mutable_query()->set_tenant_id("bench-fx");
+  bool fx_invariant = true;
+  int64_t fx_last_mrr = 0;
+  auto get_fx = [&] {
+    auto r = c.GetMrr(fx_req);
+    if (!r.ok()) {
+      fprintf(stderr, "GetMrr (three currencies): %s\n", r.status().ToString().c_str());
+      std::exit(1);
+    }
+    int64_t before = r->start_mrr();
+    for (const auto& e : r->entries()) {  // the movement invariant, to the minor unit
+      fx_invariant = fx_invariant && before + e.new_business() + e.expansion() + e.contraction() +
+                                             e.churn() + e.reactivation() ==
+                                         e.mrr();
+      before = e.mrr();
+    }
+    fx_last_mrr = r->entries().empty() ? 0 : r->entries().rbegin()->mrr();
+  };
+  get_fx();
+  std::vector<double> fx_mrr, one_mrr;
+  for (int i = 0; i < std::max(runs, 5); ++i) {
+    one_mrr.push_back(Time(1, [&] { get_mrr(c); })[0]);
+    fx_mrr.push_back(Time(1, get_fx)[0]);
+  }
   v1::ListHealthTransitionsRequest moves_req;
   *moves_req.mutable_query() = mrr_req.query();
   moves_req.mutable_query()->set_start_date(
@@ -780,6 +845,14 @@ int main(int argc, char** argv) {
       "totals equal GetMrr's: %s\n",
       Median(warm_cake), Median(warm_mrr_again), Median(warm_cake) / Median(warm_mrr_again),
       cake_same ? "yes" : "NO");
+  printf(
+      "  MRR movements, 36 months, three currencies (USD, EUR, GBP; %zu rates): warm %.2f ms, "
+      "one currency %.2f ms (interleaved), ratio %.2fx (target 1.2); last MRR %lld against %lld "
+      "in the one-currency tenant; movement invariant: %s\n",
+      fx_data.exchange_rates.size(), Median(fx_mrr), Median(one_mrr),
+      Median(fx_mrr) / Median(one_mrr), static_cast<long long>(fx_last_mrr),
+      static_cast<long long>(mrr_resp.entries().rbegin()->mrr()),
+      fx_invariant ? "holds" : "BROKEN");
   printf("  health transitions, last 31 days (%lld moves): warm %.1f ms (first page)\n",
          static_cast<long long>(moves), Median(warm_moves));
   printf("  PQLs in %s: %lld\n", absl::FormatCivilTime(pql_month).c_str(),
@@ -789,5 +862,5 @@ int main(int argc, char** argv) {
          PeakRssMiB(std::to_string(warm.pid)), PeakRssMiB(std::to_string(cold.pid)), PeakRssMiB());
   printf("  cold server with --query_memory_bytes=%lld MiB: %s; peak RSS %.0f MiB\n",
          static_cast<long long>(tight_mb), tight_outcome.c_str(), tight_rss);
-  return same && health_same && cake_same ? 0 : 1;
+  return same && health_same && cake_same && fx_invariant ? 0 : 1;
 }
