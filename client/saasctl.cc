@@ -332,6 +332,8 @@ int main(int argc, char** argv) {
   cli::MetricsFlags mf;
   auto* mrr = metrics->add_subcommand("mrr", "MRR, ARR, customers, ARPA and movements");
   AddMetricsFlags(mrr, &mf, true);
+  mrr->add_flag("--by_currency", mf.by_currency,
+                "Also MRR per billing currency, unconverted (a column each, in its own units)");
   auto* churn = metrics->add_subcommand("churn", "Customer and MRR churn, NRR, GRR, quick ratio");
   AddMetricsFlags(churn, &mf, true);
   churn->add_option("--group_by", mf.group_by,

@@ -67,6 +67,7 @@ struct MetricsFlags {
   std::optional<double> top_share;             // icp
   int min_count = 0;                           // icp
   std::string min_term;                        // renewals: <count><d|w|m|y>, "1y" default
+  bool by_currency = false;                    // mrr: MRR per billing currency, unconverted
 };
 int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& flags,
                Output output);

@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -58,13 +59,43 @@ absl::StatusOr<Response> AllPages(Request req, Call call) {
   return all;
 }
 
+// How the tenant's amounts print: its currency and minor digits (none needed for JSON).
+struct Units {
+  int digits = 2;
+  std::string currency;
+};
+absl::StatusOr<Units> UnitsOf(client::Client& client, const std::string& tenant_id, Output output) {
+  Units u;
+  if (output == Output::kJson) return u;
+  absl::StatusOr<v1::Tenant> tenant = client.GetTenant(tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  u.currency = tenant->currency();
+  u.digits = MinorDigits(u.currency);
+  return u;
+}
+
+// The header row with each money column named with its currency ("MRR_USD"): amounts
+// are in the tenant's reporting currency. For tables only (`currency` empty otherwise):
+// CSV headers stay the API's names for scripts that read them.
+Rows Labelled(Rows rows, const std::string& currency) {
+  static const auto* money = new absl::flat_hash_set<std::string>{
+      "MRR",         "ARR",     "ARPA",         "ASP",        "NEW",      "EXPANSION",
+      "CONTRACTION", "CHURN",   "REACTIVATION", "SPEND",      "CAC",      "LTV",
+      "INITIAL_MRR", "EARLIER", "AMOUNT",       "MRR_BEFORE", "MRR_AFTER"};
+  if (rows.empty() || currency.empty()) return rows;
+  for (std::string& h : rows[0]) {
+    if (money->contains(h)) h = absl::StrCat(h, "_", currency);
+  }
+  return rows;
+}
+
 // Runs `call` and prints its response: JSON, or the rows `to_rows` makes of it.
 template <typename Response, typename Call, typename ToRows>
-int Show(Call call, ToRows to_rows, Output output) {
+int Show(Call call, ToRows to_rows, Output output, const std::string& currency) {
   absl::StatusOr<Response> r = call();
   if (!r.ok()) return Fail(r.status());
   if (PrintJson(*r, output)) return kExitOk;
-  PrintRows(to_rows(*r), output);
+  PrintRows(Labelled(to_rows(*r), currency), output);
   return kExitOk;
 }
 
@@ -73,31 +104,45 @@ int Show(Call call, ToRows to_rows, Output output) {
 int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& f,
                Output output) {
   // Amount columns follow the tenant's currency (JPY has no minor digits).
-  int digits = 2;
-  if (output != Output::kJson) {
-    absl::StatusOr<v1::Tenant> tenant = client.GetTenant(f.tenant);
-    if (!tenant.ok()) return Fail(tenant.status());
-    digits = MinorDigits(tenant->currency());
-  }
+  absl::StatusOr<Units> units = UnitsOf(client, f.tenant, output);
+  if (!units.ok()) return Fail(units.status());
+  const int digits = units->digits;
+  const std::string currency = output == Output::kTable ? units->currency : std::string();
   auto money = [digits](int64_t v) { return Money(v, digits); };
 
   if (metric == "mrr") {
     v1::GetMrrRequest req;
     *req.mutable_query() = ToQuery(f);
+    req.set_by_currency(f.by_currency);
     return Show<v1::GetMrrResponse>(
         [&] { return client.GetMrr(req); },
         [&](const v1::GetMrrResponse& r) {
           Rows rows = {{"DATE", "MRR", "ARR", "CUSTOMERS", "ARPA", "NEW", "EXPANSION",
                         "CONTRACTION", "CHURN", "REACTIVATION"}};
+          // With --by_currency, a column per billing currency, in its own units.
+          std::vector<std::string> native;
+          for (const auto& e : r.entries()) {
+            for (const auto& c : e.by_currency()) native.push_back(c.currency());
+          }
+          std::sort(native.begin(), native.end());
+          native.erase(std::unique(native.begin(), native.end()), native.end());
+          for (const std::string& c : native) rows[0].push_back(absl::StrCat("IN_", c));
           for (const auto& e : r.entries()) {
             rows.push_back({e.date(), money(e.mrr()), money(e.arr()), Count(e.customers()),
                             MoneyOr(e.has_arpa(), e.arpa(), digits), money(e.new_business()),
                             money(e.expansion()), money(e.contraction()), money(e.churn()),
                             money(e.reactivation())});
+            for (const std::string& c : native) {
+              int64_t mrr = 0;
+              for (const auto& n : e.by_currency()) {
+                if (n.currency() == c) mrr = n.mrr();
+              }
+              rows.back().push_back(Money(mrr, MinorDigits(c)));
+            }
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "churn") {
     v1::GetChurnRequest req;
@@ -127,7 +172,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "unit-economics") {
     v1::GetUnitEconomicsRequest req;
@@ -152,7 +197,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "cohorts") {
     v1::GetCohortRetentionRequest req;
@@ -176,7 +221,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "active") {
     v1::GetActiveCustomersRequest req;
@@ -189,7 +234,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           for (const auto& e : r.entries()) rows.push_back({e.date(), Count(e.active_customers())});
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "pql") {
     v1::GetPqlCountRequest req;
@@ -206,7 +251,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "activation") {
     v1::GetActivationRequest req;
@@ -223,7 +268,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "engagement") {
     v1::GetEngagementRequest req;
@@ -245,7 +290,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "engagement-scores") {
     v1::ListEngagementScoresRequest req;
@@ -268,7 +313,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
       rows.push_back({c.customer_id(), absl::StrFormat("%.1f", c.score()),
                       absl::StrJoin(c.components(), " ")});
     }
-    PrintRows(rows, output);
+    PrintRows(Labelled(rows, currency), output);
     return kExitOk;
   }
   if (metric == "health") {
@@ -297,7 +342,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "nps") {
     v1::GetNpsRequest req;
@@ -320,7 +365,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "mrr-by-cohort") {
     v1::GetMrrByCohortRequest req;
@@ -341,7 +386,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "renewals") {
     v1::GetRenewalsRequest req;
@@ -374,7 +419,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "icp") {
     v1::GetIdealCustomerProfileRequest req;
@@ -396,7 +441,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
           }
           return rows;
         },
-        output);
+        output, currency);
   }
   if (metric == "health-customers") {
     v1::ListHealthCustomersRequest req;
@@ -423,7 +468,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
                       c.churn_date().empty() ? "-" : c.churn_date(),
                       absl::StrJoin(c.reasons(), ",")});
     }
-    PrintRows(rows, output);
+    PrintRows(Labelled(rows, currency), output);
     return kExitOk;
   }
   if (metric == "health-transitions") {
@@ -447,7 +492,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
                       t.has_score() ? absl::StrFormat("%.1f", t.score().value()) : "-",
                       absl::StrJoin(t.reasons(), ",")});
     }
-    PrintRows(rows, output);
+    PrintRows(Labelled(rows, currency), output);
     return kExitOk;
   }
   if (metric == "movements") {
@@ -477,7 +522,7 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
                       money(m.mrr_before()), money(m.mrr_after()),
                       absl::StrJoin(m.subscription_ids(), " ")});
     }
-    PrintRows(rows, output);
+    PrintRows(Labelled(rows, currency), output);
     return kExitOk;
   }
   return Fail(absl::InvalidArgumentError(absl::StrCat("unknown metric ", metric)));
@@ -494,7 +539,8 @@ int RunCustomer(client::Client& client, const std::string& tenant, const std::st
   if (PrintJson(*p, output)) return kExitOk;
   absl::StatusOr<v1::Tenant> t = client.GetTenant(tenant);
   if (!t.ok()) return Fail(t.status());
-  const int digits = MinorDigits(t->currency());
+  const std::string& currency = t->currency();
+  const int digits = MinorDigits(currency);
   auto money = [digits](int64_t v) { return Money(v, digits); };
   // The profile as FIELD/VALUE rows, then its subscriptions, scores and movements.
   Rows rows = {
@@ -503,7 +549,7 @@ int RunCustomer(client::Client& client, const std::string& tenant, const std::st
       {"as of", p->date()},
       {"channel", p->record().acquisition_channel()},
       {"country", p->record().country()},
-      {"mrr", money(p->mrr())},
+      {"mrr", absl::StrCat(money(p->mrr()), " ", currency)},
       {"first paid", p->first_paid_date().empty() ? "-" : p->first_paid_date()},
       {"tenure days", p->first_paid_date().empty() ? "-" : Count(p->tenure_days())},
       {"health", HealthGroupName(p->health_group())},
@@ -514,14 +560,17 @@ int RunCustomer(client::Client& client, const std::string& tenant, const std::st
                                               : "-"}};
   for (const auto& [k, v] : p->record().attributes()) rows.push_back({"attributes." + k, v});
   PrintRows(rows, output);
-  Rows subs = {{"SUBSCRIPTION", "PLAN", "STATUS", "MRR", "SINCE"}};
+  // Each subscription's price in its billing currency, its MRR in the reporting one.
+  Rows subs = {{"SUBSCRIPTION", "PLAN", "STATUS", "PRICE", "MRR", "SINCE"}};
   for (const auto& s : p->subscriptions()) {
+    const std::string billing = s.currency().empty() ? currency : s.currency();
     subs.push_back({s.subscription_id(), s.plan_id(),
                     absl::AsciiStrToLower(v1::SubscriptionStatus_Name(s.status()).substr(20)),
+                    absl::StrCat(Money(s.unit_amount(), MinorDigits(billing)), " ", billing),
                     money(s.mrr()), Time(s.since())});
   }
   std::cout << "\n";
-  PrintRows(subs, output);
+  PrintRows(Labelled(subs, output == Output::kTable ? currency : ""), output);
   if (p->scores_size() > 0) {
     Rows scores = {{"DATE", "SCORE (" + p->engagement_model_id() + ")"}};
     for (const auto& s : p->scores())
@@ -536,17 +585,14 @@ int RunCustomer(client::Client& client, const std::string& tenant, const std::st
                          money(m.amount()), money(m.mrr_after())});
   }
   std::cout << "\n";
-  PrintRows(movements, output);
+  PrintRows(Labelled(movements, output == Output::kTable ? currency : ""), output);
   return kExitOk;
 }
 
 int RunHealthWatch(client::Client& client, const WatchFlags& f, Output output) {
-  int digits = 2;
-  if (output != Output::kJson) {
-    absl::StatusOr<v1::Tenant> tenant = client.GetTenant(f.tenant);
-    if (!tenant.ok()) return Fail(tenant.status());
-    digits = MinorDigits(tenant->currency());
-  }
+  absl::StatusOr<Units> units = UnitsOf(client, f.tenant, output);
+  if (!units.ok()) return Fail(units.status());
+  const int digits = units->digits;
   absl::CivilDay until;
   if (!f.until.empty() && !absl::ParseCivilTime(f.until, &until)) {
     return Fail(absl::InvalidArgumentError(

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "server/engine/mrr.h"
 #include "server/engine/tenant.h"
 
@@ -314,6 +315,56 @@ std::optional<std::vector<LedgerEvent>> MapExtension(const SubscriptionPartition
       out.push_back(e);
     }
   }
+  return out;
+}
+
+std::vector<std::vector<CurrencyMrr>> NativeMrrAtPeriodEnds(
+    const std::vector<std::shared_ptr<const SubscriptionPartition>>& partitions,
+    const std::vector<Period>& periods, absl::TimeZone tz,
+    const std::optional<absl::flat_hash_set<std::string>>& customers) {
+  std::vector<int64_t> bounds;  // the end of each period's last day
+  bounds.reserve(periods.size());
+  for (const Period& p : periods) bounds.push_back(absl::ToUnixMicros(DayStart(p.last + 1, tz)));
+  // Each subscription (by customer and id) its current state's currency and MRR.
+  absl::flat_hash_map<std::string, int32_t> index;
+  std::vector<std::pair<uint8_t, int64_t>> state;
+  std::vector<int64_t> totals(256, 0);  // per currency index
+  std::vector<std::vector<CurrencyMrr>> out;
+  out.reserve(periods.size());
+  auto emit = [&] {
+    std::vector<CurrencyMrr>& at = out.emplace_back();
+    for (size_t c = 0; c < totals.size(); ++c) {
+      if (totals[c] == 0) continue;
+      const absl::string_view code = Iso4217Code(static_cast<int>(c));
+      at.push_back({std::string(code.empty() ? "(unknown)" : code), totals[c]});
+    }
+  };
+  for (const auto& p : partitions) {
+    // Local subscription → its global slot, or -1 when its customer is not counted.
+    std::vector<int32_t> slot(p->subscriptions.size());
+    for (size_t s = 0; s < slot.size(); ++s) {
+      const absl::string_view customer = p->customers[p->subscription_customer[s]];
+      if (customers.has_value() && !customers->contains(customer)) {
+        slot[s] = -1;
+        continue;
+      }
+      std::string key = absl::StrCat(customer, absl::string_view("\0", 1), p->subscriptions[s]);
+      auto [it, added] = index.try_emplace(std::move(key), static_cast<int32_t>(state.size()));
+      if (added) state.push_back({kNoCurrency, 0});
+      slot[s] = it->second;
+    }
+    for (size_t i = 0; i < p->events(); ++i) {
+      while (out.size() < bounds.size() && p->at_us[i] >= bounds[out.size()]) emit();
+      const int32_t k = slot[p->subscription[i]];
+      if (k < 0) continue;
+      auto& [currency, mrr] = state[k];
+      totals[currency] -= mrr;
+      currency = p->currency.empty() ? kNoCurrency : p->currency[i];
+      mrr = p->mrr[i];
+      totals[currency] += mrr;
+    }
+  }
+  while (out.size() < bounds.size()) emit();
   return out;
 }
 

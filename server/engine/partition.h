@@ -9,10 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "server/engine/events.h"
 #include "server/engine/ledger.h"
+#include "server/engine/periods.h"
 
 namespace saasmetrics::engine {
 
@@ -97,5 +100,21 @@ std::optional<std::vector<LedgerEvent>> MapPartition(const SubscriptionPartition
 std::optional<std::vector<LedgerEvent>> MapExtension(const SubscriptionPartition& p,
                                                      const Ledger& ids,
                                                      const std::vector<LedgerEvent>& base_events);
+
+// MRR in one native currency (minor units, unconverted).
+struct CurrencyMrr {
+  std::string currency;
+  int64_t mrr = 0;
+  bool operator==(const CurrencyMrr&) const = default;
+};
+
+// At the end of each period's last day (in `tz`): the MRR of every subscription's latest
+// state by then, summed per native currency, unconverted (METRICS.md "Currencies": what
+// finance needs to see its exposure). Only currencies with MRR, by code. `customers`:
+// those counted (nullopt: all). `partitions` in month order.
+std::vector<std::vector<CurrencyMrr>> NativeMrrAtPeriodEnds(
+    const std::vector<std::shared_ptr<const SubscriptionPartition>>& partitions,
+    const std::vector<Period>& periods, absl::TimeZone tz,
+    const std::optional<absl::flat_hash_set<std::string>>& customers);
 
 }  // namespace saasmetrics::engine

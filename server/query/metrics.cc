@@ -41,6 +41,11 @@ absl::StatusOr<std::vector<engine::ActivationPoint>> Activation(
                             q.selected);
 }
 
+std::vector<std::vector<engine::CurrencyMrr>> NativeMrr(const Query& q) {
+  // Bounded: at most 3,700 periods (ReaderLimits) × fewer than 255 currencies.
+  return engine::NativeMrrAtPeriodEnds(q.subscription_months, q.periods, q.tz, q.selected);
+}
+
 absl::StatusOr<std::vector<engine::PqlPoint>> PqlCount(Reader& reader, const Query& q,
                                                        const engine::PqlRule& rule,
                                                        int conversion_window_days,

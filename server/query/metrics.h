@@ -21,6 +21,8 @@
 namespace saasmetrics::query {
 
 engine::MrrSeries Mrr(const Query& q);
+// MRR at each period's end per native currency, unconverted, of the selected customers.
+std::vector<std::vector<engine::CurrencyMrr>> NativeMrr(const Query& q);
 
 absl::StatusOr<std::vector<int64_t>> ActiveCustomers(Reader& reader, const Query& q,
                                                      const std::vector<std::string>& types,

@@ -420,6 +420,7 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
   if (!history.ok()) return history.status();
   q.history = std::static_pointer_cast<const History>(*history);
   q.rates_version = of->exchange_rates;
+  q.subscription_months = *partitions;
   const History& h = *q.history;
   if (h.WantsCompaction()) {
     // The merge copies every movement: on the loader pool, not in this query (refused

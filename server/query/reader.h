@@ -89,7 +89,8 @@ struct Query {
   // history).
   std::shared_ptr<const History> history;
   int64_t rates_version = 0;  // of the exchange rates the history converted at (Reader::Rates)
-  const engine::Ledger* ledger = nullptr;  // ids and plans only (no events)
+  SubscriptionPartitions subscription_months;  // what the history was read from, in month order
+  const engine::Ledger* ledger = nullptr;      // ids and plans only (no events)
   // The history's movements of the selected customers (ordered by customer, then day);
   // null when Needs::movements was false and there are no filters. Consumers ignore days
   // after their last period.

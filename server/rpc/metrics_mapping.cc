@@ -41,6 +41,17 @@ query::QuerySpec SpecFrom(const v1::MetricsQuery& q) {
                           .filters = {q.filter().begin(), q.filter().end()}};
 }
 
+void ToProto(const std::vector<std::vector<engine::CurrencyMrr>>& by_currency,
+             v1::GetMrrResponse* out) {
+  for (size_t i = 0; i < by_currency.size() && i < static_cast<size_t>(out->entries_size()); ++i) {
+    for (const engine::CurrencyMrr& c : by_currency[i]) {
+      v1::CurrencyMrr* o = out->mutable_entries(static_cast<int>(i))->add_by_currency();
+      o->set_currency(c.currency);
+      o->set_mrr(c.mrr);
+    }
+  }
+}
+
 void ToProto(const engine::MrrSeries& series, v1::GetMrrResponse* out) {
   out->set_start_mrr(series.start_mrr);
   for (const engine::MrrPoint& p : series.points) {

@@ -36,6 +36,9 @@ void MaybeSet(std::optional<double> r, Msg* msg, Mutable mutable_field) {
 query::QuerySpec SpecFrom(const v1::MetricsQuery& q);
 
 void ToProto(const engine::MrrSeries& series, v1::GetMrrResponse* out);
+// Each entry's MRR per native currency (query::NativeMrr, one list per entry).
+void ToProto(const std::vector<std::vector<engine::CurrencyMrr>>& by_currency,
+             v1::GetMrrResponse* out);
 void ToProto(const std::vector<engine::ChurnPoint>& points,
              google::protobuf::RepeatedPtrField<v1::ChurnEntry>* out);
 void ToProto(const std::vector<engine::Period>& periods, const std::vector<int64_t>& active,

@@ -71,6 +71,7 @@ grpc::ServerUnaryReactor* MetricsService::GetMrr(grpc::CallbackServerContext* ct
                     if (!q.ok()) return ToGrpcStatus(q.status());
                     resp->set_currency(q->tenant.currency);
                     ToProto(query::Mrr(*q), resp);
+                    if (req->by_currency()) ToProto(query::NativeMrr(*q), resp);
                     return grpc::Status::OK;
                   });
 }

@@ -377,6 +377,14 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
     EXPECT_EQ(json_code, 0) << command[0];
     EXPECT_EQ(json.substr(0, 1), "{") << command[0] << ": " << json;
   }
+  // Money columns name the reporting currency; --by_currency adds MRR per billing currency.
+  auto [fx_code, fx] = Run(
+      {"metrics", "mrr", "--tenant=demo", "--from=2023-11-01", "--to=2023-12-31", "--by_currency"});
+  ASSERT_EQ(fx_code, 0) << fx;
+  EXPECT_THAT(fx, HasSubstr("MRR_USD"));
+  EXPECT_THAT(fx, HasSubstr("IN_EUR"));
+  EXPECT_THAT(fx, HasSubstr("IN_GBP"));
+  EXPECT_THAT(fx, HasSubstr("IN_USD"));
   // Health transitions over one month (the listing takes at most 92 days): each row a move.
   auto [moves_code, moves] = Run({"metrics", "health-transitions", "--tenant=demo",
                                   "--from=2023-12-01", "--to=2023-12-31", "--group=at_risk"});

@@ -5,6 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <map>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine/mrr.h"
+#include "server/engine/partition.h"
 
 namespace saasmetrics::engine {
 namespace {
@@ -91,6 +97,71 @@ TEST(Currency, TheRateForADayIsTheLatestOnOrBeforeIt) {
                 .status()
                 .code(),
             absl::StatusCode::kOutOfRange);
+}
+
+// MRR per native currency at period ends, against a brute force that, for every period end,
+// takes each subscription's latest event before it (by time, then ingest order).
+TEST(Currency, NativeMrrAtPeriodEndsMatchesTheLatestStateOfEverySubscription) {
+  absl::TimeZone tz;
+  ASSERT_TRUE(absl::LoadTimeZone("Europe/Berlin", &tz));
+  const std::vector<Period> periods =
+      CutPeriods(absl::CivilDay(2024, 1, 1), absl::CivilDay(2024, 6, 30), Interval::kMonth);
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    std::mt19937_64 rng(seed);
+    auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+    std::map<absl::CivilMonth, std::vector<SubscriptionEvent>> months;
+    std::vector<SubscriptionEvent> all;
+    for (int i = 0; i < 200; ++i) {
+      SubscriptionEvent e;
+      e.event_id = absl::StrCat("e", i);
+      e.customer_id = absl::StrCat("c", pick(20));
+      e.subscription_id = absl::StrCat("s", pick(2));
+      // Days up to 31 (normalised into the next month): some events fall on a period end.
+      e.effective_at = absl::FromCivil(
+          absl::CivilSecond(2024, 1 + pick(7), 1 + pick(31), pick(24), 0, 0), absl::UTCTimeZone());
+      e.status = pick(4) == 0 ? SubscriptionStatus::kCanceled : SubscriptionStatus::kActive;
+      e.quantity = 1;
+      e.unit_amount = 100 * (1 + pick(9));
+      e.currency = std::vector<std::string>{"USD", "EUR", "JPY"}[pick(3)];
+      e.interval_unit = IntervalUnit::kMonth;
+      e.interval_count = 1;
+      e.seq = i;
+      months[absl::ToCivilMonth(e.effective_at, absl::UTCTimeZone())].push_back(e);
+      all.push_back(e);
+    }
+    std::vector<std::shared_ptr<const SubscriptionPartition>> partitions;
+    for (const auto& [month, events] : months) {
+      partitions.push_back(
+          std::make_shared<const SubscriptionPartition>(BuildSubscriptionPartition(month, events)));
+    }
+    const std::optional<absl::flat_hash_set<std::string>> some =
+        absl::flat_hash_set<std::string>{"c1", "c2", "c3", "c5", "c8", "c13"};
+    for (const auto& customers : {std::optional<absl::flat_hash_set<std::string>>(), some}) {
+      const auto got = NativeMrrAtPeriodEnds(partitions, periods, tz, customers);
+      ASSERT_EQ(got.size(), periods.size());
+      for (size_t p = 0; p < periods.size(); ++p) {
+        const absl::Time end = DayStart(periods[p].last + 1, tz);
+        std::map<std::pair<std::string, std::string>, const SubscriptionEvent*> latest;
+        for (const SubscriptionEvent& e : all) {
+          if (e.effective_at >= end) continue;
+          if (customers.has_value() && !customers->contains(e.customer_id)) continue;
+          const SubscriptionEvent*& cur = latest[{e.customer_id, e.subscription_id}];
+          if (cur == nullptr ||
+              std::tie(e.effective_at, e.seq) > std::tie(cur->effective_at, cur->seq)) {
+            cur = &e;
+          }
+        }
+        std::map<std::string, int64_t> want;
+        for (const auto& [key, e] : latest) want[e->currency] += StateMrr(*e);
+        std::vector<CurrencyMrr> expected;
+        for (const auto& [currency, mrr] : want) {
+          if (mrr != 0) expected.push_back({currency, mrr});
+        }
+        EXPECT_EQ(got[p], expected) << "period " << p;
+      }
+    }
+  }
 }
 
 }  // namespace

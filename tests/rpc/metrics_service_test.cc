@@ -284,6 +284,29 @@ TEST_F(MetricsTest, SubscriptionsInSeveralCurrenciesConvertAtTheRateOfTheirState
     EXPECT_THAT(s.error_message(), HasSubstr("2024-02-28"));
   }
 
+  {  // MRR per billing currency, unconverted: the exposure to each.
+    v1::GetMrrRequest by;
+    *by.mutable_query() = Query("2024-02-01", "2024-03-31");
+    by.set_by_currency(true);
+    v1::GetMrrResponse got;
+    ASSERT_TRUE(metrics_->GetMrr(Ctx().get(), by, &got).ok());
+    ASSERT_EQ(got.entries_size(), 2);
+    auto pairs = [](const v1::MrrEntry& e) {
+      std::vector<std::pair<std::string, int64_t>> out;
+      for (const auto& c : e.by_currency()) out.emplace_back(c.currency(), c.mrr());
+      return out;
+    };
+    EXPECT_THAT(pairs(got.entries(0)), ElementsAre(std::pair<std::string, int64_t>("JPY", 1500),
+                                                   std::pair<std::string, int64_t>("USD", 1000)));
+    EXPECT_THAT(pairs(got.entries(1)), ElementsAre(std::pair<std::string, int64_t>("CHF", 1000),
+                                                   std::pair<std::string, int64_t>("GBP", 100),
+                                                   std::pair<std::string, int64_t>("JPY", 1500),
+                                                   std::pair<std::string, int64_t>("KWD", 3000),
+                                                   std::pair<std::string, int64_t>("USD", 2000)));
+    EXPECT_EQ(Mrr(Query("2024-02-01", "2024-03-31")).entries(0).by_currency_size(), 0)
+        << "only when asked";
+  }
+
   // Bad rates name their field and store nothing.
   grpc::Status bad = Rate("2024-03-01", "EUR", "1");
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
