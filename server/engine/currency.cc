@@ -128,9 +128,8 @@ const RateTable::Dated* RateTable::Find(absl::string_view currency, absl::CivilD
   return after == dated.begin() ? nullptr : &*(after - 1);
 }
 
-absl::StatusOr<int64_t> RateTable::Convert(int64_t amount, absl::string_view currency,
-                                           absl::CivilDay day) const {
-  if (currency == reporting_) return amount;
+absl::StatusOr<RateTable::Found> RateTable::Lookup(absl::string_view currency,
+                                                   absl::CivilDay day) const {
   const int exponent = CurrencyExponent(currency);
   if (exponent < 0) {
     return absl::FailedPreconditionError(
@@ -138,8 +137,17 @@ absl::StatusOr<int64_t> RateTable::Convert(int64_t amount, absl::string_view cur
   }
   const Dated* rate = Find(currency, day);
   if (rate == nullptr) return Missing(currency, day);
+  return Found{exponent, rate};
+}
+
+absl::StatusOr<int64_t> RateTable::Convert(int64_t amount, absl::string_view currency,
+                                           absl::CivilDay day) const {
+  if (currency == reporting_) return amount;
+  absl::StatusOr<Found> found = Lookup(currency, day);
+  if (!found.ok()) return found.status();
+  const Dated* rate = found->rate;
   std::optional<int64_t> converted =
-      ConvertAmount(amount, exponent, reporting_exponent_, rate->rate);
+      ConvertAmount(amount, found->exponent, reporting_exponent_, rate->rate);
   if (!converted.has_value()) {
     return absl::OutOfRangeError(absl::StrCat(amount, " ", currency, " at ",
                                               FormatDecimal(rate->rate), " does not fit in ",
@@ -153,14 +161,10 @@ absl::StatusOr<std::vector<RateRun>> RateTable::Runs(absl::string_view currency,
                                                      int* shift) const {
   *shift = 0;
   if (currency == reporting_) return std::vector<RateRun>();
-  const int exponent = CurrencyExponent(currency);
-  if (exponent < 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("'", currency, "' is not an ISO 4217 currency: no rate converts it"));
-  }
-  const Dated* rate = Find(currency, first);
-  if (rate == nullptr) return Missing(currency, first);
-  *shift = reporting_exponent_ - exponent;
+  absl::StatusOr<Found> found = Lookup(currency, first);
+  if (!found.ok()) return found.status();
+  const Dated* rate = found->rate;
+  *shift = reporting_exponent_ - found->exponent;
   std::vector<RateRun> runs = {{first, rate->rate}};
   const std::vector<Dated>& dated = by_currency_.find(currency)->second;
   for (const Dated* r = rate + 1; r != dated.data() + dated.size() && r->date <= last; ++r) {

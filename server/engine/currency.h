@@ -76,6 +76,12 @@ class RateTable {
     Decimal rate;
   };
   const Dated* Find(absl::string_view currency, absl::CivilDay day) const;
+  // The currency's exponent and its rate for `day`, or why there is none.
+  struct Found {
+    int exponent;
+    const Dated* rate;
+  };
+  absl::StatusOr<Found> Lookup(absl::string_view currency, absl::CivilDay day) const;
   absl::Status Missing(absl::string_view currency, absl::CivilDay day) const;
 
   std::string reporting_;

@@ -86,6 +86,13 @@ class ReaderTest : public ::testing::Test {
     rule.conditions = {{engine::PqlCondition::Kind::kEventCount, "report", 3, 1}};
     return rule;
   }
+  // Runs `statement` on a connection of its own, behind the store's back.
+  void Sql(const std::string& statement) {
+    pqxx::connection conn(db_.conninfo());
+    pqxx::work tx(conn);
+    tx.exec(statement);
+    tx.commit();
+  }
   // Pushes every entry but `keep` out of the cache with a filler that leaves just their
   // room, then uses each once more, so that the filler is the next to go.
   void KeepOnly(const std::vector<cache::PartitionKey>& keep) {
@@ -271,15 +278,10 @@ TEST_F(ReaderTest, AUsageIndexIsNeverUsedWithAnotherLoadOfItsMonths) {
   Reader reader = MakeReader();
   EXPECT_EQ(MarchPqls(reader), 1);
 
-  {  // lead-a's rows come first from now on, in write order (the index the month's read
-     // takes) as in physical order (an updated row is a new row version at the end).
-    pqxx::connection conn(db_.conninfo());
-    pqxx::work tx(conn);
-    tx.exec(
-        "UPDATE usage_events SET write_id = write_id + 1000000 "
-        "WHERE customer_id IN ('paying', 'lead-b')");
-    tx.commit();
-  }
+  // lead-a's rows come first from now on, in write order (the index the month's read
+  // takes) as in physical order (an updated row is a new row version at the end).
+  Sql("UPDATE usage_events SET write_id = write_id + 1000000 "
+      "WHERE customer_id IN ('paying', 'lead-b')");
   // Everything but the index leaves the cache: the next query reads March whole, at the
   // version the index was cached under.
   auto month = [](int m) { return engine::MonthIndex(absl::CivilMonth(2024, m)); };
@@ -324,14 +326,9 @@ TEST_F(ReaderTest, AFieldColumnIsNeverUsedWithAnotherLoadOfTheCustomers) {
   std::vector<std::string> first_order, second_order;
   EXPECT_THAT(read(first_order), ::testing::ElementsAre("b-de", "paying"));
 
-  {  // b-de's row comes last from now on (an updated row is a new row version at the end).
-    pqxx::connection conn(db_.conninfo());
-    pqxx::work tx(conn);
-    tx.exec(
-        "WITH gone AS (DELETE FROM customers WHERE customer_id = 'b-de' RETURNING *) "
-        "INSERT INTO customers SELECT * FROM gone");
-    tx.commit();
-  }
+  // b-de's row comes last from now on (a new row, not an update in place).
+  Sql("WITH gone AS (DELETE FROM customers WHERE customer_id = 'b-de' RETURNING *) "
+      "INSERT INTO customers SELECT * FROM gone");
   KeepOnly({{"acme@UTC", static_cast<int>(CacheKind::kHistory), 0},
             {"acme", static_cast<int>(CacheKind::kFieldColumn),
              static_cast<int>(absl::HashOf(std::string("country")) & 0x7fffffff)}});
