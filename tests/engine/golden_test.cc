@@ -34,6 +34,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "server/engine/cohorts.h"
+#include "server/engine/currency.h"
 #include "server/engine/dates.h"
 #include "server/engine/engagement.h"
 #include "server/engine/filters.h"
@@ -65,6 +66,7 @@ struct Golden {
   bool engagement = false, health = false, nps = false, transitions = false;
   std::optional<std::pair<double, int64_t>> icp;  // top share, min count
   std::vector<std::string> icp_fields;
+  std::vector<ExchangeRate> rates;  // into USD, the golden files' reporting currency
   bool Sections() const {
     return renewals.has_value() || cake || engagement || health || nps || transitions ||
            icp.has_value();
@@ -160,13 +162,17 @@ SubscriptionEvent ParseEvent(const std::vector<std::string>& f, int64_t seq) {
       e.plan_id = kv.second;
       continue;
     }
+    if (kv.first == "currency") {
+      e.currency = kv.second;
+      continue;
+    }
     EXPECT_TRUE(absl::SimpleAtoi(kv.second, &v)) << f[i];
     if (kv.first == "qty") e.quantity = v;
     if (kv.first == "amount") e.unit_amount = v;
     if (kv.first == "bps") e.discount_bps = static_cast<int32_t>(v);
     if (kv.first == "off") e.discount_amount = v;
   }
-  e.currency = "USD";
+  if (e.currency.empty()) e.currency = "USD";
   e.seq = seq;
   return e;
 }
@@ -233,6 +239,13 @@ Golden Parse(const std::string& path) {
       }
     } else if (f[0] == "event") {
       g.events.push_back(ParseEvent(f, static_cast<int64_t>(g.events.size())));
+    } else if (f[0] == "rate") {  // rate DATE CURRENCY VALUE: one unit in USD
+      ExchangeRate& r = g.rates.emplace_back();
+      EXPECT_TRUE(ParseIsoDate(f.at(1), &r.date)) << line;
+      r.currency = f.at(2);
+      std::optional<Decimal> rate = ParseRate(f.at(3));
+      EXPECT_TRUE(rate.has_value()) << line;
+      if (rate.has_value()) r.rate = *rate;
     } else if (f[0] == "usage") {
       UsageEvent u = Use(f.at(1), f.at(3), "", ParseTime(f.at(2)));
       int n = 1;
@@ -456,6 +469,17 @@ void RenderIcp(const Golden& g, std::vector<std::string>& out) {
 
 std::vector<std::string> Render(const Golden& g) {
   Ledger ledger = BuildLedger(g.events);
+  // METRICS.md "Currencies": each state's MRR in USD at the rate of its day in the zone
+  // (what the history does, query::Conversion); a missing rate is the whole answer.
+  const RateTable rates("USD", g.rates);
+  for (size_t i = 0; i < g.events.size(); ++i) {
+    LedgerEvent& e = ledger.events[i];  // BuildLedger keeps the events' order
+    if (e.mrr == 0) continue;
+    absl::StatusOr<int64_t> usd = rates.Convert(e.mrr, g.events[i].currency,
+                                                absl::ToCivilDay(g.events[i].effective_at, g.tz));
+    if (!usd.ok()) return {absl::StrCat("error ", usd.status().ToString())};
+    e.mrr = *usd;
+  }
   MrrTimeline timeline =
       MrrTimeline::Build(ledger.events, static_cast<int32_t>(ledger.customer_ids.size()));
   std::vector<PauseChange> pauses;
