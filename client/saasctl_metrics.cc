@@ -634,7 +634,8 @@ int RunHealthWatch(client::Client& client, const WatchFlags& f, Output output) {
                 << (n == 0 ? "no moves" : absl::StrCat(n, n == 1 ? " move" : " moves")) << "\n";
       for (const auto& t : day.transitions()) {
         std::cout << "  " << t.customer_id() << "  " << HealthGroupName(t.from()) << " -> "
-                  << HealthGroupName(t.to()) << "  " << Money(t.mrr(), digits) << "  score "
+                  << HealthGroupName(t.to()) << "  " << Money(t.mrr(), digits) << " "
+                  << units->currency << "  score "
                   << (t.has_score() ? absl::StrFormat("%.1f", t.score().value()) : "-") << "  "
                   << absl::StrJoin(t.reasons(), ",") << "\n";
       }
