@@ -128,11 +128,13 @@ API keys: every call sends one. The demo key (reads every tenant, nothing else):
   Create more: build/bin/saasctl --token_file=.local/admin.token keys create --tenant=demo --roles=read,ingest
 
 Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapshot, Dec 2024;
-     acme = generated 2023-2024 with usage; live = generated, the six months before this one):
+     acme = generated 2023-2024 with usage, billed in USD, EUR and GBP; live = generated, the
+     six months before this one):
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics mrr --tenant=demo --from=2018-01-01 --to=2019-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics churn --tenant=telco --from=2024-10-01 --to=2024-12-31 --filter=attributes.contract=Month-to-month
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics churn --tenant=telco --from=2024-12-01 --to=2024-12-31 --group_by=attributes.contract
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics cohorts --tenant=telco --from=2024-01-01 --to=2024-12-31 --group_by=attributes.contract
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics mrr --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter --by_currency
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics unit-economics --tenant=acme --from=2024-01-01 --to=2024-12-31 --interval=quarter
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics active --tenant=acme --from=2024-12-01 --to=2024-12-31 --interval=week
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics pql --tenant=acme --rule=engaged --from=2024-01-01 --to=2024-12-31
