@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <iostream>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/records.h"
+#include "server/engine/currency.h"
 
 namespace saasmetrics::cli {
 
@@ -79,14 +79,8 @@ void PrintRows(const std::vector<std::vector<std::string>>& rows, Output output)
 }
 
 int MinorDigits(const std::string& currency) {
-  static const auto* zero = new absl::flat_hash_set<std::string>{
-      "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
-      "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"};
-  static const auto* three =
-      new absl::flat_hash_set<std::string>{"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"};
-  if (zero->contains(currency)) return 0;
-  if (three->contains(currency)) return 3;
-  return 2;
+  const int exponent = engine::CurrencyExponent(currency);  // the server's table
+  return exponent < 0 ? 2 : exponent;
 }
 
 std::string Money(int64_t minor, int digits) {

@@ -35,7 +35,8 @@ void PrintRows(const std::vector<std::vector<std::string>>& rows, Output output)
 bool PrintJson(const google::protobuf::Message& m, Output output);
 
 // ISO 4217 minor-unit digits: 2 for most, 0 for JPY, KRW, …, 3 for BHD, KWD, ….
-int MinorDigits(const std::string& currency);
+int MinorDigits(
+    const std::string& currency);  // ISO 4217 exponent (engine::CurrencyExponent), 2 if unknown
 // Minor units as a decimal amount in the currency's digits ("-1234.50", "1234" for JPY).
 std::string Money(int64_t minor, int digits = 2);
 // "1234567" → "1,234,567".
