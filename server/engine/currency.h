@@ -53,7 +53,6 @@ struct ExchangeRate {
 // latest one dated on or before it.
 class RateTable {
  public:
-  RateTable() = default;
   RateTable(const std::string& reporting_currency, const std::vector<ExchangeRate>& rates);
 
   // `amount` (minor units of `currency`, an ISO 4217 code) on `day`, in minor units of
@@ -67,7 +66,6 @@ class RateTable {
   // the reporting currency. FAILED_PRECONDITION as for Convert when `first` has no rate.
   absl::StatusOr<std::vector<RateRun>> Runs(absl::string_view currency, absl::CivilDay first,
                                             absl::CivilDay last, int* shift) const;
-  const std::string& reporting_currency() const { return reporting_; }
   size_t bytes() const;
 
  private:

@@ -239,9 +239,8 @@ void ValidateExchangeRates(const std::vector<ExchangeRate>& rates, const IngestR
   for (size_t i = 0; i < rates.size(); ++i) {
     const ExchangeRate& r = rates[i];
     ItemChecker c("rates", i, rules, out);
-    if (!IsIso4217Currency(r.currency)) {
-      c.Fail("currency", absl::StrCat("'", r.currency, "' is not an ISO 4217 currency code"));
-    } else if (r.currency == rules.currency) {
+    c.Currency("currency", r.currency);
+    if (r.currency == rules.currency) {
       c.Fail("currency", absl::StrCat("'", r.currency,
                                       "' is the tenant's reporting currency: it needs no rate"));
     }

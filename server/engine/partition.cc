@@ -359,7 +359,7 @@ std::vector<std::vector<CurrencyMrr>> NativeMrrAtPeriodEnds(
       if (k < 0) continue;
       auto& [currency, mrr] = state[k];
       totals[currency] -= mrr;
-      currency = p->currency.empty() ? kNoCurrency : p->currency[i];
+      currency = p->currency[i];
       mrr = p->mrr[i];
       totals[currency] += mrr;
     }

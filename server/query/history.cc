@@ -18,12 +18,8 @@ class Converter {
   // `events[k]` is `p`'s event k; converts those at `positions` (ascending), or all.
   absl::Status Month(const engine::SubscriptionPartition& p, engine::LedgerEvent* events,
                      const std::vector<uint32_t>* positions = nullptr) {
-    if (c_.reporting < 0 || p.currency.empty()) return absl::OkStatus();
+    if (c_.reporting < 0) return absl::OkStatus();
     const auto reporting = static_cast<uint8_t>(c_.reporting);
-    if (std::all_of(p.currency.begin(), p.currency.end(),
-                    [&](uint8_t c) { return c == reporting; })) {
-      return absl::OkStatus();
-    }
     auto one = [&](size_t k) -> absl::Status {
       engine::LedgerEvent& e = events[k];
       if (p.currency[k] == reporting || e.mrr == 0) return absl::OkStatus();

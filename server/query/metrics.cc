@@ -250,19 +250,15 @@ absl::StatusOr<std::vector<engine::UnitEconomics>> UnitEconomics(Reader& reader,
   // Each row in its currency, with the rates of its days when that is not the reporting
   // one (METRICS.md "Currencies": spend converts at each day's rate, before spreading).
   std::vector<engine::SpendRow> rows;
-  std::shared_ptr<const engine::RateTable> rates;
+  QueryRates rates(reader, q, ctx);
   for (const auto& a : **spend) {
     engine::SpendRow& row = rows.emplace_back();
     row = {.channel = a.channel, .start = a.start_date, .end = a.end_date, .amount = a.amount};
     if (a.currency == q.tenant.currency) continue;
-    if (rates == nullptr) {
-      absl::StatusOr<std::shared_ptr<const engine::RateTable>> loaded =
-          reader.Rates(q.tenant, q.rates_version, ctx);
-      if (!loaded.ok()) return loaded.status();
-      rates = *std::move(loaded);
-    }
+    absl::StatusOr<const engine::RateTable*> table = rates.Get();
+    if (!table.ok()) return table.status();
     absl::StatusOr<std::vector<engine::RateRun>> runs =
-        rates->Runs(a.currency, a.start_date, a.end_date, &row.shift);
+        (*table)->Runs(a.currency, a.start_date, a.end_date, &row.shift);
     if (!runs.ok()) return runs.status();
     row.rates = *std::move(runs);
     if (absl::Status s = engine::CheckSpendRow(row); !s.ok()) return s;

@@ -40,20 +40,16 @@ absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
     if (e.effective_at < until) latest[e.subscription_id] = &e;
   }
   // Each state's MRR in the reporting currency, as the history converts it (Conversion).
-  std::shared_ptr<const engine::RateTable> rates;
+  QueryRates rates(reader, q, ctx);
   for (const auto& [id, e] : latest) {
     SubscriptionNow& s = p.subscriptions.emplace_back();
     s.state = *e;
     s.mrr = engine::StateMrr(*e);
     if (e->currency != q.tenant.currency && s.mrr != 0) {
-      if (rates == nullptr) {
-        absl::StatusOr<std::shared_ptr<const engine::RateTable>> loaded =
-            reader.Rates(q.tenant, q.rates_version, ctx);
-        if (!loaded.ok()) return loaded.status();
-        rates = *std::move(loaded);
-      }
+      absl::StatusOr<const engine::RateTable*> table = rates.Get();
+      if (!table.ok()) return table.status();
       absl::StatusOr<int64_t> converted =
-          rates->Convert(s.mrr, e->currency, absl::ToCivilDay(e->effective_at, q.tz));
+          (*table)->Convert(s.mrr, e->currency, absl::ToCivilDay(e->effective_at, q.tz));
       if (!converted.ok()) return converted.status();
       s.mrr = *converted;
     }

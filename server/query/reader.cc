@@ -299,7 +299,7 @@ absl::StatusOr<Query> Reader::Prepare(const QuerySpec& spec, Needs needs, const 
   q.customers = kNone;
   if (!q.filters.empty() || needs.customers) {
     absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> loaded =
-        Customers(spec.tenant_id, ctx, &q.customers_version);
+        Customers(spec.tenant_id, ctx);
     if (!loaded.ok()) return loaded.status();
     q.customers = std::move(*loaded);
   }
@@ -420,7 +420,7 @@ absl::Status Reader::LoadHistory(const std::string& tenant_id, Needs needs, cons
   if (!history.ok()) return history.status();
   q.history = std::static_pointer_cast<const History>(*history);
   q.rates_version = of->exchange_rates;
-  q.subscription_months = *partitions;
+  q.subscription_months = *std::move(partitions);
   const History& h = *q.history;
   if (h.WantsCompaction()) {
     // The merge copies every movement: on the loader pool, not in this query (refused
@@ -522,11 +522,9 @@ absl::StatusOr<UsageView> Reader::Usage(const std::string& tenant_id, absl::Time
 template <typename T>
 absl::StatusOr<std::shared_ptr<const std::vector<T>>> Reader::TenantWide(
     const std::string& tenant_id, store::PartitionKind kind, CacheKind cache_kind,
-    absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx,
-    int64_t* version_out) {
+    absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx) {
   absl::StatusOr<int64_t> version = TenantWideVersion(store_, tenant_id, kind, ctx.deadline);
   if (!version.ok()) return version.status();
-  if (version_out != nullptr) *version_out = *version;
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = GetCharged(
       {tenant_id, static_cast<int>(cache_kind), 0}, *version,
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
@@ -541,10 +539,10 @@ absl::StatusOr<std::shared_ptr<const std::vector<T>>> Reader::TenantWide(
 }
 
 absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Reader::Customers(
-    const std::string& tenant_id, const Context& ctx, int64_t* version) {
+    const std::string& tenant_id, const Context& ctx) {
   return TenantWide<engine::Customer>(
       tenant_id, store::PartitionKind::kCustomers, CacheKind::kCustomers,
-      [&] { return store_.Customers(tenant_id, ctx.deadline); }, ctx, version);
+      [&] { return store_.Customers(tenant_id, ctx.deadline); }, ctx);
 }
 
 absl::StatusOr<std::shared_ptr<const engine::IcpField>> Reader::Column(const Query& q,
@@ -556,10 +554,10 @@ absl::StatusOr<std::shared_ptr<const engine::IcpField>> Reader::Column(const Que
   // a hit is used only when it is that very field, records and ledger (FieldColumn::Made).
   const cache::PartitionKey key{q.tenant.tenant_id, static_cast<int>(CacheKind::kFieldColumn),
                                 static_cast<int>(absl::HashOf(field) & 0x7fffffff)};
-  const int64_t version = static_cast<int64_t>(
-      absl::HashOf(q.customers_version, reinterpret_cast<uintptr_t>(q.customers.get()),
-                   reinterpret_cast<uintptr_t>(ledger.get())) >>
-      1);
+  const int64_t version =
+      static_cast<int64_t>(absl::HashOf(reinterpret_cast<uintptr_t>(q.customers.get()),
+                                        reinterpret_cast<uintptr_t>(ledger.get())) >>
+                           1);
   absl::StatusOr<std::shared_ptr<const cache::Snapshot>> got = GetCharged(
       key, version,
       [&]() -> absl::StatusOr<std::shared_ptr<const cache::Snapshot>> {
@@ -574,6 +572,16 @@ absl::StatusOr<std::shared_ptr<const engine::IcpField>> Reader::Column(const Que
     column = std::make_shared<const FieldColumn>(MakeColumn(field, q.customers, ledger));
   }
   return std::shared_ptr<const engine::IcpField>(column, &column->values);
+}
+
+absl::StatusOr<const engine::RateTable*> QueryRates::Get() {
+  if (table_ == nullptr) {
+    absl::StatusOr<std::shared_ptr<const engine::RateTable>> loaded =
+        reader_.Rates(q_.tenant, q_.rates_version, ctx_);
+    if (!loaded.ok()) return loaded.status();
+    table_ = *std::move(loaded);
+  }
+  return table_.get();
 }
 
 absl::StatusOr<std::shared_ptr<const engine::RateTable>> Reader::Rates(const engine::Tenant& tenant,

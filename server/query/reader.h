@@ -103,7 +103,6 @@ struct Query {
   std::shared_ptr<const std::vector<engine::Movement>> filtered;
   std::shared_ptr<const std::vector<engine::PauseChange>> filtered_pauses;
   std::shared_ptr<const std::vector<engine::Customer>> customers;  // never null
-  int64_t customers_version = 0;                                   // of `customers`, when loaded
   // The customers the filters select, as external ids (nullopt: no filters).
   engine::CustomerSet selected;
 };
@@ -158,11 +157,11 @@ class Reader {
     return store_.CustomerSubscriptionEvents(tenant_id, customer_id, ctx.deadline);
   }
 
-  // The tenant's survey responses, cached by version.
   // The tenant's exchange rates at `version` (the store's, as HistoryVersionsOf read it).
   absl::StatusOr<std::shared_ptr<const engine::RateTable>> Rates(const engine::Tenant& tenant,
                                                                  int64_t version,
                                                                  const Context& ctx);
+  // The tenant's survey responses, cached by version.
   absl::StatusOr<std::shared_ptr<const std::vector<engine::SurveyResponse>>> SurveyResponses(
       const std::string& tenant_id, const Context& ctx);
 
@@ -193,7 +192,7 @@ class Reader {
 
  private:
   absl::StatusOr<std::shared_ptr<const std::vector<engine::Customer>>> Customers(
-      const std::string& tenant_id, const Context& ctx, int64_t* version = nullptr);
+      const std::string& tenant_id, const Context& ctx);
   // SelectCustomers for the query's ledger: from the cached field columns when the query
   // has the history (a hit costs a pass over small integers), else from the records; and,
   // when the columns know them, which records are outside the ledger.
@@ -215,8 +214,7 @@ class Reader {
   template <typename T>
   absl::StatusOr<std::shared_ptr<const std::vector<T>>> TenantWide(
       const std::string& tenant_id, store::PartitionKind kind, CacheKind cache_kind,
-      absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx,
-      int64_t* version_out = nullptr);
+      absl::FunctionRef<absl::StatusOr<std::vector<T>>()> load, const Context& ctx);
   // Every month of `versions` as a cached partition, missing ones loaded a few at a time on
   // the loader pool; `build` gets the month's older version when the cache holds one, to
   // read only what was written since.
@@ -234,6 +232,21 @@ class Reader {
   cache::PartitionCache& cache_;
   ThreadPool& loaders_;
   std::unique_ptr<MemoryBudget> memory_;
+};
+
+// A query's exchange rates (Reader::Rates at the version its history converted at), read
+// on first use: a query whose amounts are all in the reporting currency never reads them.
+class QueryRates {
+ public:
+  QueryRates(Reader& reader, const Query& q, const Context& ctx)
+      : reader_(reader), q_(q), ctx_(ctx) {}
+  absl::StatusOr<const engine::RateTable*> Get();
+
+ private:
+  Reader& reader_;
+  const Query& q_;
+  const Context& ctx_;
+  std::shared_ptr<const engine::RateTable> table_;
 };
 
 }  // namespace saasmetrics::query

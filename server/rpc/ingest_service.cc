@@ -144,7 +144,12 @@ grpc::Status IngestService::Ingest(const std::string& tenant_id,
         return store_.WriteSubscriptionEvents(t, items, d);
       },
       deadline, out);
-  if (s.ok() && out->accepted() > 0 && refresher_ != nullptr) {
+  return HistoryInputWritten(tenant_id, *out, std::move(s));
+}
+
+grpc::Status IngestService::HistoryInputWritten(const std::string& tenant_id,
+                                                const v1::IngestResult& out, grpc::Status s) {
+  if (s.ok() && out.accepted() > 0 && refresher_ != nullptr) {
     refresher_->SubscriptionsWritten(tenant_id);
   }
   return s;
@@ -210,11 +215,8 @@ grpc::Status IngestService::Ingest(const std::string& tenant_id,
         return store_.WriteExchangeRates(t, items, d);
       },
       deadline, out);
-  // The history converts at the rates: keep it warm as after a subscription write.
-  if (s.ok() && out->accepted() > 0 && refresher_ != nullptr) {
-    refresher_->SubscriptionsWritten(tenant_id);
-  }
-  return s;
+  // The history converts at the rates: kept warm as after a subscription write.
+  return HistoryInputWritten(tenant_id, *out, std::move(s));
 }
 
 grpc::Status IngestService::Ingest(const v1::IngestBatch& batch, absl::Time deadline,

@@ -73,6 +73,11 @@ class IngestService final : public IngestServiceBase {
   grpc::Status Ingest(const std::string& tenant_id, const v1::RecordExchangeRatesRequest& req,
                       absl::Time deadline, v1::IngestResult* out);
 
+  // `s`, after telling the refresher of a write that stored something the tenant's
+  // history is derived from (subscription events, exchange rates).
+  grpc::Status HistoryInputWritten(const std::string& tenant_id, const v1::IngestResult& out,
+                                   grpc::Status s);
+
   // The steps every kind shares, around the kind-specific `validate` and `write`.
   template <typename Items, typename Validate, typename Write>
   grpc::Status Run(const std::string& tenant_id, absl::string_view kind, absl::string_view list,
