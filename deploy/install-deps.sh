@@ -11,7 +11,7 @@ build_pkgs=(
   cmake ninja-build pkg-config g++ ccache git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libpqxx-dev libpq-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libsodium-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libsodium-dev libeigen3-dev
   postgresql-15 postgresql-client-15
   golang-github-grpc-ecosystem-grpc-gateway-dev
 )
