@@ -180,6 +180,9 @@ SAAS_CLIENT_CALL_(ListEngagementScores, metrics_, ListEngagementScoresRequest,
 SAAS_CLIENT_CALL_(GetHealth, metrics_, GetHealthRequest, GetHealthResponse)
 SAAS_CLIENT_CALL_(GetNps, metrics_, GetNpsRequest, GetNpsResponse)
 SAAS_CLIENT_CALL_(GetRenewals, metrics_, GetRenewalsRequest, GetRenewalsResponse)
+SAAS_CLIENT_CALL_(GetSurvival, metrics_, GetSurvivalRequest, GetSurvivalResponse)
+SAAS_CLIENT_CALL_(GetRetentionDrivers, metrics_, GetRetentionDriversRequest,
+                  GetRetentionDriversResponse)
 SAAS_CLIENT_CALL_(GetMrrByCohort, metrics_, GetMrrByCohortRequest, GetMrrByCohortResponse)
 SAAS_CLIENT_CALL_(ListHealthTransitions, metrics_, ListHealthTransitionsRequest,
                   ListHealthTransitionsResponse)

@@ -87,6 +87,9 @@ class Client {
       const v1::ListHealthTransitionsRequest& req);
   absl::StatusOr<v1::GetIdealCustomerProfileResponse> GetIdealCustomerProfile(
       const v1::GetIdealCustomerProfileRequest& req);
+  absl::StatusOr<v1::GetSurvivalResponse> GetSurvival(const v1::GetSurvivalRequest& req);
+  absl::StatusOr<v1::GetRetentionDriversResponse> GetRetentionDrivers(
+      const v1::GetRetentionDriversRequest& req);
   absl::StatusOr<v1::CustomerProfile> GetCustomer(const v1::GetCustomerRequest& req);
   absl::StatusOr<v1::ListHealthCustomersResponse> ListHealthCustomers(
       const v1::ListHealthCustomersRequest& req);

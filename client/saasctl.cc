@@ -387,6 +387,28 @@ int main(int argc, char** argv) {
       ->required();
   icp->add_option("--top_share", mf.top_share, "Share of paying customers at the top (0.2)");
   icp->add_option("--min_count", mf.min_count, "Least paying customers a value needs (10)");
+  auto* survival = metrics->add_subcommand(
+      "survival",
+      "Kaplan–Meier survival of the customers won --from..--to, by group, with the log-rank "
+      "test and Cox hazard ratios");
+  AddMetricsFlags(survival, &mf, false);
+  survival->get_option("--from")->description(
+      "First new-business day of the population (lifetimes are censored at --to)");
+  survival->add_option("--group_by", mf.group_by,
+                       "One curve per acquisition_channel, country, plan or attributes.<key>");
+  survival->add_flag("--cox", mf.cox, "Fit a Cox model over --cox_field and the first MRR");
+  survival->add_option("--cox_field", mf.cox_fields,
+                       "A customer field for the Cox model (repeatable, at most 5)");
+  auto* drivers = metrics->add_subcommand(
+      "retention-drivers",
+      "Per usage event type: retention of the customers won --from..--to who did it early on, "
+      "against those who did not (lift, Fisher's p)");
+  AddMetricsFlags(drivers, &mf, false);
+  drivers->add_option("--min_events", mf.min_events, "Events of the type that count as did (1)");
+  drivers->add_option("--window_days", mf.window_days,
+                      "Days from the new-business day in which they count (14)");
+  drivers->add_option("--retained_days", mf.retained_days,
+                      "Retained: paying or paused at the end of this day after it (90)");
   auto* cake = metrics->add_subcommand(
       "mrr-by-cohort", "MRR by cohort (the layer cake) and the share from existing customers");
   AddMetricsFlags(cake, &mf, true);
@@ -594,6 +616,8 @@ int main(int argc, char** argv) {
            {health_groups, "health"},
            {nps, "nps"},
            {icp, "icp"},
+           {survival, "survival"},
+           {drivers, "retention-drivers"},
            {renewals, "renewals"},
            {cake, "mrr-by-cohort"},
            {health_customers, "health-customers"},

@@ -68,6 +68,9 @@ struct MetricsFlags {
   int min_count = 0;                           // icp
   std::string min_term;                        // renewals: <count><d|w|m|y>, "1y" default
   bool by_currency = false;                    // mrr: MRR per billing currency, unconverted
+  bool cox = false;                            // survival: fit a Cox model
+  std::vector<std::string> cox_fields;         // survival: its customer fields
+  int min_events = 0, retained_days = 0;       // retention-drivers (window: window_days)
 };
 int RunMetrics(client::Client& client, const std::string& metric, const MetricsFlags& flags,
                Output output);

@@ -443,6 +443,94 @@ int RunMetrics(client::Client& client, const std::string& metric, const MetricsF
         },
         output, currency);
   }
+  if (metric == "survival") {
+    v1::GetSurvivalRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.mutable_query()->set_interval(v1::INTERVAL_UNSPECIFIED);
+    req.set_group_by(f.group_by);
+    req.set_cox(f.cox || !f.cox_fields.empty());
+    for (const auto& field : f.cox_fields) req.add_cox_fields(field);
+    const absl::StatusOr<v1::GetSurvivalResponse> r = client.GetSurvival(req);
+    if (!r.ok()) return Fail(r.status());
+    if (PrintJson(*r, output)) return kExitOk;
+    auto optional = [](bool has, double v) { return has ? absl::StrFormat("%.4f", v) : "-"; };
+    // The curves: CSV has only these (one table a script can read).
+    Rows points = {{"GROUP", "DAY", "SURVIVAL", "LOWER", "UPPER", "AT_RISK", "CHURNED"}};
+    for (const auto& g : r->groups()) {
+      for (const auto& p : g.points()) {
+        points.push_back(
+            {g.group().empty() ? "all" : g.group(), absl::StrCat(p.day()),
+             absl::StrFormat("%.4f", p.survival()), optional(p.has_lower(), p.lower().value()),
+             optional(p.has_upper(), p.upper().value()), Count(p.at_risk()), Count(p.churned())});
+      }
+    }
+    if (output != Output::kTable) {
+      PrintRows(points, output);
+      return kExitOk;
+    }
+    Rows groups = {{"GROUP", "CUSTOMERS", "CHURNED", "MEDIAN_DAYS", "LONGEST_DAYS", "EXPECTED"}};
+    for (const auto& g : r->groups()) {
+      groups.push_back({g.group().empty() ? "all" : g.group(), Count(g.customers()),
+                        Count(g.churned()),
+                        g.has_median_days() ? absl::StrCat(g.median_days().value()) : "-",
+                        absl::StrCat(g.longest_days()),
+                        r->has_log_rank() ? absl::StrFormat("%.2f", g.expected_churned()) : "-"});
+    }
+    PrintRows(groups, output);
+    if (r->has_log_rank()) {
+      std::cout << absl::StrFormat("\nlog-rank: chi2 %.4f on %d df, p = %.4g\n",
+                                   r->log_rank().chi_square(), r->log_rank().degrees_of_freedom(),
+                                   r->log_rank().p_value());
+    }
+    std::cout << "\n";
+    PrintRows(points, output);
+    if (r->cox_size() > 0) {
+      std::cout << absl::StrFormat("\nCox model (%d customers; first_mrr per 1 %s):\n",
+                                   r->cox_customers(), r->currency());
+      Rows cox = {{"FIELD", "VALUE", "CUSTOMERS", "CHURNED", "COEF", "SE", "HAZARD_RATIO", "LOWER",
+                   "UPPER"}};
+      for (const auto& h : r->cox()) {
+        cox.push_back(
+            {h.field(), h.reference() ? h.value() + " (ref)" : h.value(), Count(h.customers()),
+             Count(h.churned()), optional(h.has_coefficient(), h.coefficient().value()),
+             optional(h.has_standard_error(), h.standard_error().value()),
+             h.reference() ? "1" : optional(h.has_hazard_ratio(), h.hazard_ratio().value()),
+             optional(h.has_lower(), h.lower().value()),
+             optional(h.has_upper(), h.upper().value())});
+      }
+      PrintRows(cox, output);
+    }
+    return kExitOk;
+  }
+  if (metric == "retention-drivers") {
+    v1::GetRetentionDriversRequest req;
+    *req.mutable_query() = ToQuery(f);
+    req.mutable_query()->set_interval(v1::INTERVAL_UNSPECIFIED);
+    req.set_min_events(f.min_events);
+    req.set_window_days(f.window_days);
+    req.set_retained_days(f.retained_days);
+    auto fixed = [](bool has, double v, int digits) {
+      return has ? absl::StrFormat("%.*f", digits, v) : std::string("-");
+    };
+    return Show<v1::GetRetentionDriversResponse>(
+        [&] { return client.GetRetentionDrivers(req); },
+        [&](const v1::GetRetentionDriversResponse& r) {
+          Rows rows = {{"TYPE", "DID", "DID_RETAINED", "DID_NOT", "DID_NOT_RETAINED",
+                        "RETENTION_DID", "RETENTION_DID_NOT", "LIFT", "DIFFERENCE", "P_VALUE",
+                        "ELIGIBLE"}};
+          for (const auto& d : r.drivers()) {
+            rows.push_back({d.type(), Count(d.did()), Count(d.did_retained()), Count(d.did_not()),
+                            Count(d.did_not_retained()),
+                            fixed(d.has_retention_did(), d.retention_did().value(), 4),
+                            fixed(d.has_retention_did_not(), d.retention_did_not().value(), 4),
+                            fixed(d.has_lift(), d.lift().value(), 3),
+                            fixed(d.has_difference(), d.difference().value(), 4),
+                            absl::StrFormat("%.3g", d.p_value()), d.eligible() ? "yes" : "no"});
+          }
+          return rows;
+        },
+        output, currency);
+  }
   if (metric == "health-customers") {
     v1::ListHealthCustomersRequest req;
     *req.mutable_query() = ToQuery(f);

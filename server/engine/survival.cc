@@ -69,6 +69,55 @@ void Step(KmState& s, int64_t at_risk, int64_t events) {
 
 }  // namespace
 
+std::vector<CustomerLifetime> LifetimesOf(const std::vector<Movement>& movements,
+                                          const std::vector<PauseChange>& pauses,
+                                          absl::CivilDay first, absl::CivilDay last) {
+  std::vector<CustomerLifetime> out;
+  size_t j = 0;
+  for (size_t i = 0; i < movements.size();) {
+    const int32_t c = movements[i].customer;
+    size_t end = i;
+    while (end < movements.size() && movements[end].customer == c) ++end;
+    while (j < pauses.size() && pauses[j].customer < c) ++j;
+    // The first movement is the new business (MRR from 0 to > 0 for the first time).
+    const Movement& nb = movements[i];
+    if (nb.type != MovementType::kNewBusiness || nb.day < first || nb.day > last) {
+      i = end;
+      continue;
+    }
+    CustomerLifetime l{.customer = c, .start = nb.day, .first_mrr = nb.after};
+    l.lifetime.days = static_cast<int32_t>(last - nb.day);
+    // Walk the later days with a change (movement or pause), in order, to the first end
+    // of a day that finds the customer churned.
+    int64_t mrr = nb.after;
+    bool paused = false;
+    size_t m = i + 1;
+    for (; j < pauses.size() && pauses[j].customer == c && pauses[j].day <= nb.day; ++j) {
+      paused = pauses[j].paused;
+    }
+    for (;;) {
+      const bool more_m = m < end;
+      const bool more_p = j < pauses.size() && pauses[j].customer == c;
+      if (!more_m && !more_p) break;
+      const absl::CivilDay day = !more_p   ? movements[m].day
+                                 : !more_m ? pauses[j].day
+                                           : std::min(movements[m].day, pauses[j].day);
+      if (day > last) break;
+      for (; m < end && movements[m].day == day; ++m) mrr = movements[m].after;
+      for (; j < pauses.size() && pauses[j].customer == c && pauses[j].day == day; ++j) {
+        paused = pauses[j].paused;
+      }
+      if (mrr == 0 && !paused) {
+        l.lifetime = {.days = static_cast<int32_t>(day - nb.day), .churned = true};
+        break;
+      }
+    }
+    out.push_back(l);
+    i = end;
+  }
+  return out;
+}
+
 SurvivalCurve KaplanMeier(std::vector<Lifetime> lifetimes, int32_t step) {
   SortLifetimes(lifetimes);
   SurvivalCurve curve;

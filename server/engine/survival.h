@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
+#include "server/engine/timeline.h"
 
 namespace saasmetrics::engine {
 
@@ -18,6 +20,21 @@ struct Lifetime {
   int32_t days = 0;
   bool churned = false;
 };
+
+// A customer's lifetime from its first new-business day (ANALYTICS.md "Survival").
+struct CustomerLifetime {
+  int32_t customer = 0;   // ledger id
+  absl::CivilDay start;   // the first new-business day
+  int64_t first_mrr = 0;  // at the end of that day
+  Lifetime lifetime;
+};
+// The customers whose first new-business day is in [first, last], each with its lifetime
+// to the first day after it at whose end it is churned (MRR 0, not paused; reactivations
+// start no new lifetime), censored at `last`. `movements` and `pauses` are ordered by
+// customer, then day (MrrTimeline::Movements); days after `last` are ignored. By customer.
+std::vector<CustomerLifetime> LifetimesOf(const std::vector<Movement>& movements,
+                                          const std::vector<PauseChange>& pauses,
+                                          absl::CivilDay first, absl::CivilDay last);
 
 // z of a two-sided 95 % interval.
 inline constexpr double kZ95 = 1.959963984540054;

@@ -93,6 +93,12 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* GetRenewals(grpc::CallbackServerContext* ctx,
                                         const v1::GetRenewalsRequest* req,
                                         v1::GetRenewalsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetSurvival(grpc::CallbackServerContext* ctx,
+                                        const v1::GetSurvivalRequest* req,
+                                        v1::GetSurvivalResponse* resp) override;
+  grpc::ServerUnaryReactor* GetRetentionDrivers(grpc::CallbackServerContext* ctx,
+                                                const v1::GetRetentionDriversRequest* req,
+                                                v1::GetRetentionDriversResponse* resp) override;
   grpc::ServerWriteReactor<v1::HealthTransitionsDay>* WatchHealthTransitions(
       grpc::CallbackServerContext* ctx, const v1::WatchHealthTransitionsRequest* req) override;
 

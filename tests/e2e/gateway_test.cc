@@ -275,6 +275,8 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
          "/v1/tenants/alpha/metrics/renewals" + q +
              "&min_term.unit=INTERVAL_UNIT_MONTH&min_term.count=3",
          "", kRead},
+        {"GET", "/v1/tenants/alpha/metrics/survival" + q + "&group_by=country&cox=true", "", kRead},
+        {"GET", "/v1/tenants/alpha/metrics/retention_drivers" + q + "&window_days=7", "", kRead},
     };
   };
   auto expect = [](const std::string& who, Needs needs) {
@@ -326,7 +328,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 43);
+  EXPECT_EQ(cells, 10 * 45);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

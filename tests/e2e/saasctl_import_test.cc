@@ -364,6 +364,8 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
       {"renewals", "--interval=quarter"},
       {"mrr-by-cohort", "--interval=quarter"},
       {"renewals", "--min_term=1m", "--filter=acquisition_channel=ads"},
+      {"survival", "--group_by=acquisition_channel", "--cox_field=acquisition_channel"},
+      {"retention-drivers", "--window_days=30"},
   };
   for (const auto& command : commands) {
     std::vector<std::string> args = {"metrics"};
@@ -385,6 +387,19 @@ TEST_F(SaasctlTest, GeneratesDemoDataAndEveryMetricCommandAnswers) {
   EXPECT_THAT(fx, HasSubstr("IN_EUR"));
   EXPECT_THAT(fx, HasSubstr("IN_GBP"));
   EXPECT_THAT(fx, HasSubstr("IN_USD"));
+  // Survival by channel: a curve per channel, the log-rank test, the Cox table.
+  auto [km_code, km] =
+      Run({"metrics", "survival", "--tenant=demo", "--from=2023-01-01", "--to=2023-12-31",
+           "--group_by=acquisition_channel", "--cox", "--cox_field=acquisition_channel"});
+  ASSERT_EQ(km_code, 0) << km;
+  EXPECT_THAT(km, HasSubstr("MEDIAN_DAYS"));
+  EXPECT_THAT(km, HasSubstr("log-rank: chi2"));
+  EXPECT_THAT(km, HasSubstr("HAZARD_RATIO"));
+  EXPECT_THAT(km, HasSubstr("first_mrr"));
+  auto [km_csv_code, km_csv] = Run({"-o", "csv", "metrics", "survival", "--tenant=demo",
+                                    "--from=2023-01-01", "--to=2023-12-31"});
+  ASSERT_EQ(km_csv_code, 0) << km_csv;
+  EXPECT_EQ(km_csv.substr(0, km_csv.find('\n')), "GROUP,DAY,SURVIVAL,LOWER,UPPER,AT_RISK,CHURNED");
   // Health transitions over one month (the listing takes at most 92 days): each row a move.
   auto [moves_code, moves] = Run({"metrics", "health-transitions", "--tenant=demo",
                                   "--from=2023-12-01", "--to=2023-12-31", "--group=at_risk"});

@@ -9,6 +9,10 @@
 #include <random>
 
 #include "server/engine/stats.h"
+#include "absl/strings/str_cat.h"
+#include "server/engine/dates.h"
+#include "tests/engine/reference.h"
+#include "tests/engine/world.h"
 
 namespace saasmetrics::engine {
 namespace {
@@ -228,6 +232,69 @@ TEST(Cox, WithoutEventsOrWithCollinearColumnsSaysWhy) {
   const absl::StatusOr<CoxFit> constant = FitCox({{1, true}, {2, false}}, {{3, 3}});
   EXPECT_EQ(constant.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(constant.status().message().find("columns 0"), std::string::npos);
+}
+
+// Lifetimes against the reference replaying raw events at every day's end: customers that
+// start, pause, cancel while paused, churn and return on random days, in a zone with DST.
+TEST(Lifetimes, MatchTheReferenceOnRandomHistories) {
+  std::mt19937_64 rng(20261202);
+  for (const char* zone : {"UTC", "America/New_York"}) {
+    absl::TimeZone tz;
+    ASSERT_TRUE(absl::LoadTimeZone(zone, &tz));
+    for (int round = 0; round < 8; ++round) {
+      std::uniform_int_distribution<int> pick(0, 1 << 30);
+      std::vector<SubscriptionEvent> subs;
+      const absl::Time start = absl::FromCivil(absl::CivilDay(2024, 1, 1), absl::UTCTimeZone());
+      for (int c = 0; c < 25; ++c) {
+        const std::string id = absl::StrCat("c", c);
+        absl::Time t = start + absl::Hours(pick(rng) % (24 * 90));
+        subs.push_back(Sub(id, t, 100 * (1 + pick(rng) % 9)));
+        for (int i = pick(rng) % 6; i > 0; --i) {
+          t += absl::Hours(1 + pick(rng) % (24 * 40));
+          const int kind = pick(rng) % 4;
+          subs.push_back(Sub(id, t, kind == 1 ? 300 : 0, /*paused=*/kind == 2));
+        }
+      }
+      for (size_t i = 0; i < subs.size(); ++i) {
+        subs[i].event_id = absl::StrCat("e", i);
+        subs[i].seq = static_cast<int64_t>(i);
+      }
+      const absl::CivilDay first(2024, 1, 20), last(2024, 5, 31);
+      const World w = Build({}, subs, tz, absl::CivilDay(2024, 12, 31));
+      std::map<std::string, std::pair<absl::CivilDay, Lifetime>> got;
+      for (const CustomerLifetime& l : LifetimesOf(w.movements, w.pauses, first, last)) {
+        got[w.ledger.customer_ids[l.customer]] = {l.start, l.lifetime};
+      }
+      std::map<std::string, std::pair<absl::CivilDay, Lifetime>> want;
+      for (int c = 0; c < 25; ++c) {
+        const std::string id = absl::StrCat("c", c);
+        std::optional<absl::CivilDay> began;
+        for (absl::CivilDay d(2023, 12, 31); d <= last; ++d) {
+          const reference::CustomerState s =
+              reference::StateBefore(subs, id, DayStart(d + 1, tz));
+          if (!began.has_value()) {
+            if (s.mrr > 0) began = d;
+            if (began.has_value() && (d < first)) break;  // won before the range
+            continue;
+          }
+          if (s.mrr == 0 && !s.any_paused) {
+            want[id] = {*began, {static_cast<int32_t>(d - *began), true}};
+            break;
+          }
+        }
+        if (began.has_value() && *began >= first && !want.contains(id)) {
+          want[id] = {*began, {static_cast<int32_t>(last - *began), false}};
+        }
+      }
+      ASSERT_EQ(got.size(), want.size()) << zone << " " << round;
+      for (const auto& [id, w_l] : want) {
+        ASSERT_TRUE(got.contains(id)) << id;
+        EXPECT_EQ(got[id].first, w_l.first) << id;
+        EXPECT_EQ(got[id].second.days, w_l.second.days) << zone << " " << round << " " << id;
+        EXPECT_EQ(got[id].second.churned, w_l.second.churned) << zone << " " << round << " " << id;
+      }
+    }
+  }
 }
 
 TEST(Stats, FisherExactAsPublished) {

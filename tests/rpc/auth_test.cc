@@ -325,6 +325,8 @@ class AuthTest : public ::testing::Test {
     SAAS_METRIC_CALL(GetMrrByCohort, {});
     SAAS_METRIC_CALL(ListHealthTransitions, {});
     SAAS_METRIC_CALL(GetRenewals, r.mutable_min_term()->set_unit(v1::INTERVAL_UNIT_MONTH));
+    SAAS_METRIC_CALL(GetSurvival, r.set_group_by("country"));
+    SAAS_METRIC_CALL(GetRetentionDrivers, {});
     add("GetCustomer", Needs::kRead, [this](grpc::ClientContext* c) {
       v1::GetCustomerRequest r;
       r.set_tenant_id("alpha");
@@ -450,7 +452,7 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
       EXPECT_THAT(s.error_message(), ::testing::Not(::testing::HasSubstr("alpha")));
     }
   }
-  EXPECT_EQ(cells, 10 * 43);
+  EXPECT_EQ(cells, 10 * 45);
 }
 
 TEST_F(AuthTest, AKeyOfOneTenantIsUselessAgainstAnotherAndUnknownTenantsLookTheSame) {

@@ -24,8 +24,8 @@ namespace {
 
 using google::protobuf::util::MessageDifferencer;
 using testing::Ctx;
-using testing::Eventually;
 using ::testing::ElementsAre;
+using testing::Eventually;
 using testing::ViolatedFields;
 
 constexpr char kZone[] = "America/New_York";

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -1060,6 +1061,170 @@ TEST_F(MetricsTest, IdealCustomerProfileByHand) {
   req.mutable_top_share()->set_value(1.5);
   EXPECT_THAT(ViolatedFields(metrics_->GetIdealCustomerProfile(Ctx().get(), req, &resp)),
               ElementsAre("fields[0]", "top_share"));
+}
+
+// Survival through the API, worked by hand (ANALYTICS.md "Survival"): lifetimes from the
+// first new-business day to the first churn day (a pause is not churn; cancelling the
+// paused subscription is; a reactivation starts no new lifetime), censored at the end.
+TEST_F(MetricsTest, SurvivalByHand) {
+  Customer("c1", "ads");
+  Customer("c2", "ads");
+  Customer("c3", "seo");
+  Customer("c4", "seo");
+  Customer("c6", "web");
+  Sub("1", "c1", "s1", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("2", "c1", "s1", At(2024, 3, 5), v1::SUBSCRIPTION_STATUS_CANCELED, 1000);  // 60 d
+  Sub("3", "c2", "s1", At(2024, 1, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 2000);
+  Sub("4", "c2", "s1", At(2024, 2, 9), v1::SUBSCRIPTION_STATUS_PAUSED, 2000);
+  Sub("5", "c2", "s1", At(2024, 4, 9), v1::SUBSCRIPTION_STATUS_CANCELED, 2000);  // 90 d
+  Sub("6", "c3", "s1", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 3000);   // 162 d +
+  Sub("7", "c4", "s1", At(2024, 2, 1), v1::SUBSCRIPTION_STATUS_ACTIVE, 500);
+  Sub("8", "c4", "s1", At(2024, 2, 21), v1::SUBSCRIPTION_STATUS_CANCELED, 500);  // 20 d
+  Sub("9", "c4", "s2", At(2024, 3, 1), v1::SUBSCRIPTION_STATUS_ACTIVE, 500);
+  Sub("10", "c5", "s1", At(2023, 12, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 900);  // before
+  Sub("11", "c6", "s1", At(2024, 2, 15), v1::SUBSCRIPTION_STATUS_ACTIVE, 700);   // 136 d +
+  auto survival = [&](const std::string& group_by, bool cox,
+                      const std::vector<std::string>& filters = {}) {
+    v1::GetSurvivalRequest req;
+    *req.mutable_query() = Query("2024-01-01", "2024-06-30");
+    for (const std::string& f : filters) req.mutable_query()->add_filter(f);
+    req.set_group_by(group_by);
+    req.set_cox(cox);
+    if (cox) req.add_cox_fields("acquisition_channel");
+    v1::GetSurvivalResponse resp;
+    grpc::Status s = metrics_->GetSurvival(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  };
+  auto points = [](const v1::SurvivalGroup& g) {
+    std::vector<std::string> out;
+    for (const v1::SurvivalPoint& p : g.points()) {
+      out.push_back(
+          absl::StrFormat("%d:%.12g/%d/%d", p.day(), p.survival(), p.at_risk(), p.churned()));
+    }
+    return out;
+  };
+  // Lifetimes 20, 60, 90 (churned), 136 and 162 (censored at June 30).
+  const v1::GetSurvivalResponse all = survival("", false);
+  ASSERT_EQ(all.groups_size(), 1);
+  EXPECT_EQ(all.groups(0).customers(), 5);
+  EXPECT_EQ(all.groups(0).churned(), 3);
+  EXPECT_EQ(all.groups(0).median_days().value(), 90);
+  EXPECT_EQ(all.groups(0).longest_days(), 162);
+  EXPECT_THAT(points(all.groups(0)),
+              ElementsAre("30:0.8/4/1", "60:0.6/4/2", "90:0.4/3/3", "120:0.4/2/3", "150:0.4/1/3"));
+  EXPECT_TRUE(all.groups(0).points(0).has_lower());
+  EXPECT_FALSE(all.has_log_rank());
+  EXPECT_EQ(all.cox_size(), 0);
+  EXPECT_EQ(all.currency(), "EUR");
+  // By channel: ads {60, 90}, seo {20, 162+}, web {136+}; the log-rank test over three.
+  const v1::GetSurvivalResponse by = survival("acquisition_channel", true);
+  ASSERT_EQ(by.groups_size(), 3);
+  EXPECT_EQ(by.groups(0).group(), "ads");
+  EXPECT_EQ(by.groups(0).median_days().value(), 60);
+  EXPECT_EQ(by.groups(1).group(), "seo");
+  EXPECT_EQ(by.groups(1).median_days().value(), 20);
+  EXPECT_EQ(by.groups(2).group(), "web");
+  EXPECT_FALSE(by.groups(2).has_median_days());
+  ASSERT_TRUE(by.has_log_rank());
+  EXPECT_EQ(by.log_rank().degrees_of_freedom(), 2);
+  EXPECT_GT(by.log_rank().p_value(), 0);
+  double expected = 0;
+  for (const auto& g : by.groups()) expected += g.expected_churned();
+  EXPECT_NEAR(expected, 3, 1e-12);  // expected events sum to the observed
+  // Cox: ads the reference; web never churned (no estimate, its customer leaves the fit).
+  std::vector<std::string> terms;
+  for (const v1::HazardRatio& h : by.cox()) {
+    terms.push_back(absl::StrCat(h.field(), "=", h.value(), h.reference() ? " ref" : "", " ",
+                                 h.customers(), "/", h.churned(),
+                                 h.has_hazard_ratio() ? " hr" : ""));
+  }
+  EXPECT_THAT(terms,
+              ElementsAre("acquisition_channel=ads ref 2/2", "acquisition_channel=seo 2/1 hr",
+                          "acquisition_channel=web 1/0", "first_mrr= 4/3 hr"));
+  EXPECT_EQ(by.cox_customers(), 4);
+  const v1::HazardRatio& seo = by.cox(1);
+  EXPECT_NEAR(seo.hazard_ratio().value(), std::exp(seo.coefficient().value()), 1e-12);
+  EXPECT_LT(seo.lower().value(), seo.hazard_ratio().value());
+  EXPECT_GT(seo.upper().value(), seo.hazard_ratio().value());
+  // Filters restrict the population.
+  const v1::GetSurvivalResponse ads = survival("", false, {"acquisition_channel=ads"});
+  EXPECT_EQ(ads.groups(0).customers(), 2);
+  // A point on the longest lifetime's day is reported (S = 0 there, no interval).
+  EXPECT_THAT(points(ads.groups(0)), ElementsAre("30:1/2/0", "60:0.5/2/1", "90:0/1/2"));
+  EXPECT_FALSE(ads.groups(0).points(2).has_lower());
+  // Bad requests say what to change and touch nothing.
+  v1::GetSurvivalRequest bad;
+  *bad.mutable_query() = Query("2024-01-01", "2024-06-30");
+  bad.set_group_by("shoe_size");
+  bad.add_cox_fields("country");
+  v1::GetSurvivalResponse ignored;
+  EXPECT_THAT(ViolatedFields(metrics_->GetSurvival(Ctx().get(), bad, &ignored)),
+              ElementsAre("group_by", "cox_fields"));
+}
+
+// Retention drivers through the API, worked by hand (ANALYTICS.md "Retention drivers"):
+// "did" = an event of the type on the 14 days from the new-business day; "retained" =
+// paying or paused at the end of day +90, only where that day has ended by as_of.
+TEST_F(MetricsTest, RetentionDriversByHand) {
+  Sub("1", "c1", "s1", At(2024, 1, 5), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Use("u1", "c1", "login", At(2024, 1, 6));
+  Sub("2", "c2", "s1", At(2024, 1, 10), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Use("u2", "c2", "login", At(2024, 1, 30));  // after its window (Jan 10 – 23)
+  Sub("3", "c2", "s1", At(2024, 2, 1), v1::SUBSCRIPTION_STATUS_CANCELED, 1000);
+  Sub("4", "c3", "s1", At(2024, 1, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Use("u3", "c3", "login", At(2024, 1, 20));
+  Use("u4", "c3", "report", At(2024, 1, 21));
+  Sub("5", "c3", "s1", At(2024, 3, 1), v1::SUBSCRIPTION_STATUS_PAUSED, 1000);  // paused: kept
+  Sub("6", "c4", "s1", At(2024, 2, 1), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);
+  Sub("7", "c5", "s1", At(2024, 3, 20), v1::SUBSCRIPTION_STATUS_ACTIVE, 1000);  // day +90: Jun 18
+  Use("u5", "c5", "login", At(2024, 3, 21));
+  Sub("8", "c5", "s1", At(2024, 4, 1), v1::SUBSCRIPTION_STATUS_CANCELED, 1000);
+  auto drivers = [&](std::optional<absl::Time> as_of, int min_events = 0) {
+    v1::GetRetentionDriversRequest req;
+    *req.mutable_query() = Query("2024-01-01", "2024-03-31");
+    if (as_of.has_value()) rpc::ToProto(*as_of, req.mutable_as_of());
+    req.set_min_events(min_events);
+    v1::GetRetentionDriversResponse resp;
+    grpc::Status s = metrics_->GetRetentionDrivers(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> rows;
+    for (const v1::RetentionDriver& d : resp.drivers()) {
+      rows.push_back(absl::StrFormat(
+          "%s %d/%d vs %d/%d lift %s diff %s p %.6g%s", d.type(), d.did_retained(), d.did(),
+          d.did_not_retained(), d.did_not(),
+          d.has_lift() ? absl::StrFormat("%.6g", d.lift().value()) : "-",
+          d.has_difference() ? absl::StrFormat("%.6g", d.difference().value()) : "-", d.p_value(),
+          d.eligible() ? " eligible" : ""));
+    }
+    return std::make_pair(resp, rows);
+  };
+  // June 18 has not ended in Berlin at noon UTC: c5 is not observable yet.
+  auto [early, early_rows] = drivers(At(2024, 6, 18));
+  EXPECT_EQ(early.customers(), 4);
+  EXPECT_EQ(early.retained(), 3);
+  // login: {c1, c3} both kept, {c2, c4} one kept; Fisher on [[2, 0], [1, 1]]: p = 1.
+  // report: {c3} kept; {c1, c2, c4} two kept. Fewer than 30 a side: by type.
+  EXPECT_THAT(early_rows, ElementsAre("login 2/2 vs 1/2 lift 2 diff 0.5 p 1",
+                                      "report 1/1 vs 2/3 lift 1.5 diff 0.333333 p 1"));
+  auto [now, now_rows] = drivers(std::nullopt);
+  EXPECT_EQ(now.customers(), 5);
+  EXPECT_THAT(now_rows, ElementsAre("login 2/3 vs 1/2 lift 1.33333 diff 0.166667 p 1",
+                                    "report 1/1 vs 2/4 lift 2 diff 0.5 p 1"));
+  // Two logins in the window: nobody did; the empty arm has no retention, lift or difference.
+  auto [twice, twice_rows] = drivers(std::nullopt, 2);
+  EXPECT_THAT(twice_rows, ElementsAre("login 0/0 vs 3/5 lift - diff - p 1",
+                                      "report 0/0 vs 3/5 lift - diff - p 1"));
+  EXPECT_FALSE(twice.drivers(0).has_retention_did());
+  // Bad settings say what to change.
+  v1::GetRetentionDriversRequest bad;
+  *bad.mutable_query() = Query("2024-01-01", "2024-03-31");
+  bad.set_min_events(-1);
+  bad.set_window_days(400);
+  bad.set_retained_days(5000);
+  v1::GetRetentionDriversResponse ignored;
+  EXPECT_THAT(ViolatedFields(metrics_->GetRetentionDrivers(Ctx().get(), bad, &ignored)),
+              ElementsAre("min_events", "window_days", "retained_days"));
 }
 
 // The churn cross-tab: each group's series is exactly the series the same query gives

@@ -1,0 +1,61 @@
+// Predictive analytics (ANALYTICS.md "Predictive models") over the query's data.
+// Survival of the customers won in a range: their lifetimes from the query's movements and
+// pauses, Kaplan–Meier curves per group, the log-rank test, and a Cox model over customer
+// fields and the first MRR. Retention drivers: per usage event type, the retention of the
+// customers who did it early on against those who did not.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/engine/drivers.h"
+#include "server/engine/survival.h"
+#include "server/query/reader.h"
+
+namespace saasmetrics::query {
+
+inline constexpr int kMaxCoxFields = 5;
+inline constexpr int kMaxCoxValues = 50;       // values of the Cox fields in all
+inline constexpr int kMaxLogRankGroups = 200;  // beyond: the curves without the test
+
+struct SurvivalGroup {
+  std::string group;  // "" when not grouped
+  engine::SurvivalCurve curve;
+  double expected_churned = 0;  // under the log-rank test's equality
+};
+
+struct HazardTerm {
+  std::string field;  // a customer field, or "first_mrr"
+  std::string value;
+  bool reference = false;
+  int64_t customers = 0, churned = 0;
+  std::optional<double> coefficient, standard_error;  // absent: reference or no estimate
+};
+
+struct SurvivalAnswer {
+  std::vector<SurvivalGroup> groups;  // by group (UTF-8 bytes)
+  std::optional<engine::LogRank> log_rank;
+  std::vector<HazardTerm> cox;  // empty without a Cox model
+  int64_t cox_customers = 0;
+};
+
+// `q` spans the new-business days of the population and was prepared with the customer
+// records when `group_by` or `cox_fields` name a customer field (validated by the
+// caller). `cox` asks for the Cox model: a value of a field whose customers never churned
+// has no finite estimate, so those customers leave the fit (the model's limit) and the
+// value is absent; a field whose reference never churned is left out. INVALID_ARGUMENT
+// when the Cox fields have more than kMaxCoxValues values among the customers, or their
+// columns are collinear there; RESOURCE_EXHAUSTED when the curves exceed the answer budget.
+absl::StatusOr<SurvivalAnswer> Survival(Reader& reader, const Query& q, const std::string& group_by,
+                                        bool cox, const std::vector<std::string>& cox_fields,
+                                        const Context& ctx);
+
+// The retention drivers of the customers whose new business falls in the query's range
+// (its filters applied), reading the usage of [start, end + window_days − 1].
+absl::StatusOr<engine::DriversResult> RetentionDrivers(Reader& reader, const Query& q,
+                                                       const engine::DriverSettings& settings,
+                                                       const Context& ctx);
+
+}  // namespace saasmetrics::query
