@@ -1,5 +1,7 @@
 #include "server/engine/mrr.h"
 
+#include "server/engine/timeline.h"
+
 namespace saasmetrics::engine {
 
 bool IsPayingStatus(SubscriptionStatus status) {
@@ -12,6 +14,14 @@ int64_t DivideRoundHalfAway(__int128 n, __int128 d) {
   if (r < 0) r = -r;
   if (2 * r >= d) q += n < 0 ? -1 : 1;
   return static_cast<int64_t>(q);
+}
+
+uint8_t StateBits(const SubscriptionEvent& s) {
+  uint8_t bits = 0;
+  if (s.status == SubscriptionStatus::kPaused) bits |= kStatePaused;
+  if (s.status == SubscriptionStatus::kPastDue) bits |= kStatePastDue;
+  if (s.discount_bps > 0 || s.discount_amount > 0) bits |= kStateDiscount;
+  return bits;
 }
 
 int64_t StateMrr(const SubscriptionEvent& s) {

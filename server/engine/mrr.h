@@ -14,6 +14,8 @@ bool IsPayingStatus(SubscriptionStatus status);
 // week ×52/12, day ×365/12, then ÷ interval_count — rounded half away from zero to a
 // whole minor unit; 0 unless the status is paying. Computed in 128-bit integers: exact.
 int64_t StateMrr(const SubscriptionEvent& state);
+// The state's LedgerEvent::state bits: paused, past_due, a discount.
+uint8_t StateBits(const SubscriptionEvent& state);
 
 // n ÷ d rounded half away from zero; d > 0.
 int64_t DivideRoundHalfAway(__int128 n, __int128 d);

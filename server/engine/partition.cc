@@ -20,8 +20,15 @@ size_t VectorBytes(const std::vector<T>& v) {
 // its position the ingest order.
 LedgerEvent EventAt(const SubscriptionPartition& p, size_t i, int32_t customer,
                     int32_t subscription) {
-  return {p.at_us[i], static_cast<int64_t>(i), customer,           subscription,
-          p.mrr[i],   p.paused[i] != 0,        p.interval_unit[i], p.interval_count[i]};
+  return {.at_us = p.at_us[i],
+          .seq = static_cast<int64_t>(i),
+          .customer = customer,
+          .subscription = subscription,
+          .mrr = p.mrr[i],
+          .paused = (p.state[i] & kStatePaused) != 0,
+          .interval_unit = p.interval_unit[i],
+          .interval_count = p.interval_count[i],
+          .state = p.state[i]};
 }
 
 }  // namespace
@@ -47,7 +54,7 @@ size_t SubscriptionPartition::bytes() const {
   return sizeof(*this) + customers.bytes() + subscriptions.bytes() +
          VectorBytes(subscription_customer) + plans.bytes() + VectorBytes(at_us) +
          VectorBytes(seq) + VectorBytes(mrr) + VectorBytes(subscription) + VectorBytes(plan) +
-         VectorBytes(paused) + VectorBytes(interval_unit) + VectorBytes(interval_count) +
+         VectorBytes(state) + VectorBytes(interval_unit) + VectorBytes(interval_count) +
          VectorBytes(currency);
 }
 
@@ -69,7 +76,7 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
   p.mrr.reserve(n);
   p.subscription.reserve(n);
   p.plan.reserve(n);
-  p.paused.reserve(n);
+  p.state.reserve(n);
   p.interval_unit.reserve(n);
   p.interval_count.reserve(n);
   p.currency.reserve(n);
@@ -97,7 +104,7 @@ SubscriptionPartition BuildSubscriptionPartition(absl::CivilMonth month,
     p.mrr.push_back(StateMrr(e));
     p.subscription.push_back(s->second);
     p.plan.push_back(plan);
-    p.paused.push_back(e.status == SubscriptionStatus::kPaused);
+    p.state.push_back(StateBits(e));
     p.interval_unit.push_back(static_cast<uint8_t>(e.interval_unit));
     p.interval_count.push_back(ClampedIntervalCount(e.interval_count));
     const int currency = Iso4217Index(e.currency);
@@ -170,7 +177,7 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
   const size_t n = base.events() + more.events();
   for (auto* v : {&p.at_us, &p.seq, &p.mrr}) v->reserve(n);
   for (auto* v : {&p.subscription, &p.plan}) v->reserve(n);
-  p.paused.reserve(n);
+  p.state.reserve(n);
   p.interval_unit.reserve(n);
   p.interval_count.reserve(n);
   p.currency.reserve(n);
@@ -187,7 +194,7 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
       p.mrr.push_back(base.mrr[i]);
       p.subscription.push_back(base.subscription[i]);
       p.plan.push_back(base.plan[i]);
-      p.paused.push_back(base.paused[i]);
+      p.state.push_back(base.state[i]);
       p.interval_unit.push_back(base.interval_unit[i]);
       p.interval_count.push_back(base.interval_count[i]);
       p.currency.push_back(base.currency[i]);
@@ -199,7 +206,7 @@ SubscriptionPartition ExtendSubscriptionPartition(const SubscriptionPartition& b
       p.mrr.push_back(more.mrr[j]);
       p.subscription.push_back(subscription[more.subscription[j]]);
       p.plan.push_back(more.plan[j] < 0 ? -1 : plan[more.plan[j]]);
-      p.paused.push_back(more.paused[j]);
+      p.state.push_back(more.state[j]);
       p.interval_unit.push_back(more.interval_unit[j]);
       p.interval_count.push_back(more.interval_count[j]);
       p.currency.push_back(more.currency[j]);

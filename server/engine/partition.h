@@ -52,10 +52,10 @@ struct SubscriptionPartition {
   std::vector<int64_t> at_us;
   std::vector<int64_t> seq;  // the store's tie-breaker (ingest order)
   std::vector<int64_t> mrr;
-  std::vector<int32_t> subscription;  // local
-  std::vector<int32_t> plan;          // local, -1 for none
-  std::vector<uint8_t> paused;
-  std::vector<uint8_t> interval_unit;    // the state's term (LedgerEvent)
+  std::vector<int32_t> subscription;   // local
+  std::vector<int32_t> plan;           // local, -1 for none
+  std::vector<uint8_t> state;          // LedgerEvent's state bits: kStatePaused, kStatePastDue, …
+  std::vector<uint8_t> interval_unit;  // the state's term (LedgerEvent)
   std::vector<uint16_t> interval_count;  // clamped to 16 bits
   // The state's currency (Iso4217Index; kNoCurrency for a code that is not one): `mrr` is
   // in its minor units, converted into the reporting currency by the history.

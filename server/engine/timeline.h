@@ -23,8 +23,15 @@ struct LedgerEvent {
   // (ingest allows at most kMaxIntervalCount; older rows beyond are clamped).
   uint8_t interval_unit = 0;
   uint16_t interval_count = 0;
+  // What else the churn model reads of the state (ANALYTICS.md "Churn risk"): kState* bits.
+  uint8_t state = 0;
 };
-static_assert(sizeof(LedgerEvent) == 40, "the term fits in the padding after `paused`");
+static_assert(sizeof(LedgerEvent) == 40, "the term and state fit in the padding after `paused`");
+
+// LedgerEvent::state bits.
+inline constexpr uint8_t kStatePaused = 1;
+inline constexpr uint8_t kStatePastDue = 2;
+inline constexpr uint8_t kStateDiscount = 4;  // a discount (percent or amount) applies
 
 enum class MovementType {
   kNewBusiness = 1,

@@ -286,7 +286,7 @@ TEST(SubscriptionPartition, ABaseExtendedWithAddedEventsEqualsAPartitionBuiltFro
       out.emplace_back(p.at_us[i], p.seq[i], p.mrr[i],
                        std::string(p.customers[p.subscription_customer[s]]),
                        std::string(p.subscriptions[s]),
-                       p.plan[i] < 0 ? "" : std::string(p.plans[p.plan[i]]), p.paused[i] != 0);
+                       p.plan[i] < 0 ? "" : std::string(p.plans[p.plan[i]]), (p.state[i] & kStatePaused) != 0);
     }
     return out;
   };
