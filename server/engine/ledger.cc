@@ -34,10 +34,15 @@ Ledger BuildLedger(const std::vector<SubscriptionEvent>& events) {
     if (!e.plan_id.empty() && std::find(plans.begin(), plans.end(), e.plan_id) == plans.end()) {
       plans.push_back(e.plan_id);
     }
-    ledger.events.push_back({absl::ToUnixMicros(e.effective_at), e.seq, customer, subscription,
-                             StateMrr(e), e.status == SubscriptionStatus::kPaused,
-                             static_cast<uint8_t>(e.interval_unit),
-                             ClampedIntervalCount(e.interval_count)});
+    ledger.events.push_back({.at_us = absl::ToUnixMicros(e.effective_at),
+                             .seq = e.seq,
+                             .customer = customer,
+                             .subscription = subscription,
+                             .mrr = StateMrr(e),
+                             .paused = e.status == SubscriptionStatus::kPaused,
+                             .interval_unit = static_cast<uint8_t>(e.interval_unit),
+                             .interval_count = ClampedIntervalCount(e.interval_count),
+                             .state = StateBits(e)});
   }
   return ledger;
 }
