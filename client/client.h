@@ -90,6 +90,9 @@ class Client {
   absl::StatusOr<v1::GetSurvivalResponse> GetSurvival(const v1::GetSurvivalRequest& req);
   absl::StatusOr<v1::GetRetentionDriversResponse> GetRetentionDrivers(
       const v1::GetRetentionDriversRequest& req);
+  absl::StatusOr<v1::Model> TrainModel(const v1::TrainModelRequest& req);
+  absl::StatusOr<v1::Model> GetModel(const v1::GetModelRequest& req);
+  absl::StatusOr<v1::ScoreCustomersResponse> ScoreCustomers(const v1::ScoreCustomersRequest& req);
   absl::StatusOr<v1::CustomerProfile> GetCustomer(const v1::GetCustomerRequest& req);
   absl::StatusOr<v1::ListHealthCustomersResponse> ListHealthCustomers(
       const v1::ListHealthCustomersRequest& req);

@@ -255,6 +255,44 @@ int main(int argc, char** argv) {
   auto* model_list = models->add_subcommand("list", "List a tenant's models");
   model_list->add_option("--tenant", models_tenant, "Tenant id")->required();
 
+  auto* trained = app.add_subcommand(
+      "models", "Churn-risk and upsell models: train, print, score (ANALYTICS.md \"Churn risk\")");
+  trained->require_subcommand(1);
+  cli::ModelFlags mod;
+  auto* train = trained->add_subcommand(
+      "train", "Fit a model on the month ends --from..--to, evaluate it, store it as --id");
+  train->add_option("--tenant", mod.tenant, "Tenant id")->required();
+  train->add_option("--id", mod.id, "Model id ([a-z0-9_-]); an existing one is replaced")
+      ->required();
+  train->add_option("--kind", mod.kind, "churn (default) or upsell")
+      ->check(CLI::IsMember({"churn", "upsell"}));
+  train->add_option("--from", mod.from, "First day of the training range (YYYY-MM-DD)")->required();
+  train->add_option("--to", mod.to, "Last day of the training range")->required();
+  train->add_option("--horizon_days", mod.horizon_days,
+                    "The label window after each month end (90)");
+  train->add_option("--lambda", mod.lambda, "L2 penalty (1)");
+  train->add_option("--field", mod.fields,
+                    "A customer field to one-hot encode (acquisition_channel, country, plan, "
+                    "attributes.KEY; repeatable)");
+  train->add_option("--filter", mod.filters, "Customer filter field=value[,value]");
+  train->add_option("--max_examples", mod.max_examples, "Most examples (500000)");
+  auto* model_get =
+      trained->add_subcommand("get", "Print a stored model: evaluation, coefficients");
+  model_get->add_option("--tenant", mod.tenant, "Tenant id")->required();
+  model_get->add_option("--id", mod.id, "Model id")->required();
+  auto* scores_cmd =
+      trained->add_subcommand("scores", "Each paying customer's probability and top three factors");
+  scores_cmd->add_option("--tenant", mod.tenant, "Tenant id")->required();
+  scores_cmd->add_option("--id", mod.id, "Model id")->required();
+  scores_cmd->add_option("--to", mod.to, "Customers paying at the end of this day")->required();
+  scores_cmd->add_option("--filter", mod.filters, "Customer filter field=value[,value]");
+  scores_cmd
+      ->add_option("--order", mod.order,
+                   "probability_desc (default), probability_asc or customer_id")
+      ->check(CLI::IsMember({"probability_desc", "probability_asc", "customer_id"}));
+  scores_cmd->add_option("--min_probability", mod.min_probability, "Only at least this");
+  scores_cmd->add_option("--limit", mod.limit, "At most this many rows (all)");
+
   auto* ingest = app.add_subcommand(
       "ingest",
       "Ingest items of one kind from CSV or NDJSON files (or - for stdin) in batches; safe "
@@ -576,6 +614,9 @@ int main(int argc, char** argv) {
     std::cout << cli::Json(*model);
     return cli::kExitOk;
   }
+  if (train->parsed()) return cli::RunModelTrain(client, mod, output);
+  if (model_get->parsed()) return cli::RunModelGet(client, mod, output);
+  if (scores_cmd->parsed()) return cli::RunModelScores(client, mod, output);
   if (customer->parsed()) {
     return cli::RunCustomer(client, customer_tenant, customer_id, customer_date, output);
   }

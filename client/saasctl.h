@@ -85,6 +85,23 @@ int RunHealthWatch(client::Client& client, const WatchFlags& flags, Output outpu
 int RunCustomer(client::Client& client, const std::string& tenant, const std::string& customer,
                 const std::string& date, Output output);
 
+// models train | get | scores: churn and upsell models (ANALYTICS.md "Churn risk").
+struct ModelFlags {
+  std::string tenant, id;
+  std::string kind = "churn";  // train: churn or upsell
+  std::string from, to;        // train: the range; scores: --to is the day
+  int horizon_days = 0;
+  std::optional<double> lambda;
+  std::vector<std::string> fields, filters;
+  int64_t max_examples = 0;
+  std::string order;  // scores: probability_desc (default), probability_asc, customer_id
+  std::optional<double> min_probability;
+  int limit = 0;  // scores: at most this many rows (0: all)
+};
+int RunModelTrain(client::Client& client, const ModelFlags& flags, Output output);
+int RunModelGet(client::Client& client, const ModelFlags& flags, Output output);
+int RunModelScores(client::Client& client, const ModelFlags& flags, Output output);
+
 // load: a mix of ingest and queries from concurrent clients for a bounded time.
 struct LoadFlags {
   std::string tenant;

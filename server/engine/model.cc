@@ -7,6 +7,7 @@
 #include <map>
 #include <numeric>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "server/engine/dates.h"
@@ -344,9 +345,14 @@ std::vector<std::vector<int32_t>> ColumnsOf(const ModelInputs& in, const Encodin
     const IcpField& column = *in.fields[f];
     const int32_t other = static_cast<int32_t>(e.values[f].size());
     std::vector<int32_t>& to = out.emplace_back(column.names.size(), other);
+    // By the column's names (its `index` is for building it, and may be empty).
+    absl::flat_hash_map<absl::string_view, int32_t> wanted;
     for (size_t v = 0; v < e.values[f].size(); ++v) {
-      const auto it = column.index.find(e.values[f][v]);
-      if (it != column.index.end()) to[static_cast<size_t>(it->second)] = static_cast<int32_t>(v);
+      wanted.emplace(e.values[f][v], static_cast<int32_t>(v));
+    }
+    for (size_t id = 0; id < column.names.size(); ++id) {
+      const auto it = wanted.find(column.names[id]);
+      if (it != wanted.end()) to[id] = it->second;
     }
   }
   return out;
@@ -611,6 +617,7 @@ absl::StatusOr<std::vector<Score>> ScoreCustomers(const Model& model, const Mode
     for (const int j : s.top) {
       const FeatureReport& f = model.features[static_cast<size_t>(j)];
       s.contribution.push_back(f.coefficient * (x[static_cast<size_t>(j)] - f.mean) / f.sd);
+      s.value.push_back(x[static_cast<size_t>(j)]);
     }
   }
   return out;

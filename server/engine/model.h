@@ -120,6 +120,7 @@ struct Score {
   double probability = 0;
   std::vector<int> top;              // up to kTopFactors feature indices (Model::features)
   std::vector<double> contribution;  // their coefficient × standardised value
+  std::vector<double> value;         // their raw values
 };
 // Every customer paying at the end of `day`, by ledger id. The inputs' fields must be the
 // model's encoding's fields, in order.

@@ -230,4 +230,103 @@ absl::StatusOr<engine::DriversResult> RetentionDrivers(Reader& reader, const Que
   return found;
 }
 
+namespace {
+
+// What the model reads, kept alive while it computes.
+struct ModelView {
+  UsageView usage;
+  std::shared_ptr<const std::vector<engine::SurveyResponse>> answers;
+  std::vector<engine::ResponsePoint> responses;
+  std::vector<const std::vector<engine::LedgerEvent>*> months;
+  std::vector<std::shared_ptr<const engine::IcpField>> columns;
+  engine::ModelInputs in;
+};
+
+absl::Status PrepareModel(Reader& reader, const Query& q, absl::CivilDay first_day,
+                          absl::CivilDay last_day, const std::vector<std::string>& fields,
+                          const engine::EngagementModel* engagement, const Context& ctx,
+                          ModelView& v) {
+  // Usage for the days since the last event (capped at 365) and the engagement window.
+  const int lookback = std::max(366, engagement != nullptr ? engagement->window_days : 0);
+  absl::StatusOr<engine::EngagementInputs> usage =
+      WindowUsage(reader, q, lookback, first_day, last_day, ctx, v.usage);
+  if (!usage.ok()) return usage.status();
+  absl::StatusOr<std::shared_ptr<const std::vector<engine::SurveyResponse>>> answers =
+      reader.SurveyResponses(q.tenant.tenant_id, ctx);
+  if (!answers.ok()) return answers.status();
+  v.answers = *answers;
+  for (const engine::SurveyResponse& r : *v.answers) {
+    const auto it = q.ledger->customer_index.find(r.customer_id);
+    if (it == q.ledger->customer_index.end()) continue;
+    v.responses.push_back({it->second, absl::ToUnixMicros(r.time), r.seq, r.score});
+  }
+  for (const auto& month : q.history->months()) v.months.push_back(month.get());
+  v.in.customer_ids = &q.ledger->customer_ids;
+  v.in.events = &v.months;
+  v.in.movements = q.movements;
+  v.in.pauses = q.pauses;
+  v.in.usage = *usage;
+  v.in.engagement = engagement;
+  v.in.responses = &v.responses;
+  v.in.major_unit = std::pow(10.0, engine::CurrencyExponent(q.tenant.currency));
+  for (const std::string& field : fields) {
+    absl::StatusOr<std::shared_ptr<const engine::IcpField>> column = reader.Column(q, field, ctx);
+    if (!column.ok()) return column.status();
+    v.columns.push_back(*column);
+    v.in.field_names.push_back(field);
+    v.in.fields.push_back(column->get());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<absl::CivilDay> MonthEndsOf(const Query& q) {
+  std::vector<absl::CivilDay> out;
+  for (absl::CivilMonth m(q.start); absl::CivilDay(m) <= q.end; ++m) {
+    const absl::CivilDay e = absl::CivilDay(m + 1) - 1;
+    if (e >= q.start && e <= q.end) out.push_back(e);
+  }
+  return out;
+}
+
+absl::StatusOr<engine::Model> Train(Reader& reader, const Query& q,
+                                    const engine::TrainSettings& settings,
+                                    const std::vector<std::string>& fields,
+                                    const engine::EngagementModel* engagement, const Context& ctx) {
+  ModelView v;
+  if (absl::Status s = PrepareModel(reader, q, settings.month_ends.front(),
+                                    settings.month_ends.back(), fields, engagement, ctx, v);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<engine::Model> m = engine::TrainModel(v.in, settings, ctx.StopFlag());
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  return m;
+}
+
+absl::StatusOr<std::vector<ScoredCustomer>> Scores(Reader& reader, const Query& q,
+                                                   const engine::Model& model,
+                                                   const engine::EngagementModel* engagement,
+                                                   const Context& ctx) {
+  ModelView v;
+  if (absl::Status s =
+          PrepareModel(reader, q, q.end, q.end, model.encoding.fields, engagement, ctx, v);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<engine::Score>> scores =
+      engine::ScoreCustomers(model, v.in, q.end, ctx.StopFlag());
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  if (!scores.ok()) return scores.status();
+  std::vector<ScoredCustomer> out;
+  out.reserve(scores->size());
+  for (engine::Score& score : *scores) {
+    ScoredCustomer& c = out.emplace_back();
+    c.customer_id = q.ledger->customer_ids[static_cast<size_t>(score.customer)];
+    c.score = std::move(score);
+  }
+  return out;
+}
+
 }  // namespace saasmetrics::query

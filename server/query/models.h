@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/engine/drivers.h"
+#include "server/engine/model.h"
 #include "server/engine/survival.h"
 #include "server/query/reader.h"
 
@@ -57,5 +58,27 @@ absl::StatusOr<SurvivalAnswer> Survival(Reader& reader, const Query& q, const st
 absl::StatusOr<engine::DriversResult> RetentionDrivers(Reader& reader, const Query& q,
                                                        const engine::DriverSettings& settings,
                                                        const Context& ctx);
+
+// The month ends of the query's range (start ≤ e ≤ end), ascending.
+std::vector<absl::CivilDay> MonthEndsOf(const Query& q);
+
+// Trains a churn or upsell model on the query (prepared with the customer records when
+// `fields` are named; validated by the caller) at the month ends `settings` names, with the
+// engagement score of `engagement` (nullable) as a feature.
+absl::StatusOr<engine::Model> Train(Reader& reader, const Query& q,
+                                    const engine::TrainSettings& settings,
+                                    const std::vector<std::string>& fields,
+                                    const engine::EngagementModel* engagement, const Context& ctx);
+
+// The model's scores of every customer paying at the end of the query's day (its filters
+// applied), by ledger id.
+struct ScoredCustomer {
+  std::string customer_id;
+  engine::Score score;
+};
+absl::StatusOr<std::vector<ScoredCustomer>> Scores(Reader& reader, const Query& q,
+                                                   const engine::Model& model,
+                                                   const engine::EngagementModel* engagement,
+                                                   const Context& ctx);
 
 }  // namespace saasmetrics::query

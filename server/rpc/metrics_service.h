@@ -30,12 +30,15 @@ class MetricsService final : public v1::MetricsService::CallbackService {
  public:
   // `page_secret` seals page tokens; replicas behind one load balancer need the same one.
   // `rules` and `models`: the tenants' PQL rules and engagement models.
+  // `trained`: the tenants' trained churn and upsell models.
   MetricsService(HandlerEnv env, query::Reader& reader, store::DefinitionStore& rules,
-                 store::DefinitionStore& models, std::string page_secret)
+                 store::DefinitionStore& models, store::DefinitionStore& trained,
+                 std::string page_secret)
       : env_(env),
         reader_(reader),
         rules_(rules),
         models_(models),
+        trained_(trained),
         page_secret_(std::move(page_secret)) {}
 
   void set_watch_options(WatchOptions options) { watch_ = options; }
@@ -99,6 +102,13 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   grpc::ServerUnaryReactor* GetRetentionDrivers(grpc::CallbackServerContext* ctx,
                                                 const v1::GetRetentionDriversRequest* req,
                                                 v1::GetRetentionDriversResponse* resp) override;
+  grpc::ServerUnaryReactor* TrainModel(grpc::CallbackServerContext* ctx,
+                                       const v1::TrainModelRequest* req, v1::Model* resp) override;
+  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* ctx,
+                                     const v1::GetModelRequest* req, v1::Model* resp) override;
+  grpc::ServerUnaryReactor* ScoreCustomers(grpc::CallbackServerContext* ctx,
+                                           const v1::ScoreCustomersRequest* req,
+                                           v1::ScoreCustomersResponse* resp) override;
   grpc::ServerWriteReactor<v1::HealthTransitionsDay>* WatchHealthTransitions(
       grpc::CallbackServerContext* ctx, const v1::WatchHealthTransitionsRequest* req) override;
 
@@ -124,6 +134,7 @@ class MetricsService final : public v1::MetricsService::CallbackService {
 
   store::DefinitionStore& rules_;
   store::DefinitionStore& models_;
+  store::DefinitionStore& trained_;
   const std::string page_secret_;
   WatchOptions watch_;
   std::atomic<int> watches_{0};

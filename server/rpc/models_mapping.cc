@@ -1,6 +1,10 @@
 #include "server/rpc/models_mapping.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <cmath>
+
+#include "absl/strings/str_cat.h"
 
 namespace saasmetrics::rpc {
 
@@ -67,6 +71,91 @@ void ToProto(const engine::DriversResult& result, v1::GetRetentionDriversRespons
     o->set_p_value(d.p_value);
     o->set_eligible(d.eligible);
   }
+}
+
+void ToProto(const engine::Model& m, v1::Model* out) {
+  out->set_kind(m.kind == engine::ModelKind::kChurn ? v1::MODEL_KIND_CHURN : v1::MODEL_KIND_UPSELL);
+  out->set_horizon_days(m.horizon_days);
+  out->set_lambda(m.lambda);
+  out->set_candidates(m.candidates);
+  out->set_examples(m.examples);
+  out->set_positives(m.positives);
+  out->set_intercept(m.intercept);
+  out->set_intercept_standard_error(m.intercept_standard_error);
+  for (const engine::FeatureReport& f : m.features) {
+    v1::ModelFeature* o = out->add_features();
+    o->set_name(f.name);
+    o->set_dropped(f.dropped);
+    o->set_coefficient(f.coefficient);
+    o->set_standard_error(f.standard_error);
+    o->set_odds_ratio(std::exp(f.coefficient));
+    o->set_mean(f.mean);
+    o->set_sd(f.sd);
+  }
+  for (size_t f = 0; f < m.encoding.fields.size(); ++f) {
+    v1::FieldEncoding* o = out->add_encoding();
+    o->set_field(m.encoding.fields[f]);
+    for (const std::string& v : m.encoding.values[f]) o->add_values(v);
+  }
+  v1::ModelEvaluation* e = out->mutable_evaluation();
+  e->set_method(m.time_split ? "time_split" : "cross_validation");
+  e->set_examples(m.evaluation.examples);
+  e->set_positives(m.evaluation.positives);
+  if (m.evaluation.auc.has_value()) e->mutable_auc()->set_value(*m.evaluation.auc);
+  e->set_brier(m.evaluation.brier);
+  e->set_log_loss(m.evaluation.log_loss);
+  for (const engine::CalibrationBin& b : m.evaluation.calibration) {
+    v1::CalibrationBin* o = e->add_calibration();
+    o->set_lower(b.lower);
+    o->set_upper(b.upper);
+    o->set_examples(b.examples);
+    o->set_positives(b.positives);
+    if (b.mean_predicted.has_value()) o->mutable_mean_predicted()->set_value(*b.mean_predicted);
+    if (b.observed.has_value()) o->mutable_observed()->set_value(*b.observed);
+  }
+  e->set_label_months(static_cast<int32_t>(m.label_months));
+  e->set_test_months(static_cast<int32_t>(m.test_months));
+}
+
+engine::Model FromProto(const v1::Model& in) {
+  engine::Model m;
+  m.kind =
+      in.kind() == v1::MODEL_KIND_UPSELL ? engine::ModelKind::kUpsell : engine::ModelKind::kChurn;
+  m.horizon_days = in.horizon_days();
+  m.lambda = in.lambda();
+  m.engagement = !in.engagement_model_id().empty();
+  m.intercept = in.intercept();
+  for (const v1::FieldEncoding& f : in.encoding()) {
+    m.encoding.fields.push_back(f.field());
+    m.encoding.values.emplace_back(f.values().begin(), f.values().end());
+  }
+  for (const v1::ModelFeature& f : in.features()) {
+    engine::FeatureReport& r = m.features.emplace_back();
+    r.name = f.name();
+    r.dropped = f.dropped();
+    r.coefficient = f.coefficient();
+    r.standard_error = f.standard_error();
+    r.mean = f.mean();
+    r.sd = f.sd();
+  }
+  return m;
+}
+
+std::string StoredJson(const v1::Model& model) {
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(model, &json);
+  return json;
+}
+
+absl::StatusOr<v1::Model> FromStored(const store::StoredDefinition& stored) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // models written by a newer version stay readable
+  v1::Model out;
+  if (!google::protobuf::util::JsonStringToMessage(stored.definition, &out, options).ok()) {
+    return absl::DataLossError(
+        absl::StrCat("stored model '", stored.id, "' has an unreadable definition"));
+  }
+  return out;
 }
 
 }  // namespace saasmetrics::rpc

@@ -172,7 +172,7 @@ struct Server::Impl {
   std::unique_ptr<store::TenantStore> tenants;
   std::unique_ptr<store::IngestStore> ingest_store;
   std::unique_ptr<store::MetricsStore> metrics_store;
-  std::unique_ptr<store::DefinitionStore> pql_rules, engagement_models;
+  std::unique_ptr<store::DefinitionStore> pql_rules, engagement_models, trained_models;
   std::unique_ptr<store::KeyStore> keys;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<cache::PartitionCache> cache;
@@ -271,6 +271,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.metrics_store = std::make_unique<store::MetricsStore>(*m.pool);
   m.pql_rules = std::make_unique<store::DefinitionStore>(*m.pool, store::kPqlRules);
   m.engagement_models = std::make_unique<store::DefinitionStore>(*m.pool, store::kEngagementModels);
+  m.trained_models = std::make_unique<store::DefinitionStore>(*m.pool, store::kTrainedModels);
   const size_t queue = static_cast<size_t>(config.max_queued_calls);
   m.query_pool = std::make_unique<query::ThreadPool>(config.worker_threads, queue);
   m.ingest_pool = std::make_unique<query::ThreadPool>(config.ingest_threads, queue);
@@ -305,8 +306,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   m.ingest = std::make_unique<IngestService>(
       ingest_env, engine::IngestLimits{.max_items = config.max_batch_items}, *m.tenants,
       *m.ingest_store, m.refresher.get(), m.feed.get());
-  m.metrics_service = std::make_unique<MetricsService>(query_env, *m.reader, *m.pql_rules,
-                                                       *m.engagement_models, page_secret);
+  m.metrics_service = std::make_unique<MetricsService>(
+      query_env, *m.reader, *m.pql_rules, *m.engagement_models, *m.trained_models, page_secret);
   m.metrics_service->set_watch_options({.feed = m.feed.get(),
                                         .timers = m.timers.get(),
                                         .max_watches = config.max_watches,

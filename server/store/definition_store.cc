@@ -35,13 +35,15 @@ StoredDefinition FromRow(const pqxx::row& row) {
 const DefinitionKind kPqlRules{"PQL rule", KIND_STATEMENTS("pql_rule", "pql_rules", "rule_id")};
 const DefinitionKind kEngagementModels{
     "engagement model", KIND_STATEMENTS("engagement_model", "engagement_models", "model_id")};
+const DefinitionKind kTrainedModels{"trained model",
+                                    KIND_STATEMENTS("trained_model", "trained_models", "model_id")};
 #undef KIND_STATEMENTS
 #undef COLUMNS
 
 std::span<const Statement> DefinitionStore::Statements() {
   static const std::vector<Statement> all = [] {
     std::vector<Statement> out;
-    for (const DefinitionKind* k : {&kPqlRules, &kEngagementModels}) {
+    for (const DefinitionKind* k : {&kPqlRules, &kEngagementModels, &kTrainedModels}) {
       out.insert(out.end(), {k->insert, k->get, k->list, k->update, k->remove});
     }
     return out;

@@ -26,6 +26,7 @@ struct DefinitionKind {
 };
 extern const DefinitionKind kPqlRules;          // table pql_rules
 extern const DefinitionKind kEngagementModels;  // table engagement_models
+extern const DefinitionKind kTrainedModels;     // table trained_models
 
 class DefinitionStore {
  public:

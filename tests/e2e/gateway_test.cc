@@ -277,6 +277,12 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
          "", kRead},
         {"GET", "/v1/tenants/alpha/metrics/survival" + q + "&group_by=country&cox=true", "", kRead},
         {"GET", "/v1/tenants/alpha/metrics/retention_drivers" + q + "&window_days=7", "", kRead},
+        {"POST", "/v1/tenants/alpha/models",
+         R"({"query":{"start_date":"2024-01-01","end_date":"2024-01-31"},"model_id":"churn",)"
+         R"("kind":"MODEL_KIND_CHURN"})",
+         kAdmin},
+        {"GET", "/v1/tenants/alpha/models/churn", "", kRead},
+        {"GET", "/v1/tenants/alpha/models/churn/scores" + q, "", kRead},
     };
   };
   auto expect = [](const std::string& who, Needs needs) {
@@ -299,6 +305,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
             "(SELECT max(update_time) FROM tenants), (SELECT count(*) FROM pql_rules), "
             "(SELECT count(*) FROM engagement_models), "
             "(SELECT max(update_time) FROM engagement_models), "
+            "(SELECT count(*) FROM trained_models), "
             "(SELECT max(update_time) FROM pql_rules), (SELECT count(*) FROM api_keys), "
             "(SELECT count(revoked_at) FROM api_keys))")[0]
         .as<std::string>();
@@ -328,7 +335,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 45);
+  EXPECT_EQ(cells, 10 * 48);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

@@ -327,6 +327,28 @@ class AuthTest : public ::testing::Test {
     SAAS_METRIC_CALL(GetRenewals, r.mutable_min_term()->set_unit(v1::INTERVAL_UNIT_MONTH));
     SAAS_METRIC_CALL(GetSurvival, r.set_group_by("country"));
     SAAS_METRIC_CALL(GetRetentionDrivers, {});
+    add("TrainModel", Needs::kAdmin, [this, query](grpc::ClientContext* c) {
+      v1::TrainModelRequest r;
+      query(r.mutable_query());
+      r.set_model_id("churn");
+      r.set_kind(v1::MODEL_KIND_CHURN);
+      v1::Model out;
+      return metrics_->TrainModel(c, r, &out);
+    });
+    add("GetModel", Needs::kRead, [this](grpc::ClientContext* c) {
+      v1::GetModelRequest r;
+      r.set_tenant_id("alpha");
+      r.set_model_id("churn");
+      v1::Model out;
+      return metrics_->GetModel(c, r, &out);
+    });
+    add("ScoreCustomers", Needs::kRead, [this, query](grpc::ClientContext* c) {
+      v1::ScoreCustomersRequest r;
+      query(r.mutable_query());
+      r.set_model_id("churn");
+      v1::ScoreCustomersResponse out;
+      return metrics_->ScoreCustomers(c, r, &out);
+    });
     add("GetCustomer", Needs::kRead, [this](grpc::ClientContext* c) {
       v1::GetCustomerRequest r;
       r.set_tenant_id("alpha");
@@ -360,6 +382,7 @@ class AuthTest : public ::testing::Test {
             "(SELECT max(update_time) FROM tenants), (SELECT count(*) FROM pql_rules), "
             "(SELECT count(*) FROM engagement_models), "
             "(SELECT max(update_time) FROM engagement_models), "
+            "(SELECT count(*) FROM trained_models), "
             "(SELECT max(update_time) FROM pql_rules), (SELECT count(*) FROM api_keys), "
             "(SELECT count(revoked_at) FROM api_keys), "
             "(SELECT count(*) FROM subscription_events), (SELECT count(*) FROM usage_events), "
@@ -452,7 +475,7 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
       EXPECT_THAT(s.error_message(), ::testing::Not(::testing::HasSubstr("alpha")));
     }
   }
-  EXPECT_EQ(cells, 10 * 45);
+  EXPECT_EQ(cells, 10 * 48);
 }
 
 TEST_F(AuthTest, AKeyOfOneTenantIsUselessAgainstAnotherAndUnknownTenantsLookTheSame) {

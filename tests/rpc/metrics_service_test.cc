@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
 #include <tuple>
 
 #include "absl/strings/escaping.h"
@@ -1225,6 +1227,162 @@ TEST_F(MetricsTest, RetentionDriversByHand) {
   v1::GetRetentionDriversResponse ignored;
   EXPECT_THAT(ViolatedFields(metrics_->GetRetentionDrivers(Ctx().get(), bad, &ignored)),
               ElementsAre("min_events", "window_days", "retained_days"));
+}
+
+// A churn model through the API (ANALYTICS.md "Churn risk"): customers who use the product
+// weekly rarely churn, quiet ones often do. Trained, evaluated on held-out months, stored
+// (GetModel returns it), scored page by page; bad requests say what to change.
+TEST_F(MetricsTest, ChurnModelTrainsStoresAndScores) {
+  std::mt19937_64 rng(16);
+  std::uniform_int_distribution<int> pick(0, 1 << 30);
+  v1::IngestUsageEventsRequest usage;
+  usage.set_tenant_id("acme");
+  int events = 0;
+  for (int c = 0; c < 160; ++c) {
+    const std::string id = absl::StrCat("k", c);
+    Customer(id, c % 2 == 0 ? "ads" : "seo");
+    const bool engaged = c % 3 != 0;
+    const absl::Time start = At(2024, 1, 1) + absl::Hours(pick(rng) % (24 * 80));
+    Sub(absl::StrCat("m", c, "a"), id, "s1", start, v1::SUBSCRIPTION_STATUS_ACTIVE,
+        1000 + 100 * (pick(rng) % 20));
+    std::optional<absl::Time> churned;
+    if (pick(rng) % 100 < (engaged ? 8 : 70)) {
+      churned = start + absl::Hours(24 * (20 + pick(rng) % 250));
+      Sub(absl::StrCat("m", c, "b"), id, "s1", *churned, v1::SUBSCRIPTION_STATUS_CANCELED, 1000);
+    }
+    for (absl::Time t = start; engaged && t < At(2025, 1, 1); t += absl::Hours(24 * 6)) {
+      if (churned.has_value() && t > *churned) break;
+      v1::UsageEvent* e = usage.add_events();
+      e->set_id(absl::StrCat("ev", events++));
+      e->set_source("app");
+      e->set_type("login");
+      e->set_subject(id);
+      e->set_user_id(absl::StrCat("u", pick(rng) % 3));
+      rpc::ToProto(t, e->mutable_time());
+      if (usage.events_size() == 500) {
+        v1::IngestResult r;
+        ASSERT_TRUE(ingest_->IngestUsageEvents(Ctx().get(), usage, &r).ok());
+        usage.clear_events();
+      }
+    }
+  }
+  v1::IngestResult r;
+  ASSERT_TRUE(ingest_->IngestUsageEvents(Ctx().get(), usage, &r).ok());
+  v1::TrainModelRequest train;
+  *train.mutable_query() = Query("2024-01-01", "2024-10-31");
+  train.set_model_id("churn");
+  train.set_kind(v1::MODEL_KIND_CHURN);
+  train.set_horizon_days(60);
+  v1::Model model;
+  grpc::Status s = metrics_->TrainModel(Ctx().get(), train, &model);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(model.evaluation().method(), "time_split");  // ten label months
+  EXPECT_EQ(model.evaluation().label_months(), 10);
+  EXPECT_EQ(model.evaluation().test_months(), 3);
+  EXPECT_GT(model.evaluation().auc().value(), 0.75) << model.evaluation().ShortDebugString();
+  EXPECT_GT(model.positives(), 10);
+  EXPECT_EQ(model.currency(), "EUR");
+  EXPECT_EQ(model.evaluation().calibration_size(), 10);
+  std::map<std::string, const v1::ModelFeature*> by_name;
+  for (const v1::ModelFeature& f : model.features()) by_name[f.name()] = &f;
+  ASSERT_TRUE(by_name.contains("log_usage_30d"));
+  EXPECT_LT(by_name["log_usage_30d"]->coefficient(), 0) << "usage keeps customers";
+  EXPECT_TRUE(by_name["past_due"]->dropped()) << "nobody was past due: a constant";
+  EXPECT_DOUBLE_EQ(by_name["log_mrr"]->odds_ratio(), std::exp(by_name["log_mrr"]->coefficient()));
+  // Stored: every replica reads the same model.
+  v1::GetModelRequest get;
+  get.set_tenant_id("acme");
+  get.set_model_id("churn");
+  v1::Model stored;
+  ASSERT_TRUE(metrics_->GetModel(Ctx().get(), get, &stored).ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(stored, model))
+      << stored.ShortDebugString();
+  // Scores of the customers paying at the end of the year, ten a page, most at risk first.
+  auto score_page = [&](const std::string& token, v1::ScoreCustomersResponse* out) {
+    v1::ScoreCustomersRequest req;
+    *req.mutable_query() = Query("2024-12-31", "2024-12-31");
+    req.set_model_id("churn");
+    req.set_page_size(10);
+    req.set_page_token(token);
+    return metrics_->ScoreCustomers(Ctx().get(), req, out);
+  };
+  std::vector<std::pair<double, std::string>> served;
+  std::string token;
+  int64_t total = 0;
+  do {
+    v1::ScoreCustomersResponse page;
+    grpc::Status ps = score_page(token, &page);
+    ASSERT_TRUE(ps.ok()) << ps.error_message();
+    total = page.total();
+    for (const v1::CustomerScore& c : page.scores()) {
+      served.emplace_back(c.probability(), c.customer_id());
+      ASSERT_EQ(c.top_factors_size(), 3);
+      EXPECT_GE(std::abs(c.top_factors(0).contribution()),
+                std::abs(c.top_factors(1).contribution()));
+    }
+    token = page.next_page_token();
+  } while (!token.empty());
+  v1::GetMrrRequest mrr;
+  *mrr.mutable_query() = Query("2024-12-01", "2024-12-31");
+  v1::GetMrrResponse paying;
+  ASSERT_TRUE(metrics_->GetMrr(Ctx().get(), mrr, &paying).ok());
+  EXPECT_EQ(total, paying.entries(0).customers());
+  ASSERT_EQ(static_cast<int64_t>(served.size()), total);
+  for (size_t i = 1; i < served.size(); ++i) {
+    EXPECT_TRUE(served[i - 1].first > served[i].first ||
+                (served[i - 1].first == served[i].first && served[i - 1].second < served[i].second))
+        << i;
+  }
+  std::set<std::string> distinct;
+  for (const auto& [p, id] : served) distinct.insert(id);
+  EXPECT_EQ(distinct.size(), served.size());
+  // Retrained with a field: one-hot columns, and the old page token no longer opens.
+  v1::ScoreCustomersResponse first;
+  ASSERT_TRUE(score_page("", &first).ok());
+  train.add_fields("acquisition_channel");
+  v1::Model with_field;
+  ASSERT_TRUE(metrics_->TrainModel(Ctx().get(), train, &with_field).ok());
+  std::vector<std::string> names;
+  for (const v1::ModelFeature& f : with_field.features()) names.push_back(f.name());
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"acquisition_channel=ads", "acquisition_channel=seo",
+                                              "acquisition_channel=other"}));
+  for (const v1::ModelFeature& f : with_field.features()) {
+    // Every customer has one of the two channels: each is a live column, `other` constant.
+    if (f.name() == "acquisition_channel=ads" || f.name() == "acquisition_channel=seo") {
+      EXPECT_FALSE(f.dropped()) << f.name();
+      EXPECT_NEAR(f.mean(), 0.5, 0.05) << f.name();
+    }
+    if (f.name() == "acquisition_channel=other") {
+      EXPECT_TRUE(f.dropped());
+    }
+  }
+  v1::ScoreCustomersResponse stale;
+  EXPECT_EQ(score_page(first.next_page_token(), &stale).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Bad requests.
+  v1::TrainModelRequest bad;
+  *bad.mutable_query() = Query("2024-01-01", "2024-10-31");
+  bad.set_model_id("Bad Id");
+  bad.set_horizon_days(400);
+  bad.mutable_lambda()->set_value(0);
+  bad.add_fields("country");
+  bad.add_fields("country");
+  v1::Model ignored;
+  EXPECT_THAT(ViolatedFields(metrics_->TrainModel(Ctx().get(), bad, &ignored)),
+              ElementsAre("model_id", "kind", "horizon_days", "lambda", "fields[1]"));
+  train.clear_fields();
+  *train.mutable_query() = Query("2024-01-05", "2024-01-20");
+  EXPECT_THAT(ViolatedFields(metrics_->TrainModel(Ctx().get(), train, &ignored)),
+              ElementsAre("query"));
+  // A horizon past the data: no label window has ended by as_of.
+  *train.mutable_query() = Query("2024-09-01", "2024-10-31");
+  rpc::ToProto(At(2024, 11, 15), train.mutable_as_of());
+  s = metrics_->TrainModel(Ctx().get(), train, &ignored);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("horizon_days"));
+  get.set_model_id("nope");
+  EXPECT_EQ(metrics_->GetModel(Ctx().get(), get, &ignored).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 // The churn cross-tab: each group's series is exactly the series the same query gives
