@@ -101,6 +101,14 @@ for tenant in acme live; do
   fi
 done
 
+# Churn models (ANALYTICS.md "Churn risk"): Telco's from its snapshot (labels: churned within
+# 30 days of Nov 30; 5-fold cross-validation), acme's from 18 month ends of usage and billing.
+"${ctl[@]}" -q models train --tenant=telco --id=churn --from=2024-11-01 --to=2024-11-30 \
+  --horizon_days=30 --field=attributes.contract --field=attributes.payment_method \
+  --field=attributes.internet_service >/dev/null
+"${ctl[@]}" -q models train --tenant=acme --id=churn --from=2023-01-01 --to=2024-06-30 \
+  --field=acquisition_channel >/dev/null
+
 # A demo key that reads every tenant (and nothing else), made once.
 umask 077
 if [ ! -s "$state/demo.token" ] ||
@@ -151,6 +159,10 @@ Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapsh
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token health watch --tenant=live --from=$(date -u -d '-30 days' +%F) --until=$(date -u -d '-1 day' +%F) --group=at_risk   # without --until it keeps watching
   timeout 3 curl -sN -H @.local/demo.header 'http://127.0.0.1:$http_port/v1/tenants/live/health_transitions:watch?query.start_date=$(date -u -d '-3 days' +%F)'   # a stream: days as they end
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics activation --tenant=acme --event_type=report.created --from=2024-01-01 --to=2024-12-31
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics survival --tenant=telco --from=2015-01-01 --to=2024-12-31 --group_by=attributes.contract --cox --cox_field=attributes.contract
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics retention-drivers --tenant=acme --from=2023-01-01 --to=2024-06-30
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token models get --tenant=telco --id=churn
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token models scores --tenant=acme --id=churn --to=2024-12-31 --limit=20
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token -o json tenants get demo
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/admin.token keys list
