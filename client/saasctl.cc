@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
       ->envname("SAASMETRICS_ADDRESS")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
-  app.add_option("--timeout", timeout, "Deadline per call attempt, e.g. 10s")
+  app.add_option("--timeout", timeout,
+                 "Deadline per call attempt, e.g. 10s (models train: 10m unless given)")
       ->capture_default_str();
   app.add_option("--output,-o", output_name, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
@@ -512,6 +513,8 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? cli::kExitOk : cli::kExitUsage;
   }
+  // Training reads every month end of a range: minutes on a large tenant, not seconds.
+  if (train->parsed() && app.get_option("--timeout")->count() == 0) timeout = "10m";
   if (!absl::ParseDuration(timeout, &options.timeout) || options.timeout <= absl::ZeroDuration()) {
     std::cerr << "saasctl: --timeout=" << timeout << ": not a positive duration like 10s\n";
     return cli::kExitUsage;

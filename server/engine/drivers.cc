@@ -21,30 +21,23 @@ struct Member {
 std::vector<Member> Population(const EngagementInputs& in, const std::vector<PauseChange>& pauses,
                                absl::CivilDay first, absl::CivilDay last, const DriverSettings& s) {
   std::vector<Member> out;
-  const std::vector<Movement>& movements = *in.movements;
-  size_t j = 0;
-  for (size_t i = 0; i < movements.size();) {
-    const int32_t c = movements[i].customer;
-    size_t end = i;
-    while (end < movements.size() && movements[end].customer == c) ++end;
-    while (j < pauses.size() && pauses[j].customer < c) ++j;
-    const Movement& nb = movements[i];
-    const absl::CivilDay at = nb.day + s.retained_days;
-    if (nb.type == MovementType::kNewBusiness && nb.day >= first && nb.day <= last &&
-        DayStart(at + 1, in.tz) <= s.as_of) {
-      int64_t mrr = 0;
-      for (size_t m = i; m < end && movements[m].day <= at; ++m) mrr = movements[m].after;
-      bool paused = false;
-      for (size_t p = j; p < pauses.size() && pauses[p].customer == c && pauses[p].day <= at; ++p) {
-        paused = pauses[p].paused;
-      }
-      out.push_back({.customer = c,
-                     .from = absl::ToUnixSeconds(DayStart(nb.day, in.tz)),
-                     .until = absl::ToUnixSeconds(DayStart(nb.day + s.window_days, in.tz)),
-                     .retained = mrr > 0 || paused});
-    }
-    i = end;
-  }
+  ForEachCustomerRun(
+      *in.movements, pauses, [&](std::span<const Movement> ms, std::span<const PauseChange> ps) {
+        const Movement& nb = ms.front();
+        const absl::CivilDay at = nb.day + s.retained_days;
+        if (nb.type != MovementType::kNewBusiness || nb.day < first || nb.day > last ||
+            DayStart(at + 1, in.tz) > s.as_of) {
+          return;
+        }
+        int64_t mrr = 0;
+        for (size_t m = 0; m < ms.size() && ms[m].day <= at; ++m) mrr = ms[m].after;
+        bool paused = false;
+        for (size_t p = 0; p < ps.size() && ps[p].day <= at; ++p) paused = ps[p].paused;
+        out.push_back({.customer = nb.customer,
+                       .from = absl::ToUnixSeconds(DayStart(nb.day, in.tz)),
+                       .until = absl::ToUnixSeconds(DayStart(nb.day + s.window_days, in.tz)),
+                       .retained = mrr > 0 || paused});
+      });
   return out;
 }
 

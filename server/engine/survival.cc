@@ -73,48 +73,33 @@ std::vector<CustomerLifetime> LifetimesOf(const std::vector<Movement>& movements
                                           const std::vector<PauseChange>& pauses,
                                           absl::CivilDay first, absl::CivilDay last) {
   std::vector<CustomerLifetime> out;
-  size_t j = 0;
-  for (size_t i = 0; i < movements.size();) {
-    const int32_t c = movements[i].customer;
-    size_t end = i;
-    while (end < movements.size() && movements[end].customer == c) ++end;
-    while (j < pauses.size() && pauses[j].customer < c) ++j;
-    // The first movement is the new business (MRR from 0 to > 0 for the first time).
-    const Movement& nb = movements[i];
-    if (nb.type != MovementType::kNewBusiness || nb.day < first || nb.day > last) {
-      i = end;
-      continue;
-    }
-    CustomerLifetime l{.customer = c, .start = nb.day, .first_mrr = nb.after};
-    l.lifetime.days = static_cast<int32_t>(last - nb.day);
-    // Walk the later days with a change (movement or pause), in order, to the first end
-    // of a day that finds the customer churned.
-    int64_t mrr = nb.after;
-    bool paused = false;
-    size_t m = i + 1;
-    for (; j < pauses.size() && pauses[j].customer == c && pauses[j].day <= nb.day; ++j) {
-      paused = pauses[j].paused;
-    }
-    for (;;) {
-      const bool more_m = m < end;
-      const bool more_p = j < pauses.size() && pauses[j].customer == c;
-      if (!more_m && !more_p) break;
-      const absl::CivilDay day = !more_p   ? movements[m].day
-                                 : !more_m ? pauses[j].day
-                                           : std::min(movements[m].day, pauses[j].day);
-      if (day > last) break;
-      for (; m < end && movements[m].day == day; ++m) mrr = movements[m].after;
-      for (; j < pauses.size() && pauses[j].customer == c && pauses[j].day == day; ++j) {
-        paused = pauses[j].paused;
-      }
-      if (mrr == 0 && !paused) {
-        l.lifetime = {.days = static_cast<int32_t>(day - nb.day), .churned = true};
-        break;
-      }
-    }
-    out.push_back(l);
-    i = end;
-  }
+  ForEachCustomerRun(
+      movements, pauses, [&](std::span<const Movement> ms, std::span<const PauseChange> ps) {
+        // The first movement is the new business (MRR from 0 to > 0 for the first time).
+        const Movement& nb = ms.front();
+        if (nb.type != MovementType::kNewBusiness || nb.day < first || nb.day > last) return;
+        CustomerLifetime l{.customer = nb.customer, .start = nb.day, .first_mrr = nb.after};
+        l.lifetime.days = static_cast<int32_t>(last - nb.day);
+        // Walk the later days with a change (movement or pause), in order, to the first end
+        // of a day that finds the customer churned.
+        int64_t mrr = nb.after;
+        bool paused = false;
+        size_t m = 1, p = 0;
+        for (; p < ps.size() && ps[p].day <= nb.day; ++p) paused = ps[p].paused;
+        while (m < ms.size() || p < ps.size()) {
+          const absl::CivilDay day = p == ps.size()   ? ms[m].day
+                                     : m == ms.size() ? ps[p].day
+                                                      : std::min(ms[m].day, ps[p].day);
+          if (day > last) break;
+          for (; m < ms.size() && ms[m].day == day; ++m) mrr = ms[m].after;
+          for (; p < ps.size() && ps[p].day == day; ++p) paused = ps[p].paused;
+          if (mrr == 0 && !paused) {
+            l.lifetime = {.days = static_cast<int32_t>(day - nb.day), .churned = true};
+            break;
+          }
+        }
+        out.push_back(l);
+      });
   return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "absl/time/civil_time.h"
@@ -62,6 +63,27 @@ struct PauseChange {
   bool paused = false;
   bool operator==(const PauseChange&) const = default;
 };
+
+// Calls `fn(movements, pauses)` once per customer with a movement, in customer order, with
+// its runs of the two lists (both ordered by customer, then day; a customer's pause changes
+// may be empty).
+template <typename Fn>
+void ForEachCustomerRun(const std::vector<Movement>& movements,
+                        const std::vector<PauseChange>& pauses, Fn&& fn) {
+  size_t j = 0;
+  for (size_t i = 0; i < movements.size();) {
+    const int32_t c = movements[i].customer;
+    size_t end = i;
+    while (end < movements.size() && movements[end].customer == c) ++end;
+    while (j < pauses.size() && pauses[j].customer < c) ++j;
+    size_t pause_end = j;
+    while (pause_end < pauses.size() && pauses[pause_end].customer == c) ++pause_end;
+    fn(std::span<const Movement>(movements.data() + i, end - i),
+       std::span<const PauseChange>(pauses.data() + j, pause_end - j));
+    i = end;
+    j = pause_end;
+  }
+}
 
 class MrrTimeline {
  public:
