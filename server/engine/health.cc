@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/dates.h"
 #include "server/engine/tenant.h"
 
 namespace saasmetrics::engine {
@@ -167,6 +168,16 @@ absl::Status WalkHealth(const HealthPolicy& policy, const EngagementModel* model
   std::vector<int32_t> paying;
   for (size_t d = 0; d < days.size(); ++d) {
     if (stop && stop()) return absl::CancelledError("health groups stopped");
+    // The day's customers at risk by the churn model (ascending: read in customer order).
+    const std::vector<int32_t>* at_risk = nullptr;
+    if (in.risk != nullptr) {
+      const auto it = std::lower_bound(in.risk->days.begin(), in.risk->days.end(), days[d]);
+      if (it == in.risk->days.end() || *it != days[d]) {
+        return absl::InternalError(absl::StrCat("no churn risk for ", FormatIsoDate(days[d])));
+      }
+      at_risk = &in.risk->at_risk[static_cast<size_t>(it - in.risk->days.begin())];
+    }
+    size_t next_risk = 0;
     walker.AdvanceTo(days[d]);
     const int32_t day = StateWalker::Number(days[d]);
     paying.clear();
@@ -201,6 +212,12 @@ absl::Status WalkHealth(const HealthPolicy& policy, const EngagementModel* model
           if (score < policy.at_risk_below) h.reasons |= kReasonLowScore;
         }
         if (scores->active[s] == 0) h.reasons |= kReasonInactive;
+        if (at_risk != nullptr) {
+          while (next_risk < at_risk->size() && (*at_risk)[next_risk] < h.customer) ++next_risk;
+          if (next_risk < at_risk->size() && (*at_risk)[next_risk] == h.customer) {
+            h.reasons |= kReasonChurnRisk;
+          }
+        }
         if (h.reasons != 0) {
           h.group = HealthGroup::kAtRisk;
         } else if (model != nullptr && score >= policy.power_at_least) {

@@ -61,12 +61,21 @@ struct CustomerHealth {
   std::optional<absl::CivilDay> churn_day;  // churned customers: the last churn day
 };
 
+// The customers whose churn risk (the tenant's latest churn model) is at least the policy's
+// `risk_at_least` at the end of each of `days` (ascending): their ledger ids, ascending.
+struct ChurnRisk {
+  std::vector<absl::CivilDay> days;
+  std::vector<std::vector<int32_t>> at_risk;  // per day
+};
+
 // What health is computed from: the usage and movements of engagement (the partitions
-// cover the model's window and the policy's inactive days before each day) and the
-// selected customers' pause changes, ordered by customer, then day.
+// cover the model's window and the policy's inactive days before each day), the selected
+// customers' pause changes, ordered by customer, then day, and (with a trained churn model)
+// who is at risk by it on every day the computation reads (else INTERNAL).
 struct HealthInputs {
   EngagementInputs usage;
   const std::vector<PauseChange>* pauses = nullptr;
+  const ChurnRisk* risk = nullptr;
 };
 
 // Every customer that has ever paid by the end of each of `days` (ascending), by ledger

@@ -46,10 +46,17 @@ struct Indexed {
   std::vector<uint32_t> event_begin, movement_begin, pause_begin, response_begin;
   std::vector<ResponsePoint> responses;  // by customer, then (at_us, seq)
 
-  explicit Indexed(const ModelInputs& in) {
+  // `only`, when given, marks the customers whose events are wanted (by ledger id).
+  explicit Indexed(const ModelInputs& in, const std::vector<bool>* only = nullptr) {
     customers = in.customer_ids->size();
     for (const std::vector<LedgerEvent>* month : *in.events) {
-      events.insert(events.end(), month->begin(), month->end());
+      if (only == nullptr) {
+        events.insert(events.end(), month->begin(), month->end());
+        continue;
+      }
+      for (const LedgerEvent& e : *month) {
+        if ((*only)[static_cast<size_t>(e.customer)]) events.push_back(e);
+      }
     }
     std::sort(events.begin(), events.end(), [](const LedgerEvent& a, const LedgerEvent& b) {
       return std::tie(a.customer, a.at_us, a.seq) < std::tie(b.customer, b.at_us, b.seq);
@@ -591,27 +598,31 @@ absl::StatusOr<Design> NumericFeaturesAt(const ModelInputs& in, absl::CivilDay d
   return NumericFeatures(in, ix, {day}, rows, stop);
 }
 
-absl::StatusOr<std::vector<Score>> ScoreCustomers(const Model& model, const ModelInputs& in,
-                                                  absl::CivilDay day,
-                                                  const std::function<bool()>& stop) {
-  const Indexed ix(in);
+absl::StatusOr<std::vector<std::vector<Score>>> ScoreDays(const Model& model, const ModelInputs& in,
+                                                          const std::vector<absl::CivilDay>& days,
+                                                          const std::vector<bool>* only,
+                                                          const std::function<bool()>& stop) {
+  const Indexed ix(in, only);
   std::vector<Example> rows;
-  for (size_t c = 0; c < ix.customers; ++c) {
-    if (ix.movement_begin[c] == ix.movement_begin[c + 1]) continue;
-    if (MrrAt(in, ix, static_cast<int32_t>(c), day) > 0)
-      rows.push_back({static_cast<int32_t>(c), 0, 0});
+  for (size_t d = 0; d < days.size(); ++d) {
+    for (size_t c = 0; c < ix.customers; ++c) {
+      if (only != nullptr && !(*only)[c]) continue;
+      if (ix.movement_begin[c] == ix.movement_begin[c + 1]) continue;
+      if (MrrAt(in, ix, static_cast<int32_t>(c), days[d]) > 0) {
+        rows.push_back({static_cast<int32_t>(c), static_cast<int32_t>(d), 0});
+      }
+    }
   }
-  absl::StatusOr<Design> numeric = NumericFeatures(in, ix, {day}, rows, stop);
+  absl::StatusOr<Design> numeric = NumericFeatures(in, ix, days, rows, stop);
   if (!numeric.ok()) return numeric.status();
   std::vector<size_t> all(rows.size());
   std::iota(all.begin(), all.end(), 0);
   const Design raw = RawDesign(in, *numeric, rows, all, model.encoding);
-  std::vector<Score> out;
-  out.reserve(rows.size());
+  std::vector<std::vector<Score>> out(days.size());
   std::vector<double> x;
   for (size_t r = 0; r < rows.size(); ++r) {
     x.assign(raw.row(r), raw.row(r) + raw.cols);
-    Score& s = out.emplace_back();
+    Score& s = out[static_cast<size_t>(rows[r].day)].emplace_back();
     s.customer = rows[r].customer;
     s.probability = model.Probability(x, &s.top);
     for (const int j : s.top) {
@@ -621,6 +632,14 @@ absl::StatusOr<std::vector<Score>> ScoreCustomers(const Model& model, const Mode
     }
   }
   return out;
+}
+
+absl::StatusOr<std::vector<Score>> ScoreCustomers(const Model& model, const ModelInputs& in,
+                                                  absl::CivilDay day,
+                                                  const std::function<bool()>& stop) {
+  absl::StatusOr<std::vector<std::vector<Score>>> days = ScoreDays(model, in, {day}, nullptr, stop);
+  if (!days.ok()) return days.status();
+  return std::move((*days)[0]);
 }
 
 }  // namespace saasmetrics::engine

@@ -128,4 +128,10 @@ absl::StatusOr<std::vector<Score>> ScoreCustomers(const Model& model, const Mode
                                                   absl::CivilDay day,
                                                   const std::function<bool()>& stop = nullptr);
 
+// The same at the end of each of `days` (ascending; one pass over the usage for all of
+// them), for the customers `only` marks by ledger id (null: every one), per day.
+absl::StatusOr<std::vector<std::vector<Score>>> ScoreDays(
+    const Model& model, const ModelInputs& in, const std::vector<absl::CivilDay>& days,
+    const std::vector<bool>* only, const std::function<bool()>& stop = nullptr);
+
 }  // namespace saasmetrics::engine

@@ -17,18 +17,34 @@ int Lookback(const engine::HealthPolicy& policy, const engine::EngagementModel* 
 
 }  // namespace
 
+absl::StatusOr<const engine::ChurnRisk*> RiskOn(Reader& reader, const Query& q,
+                                                const RiskModel* risk,
+                                                const std::vector<absl::CivilDay>& days,
+                                                const Context& ctx, engine::ChurnRisk& out) {
+  if (risk == nullptr) return nullptr;
+  absl::StatusOr<engine::ChurnRisk> found = ChurnRiskOn(reader, q, *risk, days, ctx);
+  if (!found.ok()) return found.status();
+  out = *std::move(found);
+  return &out;
+}
+
 absl::StatusOr<std::vector<engine::HealthPoint>> Health(Reader& reader, const Query& q,
                                                         const engine::HealthPolicy& policy,
                                                         const engine::EngagementModel* model,
-                                                        const Context& ctx) {
+                                                        const Context& ctx, const RiskModel* risk) {
   UsageView usage;
   // The first transitions start at the end of the day before the first period.
   absl::StatusOr<engine::EngagementInputs> in =
       WindowUsage(reader, q, Lookback(policy, model), q.periods.front().first - 1,
                   q.periods.back().last, ctx, usage);
   if (!in.ok()) return in.status();
+  std::vector<absl::CivilDay> days = {q.periods.front().first - 1};
+  for (const engine::Period& p : q.periods) days.push_back(p.last);
+  engine::ChurnRisk held;
+  absl::StatusOr<const engine::ChurnRisk*> at_risk = RiskOn(reader, q, risk, days, ctx, held);
+  if (!at_risk.ok()) return at_risk.status();
   absl::StatusOr<std::vector<engine::HealthPoint>> points = engine::HealthSeries(
-      policy, model, {*in, q.pauses}, q.periods, ctx.StopFlag(),
+      policy, model, {*in, q.pauses, *at_risk}, q.periods, ctx.StopFlag(),
       [&reader](std::vector<std::function<void()>>& tasks) { reader.RunAll(tasks); });
   // Stopped: say why (the caller went away, or the deadline passed).
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
@@ -38,13 +54,17 @@ absl::StatusOr<std::vector<engine::HealthPoint>> Health(Reader& reader, const Qu
 absl::StatusOr<std::vector<HealthRow>> HealthOfCustomers(Reader& reader, const Query& q,
                                                          const engine::HealthPolicy& policy,
                                                          const engine::EngagementModel* model,
-                                                         absl::CivilDay day, const Context& ctx) {
+                                                         absl::CivilDay day, const Context& ctx,
+                                                         const RiskModel* risk) {
   UsageView usage;
   absl::StatusOr<engine::EngagementInputs> in =
       WindowUsage(reader, q, Lookback(policy, model), day, day, ctx, usage);
   if (!in.ok()) return in.status();
+  engine::ChurnRisk held;
+  absl::StatusOr<const engine::ChurnRisk*> at_risk = RiskOn(reader, q, risk, {day}, ctx, held);
+  if (!at_risk.ok()) return at_risk.status();
   absl::StatusOr<std::vector<std::vector<engine::CustomerHealth>>> health =
-      engine::HealthAt(policy, model, {*in, q.pauses}, {day}, ctx.StopFlag());
+      engine::HealthAt(policy, model, {*in, q.pauses, *at_risk}, {day}, ctx.StopFlag());
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
   if (!health.ok()) return health.status();
   std::vector<HealthRow> rows;
@@ -63,13 +83,19 @@ absl::StatusOr<std::vector<HealthRow>> HealthOfCustomers(Reader& reader, const Q
 absl::StatusOr<std::vector<TransitionRow>> HealthTransitions(Reader& reader, const Query& q,
                                                              const engine::HealthPolicy& policy,
                                                              const engine::EngagementModel* model,
-                                                             const Context& ctx) {
+                                                             const Context& ctx,
+                                                             const RiskModel* risk) {
   UsageView usage;
   absl::StatusOr<engine::EngagementInputs> in =
       WindowUsage(reader, q, Lookback(policy, model), q.start - 1, q.end, ctx, usage);
   if (!in.ok()) return in.status();
-  absl::StatusOr<std::vector<engine::HealthTransition>> moves =
-      engine::HealthTransitions(policy, model, {*in, q.pauses}, q.start, q.end, ctx.StopFlag());
+  std::vector<absl::CivilDay> days;
+  for (absl::CivilDay d = q.start - 1; d <= q.end; ++d) days.push_back(d);
+  engine::ChurnRisk held;
+  absl::StatusOr<const engine::ChurnRisk*> at_risk = RiskOn(reader, q, risk, days, ctx, held);
+  if (!at_risk.ok()) return at_risk.status();
+  absl::StatusOr<std::vector<engine::HealthTransition>> moves = engine::HealthTransitions(
+      policy, model, {*in, q.pauses, *at_risk}, q.start, q.end, ctx.StopFlag());
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
   if (!moves.ok()) return moves.status();
   std::vector<TransitionRow> rows;

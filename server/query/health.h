@@ -9,16 +9,20 @@
 
 #include "absl/status/statusor.h"
 #include "server/engine/health.h"
+#include "server/query/models.h"
 #include "server/query/page.h"
 #include "server/query/reader.h"
 
 namespace saasmetrics::query {
 
 // Per period end: customers and MRR per group and the transitions from the previous end.
+// `risk`, when given, is the tenant's churn model (its reason churn_risk; every function
+// here takes it).
 absl::StatusOr<std::vector<engine::HealthPoint>> Health(Reader& reader, const Query& q,
                                                         const engine::HealthPolicy& policy,
                                                         const engine::EngagementModel* model,
-                                                        const Context& ctx);
+                                                        const Context& ctx,
+                                                        const RiskModel* risk = nullptr);
 
 // One customer's health at the end of a day, and (for a page) its last usage event.
 struct HealthRow {
@@ -38,7 +42,8 @@ inline constexpr int kLastActivityDays = 365;
 absl::StatusOr<std::vector<HealthRow>> HealthOfCustomers(Reader& reader, const Query& q,
                                                          const engine::HealthPolicy& policy,
                                                          const engine::EngagementModel* model,
-                                                         absl::CivilDay day, const Context& ctx);
+                                                         absl::CivilDay day, const Context& ctx,
+                                                         const RiskModel* risk = nullptr);
 
 // Per customer of `ids`, its latest usage event up to the end of `day`, within the
 // kLastActivityDays before (nullopt: none then).
@@ -61,7 +66,14 @@ struct TransitionRow {
 absl::StatusOr<std::vector<TransitionRow>> HealthTransitions(Reader& reader, const Query& q,
                                                              const engine::HealthPolicy& policy,
                                                              const engine::EngagementModel* model,
-                                                             const Context& ctx);
+                                                             const Context& ctx,
+                                                             const RiskModel* risk = nullptr);
+
+// The health inputs' churn risk on `days` by `risk` (null: none); `out` holds it.
+absl::StatusOr<const engine::ChurnRisk*> RiskOn(Reader& reader, const Query& q,
+                                                const RiskModel* risk,
+                                                const std::vector<absl::CivilDay>& days,
+                                                const Context& ctx, engine::ChurnRisk& out);
 // One page of them: those into `to` (nullopt: any), after (day, customer id) `after`.
 using TransitionPage = PageOf<TransitionRow>;
 TransitionPage PageOfTransitions(const std::vector<TransitionRow>& rows,

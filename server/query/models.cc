@@ -329,4 +329,51 @@ absl::StatusOr<std::vector<ScoredCustomer>> Scores(Reader& reader, const Query& 
   return out;
 }
 
+absl::StatusOr<engine::ChurnRisk> ChurnRiskOn(Reader& reader, const Query& q, const RiskModel& risk,
+                                              const std::vector<absl::CivilDay>& days,
+                                              const Context& ctx) {
+  engine::ChurnRisk out;
+  out.days = days;
+  out.at_risk.resize(days.size());
+  if (days.empty()) return out;
+  ModelView v;
+  const engine::EngagementModel* engagement =
+      risk.engagement.has_value() ? &*risk.engagement : nullptr;
+  if (absl::Status s = PrepareModel(reader, q, days.front(), days.back(),
+                                    risk.model.encoding.fields, engagement, ctx, v);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<std::vector<engine::Score>>> scores =
+      engine::ScoreDays(risk.model, v.in, days, nullptr, ctx.StopFlag());
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  if (!scores.ok()) return scores.status();
+  for (size_t d = 0; d < days.size(); ++d) {
+    for (const engine::Score& s : (*scores)[d]) {  // by ledger id: ascending
+      if (s.probability >= risk.threshold) out.at_risk[d].push_back(s.customer);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<engine::Score>> ScoreOne(Reader& reader, const Query& q,
+                                                      const engine::Model& model,
+                                                      const engine::EngagementModel* engagement,
+                                                      int32_t customer, const Context& ctx) {
+  ModelView v;
+  if (absl::Status s =
+          PrepareModel(reader, q, q.end, q.end, model.encoding.fields, engagement, ctx, v);
+      !s.ok()) {
+    return s;
+  }
+  std::vector<bool> only(q.ledger->customer_ids.size(), false);
+  only[static_cast<size_t>(customer)] = true;
+  absl::StatusOr<std::vector<std::vector<engine::Score>>> scores =
+      engine::ScoreDays(model, v.in, {q.end}, &only, ctx.StopFlag());
+  if (absl::Status s = ctx.Check(); !s.ok()) return s;
+  if (!scores.ok()) return scores.status();
+  if ((*scores)[0].empty()) return std::nullopt;
+  return (*scores)[0][0];
+}
+
 }  // namespace saasmetrics::query

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/engine/drivers.h"
+#include "server/engine/health.h"
 #include "server/engine/model.h"
 #include "server/engine/survival.h"
 #include "server/query/reader.h"
@@ -80,5 +81,26 @@ absl::StatusOr<std::vector<ScoredCustomer>> Scores(Reader& reader, const Query& 
                                                    const engine::Model& model,
                                                    const engine::EngagementModel* engagement,
                                                    const Context& ctx);
+
+// The tenant's latest trained churn model as health groups use it (ANALYTICS.md "Health
+// groups": churn risk ≥ the policy's risk_at_least puts a paying customer at risk), with
+// the engagement model it was trained with (its score is a feature).
+struct RiskModel {
+  engine::Model model;
+  std::optional<engine::EngagementModel> engagement;
+  double threshold = 0.5;
+};
+// Who is at risk by it at the end of each of `days` (ascending, distinct): one pass of
+// the features over all of them. `q` was prepared with the customer records when the model
+// encodes fields.
+absl::StatusOr<engine::ChurnRisk> ChurnRiskOn(Reader& reader, const Query& q, const RiskModel& risk,
+                                              const std::vector<absl::CivilDay>& days,
+                                              const Context& ctx);
+
+// One customer's score by `model` at the end of the query's day (nullopt: not paying then).
+absl::StatusOr<std::optional<engine::Score>> ScoreOne(Reader& reader, const Query& q,
+                                                      const engine::Model& model,
+                                                      const engine::EngagementModel* engagement,
+                                                      int32_t customer, const Context& ctx);
 
 }  // namespace saasmetrics::query

@@ -2,6 +2,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "server/engine/filters.h"
+#include "server/query/health.h"
 #include "server/query/metrics.h"
 
 namespace saasmetrics::query {
@@ -12,7 +13,7 @@ constexpr absl::string_view kNoValue = "(none)";
 // Per period end, each ledger customer's health group name (absent: never paid, "none").
 absl::StatusOr<std::vector<std::vector<absl::string_view>>> HealthGroups(
     Reader& reader, const Query& q, const engine::HealthPolicy& policy,
-    const engine::EngagementModel* model, const Context& ctx) {
+    const engine::EngagementModel* model, const Context& ctx, const RiskModel* risk) {
   std::vector<absl::CivilDay> ends;
   for (const engine::Period& p : q.periods) ends.push_back(p.last);
   UsageView usage;
@@ -20,8 +21,11 @@ absl::StatusOr<std::vector<std::vector<absl::string_view>>> HealthGroups(
       reader, q, std::max(policy.inactive_days, model != nullptr ? model->window_days : 1),
       ends.front(), ends.back(), ctx, usage);
   if (!in.ok()) return in.status();
+  engine::ChurnRisk held;
+  absl::StatusOr<const engine::ChurnRisk*> at_risk = RiskOn(reader, q, risk, ends, ctx, held);
+  if (!at_risk.ok()) return at_risk.status();
   absl::StatusOr<std::vector<std::vector<engine::CustomerHealth>>> health =
-      engine::HealthAt(policy, model, {*in, q.pauses}, ends, ctx.StopFlag());
+      engine::HealthAt(policy, model, {*in, q.pauses, *at_risk}, ends, ctx.StopFlag());
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
   if (!health.ok()) return health.status();
   std::vector<std::vector<absl::string_view>> out(
@@ -40,7 +44,8 @@ absl::StatusOr<std::vector<std::vector<absl::string_view>>> HealthGroups(
 
 absl::StatusOr<NpsAnswer> Nps(Reader& reader, const Query& q, const std::string& group_by,
                               const engine::HealthPolicy& policy,
-                              const engine::EngagementModel* model, const Context& ctx) {
+                              const engine::EngagementModel* model, const Context& ctx,
+                              const RiskModel* risk) {
   absl::StatusOr<std::shared_ptr<const std::vector<engine::SurveyResponse>>> responses =
       reader.SurveyResponses(q.tenant.tenant_id, ctx);
   if (!responses.ok()) return responses.status();
@@ -65,7 +70,7 @@ absl::StatusOr<NpsAnswer> Nps(Reader& reader, const Query& q, const std::string&
   absl::flat_hash_map<absl::string_view, std::string> field;
   if (group_by == "health") {
     absl::StatusOr<std::vector<std::vector<absl::string_view>>> groups =
-        HealthGroups(reader, q, policy, model, ctx);
+        HealthGroups(reader, q, policy, model, ctx, risk);
     if (!groups.ok()) return groups.status();
     health = *std::move(groups);
     group_of = [&](const engine::SurveyResponse& r, size_t p) -> std::vector<std::string> {

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "server/engine/health.h"
 #include "server/engine/nps.h"
+#include "server/query/models.h"
 #include "server/query/reader.h"
 
 namespace saasmetrics::query {
@@ -25,6 +26,7 @@ struct NpsAnswer {
 // RESOURCE_EXHAUSTED when groups × periods exceed the answer budget.
 absl::StatusOr<NpsAnswer> Nps(Reader& reader, const Query& q, const std::string& group_by,
                               const engine::HealthPolicy& policy,
-                              const engine::EngagementModel* model, const Context& ctx);
+                              const engine::EngagementModel* model, const Context& ctx,
+                              const RiskModel* risk = nullptr);  // health groups' churn model
 
 }  // namespace saasmetrics::query

@@ -17,7 +17,8 @@ namespace saasmetrics::query {
 absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
                                         const std::string& customer_id,
                                         const engine::HealthPolicy& policy,
-                                        const engine::EngagementModel* model, const Context& ctx) {
+                                        const engine::EngagementModel* model, const Context& ctx,
+                                        const ProfileModels& models) {
   const absl::CivilDay day = q.end;
   const absl::Time until = engine::DayStart(day + 1, q.tz);
   CustomerProfile p;
@@ -84,8 +85,33 @@ absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
         p.scores.emplace_back(d, s->score[0]);
       }
     }
+    // The models' scores of this customer (its churn risk also decides its health).
+    engine::ChurnRisk risk{.days = {day}, .at_risk = {{}}};
+    for (const auto& [scorer, id, out] :
+         {std::tuple{models.churn, &models.churn_id, &p.churn_risk},
+          std::tuple{models.upsell, &models.upsell_id, &p.upsell}}) {
+      if (scorer == nullptr) continue;
+      absl::StatusOr<std::optional<engine::Score>> score =
+          ScoreOne(reader, q, scorer->model,
+                   scorer->engagement.has_value() ? &*scorer->engagement : nullptr, c, ctx);
+      if (!score.ok()) return score.status();
+      if (!score->has_value()) continue;
+      const engine::Score& s = **score;
+      CustomerProfile::ModelScore& m = out->emplace();
+      m.model_id = *id;
+      m.probability = s.probability;
+      for (size_t k = 0; k < s.top.size(); ++k) {
+        m.features.push_back(scorer->model.features[static_cast<size_t>(s.top[k])].name);
+        m.values.push_back(s.value[k]);
+        m.contributions.push_back(s.contribution[k]);
+      }
+      if (scorer == models.churn && s.probability >= scorer->threshold) {
+        risk.at_risk[0].push_back(c);
+      }
+    }
     absl::StatusOr<std::vector<std::vector<engine::CustomerHealth>>> health =
-        engine::HealthAt(policy, model, {*in, q.pauses}, {day}, ctx.StopFlag());
+        engine::HealthAt(policy, model, {*in, q.pauses, models.churn != nullptr ? &risk : nullptr},
+                         {day}, ctx.StopFlag());
     if (!health.ok()) return health.status();
     for (const engine::CustomerHealth& h : (*health)[0]) {
       if (h.customer == c) p.health = h;

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "server/engine/health.h"
 #include "server/engine/icp.h"
+#include "server/query/models.h"
 #include "server/query/reader.h"
 
 namespace saasmetrics::query {
@@ -33,6 +34,23 @@ struct CustomerProfile {
   engine::CustomerHealth health;  // group kNone for a customer that never paid
   std::optional<absl::Time> last_activity;
   std::optional<engine::SurveyResponse> latest_response;
+  // By the tenant's latest churn and upsell models (when trained and paying at the day).
+  struct ModelScore {
+    std::string model_id;
+    double probability = 0;
+    std::vector<std::string> features;  // the top factors: names, raw values, contributions
+    std::vector<double> values, contributions;
+  };
+  std::optional<ModelScore> churn_risk, upsell;
+};
+
+// The trained models a profile shows (null: none trained); `churn` also sets the health
+// group's churn_risk reason.
+struct ProfileModels {
+  const RiskModel* churn = nullptr;
+  std::string churn_id;
+  const RiskModel* upsell = nullptr;
+  std::string upsell_id;
 };
 
 // NOT_FOUND when the tenant knows no such customer (no record, no subscription event).
@@ -40,7 +58,8 @@ struct CustomerProfile {
 absl::StatusOr<CustomerProfile> Profile(Reader& reader, const Query& q,
                                         const std::string& customer_id,
                                         const engine::HealthPolicy& policy,
-                                        const engine::EngagementModel* model, const Context& ctx);
+                                        const engine::EngagementModel* model, const Context& ctx,
+                                        const ProfileModels& models = {});
 
 // The ideal-customer profile at the end of the query's day: the customers paying then
 // (its filters applied), the top `top_share` of them by MRR, and each value of `fields`

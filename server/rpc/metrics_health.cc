@@ -67,17 +67,13 @@ grpc::ServerUnaryReactor* MetricsService::GetHealth(grpc::CallbackServerContext*
                                                     v1::GetHealthResponse* resp) {
   return RunUnary(ctx, env_, kService, "GetHealth", {auth::kRead, req->query().tenant_id()},
                   [this, req, resp](const query::Context& ctx) {
-                    absl::StatusOr<query::Query> q = Prepare(req->query(), {}, ctx);
-                    if (!q.ok()) return ToGrpcStatus(q.status());
-                    const engine::HealthPolicy& policy = q->tenant.health_policy;
-                    absl::StatusOr<HealthModel> model =
-                        ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
-                    if (!model.ok()) return ToGrpcStatus(model.status());
+                    absl::StatusOr<HealthSetup> h = PrepareHealth(req->query(), {}, ctx);
+                    if (!h.ok()) return ToGrpcStatus(h.status());
                     absl::StatusOr<std::vector<engine::HealthPoint>> points = query::Health(
-                        reader_, *q, policy, model->model ? &*model->model : nullptr, ctx);
+                        reader_, h->q, h->q.tenant.health_policy, h->model(), ctx, h->risk());
                     if (!points.ok()) return ToGrpcStatus(points.status());
                     ToProto(*points, resp);
-                    resp->set_engagement_model_id(model->id);
+                    resp->set_engagement_model_id(h->engagement.id);
                     return grpc::Status::OK;
                   });
 }
@@ -129,53 +125,50 @@ std::optional<query::HealthRow> RowOfCursor(const std::string& keys, const std::
 grpc::ServerUnaryReactor* MetricsService::ListHealthCustomers(
     grpc::CallbackServerContext* ctx, const v1::ListHealthCustomersRequest* req,
     v1::ListHealthCustomersResponse* resp) {
-  return RunUnary(ctx, env_, kService, "ListHealthCustomers",
-                  {auth::kRead, req->query().tenant_id()},
-                  [this, req, resp](const query::Context& ctx) {
-                    engine::Violations violations;
-                    if (!v1::HealthGroup_IsValid(req->group())) {
-                      violations.push_back({"group", absl::StrCat("unknown value ", req->group())});
-                    }
-                    if (req->order() < 0 || req->order() > Order::ORDER_CUSTOMER_ID) {
-                      violations.push_back({"order", absl::StrCat("unknown value ", req->order())});
-                    }
-                    if (req->page_size() < 0)
-                      violations.push_back({"page_size", "must not be negative"});
-                    const std::string token_context = HealthTokenContext(*req);
-                    std::optional<query::HealthRow> after;
-                    if (!req->page_token().empty()) {
-                      auto keys = OpenCursor(page_secret_, token_context, req->page_token());
-                      if (keys.has_value()) after = RowOfCursor(keys->first, keys->second);
-                      if (!after.has_value()) violations.push_back({"page_token", kNotOurToken});
-                    }
-                    if (!violations.empty()) return InvalidArgument(violations);
-                    // One day: the groups at the end of end_date.
-                    v1::MetricsQuery day_query = req->query();
-                    day_query.set_start_date(day_query.end_date());
-                    absl::StatusOr<query::Query> q = Prepare(day_query, {.interval = false}, ctx);
-                    if (!q.ok()) return ToGrpcStatus(q.status());
-                    const engine::HealthPolicy& policy = q->tenant.health_policy;
-                    absl::StatusOr<HealthModel> model =
-                        ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
-                    if (!model.ok()) return ToGrpcStatus(model.status());
-                    absl::StatusOr<std::vector<query::HealthRow>> rows = query::HealthOfCustomers(
-                        reader_, *q, policy, model->model ? &*model->model : nullptr, q->end, ctx);
-                    if (!rows.ok()) return ToGrpcStatus(rows.status());
-                    absl::StatusOr<query::HealthPage> page = query::PageOfHealth(
-                        reader_, *q, *rows, FromProto(req->group()), HealthOrderFrom(req->order()),
-                        after, PageSize(req->page_size()), q->end, ctx);
-                    if (!page.ok()) return ToGrpcStatus(page.status());
-                    resp->set_date(engine::FormatIsoDate(q->end));
-                    resp->set_total(page->total);
-                    resp->set_engagement_model_id(model->id);
-                    for (const query::HealthRow& r : page->rows) ToProto(r, resp->add_customers());
-                    if (page->more) {
-                      const query::HealthRow& last = page->rows.back();
-                      resp->set_next_page_token(SealCursor(page_secret_, token_context,
-                                                           CursorKeys(last), last.customer_id));
-                    }
-                    return grpc::Status::OK;
-                  });
+  return RunUnary(
+      ctx, env_, kService, "ListHealthCustomers", {auth::kRead, req->query().tenant_id()},
+      [this, req, resp](const query::Context& ctx) {
+        engine::Violations violations;
+        if (!v1::HealthGroup_IsValid(req->group())) {
+          violations.push_back({"group", absl::StrCat("unknown value ", req->group())});
+        }
+        if (req->order() < 0 || req->order() > Order::ORDER_CUSTOMER_ID) {
+          violations.push_back({"order", absl::StrCat("unknown value ", req->order())});
+        }
+        if (req->page_size() < 0) violations.push_back({"page_size", "must not be negative"});
+        const std::string token_context = HealthTokenContext(*req);
+        std::optional<query::HealthRow> after;
+        if (!req->page_token().empty()) {
+          auto keys = OpenCursor(page_secret_, token_context, req->page_token());
+          if (keys.has_value()) after = RowOfCursor(keys->first, keys->second);
+          if (!after.has_value()) violations.push_back({"page_token", kNotOurToken});
+        }
+        if (!violations.empty()) return InvalidArgument(violations);
+        // One day: the groups at the end of end_date.
+        v1::MetricsQuery day_query = req->query();
+        day_query.set_start_date(day_query.end_date());
+        absl::StatusOr<HealthSetup> h = PrepareHealth(day_query, {.interval = false}, ctx);
+        if (!h.ok()) return ToGrpcStatus(h.status());
+        const query::Query* q = &h->q;
+        const HealthModel* model = &h->engagement;
+        absl::StatusOr<std::vector<query::HealthRow>> rows = query::HealthOfCustomers(
+            reader_, h->q, h->q.tenant.health_policy, h->model(), h->q.end, ctx, h->risk());
+        if (!rows.ok()) return ToGrpcStatus(rows.status());
+        absl::StatusOr<query::HealthPage> page = query::PageOfHealth(
+            reader_, *q, *rows, FromProto(req->group()), HealthOrderFrom(req->order()), after,
+            PageSize(req->page_size()), q->end, ctx);
+        if (!page.ok()) return ToGrpcStatus(page.status());
+        resp->set_date(engine::FormatIsoDate(q->end));
+        resp->set_total(page->total);
+        resp->set_engagement_model_id(model->id);
+        for (const query::HealthRow& r : page->rows) ToProto(r, resp->add_customers());
+        if (page->more) {
+          const query::HealthRow& last = page->rows.back();
+          resp->set_next_page_token(
+              SealCursor(page_secret_, token_context, CursorKeys(last), last.customer_id));
+        }
+        return grpc::Status::OK;
+      });
 }
 
 namespace {
@@ -223,14 +216,11 @@ grpc::ServerUnaryReactor* MetricsService::ListHealthTransitions(
                                               " days from query.start_date (inclusive)")});
         }
         if (!violations.empty()) return InvalidArgument(violations);
-        absl::StatusOr<query::Query> q = Prepare(req->query(), {.interval = false}, ctx);
-        if (!q.ok()) return ToGrpcStatus(q.status());
-        const engine::HealthPolicy& policy = q->tenant.health_policy;
-        absl::StatusOr<HealthModel> model =
-            ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
-        if (!model.ok()) return ToGrpcStatus(model.status());
+        absl::StatusOr<HealthSetup> h = PrepareHealth(req->query(), {.interval = false}, ctx);
+        if (!h.ok()) return ToGrpcStatus(h.status());
+        const HealthModel* model = &h->engagement;
         absl::StatusOr<std::vector<query::TransitionRow>> rows = query::HealthTransitions(
-            reader_, *q, policy, model->model ? &*model->model : nullptr, ctx);
+            reader_, h->q, h->q.tenant.health_policy, h->model(), ctx, h->risk());
         if (!rows.ok()) return ToGrpcStatus(rows.status());
         std::optional<engine::HealthGroup> to;
         if (req->to() != v1::HEALTH_GROUP_UNSPECIFIED) to = FromProto(req->to());
@@ -261,17 +251,17 @@ grpc::ServerUnaryReactor* MetricsService::GetNps(grpc::CallbackServerContext* ct
           CheckGroupName("group_by", group_by, {.plan = true, .health = true}, violations);
         }
         if (!violations.empty()) return InvalidArgument(violations);
-        absl::StatusOr<query::Query> q = Prepare(req->query(), {.customers = field}, ctx);
-        if (!q.ok()) return ToGrpcStatus(q.status());
-        const engine::HealthPolicy& policy = q->tenant.health_policy;
-        HealthModel model;
+        absl::StatusOr<query::NpsAnswer> answer;
         if (group_by == "health") {
-          absl::StatusOr<HealthModel> m = ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
-          if (!m.ok()) return ToGrpcStatus(m.status());
-          model = *std::move(m);
+          absl::StatusOr<HealthSetup> h = PrepareHealth(req->query(), {}, ctx);
+          if (!h.ok()) return ToGrpcStatus(h.status());
+          answer = query::Nps(reader_, h->q, group_by, h->q.tenant.health_policy, h->model(), ctx,
+                              h->risk());
+        } else {
+          absl::StatusOr<query::Query> q = Prepare(req->query(), {.customers = field}, ctx);
+          if (!q.ok()) return ToGrpcStatus(q.status());
+          answer = query::Nps(reader_, *q, group_by, q->tenant.health_policy, nullptr, ctx);
         }
-        absl::StatusOr<query::NpsAnswer> answer =
-            query::Nps(reader_, *q, group_by, policy, model.model ? &*model.model : nullptr, ctx);
         if (!answer.ok()) return ToGrpcStatus(answer.status());
         ToProto(*answer, resp);
         return grpc::Status::OK;
@@ -309,15 +299,25 @@ grpc::ServerUnaryReactor* MetricsService::GetCustomer(grpc::CallbackServerContex
         day.set_tenant_id(req->tenant_id());
         day.set_start_date(date);
         day.set_end_date(date);
-        absl::StatusOr<query::Query> q =
-            reader_.Prepare(SpecFrom(day), {.interval = false, .customers = true}, ctx);
-        if (!q.ok()) return ToGrpcStatus(q.status());
-        const engine::HealthPolicy& policy = q->tenant.health_policy;
-        absl::StatusOr<HealthModel> model =
-            ModelOfPolicy(q->tenant.tenant_id, policy, ctx.deadline);
-        if (!model.ok()) return ToGrpcStatus(model.status());
+        absl::StatusOr<HealthSetup> h =
+            PrepareHealth(day, {.interval = false, .customers = true}, ctx);
+        if (!h.ok()) return ToGrpcStatus(h.status());
+        const query::Query* q = &h->q;
+        const HealthModel* model = &h->engagement;
+        absl::StatusOr<std::optional<TrainedModel>> upsell =
+            LatestModel(req->tenant_id(), v1::MODEL_KIND_UPSELL, ctx.deadline);
+        if (!upsell.ok()) return ToGrpcStatus(upsell.status());
+        query::ProfileModels models;
+        if (h->churn.has_value()) {
+          models.churn = &h->churn->scorer;
+          models.churn_id = h->churn->id;
+        }
+        if (upsell->has_value()) {
+          models.upsell = &(*upsell)->scorer;
+          models.upsell_id = (*upsell)->id;
+        }
         absl::StatusOr<query::CustomerProfile> profile = query::Profile(
-            reader_, *q, req->customer_id(), policy, model->model ? &*model->model : nullptr, ctx);
+            reader_, h->q, req->customer_id(), h->q.tenant.health_policy, h->model(), ctx, models);
         if (!profile.ok()) return ToGrpcStatus(profile.status());
         ToProto(*profile, resp);
         resp->set_date(engine::FormatIsoDate(q->end));

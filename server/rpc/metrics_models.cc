@@ -58,6 +58,60 @@ std::string ScoreTokenContext(const v1::ScoreCustomersRequest& req, absl::string
 
 }  // namespace
 
+absl::StatusOr<std::optional<MetricsService::TrainedModel>> MetricsService::LatestModel(
+    const std::string& tenant_id, v1::ModelKind kind, absl::Time deadline) {
+  absl::StatusOr<std::vector<store::StoredDefinition>> all = trained_.List(tenant_id, deadline);
+  if (!all.ok()) return all.status();
+  std::optional<v1::Model> latest;
+  absl::Time latest_time = absl::InfinitePast();
+  for (const store::StoredDefinition& stored : *all) {
+    absl::StatusOr<v1::Model> m = FromStored(stored);
+    if (!m.ok()) return m.status();
+    m->set_model_id(stored.id);
+    if (m->kind() != kind || stored.update_time < latest_time) continue;
+    latest_time = stored.update_time;
+    latest = *std::move(m);
+  }
+  if (!latest.has_value()) return std::nullopt;
+  if (absl::Status s = CheckFeatures(*latest); !s.ok()) return s;
+  TrainedModel out;
+  out.id = latest->model_id();
+  out.scorer.model = FromProto(*latest);
+  if (!latest->engagement_model_id().empty()) {
+    absl::StatusOr<engine::EngagementModel> m =
+        Model(tenant_id, latest->engagement_model_id(), deadline);
+    if (absl::IsNotFound(m.status())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("engagement model '", latest->engagement_model_id(), "' that model '",
+                       out.id, "' was trained with no longer exists: train it again"));
+    }
+    if (!m.ok()) return m.status();
+    out.scorer.engagement = *std::move(m);
+  }
+  return out;
+}
+
+absl::StatusOr<MetricsService::HealthSetup> MetricsService::PrepareHealth(
+    const v1::MetricsQuery& spec, query::Needs needs, const query::Context& ctx) {
+  HealthSetup out;
+  absl::StatusOr<std::optional<TrainedModel>> churn =
+      LatestModel(spec.tenant_id(), v1::MODEL_KIND_CHURN, ctx.deadline);
+  if (!churn.ok()) return churn.status();
+  out.churn = *std::move(churn);
+  if (out.churn.has_value() && !out.churn->scorer.model.encoding.fields.empty()) {
+    needs.customers = true;  // the model's one-hot fields
+  }
+  absl::StatusOr<query::Query> q = Prepare(spec, needs, ctx);
+  if (!q.ok()) return q.status();
+  out.q = *std::move(q);
+  if (out.churn.has_value()) out.churn->scorer.threshold = out.q.tenant.health_policy.risk_at_least;
+  absl::StatusOr<HealthModel> model =
+      ModelOfPolicy(out.q.tenant.tenant_id, out.q.tenant.health_policy, ctx.deadline);
+  if (!model.ok()) return model.status();
+  out.engagement = *std::move(model);
+  return out;
+}
+
 grpc::ServerUnaryReactor* MetricsService::GetSurvival(grpc::CallbackServerContext* ctx,
                                                       const v1::GetSurvivalRequest* req,
                                                       v1::GetSurvivalResponse* resp) {

@@ -7,6 +7,7 @@
 #include "saasmetrics/v1/metrics.grpc.pb.h"
 #include "server/engine/engagement.h"
 #include "server/engine/health.h"
+#include "server/query/models.h"
 #include "server/query/reader.h"
 #include "server/query/timers.h"
 #include "server/rpc/handler.h"
@@ -131,6 +132,29 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   absl::StatusOr<HealthModel> ModelOfPolicy(const std::string& tenant_id,
                                             const engine::HealthPolicy& policy,
                                             absl::Time deadline);
+  // The tenant's latest trained model of `kind` (by update time), ready to score: none when
+  // none is trained; FAILED_PRECONDITION, saying to retrain it, when it cannot score (other
+  // features than this version computes, or its engagement model is gone).
+  struct TrainedModel {
+    std::string id;
+    query::RiskModel scorer;
+  };
+  absl::StatusOr<std::optional<TrainedModel>> LatestModel(const std::string& tenant_id,
+                                                          v1::ModelKind kind, absl::Time deadline);
+  // What health groups are computed from: the prepared query (with the customer records
+  // when the churn model encodes fields), the policy's engagement model, and the tenant's
+  // latest churn model with the policy's risk_at_least (ANALYTICS.md "Health groups").
+  struct HealthSetup {
+    query::Query q;
+    HealthModel engagement;
+    std::optional<TrainedModel> churn;
+    const engine::EngagementModel* model() const {
+      return engagement.model.has_value() ? &*engagement.model : nullptr;
+    }
+    const query::RiskModel* risk() const { return churn.has_value() ? &churn->scorer : nullptr; }
+  };
+  absl::StatusOr<HealthSetup> PrepareHealth(const v1::MetricsQuery& spec, query::Needs needs,
+                                            const query::Context& ctx);
 
   store::DefinitionStore& rules_;
   store::DefinitionStore& models_;

@@ -199,14 +199,11 @@ class HealthWatch : public grpc::ServerWriteReactor<v1::HealthTransitionsDay> {
     v1::MetricsQuery spec = req_.query();
     spec.set_start_date(engine::FormatIsoDate(first));
     spec.set_end_date(engine::FormatIsoDate(last));
-    absl::StatusOr<query::Query> q = service_->Prepare(spec, {.interval = false}, ctx);
-    if (!q.ok()) return ToGrpcStatus(q.status());
-    const engine::HealthPolicy& policy = q->tenant.health_policy;
-    absl::StatusOr<MetricsService::HealthModel> model =
-        service_->ModelOfPolicy(q->tenant.tenant_id, policy, deadline);
-    if (!model.ok()) return ToGrpcStatus(model.status());
+    absl::StatusOr<MetricsService::HealthSetup> h =
+        service_->PrepareHealth(spec, {.interval = false}, ctx);
+    if (!h.ok()) return ToGrpcStatus(h.status());
     absl::StatusOr<std::vector<query::TransitionRow>> rows = query::HealthTransitions(
-        service_->reader_, *q, policy, model->model ? &*model->model : nullptr, ctx);
+        service_->reader_, h->q, h->q.tenant.health_policy, h->model(), ctx, h->risk());
     if (!rows.ok()) return ToGrpcStatus(rows.status());
     const std::vector<query::TransitionDay> days = query::TransitionDays(*rows, to_, first, last);
     std::deque<v1::HealthTransitionsDay> out;
@@ -217,7 +214,7 @@ class HealthWatch : public grpc::ServerWriteReactor<v1::HealthTransitionsDay> {
         v1::HealthTransitionsDay& m = out.emplace_back();
         m.set_date(engine::FormatIsoDate(send.day->day));
         m.set_revision(send.revision);
-        m.set_engagement_model_id(model->id);
+        m.set_engagement_model_id(h->engagement.id);
         const size_t end = std::min(day_rows.size(), i + kPartSize);
         for (; i < end; ++i) ToProto(*day_rows[i], m.add_transitions());
         m.set_more(i < day_rows.size());

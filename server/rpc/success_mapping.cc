@@ -130,6 +130,23 @@ void ToProto(const query::NpsAnswer& answer, v1::GetNpsResponse* out) {
 
 void ToProto(const query::CustomerProfile& p, v1::CustomerProfile* out) {
   out->set_customer_id(p.customer_id);
+  for (const auto& [score, to] : {std::pair{&p.churn_risk, out->mutable_churn_risk()},
+                                  std::pair{&p.upsell, out->mutable_upsell_propensity()}}) {
+    if (!score->has_value()) {
+      to->Clear();
+      continue;
+    }
+    to->set_model_id((*score)->model_id);
+    to->set_probability((*score)->probability);
+    for (size_t k = 0; k < (*score)->features.size(); ++k) {
+      v1::ScoreFactor* f = to->add_top_factors();
+      f->set_feature((*score)->features[k]);
+      f->set_value((*score)->values[k]);
+      f->set_contribution((*score)->contributions[k]);
+    }
+  }
+  if (!p.churn_risk.has_value()) out->clear_churn_risk();
+  if (!p.upsell.has_value()) out->clear_upsell_propensity();
   if (p.record.has_value()) {
     v1::Customer* r = out->mutable_record();
     r->set_customer_id(p.record->customer_id);

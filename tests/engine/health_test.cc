@@ -164,6 +164,37 @@ TEST(Health, SeriesCountsAndTransitions) {
   EXPECT_EQ(moved, 3) << "every customer that ever paid, once; none → none is not counted";
 }
 
+// With a trained churn model, a paying customer it puts at or above risk_at_least is at
+// risk for that reason alone (ANALYTICS.md "Health groups"); every day read needs the list.
+TEST(Health, ChurnRiskPutsAPayingCustomerAtRisk) {
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const absl::Time start = absl::FromCivil(absl::CivilDay(2024, 1, 2), utc);
+  const std::vector<SubscriptionEvent> subs = {Sub("a", start, 1000), Sub("b", start, 1000)};
+  std::vector<UsageEvent> usage;
+  for (const char* id : {"a", "b"}) {
+    usage.push_back(Use(id, "login", "", absl::FromCivil(absl::CivilDay(2024, 1, 30), utc)));
+  }
+  const World w = Build(usage, subs, utc, absl::CivilDay(2024, 1, 31));
+  const int32_t b = w.ledger.customer_ids[0] == "b" ? 0 : 1;
+  const ChurnRisk risk{.days = {absl::CivilDay(2024, 1, 31)}, .at_risk = {{b}}};
+  const HealthInputs in{w.inputs(utc), &w.pauses, &risk};
+  auto health = HealthAt(HealthPolicy{}, nullptr, in, {absl::CivilDay(2024, 1, 31)});
+  ASSERT_TRUE(health.ok()) << health.status();
+  ASSERT_EQ((*health)[0].size(), 2u);
+  for (const CustomerHealth& h : (*health)[0]) {
+    if (h.customer == b) {
+      EXPECT_EQ(h.group, HealthGroup::kAtRisk);
+      EXPECT_EQ(h.reasons, kReasonChurnRisk);
+      EXPECT_EQ(absl::StrJoin(HealthReasonNames(h.reasons), ","), "churn_risk");
+    } else {
+      EXPECT_EQ(h.group, HealthGroup::kNormal);
+    }
+  }
+  // A day without the list is a bug of the caller, not a guess.
+  auto missing = HealthAt(HealthPolicy{}, nullptr, in, {absl::CivilDay(2024, 1, 30)});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInternal);
+}
+
 // Randomized histories in two zones (one with a DST change inside): customers that start,
 // pause, resume, churn and return on random days, random usage, random models and policies:
 // the engine equals the reference replaying raw events day by day.

@@ -303,6 +303,42 @@ TEST(ModelTraining, LearnsUsageFromHeldOutDataDeterministically) {
   }
 }
 
+// Several days in one pass, or a few customers only: the same scores as one day at a time.
+TEST(ModelTraining, ScoresOfSeveralDaysOrAFewCustomersAreTheSame) {
+  const absl::TimeZone tz = absl::UTCTimeZone();
+  const Data d = Random(9, 120);
+  const auto s = Prepare(d, tz);
+  TrainSettings settings;
+  settings.month_ends = MonthEnds(absl::CivilMonth(2024, 2), absl::CivilMonth(2024, 9));
+  settings.horizon_days = 30;
+  settings.as_of = absl::FromCivil(absl::CivilDay(2025, 6, 1), absl::UTCTimeZone());
+  const absl::StatusOr<Model> m = TrainModel(s->in, settings);
+  ASSERT_TRUE(m.ok()) << m.status();
+  const std::vector<absl::CivilDay> days = {absl::CivilDay(2024, 10, 3),
+                                            absl::CivilDay(2024, 12, 31)};
+  std::vector<bool> only(s->w.ledger.customer_ids.size(), false);
+  for (size_t c = 0; c < only.size(); c += 3) only[c] = true;
+  const auto both = ScoreDays(*m, s->in, days, nullptr);
+  const auto few = ScoreDays(*m, s->in, days, &only);
+  ASSERT_TRUE(both.ok() && few.ok());
+  for (size_t i = 0; i < days.size(); ++i) {
+    const absl::StatusOr<std::vector<Score>> one = ScoreCustomers(*m, s->in, days[i]);
+    ASSERT_TRUE(one.ok());
+    ASSERT_EQ((*both)[i].size(), one->size());
+    size_t k = 0;
+    for (size_t j = 0; j < one->size(); ++j) {
+      EXPECT_EQ((*both)[i][j].customer, (*one)[j].customer);
+      EXPECT_EQ((*both)[i][j].probability, (*one)[j].probability);
+      if (!only[static_cast<size_t>((*one)[j].customer)]) continue;
+      ASSERT_LT(k, (*few)[i].size());
+      EXPECT_EQ((*few)[i][k].customer, (*one)[j].customer);
+      EXPECT_EQ((*few)[i][k].probability, (*one)[j].probability);
+      ++k;
+    }
+    EXPECT_EQ(k, (*few)[i].size());
+  }
+}
+
 TEST(ModelTraining, BadSettingsSayWhatToChange) {
   const absl::TimeZone tz = absl::UTCTimeZone();
   const Data d = Random(9, 60);

@@ -283,10 +283,10 @@ TEST(SubscriptionPartition, ABaseExtendedWithAddedEventsEqualsAPartitionBuiltFro
         out;
     for (size_t i = 0; i < p.events(); ++i) {
       const int32_t s = p.subscription[i];
-      out.emplace_back(p.at_us[i], p.seq[i], p.mrr[i],
-                       std::string(p.customers[p.subscription_customer[s]]),
-                       std::string(p.subscriptions[s]),
-                       p.plan[i] < 0 ? "" : std::string(p.plans[p.plan[i]]), (p.state[i] & kStatePaused) != 0);
+      out.emplace_back(
+          p.at_us[i], p.seq[i], p.mrr[i], std::string(p.customers[p.subscription_customer[s]]),
+          std::string(p.subscriptions[s]), p.plan[i] < 0 ? "" : std::string(p.plans[p.plan[i]]),
+          (p.state[i] & kStatePaused) != 0);
     }
     return out;
   };

@@ -8,9 +8,9 @@
 #include <cmath>
 #include <random>
 
-#include "server/engine/stats.h"
 #include "absl/strings/str_cat.h"
 #include "server/engine/dates.h"
+#include "server/engine/stats.h"
 #include "tests/engine/reference.h"
 #include "tests/engine/world.h"
 
@@ -270,8 +270,7 @@ TEST(Lifetimes, MatchTheReferenceOnRandomHistories) {
         const std::string id = absl::StrCat("c", c);
         std::optional<absl::CivilDay> began;
         for (absl::CivilDay d(2023, 12, 31); d <= last; ++d) {
-          const reference::CustomerState s =
-              reference::StateBefore(subs, id, DayStart(d + 1, tz));
+          const reference::CustomerState s = reference::StateBefore(subs, id, DayStart(d + 1, tz));
           if (!began.has_value()) {
             if (s.mrr > 0) began = d;
             if (began.has_value() && (d < first)) break;  // won before the range

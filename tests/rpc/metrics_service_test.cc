@@ -1336,6 +1336,46 @@ TEST_F(MetricsTest, ChurnModelTrainsStoresAndScores) {
   std::set<std::string> distinct;
   for (const auto& [p, id] : served) distinct.insert(id);
   EXPECT_EQ(distinct.size(), served.size());
+  // Health groups use it: with the policy's risk_at_least at the fifth-highest score, exactly
+  // the customers it scores at that or more carry the reason churn_risk; the profile shows
+  // the same score and factors.
+  const double threshold = served[4].first;
+  v1::Tenant policy;
+  policy.set_tenant_id("acme");
+  policy.mutable_health_policy()->mutable_risk_at_least()->set_value(threshold);
+  ASSERT_TRUE(server_.client().UpdateTenant(policy).ok());
+  std::set<std::string> risky;
+  for (const auto& [p, id] : served) {
+    if (p >= threshold) risky.insert(id);
+  }
+  ASSERT_GE(risky.size(), 5u);
+  v1::ListHealthCustomersRequest health;
+  *health.mutable_query() = Query("2024-12-31", "2024-12-31");
+  health.set_page_size(1000);
+  v1::ListHealthCustomersResponse groups;
+  ASSERT_TRUE(metrics_->ListHealthCustomers(Ctx().get(), health, &groups).ok());
+  std::set<std::string> with_reason;
+  for (const v1::HealthCustomer& h : groups.customers()) {
+    for (const std::string& r : h.reasons()) {
+      if (r == "churn_risk") {
+        with_reason.insert(h.customer_id());
+        EXPECT_EQ(h.group(), v1::HEALTH_GROUP_AT_RISK);
+      }
+    }
+  }
+  EXPECT_EQ(with_reason, risky);
+  v1::GetCustomerRequest profile_req;
+  profile_req.set_tenant_id("acme");
+  profile_req.set_customer_id(served.front().second);
+  profile_req.set_date("2024-12-31");
+  v1::CustomerProfile profile;
+  ASSERT_TRUE(metrics_->GetCustomer(Ctx().get(), profile_req, &profile).ok());
+  ASSERT_TRUE(profile.has_churn_risk());
+  EXPECT_EQ(profile.churn_risk().model_id(), "churn");
+  EXPECT_DOUBLE_EQ(profile.churn_risk().probability(), served.front().first);
+  EXPECT_EQ(profile.churn_risk().top_factors_size(), 3);
+  EXPECT_FALSE(profile.has_upsell_propensity()) << "no upsell model is trained";
+  EXPECT_THAT(profile.health_reasons(), ::testing::Contains("churn_risk"));
   // Retrained with a field: one-hot columns, and the old page token no longer opens.
   v1::ScoreCustomersResponse first;
   ASSERT_TRUE(score_page("", &first).ok());
