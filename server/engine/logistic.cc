@@ -80,11 +80,9 @@ absl::StatusOr<LogisticFit> FitLogistic(const Design& d, const std::vector<uint8
   if (d.rows == 0) return absl::InvalidArgumentError("no examples to fit");
   const Eigen::Index n = static_cast<Eigen::Index>(d.rows);
   const Eigen::Index p = static_cast<Eigen::Index>(d.cols) + 1;  // the intercept first
-  RowMatrix x(n, p);
-  for (Eigen::Index r = 0; r < n; ++r) {
-    x(r, 0) = 1;
-    for (Eigen::Index c = 1; c < p; ++c) x(r, c) = d.row(static_cast<size_t>(r))[c - 1];
-  }
+  // The design in place (no copy: it can be hundreds of megabytes); the intercept's column
+  // of ones is implicit.
+  const Eigen::Map<const RowMatrix> x(d.x.data(), n, p - 1);
   Eigen::VectorXd t(n);
   int64_t positives = 0;
   for (Eigen::Index r = 0; r < n; ++r) {
@@ -96,8 +94,11 @@ absl::StatusOr<LogisticFit> FitLogistic(const Design& d, const std::vector<uint8
   }
   Eigen::VectorXd penalty = Eigen::VectorXd::Constant(p, lambda);
   penalty(0) = 0;
+  const auto linear = [&](const Eigen::VectorXd& beta) -> Eigen::VectorXd {
+    return (x * beta.tail(p - 1)).array() + beta(0);
+  };
   const auto objective = [&](const Eigen::VectorXd& beta) {
-    const Eigen::VectorXd z = x * beta;
+    const Eigen::VectorXd z = linear(beta);
     double f = 0;
     for (Eigen::Index r = 0; r < n; ++r) f += Softplus(z(r)) - t(r) * z(r);
     return f + 0.5 * (penalty.array() * beta.array().square()).sum();
@@ -105,15 +106,20 @@ absl::StatusOr<LogisticFit> FitLogistic(const Design& d, const std::vector<uint8
   Eigen::VectorXd beta = Eigen::VectorXd::Zero(p);
   Eigen::VectorXd grad(p);
   Eigen::MatrixXd hessian(p, p);
+  // Row by row (rank-one updates, in row order): no n × p temporary.
   const auto derivatives = [&](const Eigen::VectorXd& b) {
-    const Eigen::VectorXd z = x * b;
-    Eigen::VectorXd mu(n), w(n);
+    const Eigen::VectorXd z = linear(b);
+    grad = (penalty.array() * b.array()).matrix();
+    hessian.setZero();
+    Eigen::VectorXd row(p);
+    row(0) = 1;
     for (Eigen::Index r = 0; r < n; ++r) {
-      mu(r) = Sigmoid(z(r));
-      w(r) = mu(r) * (1 - mu(r));
+      const double mu = Sigmoid(z(r));
+      row.tail(p - 1) = x.row(r).transpose();
+      grad += (mu - t(r)) * row;
+      hessian.selfadjointView<Eigen::Lower>().rankUpdate(row, mu * (1 - mu));
     }
-    grad = x.transpose() * (mu - t) + (penalty.array() * b.array()).matrix();
-    hessian = x.transpose() * w.asDiagonal() * x;
+    hessian = hessian.selfadjointView<Eigen::Lower>();
     hessian.diagonal() += penalty;
   };
   LogisticFit fit;

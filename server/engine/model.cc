@@ -402,9 +402,11 @@ absl::StatusOr<std::vector<double>> FitAndPredict(const ModelInputs& in, const D
                                                   const std::vector<size_t>& test, double lambda,
                                                   const std::function<bool()>& stop) {
   const Encoding e = EncodingOf(in, rows, train);
-  const Design raw = RawDesign(in, numeric, rows, train, e);
+  Design raw = RawDesign(in, numeric, rows, train, e);
   const Standardization s = Standardize(raw);
-  absl::StatusOr<LogisticFit> fit = FitLogistic(s.Apply(raw), LabelsOf(rows, train), lambda, stop);
+  const Design standardized = s.Apply(raw);
+  raw = Design{};  // only one copy of the training rows at a time
+  absl::StatusOr<LogisticFit> fit = FitLogistic(standardized, LabelsOf(rows, train), lambda, stop);
   if (!fit.ok()) return fit.status();
   const Design held = RawDesign(in, numeric, rows, test, e);
   std::vector<double> p, z;
@@ -548,10 +550,13 @@ absl::StatusOr<Model> TrainModel(const ModelInputs& in, const TrainSettings& set
   std::vector<size_t> all(rows.size());
   std::iota(all.begin(), all.end(), 0);
   m.encoding = EncodingOf(in, rows, all);
-  const Design raw = RawDesign(in, *numeric, rows, all, m.encoding);
+  Design raw = RawDesign(in, *numeric, rows, all, m.encoding);
+  *numeric = Design{};
   const Standardization s = Standardize(raw);
+  const Design z = s.Apply(raw);
+  raw = Design{};  // only one copy of the rows at a time
   const std::vector<uint8_t> y = LabelsOf(rows, all);
-  absl::StatusOr<LogisticFit> fit = FitLogistic(s.Apply(raw), y, settings.lambda, stop);
+  absl::StatusOr<LogisticFit> fit = FitLogistic(z, y, settings.lambda, stop);
   if (!fit.ok()) return fit.status();
   m.examples = static_cast<int64_t>(rows.size());
   m.positives = positives;

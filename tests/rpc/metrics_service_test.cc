@@ -1407,9 +1407,10 @@ TEST_F(MetricsTest, ChurnModelTrainsStoresAndScores) {
   bad.mutable_lambda()->set_value(0);
   bad.add_fields("country");
   bad.add_fields("country");
+  bad.add_fields("shoe_size");
   v1::Model ignored;
   EXPECT_THAT(ViolatedFields(metrics_->TrainModel(Ctx().get(), bad, &ignored)),
-              ElementsAre("model_id", "kind", "horizon_days", "lambda", "fields[1]"));
+              ElementsAre("model_id", "kind", "horizon_days", "lambda", "fields[1]", "fields[2]"));
   train.clear_fields();
   *train.mutable_query() = Query("2024-01-05", "2024-01-20");
   EXPECT_THAT(ViolatedFields(metrics_->TrainModel(Ctx().get(), train, &ignored)),
