@@ -183,6 +183,8 @@ SAAS_CLIENT_CALL_(GetRenewals, metrics_, GetRenewalsRequest, GetRenewalsResponse
 SAAS_CLIENT_CALL_(GetSurvival, metrics_, GetSurvivalRequest, GetSurvivalResponse)
 SAAS_CLIENT_CALL_(TrainModel, metrics_, TrainModelRequest, Model)
 SAAS_CLIENT_CALL_(GetModel, metrics_, GetModelRequest, Model)
+SAAS_CLIENT_CALL_(ListModels, metrics_, ListModelsRequest, ListModelsResponse)
+SAAS_CLIENT_CALL_(DeleteModel, metrics_, DeleteModelRequest, DeleteModelResponse)
 SAAS_CLIENT_CALL_(ScoreCustomers, metrics_, ScoreCustomersRequest, ScoreCustomersResponse)
 SAAS_CLIENT_CALL_(GetRetentionDrivers, metrics_, GetRetentionDriversRequest,
                   GetRetentionDriversResponse)

@@ -93,6 +93,8 @@ class Client {
   absl::StatusOr<v1::Model> TrainModel(const v1::TrainModelRequest& req);
   absl::StatusOr<v1::Model> GetModel(const v1::GetModelRequest& req);
   absl::StatusOr<v1::ScoreCustomersResponse> ScoreCustomers(const v1::ScoreCustomersRequest& req);
+  absl::StatusOr<v1::ListModelsResponse> ListModels(const v1::ListModelsRequest& req);
+  absl::StatusOr<v1::DeleteModelResponse> DeleteModel(const v1::DeleteModelRequest& req);
   absl::StatusOr<v1::CustomerProfile> GetCustomer(const v1::GetCustomerRequest& req);
   absl::StatusOr<v1::ListHealthCustomersResponse> ListHealthCustomers(
       const v1::ListHealthCustomersRequest& req);

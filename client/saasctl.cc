@@ -281,6 +281,11 @@ int main(int argc, char** argv) {
       trained->add_subcommand("get", "Print a stored model: evaluation, coefficients");
   model_get->add_option("--tenant", mod.tenant, "Tenant id")->required();
   model_get->add_option("--id", mod.id, "Model id")->required();
+  auto* trained_list = trained->add_subcommand("list", "A tenant's trained models");
+  trained_list->add_option("--tenant", mod.tenant, "Tenant id")->required();
+  auto* trained_delete = trained->add_subcommand("delete", "Delete a trained model (admin key)");
+  trained_delete->add_option("--tenant", mod.tenant, "Tenant id")->required();
+  trained_delete->add_option("--id", mod.id, "Model id")->required();
   auto* scores_cmd =
       trained->add_subcommand("scores", "Each paying customer's probability and top three factors");
   scores_cmd->add_option("--tenant", mod.tenant, "Tenant id")->required();
@@ -620,6 +625,8 @@ int main(int argc, char** argv) {
   if (train->parsed()) return cli::RunModelTrain(client, mod, output);
   if (model_get->parsed()) return cli::RunModelGet(client, mod, output);
   if (scores_cmd->parsed()) return cli::RunModelScores(client, mod, output);
+  if (trained_list->parsed()) return cli::RunModelList(client, mod, output);
+  if (trained_delete->parsed()) return cli::RunModelDelete(client, mod);
   if (customer->parsed()) {
     return cli::RunCustomer(client, customer_tenant, customer_id, customer_date, output);
   }

@@ -101,6 +101,8 @@ struct ModelFlags {
 int RunModelTrain(client::Client& client, const ModelFlags& flags, Output output);
 int RunModelGet(client::Client& client, const ModelFlags& flags, Output output);
 int RunModelScores(client::Client& client, const ModelFlags& flags, Output output);
+int RunModelList(client::Client& client, const ModelFlags& flags, Output output);
+int RunModelDelete(client::Client& client, const ModelFlags& flags);
 
 // load: a mix of ingest and queries from concurrent clients for a bounded time.
 struct LoadFlags {

@@ -129,4 +129,31 @@ int RunModelScores(client::Client& client, const ModelFlags& f, Output output) {
   return kExitOk;
 }
 
+int RunModelList(client::Client& client, const ModelFlags& f, Output output) {
+  v1::ListModelsRequest req;
+  req.set_tenant_id(f.tenant);
+  absl::StatusOr<v1::ListModelsResponse> r = client.ListModels(req);
+  if (!r.ok()) return Fail(r.status());
+  if (PrintJson(*r, output)) return kExitOk;
+  Rows rows = {{"MODEL", "KIND", "RANGE", "HORIZON_DAYS", "EXAMPLES", "POSITIVES", "AUC"}};
+  for (const v1::ModelSummary& m : r->models()) {
+    rows.push_back({m.model_id(), m.kind() == v1::MODEL_KIND_UPSELL ? "upsell" : "churn",
+                    absl::StrCat(m.start_date(), "..", m.end_date()),
+                    absl::StrCat(m.horizon_days()), absl::StrCat(m.examples()),
+                    absl::StrCat(m.positives()), Fixed(m.has_auc(), m.auc().value(), 4)});
+  }
+  PrintRows(rows, output);
+  return kExitOk;
+}
+
+int RunModelDelete(client::Client& client, const ModelFlags& f) {
+  v1::DeleteModelRequest req;
+  req.set_tenant_id(f.tenant);
+  req.set_model_id(f.id);
+  absl::StatusOr<v1::DeleteModelResponse> r = client.DeleteModel(req);
+  if (!r.ok()) return Fail(r.status());
+  std::cout << "deleted model " << f.id << "\n";
+  return kExitOk;
+}
+
 }  // namespace saasmetrics::cli

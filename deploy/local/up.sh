@@ -162,6 +162,7 @@ Try (tenants: demo = subscription-periods sample 2017-2020; telco = Telco snapsh
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics survival --tenant=telco --from=2015-01-01 --to=2024-12-31 --group_by=attributes.contract --cox --cox_field=attributes.contract
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics retention-drivers --tenant=acme --from=2023-01-01 --to=2024-06-30
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token models get --tenant=telco --id=churn
+  build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token models list --tenant=acme
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token models scores --tenant=acme --id=churn --to=2024-12-31 --limit=20
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token metrics movements --tenant=demo --from=2019-01-01 --to=2019-01-31
   build/bin/saasctl --address=127.0.0.1:$grpc_port --token_file=.local/demo.token -o json tenants get demo

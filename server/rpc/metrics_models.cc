@@ -17,6 +17,7 @@ namespace saasmetrics::rpc {
 namespace {
 
 constexpr absl::string_view kService = "saasmetrics.v1.MetricsService";
+constexpr size_t kMaxTrainedModels = 50;  // per tenant
 
 // An optional request time: `fallback` when unset; a violation outside 1970 … 9999.
 absl::Time TimeOr(bool has, const google::protobuf::Timestamp& t, absl::Time fallback,
@@ -269,6 +270,16 @@ grpc::ServerUnaryReactor* MetricsService::TrainModel(grpc::CallbackServerContext
         absl::StatusOr<store::StoredDefinition> stored =
             trained_.Update(q->tenant.tenant_id, req->model_id(), json, ctx.deadline);
         if (absl::IsNotFound(stored.status())) {
+          // A new id: within the tenant's bound (every health call reads the models).
+          absl::StatusOr<std::vector<store::StoredDefinition>> all =
+              trained_.List(q->tenant.tenant_id, ctx.deadline);
+          if (!all.ok()) return ToGrpcStatus(all.status());
+          if (all->size() >= kMaxTrainedModels) {
+            return ToGrpcStatus(absl::FailedPreconditionError(
+                absl::StrCat("tenant '", q->tenant.tenant_id, "' has ", all->size(),
+                             " trained models, the most ",
+                             "it may keep: delete one (DeleteModel) or retrain an existing id")));
+          }
           stored = trained_.Create(q->tenant.tenant_id, req->model_id(), json, ctx.deadline);
         }
         if (!stored.ok()) return ToGrpcStatus(stored.status());
@@ -294,6 +305,46 @@ grpc::ServerUnaryReactor* MetricsService::GetModel(grpc::CallbackServerContext* 
                     *resp = *std::move(model);
                     return grpc::Status::OK;
                   });
+}
+
+grpc::ServerUnaryReactor* MetricsService::ListModels(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListModelsRequest* req,
+                                                     v1::ListModelsResponse* resp) {
+  return RunUnary(ctx, env_, kService, "ListModels", {auth::kRead, req->tenant_id()},
+                  [this, req, resp](const query::Context& ctx) {
+                    absl::StatusOr<std::vector<store::StoredDefinition>> all =
+                        trained_.List(req->tenant_id(), ctx.deadline);
+                    if (!all.ok()) return ToGrpcStatus(all.status());
+                    for (const store::StoredDefinition& stored : *all) {
+                      absl::StatusOr<v1::Model> m = FromStored(stored);
+                      if (!m.ok()) return ToGrpcStatus(m.status());
+                      v1::ModelSummary* o = resp->add_models();
+                      o->set_model_id(stored.id);
+                      o->set_kind(m->kind());
+                      o->set_start_date(m->start_date());
+                      o->set_end_date(m->end_date());
+                      o->set_horizon_days(m->horizon_days());
+                      o->set_examples(m->examples());
+                      o->set_positives(m->positives());
+                      if (m->evaluation().has_auc()) *o->mutable_auc() = m->evaluation().auc();
+                      *o->mutable_trained_at() = m->trained_at();
+                    }
+                    return grpc::Status::OK;
+                  });
+}
+
+grpc::ServerUnaryReactor* MetricsService::DeleteModel(grpc::CallbackServerContext* ctx,
+                                                      const v1::DeleteModelRequest* req,
+                                                      v1::DeleteModelResponse*) {
+  return RunUnary(
+      ctx, env_, kService, "DeleteModel", {auth::kAdmin, req->tenant_id()},
+      [this, req](const query::Context& ctx) {
+        if (!engine::IsValidResourceId(req->model_id())) {
+          return InvalidArgument(
+              {{"model_id", absl::StrCat("'", req->model_id(), "' is not a model id")}});
+        }
+        return ToGrpcStatus(trained_.Delete(req->tenant_id(), req->model_id(), ctx.deadline));
+      });
 }
 
 grpc::ServerUnaryReactor* MetricsService::ScoreCustomers(grpc::CallbackServerContext* ctx,

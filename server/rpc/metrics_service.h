@@ -107,6 +107,12 @@ class MetricsService final : public v1::MetricsService::CallbackService {
                                        const v1::TrainModelRequest* req, v1::Model* resp) override;
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* ctx,
                                      const v1::GetModelRequest* req, v1::Model* resp) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* ctx,
+                                       const v1::ListModelsRequest* req,
+                                       v1::ListModelsResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteModel(grpc::CallbackServerContext* ctx,
+                                        const v1::DeleteModelRequest* req,
+                                        v1::DeleteModelResponse* resp) override;
   grpc::ServerUnaryReactor* ScoreCustomers(grpc::CallbackServerContext* ctx,
                                            const v1::ScoreCustomersRequest* req,
                                            v1::ScoreCustomersResponse* resp) override;

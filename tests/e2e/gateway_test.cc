@@ -282,6 +282,8 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
          R"("kind":"MODEL_KIND_CHURN"})",
          kAdmin},
         {"GET", "/v1/tenants/alpha/models/churn", "", kRead},
+        {"GET", "/v1/tenants/alpha/models", "", kRead},
+        {"DELETE", "/v1/tenants/alpha/models/none", "", kAdmin},
         {"GET", "/v1/tenants/alpha/models/churn/scores" + q, "", kRead},
     };
   };
@@ -335,7 +337,7 @@ TEST(Gateway, EveryRouteAgainstEveryCredential) {
       EXPECT_EQ(body.find("alpha"), std::string::npos) << "the answer names the tenant";
     }
   }
-  EXPECT_EQ(cells, 10 * 48);
+  EXPECT_EQ(cells, 10 * 50);
   gateway.Signal(SIGTERM);
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait(absl::Seconds(20)), 0);

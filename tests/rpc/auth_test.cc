@@ -342,6 +342,19 @@ class AuthTest : public ::testing::Test {
       v1::Model out;
       return metrics_->GetModel(c, r, &out);
     });
+    add("ListModels", Needs::kRead, [this](grpc::ClientContext* c) {
+      v1::ListModelsRequest r;
+      r.set_tenant_id("alpha");
+      v1::ListModelsResponse out;
+      return metrics_->ListModels(c, r, &out);
+    });
+    add("DeleteModel", Needs::kAdmin, [this](grpc::ClientContext* c) {
+      v1::DeleteModelRequest r;
+      r.set_tenant_id("alpha");
+      r.set_model_id("none");
+      v1::DeleteModelResponse out;
+      return metrics_->DeleteModel(c, r, &out);
+    });
     add("ScoreCustomers", Needs::kRead, [this, query](grpc::ClientContext* c) {
       v1::ScoreCustomersRequest r;
       query(r.mutable_query());
@@ -475,7 +488,7 @@ TEST_F(AuthTest, EveryRpcAgainstEveryCredential) {
       EXPECT_THAT(s.error_message(), ::testing::Not(::testing::HasSubstr("alpha")));
     }
   }
-  EXPECT_EQ(cells, 10 * 48);
+  EXPECT_EQ(cells, 10 * 50);
 }
 
 TEST_F(AuthTest, AKeyOfOneTenantIsUselessAgainstAnotherAndUnknownTenantsLookTheSame) {

@@ -1424,6 +1424,26 @@ TEST_F(MetricsTest, ChurnModelTrainsStoresAndScores) {
   get.set_model_id("nope");
   EXPECT_EQ(metrics_->GetModel(Ctx().get(), get, &ignored).error_code(),
             grpc::StatusCode::NOT_FOUND);
+  // Listed, then deleted: the health groups lose the churn rule with it.
+  v1::ListModelsRequest list;
+  list.set_tenant_id("acme");
+  v1::ListModelsResponse listed;
+  ASSERT_TRUE(metrics_->ListModels(Ctx().get(), list, &listed).ok());
+  ASSERT_EQ(listed.models_size(), 1);
+  EXPECT_EQ(listed.models(0).model_id(), "churn");
+  EXPECT_EQ(listed.models(0).kind(), v1::MODEL_KIND_CHURN);
+  EXPECT_DOUBLE_EQ(listed.models(0).auc().value(), with_field.evaluation().auc().value());
+  v1::DeleteModelRequest del;
+  del.set_tenant_id("acme");
+  del.set_model_id("churn");
+  v1::DeleteModelResponse deleted;
+  ASSERT_TRUE(metrics_->DeleteModel(Ctx().get(), del, &deleted).ok());
+  EXPECT_EQ(metrics_->DeleteModel(Ctx().get(), del, &deleted).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(metrics_->ListHealthCustomers(Ctx().get(), health, &groups).ok());
+  for (const v1::HealthCustomer& h : groups.customers()) {
+    EXPECT_THAT(h.reasons(), ::testing::Not(::testing::Contains("churn_risk")));
+  }
 }
 
 // The churn cross-tab: each group's series is exactly the series the same query gives
