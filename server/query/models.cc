@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -232,6 +233,8 @@ absl::StatusOr<engine::DriversResult> RetentionDrivers(Reader& reader, const Que
 
 namespace {
 
+using IcpFieldRef = std::shared_ptr<const engine::IcpField>;
+
 // What the model reads, kept alive while it computes.
 struct ModelView {
   UsageView usage;
@@ -279,6 +282,35 @@ absl::Status PrepareModel(Reader& reader, const Query& q, absl::CivilDay first_d
   return absl::OkStatus();
 }
 
+// An upper bound of what a model computation builds beyond the cache, charged to the query
+// memory budget before it starts: the engine's copy of the subscription events (all, or
+// `customers_only` customers'), one entry per (customer, day), and `rows` rows of features
+// held twice (numeric and encoded, or encoded and standardised) with the fit's vectors.
+absl::Status ChargeModel(Reader& reader, const Query& q, const ModelView& v, size_t days,
+                         int64_t rows_at_most, bool one_customer, const Context& ctx) {
+  int64_t events = 0;
+  if (!one_customer) {
+    for (const std::vector<engine::LedgerEvent>* month : v.months) {
+      events += static_cast<int64_t>(month->size());
+    }
+  }
+  int64_t customers = one_customer ? 1 : 0;
+  if (!one_customer) {
+    for (size_t i = 0; i < q.movements->size(); ++i) {
+      if (i == 0 || (*q.movements)[i].customer != (*q.movements)[i - 1].customer) ++customers;
+    }
+  }
+  int64_t cols = static_cast<int64_t>(engine::NumericFeatureNames(true).size());
+  for (const IcpFieldRef& f : v.columns) {
+    cols += std::min<int64_t>(engine::kTopFieldValues, static_cast<int64_t>(f->names.size())) + 1;
+  }
+  const int64_t candidates = customers * static_cast<int64_t>(days);
+  const int64_t rows = std::min(candidates, rows_at_most);
+  const int64_t bytes = events * static_cast<int64_t>(sizeof(engine::LedgerEvent)) +
+                        candidates * 16 + rows * (cols * 16 + 64);
+  return reader.Charge(bytes, ctx);
+}
+
 }  // namespace
 
 std::vector<absl::CivilDay> MonthEndsOf(const Query& q) {
@@ -300,6 +332,11 @@ absl::StatusOr<engine::Model> Train(Reader& reader, const Query& q,
       !s.ok()) {
     return s;
   }
+  if (absl::Status s =
+          ChargeModel(reader, q, v, settings.month_ends.size(), settings.max_examples, false, ctx);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<engine::Model> m = engine::TrainModel(v.in, settings, ctx.StopFlag());
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
   return m;
@@ -312,6 +349,11 @@ absl::StatusOr<std::vector<ScoredCustomer>> Scores(Reader& reader, const Query& 
   ModelView v;
   if (absl::Status s =
           PrepareModel(reader, q, q.end, q.end, model.encoding.fields, engagement, ctx, v);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          ChargeModel(reader, q, v, 1, std::numeric_limits<int64_t>::max(), false, ctx);
       !s.ok()) {
     return s;
   }
@@ -344,6 +386,11 @@ absl::StatusOr<engine::ChurnRisk> ChurnRiskOn(Reader& reader, const Query& q, co
       !s.ok()) {
     return s;
   }
+  if (absl::Status s =
+          ChargeModel(reader, q, v, days.size(), std::numeric_limits<int64_t>::max(), false, ctx);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<std::vector<std::vector<engine::Score>>> scores =
       engine::ScoreDays(risk.model, v.in, days, nullptr, ctx.StopFlag());
   if (absl::Status s = ctx.Check(); !s.ok()) return s;
@@ -366,6 +413,7 @@ absl::StatusOr<std::optional<engine::Score>> ScoreOne(Reader& reader, const Quer
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = ChargeModel(reader, q, v, 1, 1, true, ctx); !s.ok()) return s;
   std::vector<bool> only(q.ledger->customer_ids.size(), false);
   only[static_cast<size_t>(customer)] = true;
   absl::StatusOr<std::vector<std::vector<engine::Score>>> scores =

@@ -13,6 +13,7 @@
 #include "server/engine/pql.h"
 #include "server/engine/series.h"
 #include "server/query/metrics.h"
+#include "server/query/models.h"
 #include "server/query/refresher.h"
 #include "server/store/all_statements.h"
 #include "server/store/ingest_store.h"
@@ -388,6 +389,44 @@ TEST_F(ReaderTest, WhatAQueryBuildsIsChargedAndGivenBackAndTooMuchIsRefused) {
   }
   EXPECT_GE(refused, 1);
   EXPECT_LT(refused, 20);
+}
+
+// A model computation charges what it builds (its copy of the events, a row per customer and
+// day, the features twice) to the call's memory before it starts, so --query_memory_bytes
+// bounds it like any query; a budget too small for it refuses it, naming the flag.
+TEST_F(ReaderTest, ModelComputationsAreChargedToTheQueryMemoryBudget) {
+  Write({Sub("e1", "c1", absl::CivilDay(2024, 1, 10), 1000),
+         Sub("e2", "c2", absl::CivilDay(2024, 1, 11), 2000),
+         Sub("e3", "c3", absl::CivilDay(2024, 1, 12), 3000)});
+  engine::TrainSettings settings;
+  settings.month_ends = {absl::CivilDay(2024, 1, 31), absl::CivilDay(2024, 2, 29),
+                         absl::CivilDay(2024, 3, 31)};
+  settings.as_of = absl::InfiniteFuture();
+  Reader roomy = MakeReader({.query_memory_bytes = 64 << 20});
+  const Context ctx{.deadline = Deadline()};
+  absl::StatusOr<Query> q = roomy.Prepare(Spec("2024-01-01", "2024-03-31"), {}, ctx);
+  ASSERT_TRUE(q.ok()) << q.status();
+  const int64_t before = ctx.memory->held();
+  // Nobody churns: the fit is refused, after the computation was charged.
+  absl::StatusOr<engine::Model> m = Train(roomy, *q, settings, {}, nullptr, ctx);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << m.status();
+  // 3 customers × 3 days, each a candidate (16 bytes) and a row of ≥ 15 features held twice.
+  EXPECT_GE(ctx.memory->held() - before, 9 * (16 + 15 * 16));
+  // Again, everything it reads cached: what it holds is the computation's charge alone.
+  const Context warm{.deadline = Deadline()};
+  absl::StatusOr<Query> cached = roomy.Prepare(Spec("2024-01-01", "2024-03-31"), {}, warm);
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  (void)Train(roomy, *cached, settings, {}, nullptr, warm);
+  const int64_t charge = warm.memory->held();
+  EXPECT_GE(charge, 9 * (16 + 15 * 16));
+  // A budget the computation cannot fit in refuses it.
+  Reader tight = MakeReader({.query_memory_bytes = charge - 1});
+  const Context small{.deadline = Deadline()};
+  absl::StatusOr<Query> again = tight.Prepare(Spec("2024-01-01", "2024-03-31"), {}, small);
+  ASSERT_TRUE(again.ok()) << again.status();
+  absl::StatusOr<engine::Model> refused = Train(tight, *again, settings, {}, nullptr, small);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("--query_memory_bytes"));
 }
 
 // After a write, the refresher brings a warm tenant's history up to date off the query
