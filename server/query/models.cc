@@ -371,6 +371,32 @@ absl::StatusOr<std::vector<ScoredCustomer>> Scores(Reader& reader, const Query& 
   return out;
 }
 
+PageOf<ScoredCustomer> PageOfModelScores(const std::vector<ScoredCustomer>& rows,
+                                         ModelScoreOrder order, double min,
+                                         const std::optional<std::pair<double, std::string>>& after,
+                                         int page_size) {
+  const auto before = [order](const ScoredCustomer& a, const ScoredCustomer& b) {
+    const double pa = a.score.probability, pb = b.score.probability;
+    switch (order) {
+      case ModelScoreOrder::kProbabilityAsc:
+        return pa != pb ? pa < pb : a.customer_id < b.customer_id;
+      case ModelScoreOrder::kCustomerId:
+        return a.customer_id < b.customer_id;
+      default:
+        return pa != pb ? pa > pb : a.customer_id < b.customer_id;
+    }
+  };
+  std::optional<ScoredCustomer> last_served;
+  if (after.has_value()) {
+    last_served.emplace();
+    last_served->score.probability = after->first;
+    last_served->customer_id = after->second;
+  }
+  return Paginate(
+      rows, [min](const ScoredCustomer& c) { return c.score.probability >= min; }, before,
+      last_served, page_size);
+}
+
 absl::StatusOr<engine::ChurnRisk> ChurnRiskOn(Reader& reader, const Query& q, const RiskModel& risk,
                                               const std::vector<absl::CivilDay>& days,
                                               const Context& ctx) {

@@ -14,6 +14,7 @@
 #include "server/engine/health.h"
 #include "server/engine/model.h"
 #include "server/engine/survival.h"
+#include "server/query/page.h"
 #include "server/query/reader.h"
 
 namespace saasmetrics::query {
@@ -77,6 +78,13 @@ struct ScoredCustomer {
   std::string customer_id;
   engine::Score score;
 };
+// One page of scores: probability at least `min`, in `order` (ties by customer id), after
+// the (probability, customer id) served last.
+enum class ModelScoreOrder { kProbabilityDesc, kProbabilityAsc, kCustomerId };
+PageOf<ScoredCustomer> PageOfModelScores(const std::vector<ScoredCustomer>& rows,
+                                         ModelScoreOrder order, double min,
+                                         const std::optional<std::pair<double, std::string>>& after,
+                                         int page_size);
 absl::StatusOr<std::vector<ScoredCustomer>> Scores(Reader& reader, const Query& q,
                                                    const engine::Model& model,
                                                    const engine::EngagementModel* engagement,

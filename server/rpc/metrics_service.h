@@ -147,6 +147,11 @@ class MetricsService final : public v1::MetricsService::CallbackService {
   };
   absl::StatusOr<std::optional<TrainedModel>> LatestModel(const std::string& tenant_id,
                                                           v1::ModelKind kind, absl::Time deadline);
+  // A stored model ready to score: its features checked, its engagement model loaded.
+  absl::StatusOr<query::RiskModel> ScorerOf(const std::string& tenant_id, const v1::Model& model,
+                                            absl::Time deadline);
+  // Stores a trained model under its id (replacing one), within the tenant's bound.
+  absl::Status StoreModel(const v1::Model& model, absl::Time deadline);
   // What health groups are computed from: the prepared query (with the customer records
   // when the churn model encodes fields), the policy's engagement model, and the tenant's
   // latest churn model with the policy's risk_at_least (ANALYTICS.md "Health groups").

@@ -5,6 +5,10 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/dates.h"
+#include "server/engine/tenant.h"
+#include "server/rpc/convert.h"
+#include "server/rpc/metrics_mapping.h"
 
 namespace saasmetrics::rpc {
 
@@ -156,6 +160,148 @@ absl::StatusOr<v1::Model> FromStored(const store::StoredDefinition& stored) {
         absl::StrCat("stored model '", stored.id, "' has an unreadable definition"));
   }
   return out;
+}
+
+absl::Time TimeOr(bool has, const google::protobuf::Timestamp& t, absl::Time fallback,
+                  const char* field, engine::Violations& violations) {
+  if (!has) return fallback;
+  // 1970-01-01 to 9999-12-31: the days the tenant's calendar can name.
+  if (t.seconds() < 0 || t.seconds() > 253402300799 || t.nanos() < 0 || t.nanos() > 999999999) {
+    violations.push_back({field, "must be a valid time from 1970 to 9999"});
+    return fallback;
+  }
+  return FromProto(t);
+}
+
+void CheckFieldNames(absl::string_view name,
+                     const google::protobuf::RepeatedPtrField<std::string>& fields, int most,
+                     engine::Violations& violations) {
+  if (fields.size() > most) {
+    violations.push_back({std::string(name), absl::StrCat("name at most ", most, " fields")});
+  }
+  for (int i = 0; i < fields.size() && i < most; ++i) {
+    const std::string at = absl::StrCat(name, "[", i, "]");
+    CheckGroupName(at, fields[i], {.plan = true}, violations);
+    for (int j = 0; j < i; ++j) {
+      if (fields[j] == fields[i]) {
+        violations.push_back({at, absl::StrCat("repeats ", name, "[", j, "]")});
+      }
+    }
+  }
+}
+
+namespace {
+
+// A count from 0 (`fallback`) to `most`.
+int32_t Bounded(const char* field, int32_t value, int32_t fallback, int32_t most,
+                engine::Violations& violations) {
+  if (value < 0 || value > most) {
+    violations.push_back({field, absl::StrCat("must be 0 (default ", fallback, ") to ", most)});
+  }
+  return value == 0 ? fallback : value;
+}
+
+}  // namespace
+
+engine::DriverSettings DriverSettingsFrom(const v1::GetRetentionDriversRequest& req, absl::Time now,
+                                          engine::Violations& violations) {
+  engine::DriverSettings s;
+  s.min_events = Bounded("min_events", req.min_events(), 1, 10000, violations);
+  s.window_days = Bounded("window_days", req.window_days(), 14, 366, violations);
+  s.retained_days = Bounded("retained_days", req.retained_days(), 90, 3660, violations);
+  s.as_of = TimeOr(req.has_as_of(), req.as_of(), now, "as_of", violations);
+  return s;
+}
+
+engine::TrainSettings TrainSettingsFrom(const v1::TrainModelRequest& req, absl::Time now,
+                                        engine::Violations& violations) {
+  if (!engine::IsValidResourceId(req.model_id())) {
+    violations.push_back({"model_id", absl::StrCat("'", req.model_id(),
+                                                   "' is not a model id ([a-z0-9_-], 1 to 64)")});
+  }
+  if (req.kind() != v1::MODEL_KIND_CHURN && req.kind() != v1::MODEL_KIND_UPSELL) {
+    violations.push_back({"kind", "must be MODEL_KIND_CHURN or MODEL_KIND_UPSELL"});
+  }
+  engine::TrainSettings s;
+  s.kind =
+      req.kind() == v1::MODEL_KIND_UPSELL ? engine::ModelKind::kUpsell : engine::ModelKind::kChurn;
+  s.horizon_days = Bounded("horizon_days", req.horizon_days(), 90, 365, violations);
+  s.lambda = req.has_lambda() ? req.lambda().value() : 1.0;
+  if (!(s.lambda > 0 && s.lambda <= 1e6)) {
+    violations.push_back({"lambda", "must be above 0 and at most 1e6"});
+  }
+  if (req.max_examples() < 0 || req.max_examples() > 2000000) {
+    violations.push_back({"max_examples", "must be 0 (default 500,000) to 2,000,000"});
+  }
+  s.max_examples = req.max_examples() == 0 ? 500000 : req.max_examples();
+  CheckFieldNames("fields", req.fields(), 5, violations);
+  s.as_of = TimeOr(req.has_as_of(), req.as_of(), now, "as_of", violations);
+  return s;
+}
+
+void DescribeTraining(const query::Query& q, const v1::TrainModelRequest& req,
+                      const std::string& engagement_model_id, absl::Time trained_at,
+                      absl::Time as_of, v1::Model* out) {
+  out->set_tenant_id(q.tenant.tenant_id);
+  out->set_model_id(req.model_id());
+  out->set_start_date(engine::FormatIsoDate(q.start));
+  out->set_end_date(engine::FormatIsoDate(q.end));
+  for (const std::string& f : req.query().filter()) out->add_filter(f);
+  out->set_engagement_model_id(engagement_model_id);
+  int64_t versions = 0;
+  for (const auto& v : q.history->versions()) versions += v.version;
+  out->set_data_version(absl::StrCat(q.history->versions().size(), " subscription months, ",
+                                     "version sum ", versions));
+  ToProto(trained_at, out->mutable_trained_at());
+  ToProto(as_of, out->mutable_as_of());
+  out->set_currency(q.tenant.currency);
+}
+
+absl::Status CheckFeatures(const v1::Model& m) {
+  std::vector<std::string> want = engine::NumericFeatureNames(!m.engagement_model_id().empty());
+  for (const v1::FieldEncoding& f : m.encoding()) {
+    for (const std::string& v : f.values()) want.push_back(absl::StrCat(f.field(), "=", v));
+    want.push_back(absl::StrCat(f.field(), "=other"));
+  }
+  bool same = want.size() == static_cast<size_t>(m.features_size());
+  for (int i = 0; same && i < m.features_size(); ++i) same = m.features(i).name() == want[i];
+  if (same) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "model '", m.model_id(), "' was trained on other features than this version computes: ",
+      "train it again (TrainModel)"));
+}
+
+std::string ScoreTokenContext(const v1::ScoreCustomersRequest& req, absl::string_view trained) {
+  const absl::string_view nul("\0", 1);
+  std::string context =
+      absl::StrCat("ScoreCustomers", nul, req.query().tenant_id(), nul, req.query().end_date(), nul,
+                   req.model_id(), nul, trained, nul, req.order());
+  for (const std::string& f : req.query().filter()) absl::StrAppend(&context, nul, f);
+  if (req.has_min_probability()) absl::StrAppend(&context, nul, req.min_probability().value());
+  return context;
+}
+
+void ToProto(const query::ScoredCustomer& c, const engine::Model& model, v1::CustomerScore* out) {
+  out->set_customer_id(c.customer_id);
+  out->set_probability(c.score.probability);
+  for (size_t k = 0; k < c.score.top.size(); ++k) {
+    v1::ScoreFactor* f = out->add_top_factors();
+    f->set_feature(model.features[static_cast<size_t>(c.score.top[k])].name);
+    f->set_value(c.score.value[k]);
+    f->set_contribution(c.score.contribution[k]);
+  }
+}
+
+void ToProto(const v1::Model& m, v1::ModelSummary* out) {
+  out->set_model_id(m.model_id());
+  out->set_kind(m.kind());
+  out->set_start_date(m.start_date());
+  out->set_end_date(m.end_date());
+  out->set_horizon_days(m.horizon_days());
+  out->set_examples(m.examples());
+  out->set_positives(m.positives());
+  if (m.evaluation().has_auc()) *out->mutable_auc() = m.evaluation().auc();
+  *out->mutable_trained_at() = m.trained_at();
 }
 
 }  // namespace saasmetrics::rpc
